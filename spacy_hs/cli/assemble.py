@@ -1,0 +1,1 @@
+"""`spacy-hs assemble`: not written yet."""

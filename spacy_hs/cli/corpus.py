@@ -1,0 +1,1 @@
+"""`spacy-hs corpus`: not written yet."""

@@ -1,0 +1,1 @@
+"""`spacy-hs evaluate`: not written yet."""

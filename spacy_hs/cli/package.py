@@ -1,0 +1,1 @@
+"""`spacy-hs package`: not written yet."""

@@ -1,0 +1,1 @@
+"""`spacy-hs predict`: not written yet."""

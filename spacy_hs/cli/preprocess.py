@@ -1,0 +1,1 @@
+"""`spacy-hs preprocess`: not written yet."""

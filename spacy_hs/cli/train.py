@@ -1,0 +1,1 @@
+"""`spacy-hs train`: not written yet."""

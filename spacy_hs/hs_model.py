@@ -1,0 +1,554 @@
+"""The exact hierarchical-softmax model: vectors, Huffman tree and inner-node weights.
+
+``HSModel`` knows nothing of spaCy. It is built from a trained gensim ``Word2Vec`` (``hs=1``)
+without rebuilding anything, and answers next-word queries with the probabilities the
+hierarchical softmax actually defines::
+
+    P(w | h) = prod over the inner nodes n on w's path of sigmoid((1 - 2 * code_n) * h . syn1[n])
+
+``h`` is the hidden vector: the mean (``cbow_mean=1``) or sum (``cbow_mean=0``) of the
+context words' input vectors, as in gensim's CBOW training. Code 0 means ``sigmoid(+dot)``, as
+in gensim's ``train_cbow_pair``. Log-sigmoids are computed exactly: no clipping at |dot| >= 6
+and no lookup table (gensim's ``score()`` has both). The distribution sums to 1 over the
+vocabulary, and the top-k is found by a best-first search of the tree that visits O(k log V)
+nodes rather than scoring all V words.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import srsly
+
+from . import _tree_search
+from .errors import Errors, MissingModelFileError, ModelFileError, Warnings
+from .tree import HuffmanTree
+
+FORMAT = "spacy-hs.hs-model"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+WORDS_FILE = "words.json"
+# Arrays stored one .npy file each, with their dtypes.
+ARRAYS = {
+    "counts": np.int64,
+    "vectors": np.float32,
+    "inner_node_weights": np.float32,
+    "path_offsets": np.int64,
+    "path_nodes": np.int32,
+    "path_codes": np.uint8,
+}
+# The gensim settings that define the hidden vector, kept with the model.
+HIDDEN_SETTINGS = ("sg", "cbow_mean", "window", "vector_size")
+
+Context = Sequence[str | int]
+
+
+class HSModel:
+    """Word vectors, Huffman tree and inner-node weights of a hierarchical-softmax Word2Vec.
+
+    words: the vocabulary in gensim's order (``wv.index_to_key``).
+    counts: corpus frequency of each word.
+    vectors: input vectors (``wv.vectors``), shape (V, d).
+    tree: the trained Huffman tree (gensim's ``code`` and ``point``).
+    inner_node_weights: output weights of the V - 1 inner nodes (gensim's ``syn1``), (V - 1, d).
+    settings: ``sg``, ``cbow_mean``, ``window``, ``vector_size``, plus anything else worth
+        keeping with the model (training parameters, preprocessing options).
+    meta: free-form metadata (loss history, corpus statistics, timings).
+    """
+
+    def __init__(
+        self,
+        words: Sequence[str],
+        counts: np.ndarray,
+        vectors: np.ndarray,
+        tree: HuffmanTree,
+        inner_node_weights: np.ndarray,
+        settings: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self.words = list(words)
+        self.key_to_index = {word: i for i, word in enumerate(self.words)}
+        self.counts = np.ascontiguousarray(counts, dtype=np.int64)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.tree = tree
+        self.inner_node_weights = np.ascontiguousarray(inner_node_weights, dtype=np.float32)
+        self.settings = {"sg": 0, "cbow_mean": 1, "window": 5, **(settings or {})}
+        self.settings["vector_size"] = int(self.vectors.shape[1])
+        self.meta = dict(meta or {})
+        self._check()
+
+    def _check(self) -> None:
+        n_words = len(self.words)
+        if len(self.key_to_index) != n_words:
+            raise ValueError("the vocabulary has duplicate words")
+        if n_words < 2:
+            raise ValueError(Errors.E004.format(n=n_words))
+        expected = {
+            "counts": (n_words,),
+            "vectors": (n_words, self.vector_size),
+            "inner_node_weights": (n_words - 1, self.vector_size),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if self.tree.n_words != n_words:
+            raise ValueError(f"the tree has {self.tree.n_words} words, the vocabulary {n_words}")
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_gensim(cls, model: Any, settings: dict[str, Any] | None = None) -> HSModel:
+        """Copy a trained gensim ``Word2Vec`` with ``hs=1``: words, counts, input vectors, the
+        Huffman tree exactly as trained (``code``/``point``) and the inner-node weights (``syn1``).
+
+        settings: extra settings to keep with the model (for example preprocessing options).
+        """
+        from gensim.models import Word2Vec
+
+        if not isinstance(model, Word2Vec) or type(model).__name__ in ("FastText", "Doc2Vec"):
+            raise TypeError(Errors.E003.format(type=type(model).__name__))
+        if not model.hs:
+            raise ValueError(Errors.E001.format(hs=model.hs, negative=model.negative))
+        if not hasattr(model, "syn1") or len(model.wv) < 2 or not model.syn1.any():
+            if len(model.wv) < 2:
+                raise ValueError(Errors.E004.format(n=len(model.wv)))
+            raise ValueError(Errors.E002)
+        wv = model.wv
+        n_words = len(wv.index_to_key)
+        tree = HuffmanTree.from_paths(
+            [wv.get_vecattr(i, "point") for i in range(n_words)],
+            [wv.get_vecattr(i, "code") for i in range(n_words)],
+        )
+        counts = np.array([wv.get_vecattr(i, "count") for i in range(n_words)], dtype=np.int64)
+        gensim_settings = {
+            "sg": int(model.sg),
+            "cbow_mean": int(model.cbow_mean),
+            "window": int(model.window),
+            "vector_size": int(model.vector_size),
+        }
+        word2vec = {
+            "hs": int(model.hs),
+            "negative": int(model.negative),
+            "min_count": int(model.min_count),
+            "sample": float(model.sample),
+            "epochs": int(model.epochs),
+        }
+        return cls(
+            wv.index_to_key,
+            counts,
+            wv.vectors,
+            tree,
+            model.syn1[: n_words - 1],
+            settings={**gensim_settings, "word2vec": word2vec, **(settings or {})},
+        )
+
+    # -- vocabulary -------------------------------------------------------------------
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.key_to_index
+
+    def word_ids(self, words: Iterable[str | int]) -> list[int]:
+        """Ids of the in-vocabulary words; unknown words (and out-of-range ids) are skipped."""
+        n_words = len(self.words)
+        ids = []
+        for word in words:
+            if isinstance(word, (int, np.integer)):
+                if 0 <= word < n_words:
+                    ids.append(int(word))
+            else:
+                index = self.key_to_index.get(word)
+                if index is not None:
+                    ids.append(index)
+        return ids
+
+    def _word_id(self, word: str | int) -> int:
+        ids = self.word_ids([word])
+        if not ids:
+            raise KeyError(Errors.E020.format(word=word, n=len(self.words)))
+        return ids[0]
+
+    # -- hidden vectors ---------------------------------------------------------------
+
+    def hidden_batch(self, contexts: Sequence[Context]) -> tuple[np.ndarray, np.ndarray]:
+        """CBOW-style hidden vectors for many contexts at once.
+
+        Returns (hidden float32 (B, d), has_context bool (B,)). Out-of-vocabulary words are
+        skipped; a context with no known word gets a zero row and ``has_context`` False.
+        """
+        return self.hidden_from_ids([self.word_ids(context) for context in contexts])
+
+    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``hidden_batch`` for contexts already mapped to word ids."""
+        lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+        hidden = np.zeros((len(id_lists), self.vector_size), dtype=np.float32)
+        has_context = lengths > 0
+        if has_context.any():
+            flat = np.fromiter(
+                (i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum())
+            )
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            hidden[has_context] = np.add.reduceat(self.vectors[flat], starts[has_context], axis=0)
+            if self.settings["cbow_mean"]:
+                hidden[has_context] /= lengths[has_context, None]
+        return hidden, has_context
+
+    def hidden(self, context_words: Context) -> np.ndarray | None:
+        """The hidden vector of one context, or None if no word of it is known."""
+        hidden, has_context = self.hidden_batch([context_words])
+        return hidden[0] if has_context[0] else None
+
+    # -- queries on hidden vectors ----------------------------------------------------
+
+    # ``weights`` defaults to the gensim inner-node weights; a next-word head passes its own
+    # (same tree, one row per inner node, any width matching its hidden vectors).
+
+    def top_k_hidden(
+        self, hidden: np.ndarray, k: int, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k (word ids (B, k), log-probabilities (B, k)) for hidden vectors (B, d)."""
+        k = min(int(k), len(self.words))
+        ids, log_probs, _ = _tree_search.top_k(
+            np.ascontiguousarray(hidden, dtype=np.float32),
+            self.inner_node_weights if weights is None else weights,
+            self.tree.children,
+            self.tree.root,
+            k,
+        )
+        return ids, log_probs
+
+    def log_prob_hidden(
+        self, hidden: np.ndarray, word_ids: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """log P(word_ids[i] | hidden[i]); a negative id gives NaN."""
+        return _tree_search.path_log_probs(
+            np.ascontiguousarray(hidden, dtype=np.float32),
+            np.ascontiguousarray(word_ids, dtype=np.int32),
+            self.inner_node_weights if weights is None else weights,
+            self.tree.path_offsets,
+            self.tree.path_nodes,
+            self.tree.path_codes,
+        )
+
+    def log_probabilities_hidden(
+        self, hidden: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """log P(w | hidden[i]) for every word: (B, V). One matrix product and one top-down pass
+        over the tree per row."""
+        weights = self.inner_node_weights if weights is None else weights
+        dots = np.ascontiguousarray(hidden, dtype=np.float32) @ weights.T
+        return _tree_search.word_log_probs(
+            np.ascontiguousarray(dots, dtype=np.float32),
+            self.tree.children,
+            self.tree.root,
+            len(self.words),
+        )
+
+    # -- gensim-style API -------------------------------------------------------------
+
+    def predict_output_word(
+        self, context_words: Context, topn: int = 10
+    ) -> list[tuple[str, float]]:
+        """The ``topn`` most probable words given the context, with their probabilities.
+
+        The contract of gensim's ``Word2Vec.predict_output_word``, but through the hierarchical
+        softmax, and exact: the same words and order as scoring the whole vocabulary.
+        Out-of-vocabulary context words are skipped; if none is known, a warning is issued and
+        an empty list returned.
+        """
+        _check_topn(topn)
+        hidden, has_context = self.hidden_batch([context_words])
+        return self._top_k_lists(hidden, has_context, topn, [context_words])[0]
+
+    def predict_output_word_batch(
+        self, contexts: Sequence[Context], topn: int = 10, *, warn: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """``predict_output_word`` for many contexts; all-unknown contexts give empty lists
+        (with a warning each if ``warn``)."""
+        _check_topn(topn)
+        hidden, has_context = self.hidden_batch(contexts)
+        return self._top_k_lists(hidden, has_context, topn, contexts if warn else None)
+
+    def _top_k_lists(
+        self,
+        hidden: np.ndarray,
+        has_context: np.ndarray,
+        topn: int,
+        contexts: Sequence[Context] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        results: list[list[tuple[str, float]]] = [[] for _ in range(len(hidden))]
+        rows = np.flatnonzero(has_context)
+        if len(rows):
+            ids, log_probs = self.top_k_hidden(hidden[rows], topn)
+            probs = np.exp(log_probs)
+            words = self.words
+            for row, row_ids, row_probs in zip(rows.tolist(), ids.tolist(), probs.tolist()):
+                results[row] = [(words[i], p) for i, p in zip(row_ids, row_probs)]
+        if contexts is not None:
+            for row in np.flatnonzero(~has_context).tolist():
+                warnings.warn(Warnings.W001.format(context=list(contexts[row])), stacklevel=3)
+        return results
+
+    def log_prob(self, word: str | int, context_words: Context) -> float:
+        """Natural-log probability of ``word`` given the context.
+
+        Raises KeyError for an unknown ``word``. If no context word is known, warns and returns
+        NaN.
+        """
+        word_id = self._word_id(word)
+        hidden, has_context = self.hidden_batch([context_words])
+        if not has_context[0]:
+            warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
+            return float("nan")
+        return float(self.log_prob_hidden(hidden, np.array([word_id]))[0])
+
+    def log_prob_batch(self, words: Sequence[str | int], contexts: Sequence[Context]) -> np.ndarray:
+        """log P(words[i] | contexts[i]) for all i; NaN where the word or every context word is
+        unknown."""
+        if len(words) != len(contexts):
+            raise ValueError(Errors.E022.format(n=len(contexts), n_words=len(words)))
+        word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
+        hidden, has_context = self.hidden_batch(contexts)
+        word_ids[~has_context] = -1
+        return self.log_prob_hidden(hidden, word_ids)
+
+    def probabilities(self, context_words: Context) -> np.ndarray | None:
+        """P(w | context) for every word, aligned with ``.words``; sums to 1. None (with a
+        warning) if no context word is known."""
+        hidden, has_context = self.hidden_batch([context_words])
+        if not has_context[0]:
+            warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
+            return None
+        return np.exp(self.log_probabilities_hidden(hidden)[0])
+
+    # -- serialization ----------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "counts": self.counts,
+            "vectors": self.vectors,
+            "inner_node_weights": self.inner_node_weights,
+            "path_offsets": self.tree.path_offsets,
+            "path_nodes": self.tree.path_nodes,
+            "path_codes": self.tree.path_codes,
+        }
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "settings": self.settings,
+            "meta": self.meta,
+            "arrays": {
+                name: {"shape": list(array.shape), "dtype": array.dtype.str}
+                for name, array in self._arrays().items()
+            },
+        }
+
+    def to_bytes(self) -> bytes:
+        """Serialize to a msgpack byte string (no pickle)."""
+        return srsly.msgpack_dumps(
+            {
+                "header": self._header(),
+                "words": self.words,
+                "arrays": {name: _npy_bytes(a) for name, a in self._arrays().items()},
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> HSModel:
+        """Load from ``to_bytes`` output."""
+        try:
+            msg = srsly.msgpack_loads(data)
+            header, words, blobs = msg["header"], msg["words"], msg["arrays"]
+        except Exception as err:  # msgpack raises several unrelated types on bad input
+            raise ModelFileError(Errors.E015.format(reason=_reason(err))) from None
+        _check_header(header, "<bytes>")
+        arrays = {
+            name: _read_npy(io.BytesIO(blobs.get(name, b"")), f"<bytes>:{name}") for name in ARRAYS
+        }
+        return cls._from_parts(header, words, arrays, "<bytes>")
+
+    def to_disk(self, path: str | Path) -> None:
+        """Write the model directory atomically: into a temporary sibling, then renamed.
+
+        An existing spacy-hs model at ``path`` is replaced; any other existing non-empty
+        directory or file is left alone and an error raised.
+        """
+        path = Path(path)
+        if path.exists() and not _is_replaceable(path):
+            raise FileExistsError(
+                f"{path} exists and is not an spacy-hs model directory; refusing to overwrite it. "
+                "Choose a new or empty output directory."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            for name, array in self._arrays().items():
+                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            srsly.write_json(tmp / WORDS_FILE, self.words)
+            srsly.write_json(tmp / META_FILE, self._header())
+            _replace_dir(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def from_disk(cls, path: str | Path) -> HSModel:
+        """Load a model directory written by ``to_disk``."""
+        path = Path(path)
+        if not path.exists():
+            raise MissingModelFileError(Errors.E010.format(path=path))
+        meta_path = path / META_FILE
+        if path.is_file() or not meta_path.exists():
+            raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path)))
+        header = _read_json(meta_path)
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            found = header.get("format") if isinstance(header, dict) else None
+            raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path, found)))
+        _check_header(header, meta_path)
+        words = _read_json(path / WORDS_FILE)
+        arrays = {}
+        for name in ARRAYS:
+            file = path / f"{name}.npy"
+            if not file.exists():
+                raise MissingModelFileError(Errors.E010.format(path=file))
+            with file.open("rb") as f:
+                arrays[name] = _read_npy(f, file)
+        return cls._from_parts(header, words, arrays, path)
+
+    @classmethod
+    def _from_parts(
+        cls, header: dict, words: Any, arrays: dict[str, np.ndarray], where: str | Path
+    ) -> HSModel:
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ModelFileError(
+                Errors.E013.format(path=where, reason="words is not a list of strings")
+            )
+        for name, dtype in ARRAYS.items():
+            spec = header["arrays"].get(name, {})
+            array = arrays[name]
+            if list(array.shape) != spec.get("shape") or array.dtype != np.dtype(dtype):
+                raise ModelFileError(
+                    Errors.E013.format(
+                        path=where,
+                        reason=f"{name} has shape {list(array.shape)} and dtype {array.dtype}, "
+                        f"meta.json says {spec.get('shape')} and {np.dtype(dtype)}",
+                    )
+                )
+        try:
+            tree = HuffmanTree(arrays["path_offsets"], arrays["path_nodes"], arrays["path_codes"])
+            return cls(
+                words,
+                arrays["counts"],
+                arrays["vectors"],
+                tree,
+                arrays["inner_node_weights"],
+                settings=header.get("settings"),
+                meta=header.get("meta"),
+            )
+        except ValueError as err:
+            raise ModelFileError(Errors.E013.format(path=where, reason=err)) from None
+
+
+def _check_topn(topn: int) -> None:
+    if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 1:
+        raise ValueError(Errors.E021.format(topn=topn))
+
+
+def _reason(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _read_npy(file: Any, name: str | Path) -> np.ndarray:
+    try:
+        return np.load(file, allow_pickle=False)
+    except Exception as err:  # numpy raises ValueError, EOFError, OSError... for bad bytes
+        raise ModelFileError(Errors.E011.format(path=name, reason=_reason(err))) from None
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists():
+        raise MissingModelFileError(Errors.E010.format(path=path))
+    try:
+        return srsly.read_json(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelFileError(Errors.E011.format(path=path, reason=_reason(err))) from None
+
+
+def _check_header(header: Any, where: str | Path) -> None:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(Errors.E015.format(reason="no spacy-hs header"))
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            Errors.E012.format(
+                path=where, found=f"{FORMAT} v{version}", expected=f"{FORMAT} v{FORMAT_VERSION}"
+            )
+        )
+    if not isinstance(header.get("arrays"), dict):
+        raise ModelFileError(Errors.E013.format(path=where, reason="meta.json lists no arrays"))
+
+
+def _wrong_type_hint(path: Path, found_format: str | None = None) -> str:
+    if path.is_file():
+        return (
+            "It is a file; if it is a gensim model, convert it in Python with "
+            "HSModel.from_gensim(Word2Vec.load(path)).to_disk(out_dir), or train with "
+            "`spacy-hs train`."
+        )
+    if (path / "config.cfg").exists():
+        return (
+            "It looks like a spaCy pipeline: load it with spacy.load(), or point to its "
+            "hs_predictor/ subdirectory."
+        )
+    if found_format:
+        return f"Its meta.json describes {found_format!r}."
+    return "Point to a directory written by `spacy-hs train` or HSModel.to_disk."
+
+
+def _is_replaceable(path: Path) -> bool:
+    """An existing spacy-hs model directory or an empty directory may be replaced."""
+    if path.is_dir() and not any(path.iterdir()):
+        return True
+    try:
+        header = json.loads((path / META_FILE).read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an old ``target`` is removed only once ``new`` is in place."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

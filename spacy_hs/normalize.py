@@ -1,0 +1,109 @@
+"""Token normalisation shared by corpus preprocessing and the pipeline component.
+
+The same settings must apply to the training corpus and to the text the component sees, so they
+are stored with the token file and the model, and rebuilt here from that dict. Every decision
+depends only on the lexeme (text, ``is_punct``, ``like_num``...), so results are cached per
+lexeme id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from spacy.lexeme import Lexeme
+from spacy.tokens import Token
+
+Action = Literal["keep", "drop", "placeholder"]
+ACTIONS = ("keep", "drop", "placeholder")
+NUM, URL, PUNCT = "<num>", "<url>", "<punct>"
+
+
+@dataclass
+class NormalizerSettings:
+    """How tokens become corpus words.
+
+    lowercase: lowercase every token (gensim tutorials' default, and ours).
+    punct / numbers / urls: "keep" the token, "drop" it, or replace it with a placeholder
+        (``<punct>``, ``<num>``, ``<url>``).
+    stopwords: "keep" or "drop" spaCy's stop words. Keep them for next-word prediction.
+    """
+
+    lowercase: bool = True
+    punct: Action = "drop"
+    numbers: Action = "placeholder"
+    urls: Action = "placeholder"
+    stopwords: Literal["keep", "drop"] = "keep"
+
+    def __post_init__(self) -> None:
+        for name in ("punct", "numbers", "urls"):
+            if getattr(self, name) not in ACTIONS:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not one of {', '.join(ACTIONS)}."
+                )
+        if self.stopwords not in ("keep", "drop"):
+            raise ValueError(f"stopwords={self.stopwords!r} is not one of keep, drop.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> NormalizerSettings:
+        """Rebuild from ``to_dict`` output; unknown keys (from other spacy-hs versions) are
+        ignored, missing ones take the defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
+
+class TokenNormalizer:
+    """Maps a spaCy token or lexeme to its corpus word, or None if the token is dropped."""
+
+    def __init__(self, settings: NormalizerSettings | dict[str, Any] | None = None):
+        if not isinstance(settings, NormalizerSettings):
+            settings = NormalizerSettings.from_dict(settings)
+        self.settings = settings
+        self._cache: dict[int, str | None] = {}
+
+    def norm(self, token: Token | Lexeme) -> str | None:
+        """The corpus word for ``token``, or None if it is dropped."""
+        key = token.orth
+        try:
+            return self._cache[key]
+        except KeyError:
+            lex = token.lex if isinstance(token, Token) else token
+            value = self._cache[key] = self._norm_lexeme(lex)
+            return value
+
+    def words(self, tokens: Iterable[Token | Lexeme]) -> list[str]:
+        """The corpus words of a token sequence, dropped tokens left out."""
+        norm = self.norm
+        return [w for w in map(norm, tokens) if w is not None]
+
+    def _norm_lexeme(self, lex: Lexeme) -> str | None:
+        s = self.settings
+        if lex.is_space or not lex.orth_.strip():
+            return None
+        if lex.like_url:
+            return _apply(s.urls, URL, lex, s.lowercase)
+        if lex.like_num:
+            return _apply(s.numbers, NUM, lex, s.lowercase)
+        if lex.is_punct:
+            return _apply(s.punct, PUNCT, lex, s.lowercase)
+        if s.stopwords == "drop" and lex.is_stop:
+            return None
+        return _text(lex, s.lowercase)
+
+
+def _text(lex: Lexeme, lowercase: bool) -> str:
+    # Corpus files separate tokens by spaces, so a token may not contain whitespace.
+    text = lex.lower_ if lowercase else lex.orth_
+    return "_".join(text.split()) if any(c.isspace() for c in text) else text
+
+
+def _apply(action: str, placeholder: str, lex: Lexeme, lowercase: bool) -> str | None:
+    if action == "drop":
+        return None
+    if action == "placeholder":
+        return placeholder
+    return _text(lex, lowercase)
