@@ -54,7 +54,11 @@ class Errors:
         "Expected {n} contexts to go with {n_words} words; pass one context (a list of words) "
         "per target word."
     )
-    E023 = "This model has no next-word head. Train one with `spacy-hs train` and a [head] section."
+    E023 = (
+        "This model has no directional next-word head. Train one with `spacy-hs train` and a "
+        "[head] section, or use head='cbow'."
+    )
+    E024 = "Unknown head {head!r}: choose 'auto', 'directional' or 'cbow'."
 
 
 class Warnings:

@@ -24,7 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import srsly
@@ -50,6 +50,28 @@ ARRAYS = {
 HIDDEN_SETTINGS = ("sg", "cbow_mean", "window", "vector_size")
 
 Context = Sequence[str | int]
+
+
+class Predictor(Protocol):
+    """A next-word head: maps left contexts to hidden vectors scored against ``output_weights``
+    (one row per inner node of the model's tree)."""
+
+    name: str
+
+    @property
+    def context_size(self) -> int:
+        """How many of the most recent known context words the head reads."""
+        ...
+
+    @property
+    def output_weights(self) -> np.ndarray:
+        """float32 (V - 1, hidden width), C-contiguous."""
+        ...
+
+    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden vectors (B, hidden width) and a has_context mask (B,) for contexts given as
+        lists of word ids, oldest first."""
+        ...
 
 
 class HSModel:
@@ -84,6 +106,8 @@ class HSModel:
         self.settings = {"sg": 0, "cbow_mean": 1, "window": 5, **(settings or {})}
         self.settings["vector_size"] = int(self.vectors.shape[1])
         self.meta = dict(meta or {})
+        # The directional next-word head, if one was trained (see head.py); a Predictor.
+        self.head: Predictor | None = None
         self._check()
 
     def _check(self) -> None:
@@ -259,6 +283,71 @@ class HSModel:
             len(self.words),
         )
 
+    # -- next-word prediction through a chosen head -----------------------------------
+
+    def predictor(self, head: str = "auto") -> Predictor:
+        """The head that turns a left context into a hidden vector.
+
+        "cbow": gensim's CBOW-style mean/sum over the context, scored with ``syn1``.
+        "directional": the trained next-word head (``self.head``), if the model has one.
+        "auto": the directional head if present, else "cbow".
+        """
+        if head == "auto":
+            head = "directional" if self.head is not None else "cbow"
+        if head == "cbow":
+            return CBOWPredictor(self)
+        if head == "directional":
+            if self.head is None:
+                raise ValueError(Errors.E023)
+            return self.head
+        raise ValueError(Errors.E024.format(head=head))
+
+    def predict_next(
+        self, context_words: Context, topn: int = 10, head: str = "auto"
+    ) -> list[tuple[str, float]]:
+        """The ``topn`` most probable next words after ``context_words`` (oldest first), exact.
+
+        Unknown context words are skipped, then the last ``context_size`` known words are used.
+        If none is known, warns and returns an empty list.
+        """
+        return self.predict_next_batch([context_words], topn, head=head, warn=True)[0]
+
+    def predict_next_batch(
+        self, contexts: Sequence[Context], topn: int = 10, head: str = "auto", warn: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """``predict_next`` for many contexts."""
+        _check_topn(topn)
+        predictor = self.predictor(head)
+        hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
+        return self._top_k_lists(
+            hidden, has_context, topn, contexts if warn else None, predictor.output_weights
+        )
+
+    def log_prob_next(self, word: str | int, context_words: Context, head: str = "auto") -> float:
+        """log P(word | left context); NaN (with a warning) if no context word is known."""
+        word_id = self._word_id(word)
+        value = self.log_prob_next_batch([word_id], [context_words], head=head)[0]
+        if np.isnan(value):
+            warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
+        return float(value)
+
+    def log_prob_next_batch(
+        self, words: Sequence[str | int], contexts: Sequence[Context], head: str = "auto"
+    ) -> np.ndarray:
+        """log P(words[i] | contexts[i]) for all i; NaN where the word or every context word is
+        unknown."""
+        if len(words) != len(contexts):
+            raise ValueError(Errors.E022.format(n=len(contexts), n_words=len(words)))
+        predictor = self.predictor(head)
+        hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
+        word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
+        word_ids[~has_context] = -1
+        return self.log_prob_hidden(hidden, word_ids, predictor.output_weights)
+
+    def _left_ids(self, contexts: Sequence[Context], predictor: Predictor) -> list[list[int]]:
+        size = predictor.context_size
+        return [self.word_ids(context)[-size:] if size else [] for context in contexts]
+
     # -- gensim-style API -------------------------------------------------------------
 
     def predict_output_word(
@@ -290,11 +379,12 @@ class HSModel:
         has_context: np.ndarray,
         topn: int,
         contexts: Sequence[Context] | None = None,
+        weights: np.ndarray | None = None,
     ) -> list[list[tuple[str, float]]]:
         results: list[list[tuple[str, float]]] = [[] for _ in range(len(hidden))]
         rows = np.flatnonzero(has_context)
         if len(rows):
-            ids, log_probs = self.top_k_hidden(hidden[rows], topn)
+            ids, log_probs = self.top_k_hidden(hidden[rows], topn, weights)
             probs = np.exp(log_probs)
             words = self.words
             for row, row_ids, row_probs in zip(rows.tolist(), ids.tolist(), probs.tolist()):
@@ -552,3 +642,24 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+class CBOWPredictor:
+    """gensim's CBOW-style head: the mean (or sum, per ``cbow_mean``) of the last ``window``
+    context vectors, scored with gensim's inner-node weights."""
+
+    name = "cbow"
+
+    def __init__(self, model: HSModel):
+        self.model = model
+
+    @property
+    def context_size(self) -> int:
+        return int(self.model.settings["window"])
+
+    @property
+    def output_weights(self) -> np.ndarray:
+        return self.model.inner_node_weights
+
+    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.hidden_from_ids(id_lists)
