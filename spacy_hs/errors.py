@@ -59,10 +59,297 @@ class Errors:
         "[head] section, or use head='cbow'."
     )
     E024 = "Unknown head {head!r}: choose 'auto', 'directional' or 'cbow'."
+    # HS model files: integrity (hs_model.py)
+    E050 = (
+        "Model file {path} is corrupted: its data does not match the checksum recorded in "
+        "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
+        "HSModel.to_disk."
+    )
+    # Pipeline component (component.py)
+    E300 = (
+        "The {name!r} component has no model. Give one with "
+        "nlp.add_pipe('hs_predictor', config={{'model_path': 'path/to/hs_model'}}), with "
+        "model_path in [initialize.components.{name}] of a training config (then "
+        "nlp.initialize()), or with nlp.get_pipe({name!r}).from_disk('path/to/hs_model')."
+    )
+    E301 = "hs_predictor top_k must be a positive integer, got {top_k!r}."
+    E302 = (
+        "hs_predictor context_size must be a positive integer or None (the head's own), "
+        "got {context_size!r}."
+    )
+    E303 = "hs_predictor head must be one of {heads}, got {head!r}."
+    E304 = (
+        "This Doc was not processed by an hs_predictor component, so it has no hs_* values. "
+        "Add the component (nlp.add_pipe('hs_predictor', config={'model_path': ...})) and "
+        "process the text with nlp(text) or nlp.pipe(texts)."
+    )
+    E305 = (
+        "The hs_predictor that processed this Doc is not loaded in this process (the Doc was "
+        "read from bytes or a DocBin, or the pipeline was deleted), so values that are computed "
+        "on first access (Token._.hs_next, Span._.hs_next) are unavailable. Run the loaded "
+        "component on the Doc again: nlp.get_pipe('hs_predictor')(doc)."
+    )
+    E306 = (
+        "The extension attribute(s) {names} already exist and were not registered by spacy-hs; "
+        "hs_predictor needs them. Remove them with Doc/Span/Token.remove_extension(name) first."
+    )
+    E307 = (
+        "The {name!r} component has no model: model_path {path!r} does not exist and no model "
+        "was loaded from the pipeline directory. Fix model_path, or load a model with "
+        "nlp.get_pipe({name!r}).from_disk('path/to/hs_model')."
+    )
+    # Pipelines: assemble, package, predict (pipeline.py and their commands)
+    E310 = (
+        "{path} exists and is neither empty nor a spaCy pipeline with an hs_predictor; refusing "
+        "to overwrite it. Choose a new or empty output directory."
+    )
+    E311 = (
+        "{path} is neither an spacy-hs model directory nor a spaCy pipeline directory (no "
+        "meta.json, or no config.cfg). Pass a directory written by `spacy-hs train` or "
+        "`spacy-hs assemble`."
+    )
+    E312 = (
+        "The pipeline {path} has no hs_predictor component (its components: {names}). "
+        "Build one with `spacy-hs assemble MODEL_DIR PIPELINE_DIR`."
+    )
+    E313 = (
+        "{path} is not a spaCy pipeline directory (no {missing}). Pass a directory written by "
+        "`spacy-hs assemble` or nlp.to_disk()."
+    )
+    E314 = (
+        "Package name {name!r} is not valid: use ASCII letters, digits and underscores, "
+        "starting with a letter (e.g. hs_news); spaCy imports the package by this name."
+    )
+    E315 = "Package version {version!r} is not valid: use X.Y.Z, e.g. 1.0.0."
+    E316 = (
+        "Building the wheel failed (exit code {code}) with `{command}`:\n{output}\n"
+        "Install the build tools in this environment (pip install build setuptools wheel), or "
+        "pass --isolation to let `python -m build` create its own build environment."
+    )
+    E317 = (
+        "{path} already exists; refusing to overwrite the package directory. Delete it or "
+        "pass --force."
+    )
+    E318 = (
+        "Unknown language {lang!r}: spaCy has no language class for it. Use an ISO code that "
+        "spaCy supports, e.g. en, de, fr, or xx for multi-language."
+    )
+    # Directional head (head.py, layers.py)
+    E400 = (
+        "Model {path} has a directional head that cannot be loaded: {reason}. Re-train the head "
+        "with `spacy-hs train` (or spacy_hs.head.train_head and HSModel.to_disk)."
+    )
+    E401 = (
+        "Head training file {path} does not exist. Pass a token file written by "
+        "`spacy-hs preprocess` (one sentence per line, tokens separated by spaces)."
+    )
+    E402 = (
+        "eos_token {token!r} is not in the model's vocabulary, so the head cannot predict it. "
+        "Append it to every line of the corpus before training gensim (with a min_count it "
+        "passes), or set eos_token = null."
+    )
+    E403 = "[head] {option} = {value!r} is not valid: {expected}."
+    E404 = (
+        "Not enough text to train the directional head on {path}: {n_train} training and "
+        "{n_heldout} held-out sentences with known words. Pass a larger corpus, a heldout_path, "
+        "or a larger heldout_fraction."
+    )
+    # Evaluation (evaluate.py)
+    E200 = (
+        "Held-out token file {path} does not exist. Pass a token file written by "
+        "`spacy-hs preprocess` (for example its --heldout output)."
+    )
+    E201 = (
+        "Held-out token file {path} has no tokens. Pass a non-empty token file (one sentence per "
+        "line, tokens separated by spaces)."
+    )
+    E202 = (
+        "No position of held-out file {path} could be scored: of its {n_tokens} tokens, {oov} "
+        "are out of the model's vocabulary and {no_context} have no known word before them in "
+        "their sentence. Preprocess the held-out text with the same settings as the training "
+        "corpus (lowercasing, placeholders), and train on more text or a lower min_count."
+    )
+    E203 = (
+        "gensim's test data file {path} is missing (some gensim builds strip it). Pass your own "
+        "file with {option}, or reinstall gensim from its PyPI wheel."
+    )
+    E204 = (
+        "Held-out token file {path} is not UTF-8 (line {line}: {reason}). Re-create it with "
+        "`spacy-hs preprocess`, which writes UTF-8."
+    )
+    E205 = "gensim model file {path} does not exist. Pass a file written by Word2Vec.save()."
+    E206 = (
+        "Cannot load {path} as a gensim Word2Vec model: {reason}. Pass a file written by "
+        "gensim's Word2Vec.save() (not KeyedVectors, not an spacy-hs model directory)."
+    )
+    E207 = (
+        "max_positions must be a positive integer, got {value!r}. It caps how many held-out "
+        "positions gensim's predict_output_word is measured on."
+    )
+    E208 = "{option} file {path} does not exist. Pass the path of an existing evaluation file."
+    E209 = "Metrics output {path} is a directory. Pass a file path such as metrics.json."
+    # Training (word2vec.py, train.py)
+    E150 = (
+        "{what} {path} does not exist. Pass a token file written by `spacy-hs preprocess` (one "
+        "sentence per line, tokens separated by single spaces, UTF-8)."
+    )
+    E151 = (
+        "{what} {path} is a directory. Pass the token file itself (`spacy-hs preprocess` writes "
+        "one file from a directory of texts)."
+    )
+    E152 = (
+        "{what} {path} is compressed; gensim's corpus_file mode reads plain text only. "
+        "Decompress it first (for example `gunzip -k {path}`), or run `spacy-hs preprocess` on it."
+    )
+    E153 = (
+        "{what} {path} is not UTF-8 (line {line}, byte {offset}: {reason}). Training reads the "
+        "file as raw bytes in gensim's corpus_file mode, so it cannot repair it: re-create it with "
+        "`spacy-hs preprocess`, which replaces invalid bytes and counts them, or re-encode it "
+        "(for example `iconv -f latin1 -t utf-8`)."
+    )
+    E154 = (
+        "{what} {path} has no tokens. Pass a non-empty token file (one sentence per line, tokens "
+        "separated by spaces), for example the output of `spacy-hs preprocess`."
+    )
+    E155 = (
+        "Only {n_kept} word type(s) of corpus {path} occur at least min_count={min_count} times "
+        "(it has {n_words:,} words and {n_types:,} distinct ones; the most frequent occurs "
+        "{max_count:,} times); a model needs at least 2. Lower the threshold, for example "
+        "`--word2vec.min_count {suggestion}`, or train on more text."
+    )
+    E156 = (
+        "Config file {path} does not exist. Pass an existing .cfg file (configs/default.cfg is "
+        "the bundled default), or leave --config out to use the built-in defaults."
+    )
+    E157 = (
+        "Cannot read config {path}: {reason}. It must be a confection/thinc config: [sections] "
+        "with `key = value` lines, as in configs/default.cfg."
+    )
+    E158 = "Unknown config section [{section}]. Valid sections: {valid}."
+    E159 = "Unknown setting {section}.{key}. Valid settings in [{section}]: {valid}."
+    E160 = "Config setting {section}.{key} must be {expected}, got {value!r}."
+    E161 = (
+        "word2vec.hs = {hs}: spacy-hs needs hierarchical softmax, hs = 1. Its exact next-word "
+        "probabilities are products of sigmoids along each word's path in the Huffman tree that "
+        "hs = 1 trains (the inner-node weights syn1); without it there is no tree to score with. "
+        "Set `--word2vec.hs 1`."
+    )
+    E162 = (
+        "word2vec.negative = {negative}: set it to 0 (`--word2vec.negative 0`). Negative "
+        "sampling trains a second output layer (syn1neg) that spacy-hs never uses; the input "
+        "vectors are then fitted to both objectives at once, so the hierarchical-softmax "
+        "probabilities are no longer those of the model that was trained, and training is slower."
+    )
+    E163 = (
+        "[head] {key} is not accepted by spacy_hs.head.train_head in this version. "
+        "It accepts: {valid}."
+    )
+    E164 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
+    E165 = (
+        "Cannot read the corpus metadata {path}: {reason}. Re-create the corpus with "
+        "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
+        "lang 'en' and no normalizer settings)."
+    )
+
+    # Preprocessing and the default corpus (preprocess.py, corpus.py)
+    E100 = "Input {path} does not exist. Check the path, or pass a file or directory of text."
+    E101 = (
+        "Directory {path} holds no text files (looked for {suffixes}, optionally .gz or .bz2 "
+        "compressed). Put the text in such files, or pass the files themselves."
+    )
+    E102 = (
+        "Line {line} of {path} is not valid JSON ({reason}). Each line of a .jsonl file must be "
+        'one JSON object such as {{"text": "..."}}.'
+    )
+    E103 = (
+        'Line {line} of {path} has no "text" string field (found {found}). Each line of a '
+        '.jsonl file must be a JSON object such as {{"text": "..."}}; convert the file first.'
+    )
+    E104 = (
+        "The corpus is empty: no token is left in {inputs} after normalisation and "
+        "min_sentence_length={min_length} ({documents} document(s) read). Check the input holds "
+        "text, or relax the filters (--punct/--numbers/--urls keep, --stopwords keep, a lower "
+        "--min-sentence-length). Nothing was written."
+    )
+    E105 = (
+        "The held-out split is empty: none of the {sentences} sentence(s) fell into it with "
+        "--heldout-fraction {fraction}. Raise the fraction or give more text. Nothing was written."
+    )
+    E106 = (
+        "Refusing to write {path}: it is also an input ({input}), so its text would be lost. "
+        "Write the token file somewhere else."
+    )
+    E107 = (
+        "Refusing to write {path} inside input directory {input}: the next run would read it "
+        "as input. Write the token file outside the input directories."
+    )
+    E108 = "The held-out file and the output are both {path}. Give --heldout another path."
+    E109 = (
+        "Cannot make a spaCy pipeline for language {lang!r}: {reason}. Pass an ISO code spaCy "
+        "supports (e.g. en, de, fr), and install the extra packages that language needs."
+    )
+    E110 = "{name} must be {expected}, got {value!r}."
+    E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
+    E120 = (
+        "gensim's test data is not installed (looked for {path}). The default corpus ships "
+        "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "
+        "reinstall it with `pip install --force-reinstall gensim`, or preprocess your own text."
+    )
+    E121 = (
+        "No article of {path} is left after dropping redirects and stubs (max_articles="
+        "{max_articles}, min_words={min_words}). Raise max_articles or lower min_words."
+    )
+    E122 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
 
 
 class Warnings:
     W001 = (
         "All the context words are out of vocabulary ({context}); no prediction is possible. "
         "Check the text is normalised as the training corpus was (see model.settings)."
+    )
+    # Pipeline component (component.py)
+    W300 = (
+        "context_size={size} is longer than the directional head's context of {head} words; "
+        "using {head}. Leave context_size unset to use the head's own."
+    )
+    W301 = (
+        "The model was trained on {model_lang!r} text but the pipeline's language is {lang!r}; "
+        "tokens may be normalised differently from the training corpus. Build the pipeline "
+        "with spacy.blank({model_lang!r})."
+    )
+    # Evaluation (evaluate.py)
+    W200 = (
+        "matplotlib is not installed, so no plots were drawn (the metrics are complete). "
+        "Install it with: {command}"
+    )
+    W201 = (
+        "Held-out file {path} was normalised with {found}, but the model with {expected}: "
+        "next-word scores will be low. Preprocess it with the model's settings."
+    )
+    W202 = (
+        "The model's meta has no loss_history, so no loss plot was drawn. Models trained with "
+        "`spacy-hs train` record it."
+    )
+    W204 = (
+        "No word pair of {path} is in the model's vocabulary: its correlation is not defined. "
+        "Train on a larger corpus or check the model's normalisation (lowercasing)."
+    )
+    # Training (word2vec.py, train.py)
+    W150 = (
+        "[head] enabled = true, but this version of spacy-hs has no head trainer "
+        "(spacy_hs.head); the model is saved without a directional head. Set "
+        "`--head.enabled false` to silence this."
+    )
+    # Preprocessing (preprocess.py)
+    W100 = (
+        "{path}: {count} byte(s) were not valid UTF-8 and were replaced with U+FFFD. If the file "
+        "uses another encoding, convert it first (e.g. `iconv -f latin1 -t utf-8`)."
+    )
+    W101 = (
+        "Skipped {count} file(s) in {path} that are not text (e.g. {example}); only {suffixes} "
+        "files (optionally .gz or .bz2) are read from directories. Pass other files explicitly."
+    )
+    W102 = (
+        "{count} line(s) were longer than max_length={max_length} characters and were split at "
+        "whitespace; a sentence may be cut where a line was split."
     )

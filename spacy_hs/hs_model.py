@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
-import tempfile
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -361,8 +362,23 @@ class HSModel:
         an empty list returned.
         """
         _check_topn(topn)
-        hidden, has_context = self.hidden_batch([context_words])
-        return self._top_k_lists(hidden, has_context, topn, [context_words])[0]
+        ids = self.word_ids(context_words)
+        if not ids:
+            warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
+            return []
+        # One context: the kernel builds the hidden vector itself (as hidden_from_ids does), so
+        # a query costs no intermediate arrays; at these latencies that overhead dominates.
+        word_ids, log_probs, _ = _tree_search.top_k_context(
+            self.vectors,
+            ids,
+            bool(self.settings["cbow_mean"]),
+            self.inner_node_weights,
+            self.tree.children,
+            self.tree.root,
+            min(int(topn), len(self.words)),
+        )
+        words = self.words
+        return [(words[i], math.exp(lp)) for i, lp in zip(word_ids, log_probs)]
 
     def predict_output_word_batch(
         self, contexts: Sequence[Context], topn: int = 10, *, warn: bool = False
@@ -385,10 +401,9 @@ class HSModel:
         rows = np.flatnonzero(has_context)
         if len(rows):
             ids, log_probs = self.top_k_hidden(hidden[rows], topn, weights)
-            probs = np.exp(log_probs)
             words = self.words
-            for row, row_ids, row_probs in zip(rows.tolist(), ids.tolist(), probs.tolist()):
-                results[row] = [(words[i], p) for i, p in zip(row_ids, row_probs)]
+            for row, row_ids, row_log_probs in zip(rows.tolist(), ids.tolist(), log_probs.tolist()):
+                results[row] = [(words[i], math.exp(lp)) for i, lp in zip(row_ids, row_log_probs)]
         if contexts is not None:
             for row in np.flatnonzero(~has_context).tolist():
                 warnings.warn(Warnings.W001.format(context=list(contexts[row])), stacklevel=3)
@@ -445,7 +460,11 @@ class HSModel:
             "settings": self.settings,
             "meta": self.meta,
             "arrays": {
-                name: {"shape": list(array.shape), "dtype": array.dtype.str}
+                name: {
+                    "shape": list(array.shape),
+                    "dtype": array.dtype.str,
+                    "crc32": zlib.crc32(np.ascontiguousarray(array).data),
+                }
                 for name, array in self._arrays().items()
             },
         }
@@ -466,12 +485,11 @@ class HSModel:
         try:
             msg = srsly.msgpack_loads(data)
             header, words, blobs = msg["header"], msg["words"], msg["arrays"]
+            blobs = {name: io.BytesIO(blobs.get(name, b"")) for name in ARRAYS}
         except Exception as err:  # msgpack raises several unrelated types on bad input
             raise ModelFileError(Errors.E015.format(reason=_reason(err))) from None
         _check_header(header, "<bytes>")
-        arrays = {
-            name: _read_npy(io.BytesIO(blobs.get(name, b"")), f"<bytes>:{name}") for name in ARRAYS
-        }
+        arrays = {name: _read_npy(blobs[name], f"<bytes>:{name}") for name in ARRAYS}
         return cls._from_parts(header, words, arrays, "<bytes>")
 
     def to_disk(self, path: str | Path) -> None:
@@ -487,7 +505,9 @@ class HSModel:
                 "Choose a new or empty output directory."
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        # mkdir rather than tempfile.mkdtemp, whose 0700 mode would carry over to the model.
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        tmp.mkdir()
         try:
             for name, array in self._arrays().items():
                 np.save(tmp / f"{name}.npy", array, allow_pickle=False)
@@ -531,7 +551,8 @@ class HSModel:
                 Errors.E013.format(path=where, reason="words is not a list of strings")
             )
         for name, dtype in ARRAYS.items():
-            spec = header["arrays"].get(name, {})
+            spec = header["arrays"].get(name)
+            spec = spec if isinstance(spec, dict) else {}
             array = arrays[name]
             if list(array.shape) != spec.get("shape") or array.dtype != np.dtype(dtype):
                 raise ModelFileError(
@@ -541,6 +562,10 @@ class HSModel:
                         f"meta.json says {spec.get('shape')} and {np.dtype(dtype)}",
                     )
                 )
+            checksum = spec.get("crc32")
+            if checksum is not None and zlib.crc32(np.ascontiguousarray(array).data) != checksum:
+                file = f"<bytes>:{name}" if where == "<bytes>" else Path(where) / f"{name}.npy"
+                raise ModelFileError(Errors.E050.format(path=file))
         try:
             tree = HuffmanTree(arrays["path_offsets"], arrays["path_nodes"], arrays["path_codes"])
             return cls(
@@ -552,7 +577,7 @@ class HSModel:
                 settings=header.get("settings"),
                 meta=header.get("meta"),
             )
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # TypeError: settings or meta of the wrong type
             raise ModelFileError(Errors.E013.format(path=where, reason=err)) from None
 
 
@@ -573,7 +598,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 def _read_npy(file: Any, name: str | Path) -> np.ndarray:
     try:
-        return np.load(file, allow_pickle=False)
+        return np.lib.format.read_array(file, allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, EOFError, OSError... for bad bytes
         raise ModelFileError(Errors.E011.format(path=name, reason=_reason(err))) from None
 
@@ -634,7 +659,7 @@ def _replace_dir(new: Path, target: Path) -> None:
     if not target.exists():
         os.replace(new, target)
         return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    old = target.with_name(f".{target.name}.{os.urandom(6).hex()}.old")
     os.replace(target, old)
     try:
         os.replace(new, target)

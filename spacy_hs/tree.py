@@ -33,9 +33,10 @@ class HuffmanTree:
     """
 
     def __init__(self, path_offsets: np.ndarray, path_nodes: np.ndarray, path_codes: np.ndarray):
-        self.path_offsets = np.ascontiguousarray(path_offsets, dtype=np.int64)
-        self.path_nodes = np.ascontiguousarray(path_nodes, dtype=np.int32)
-        self.path_codes = np.ascontiguousarray(path_codes, dtype=np.uint8)
+        # Checked before narrowing, so that e.g. a code of 256 cannot wrap round to 0.
+        self.path_offsets = _integers(path_offsets, "path_offsets", np.int64)
+        self.path_nodes = _integers(path_nodes, "path_nodes", np.int32)
+        self.path_codes = _integers(path_codes, "path_codes", np.uint8)
         self.children, self.root = _link_children(
             self.path_offsets, self.path_nodes, self.path_codes
         )
@@ -45,14 +46,19 @@ class HuffmanTree:
         cls, points: Sequence[Sequence[int]], codes: Sequence[Sequence[int]]
     ) -> HuffmanTree:
         """Build from per-word ``point`` and ``code`` lists, as gensim stores them."""
+        if len(points) != len(codes):
+            raise ValueError(f"{len(points)} point lists but {len(codes)} code lists")
         lengths = np.fromiter((len(p) for p in points), dtype=np.int64, count=len(points))
         offsets = np.zeros(len(points) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        nodes = (
-            np.concatenate([np.asarray(p, dtype=np.int32) for p in points]) if len(points) else []
+        # int64 first: gensim stores points as uint32 and codes as uint8; range checks follow.
+        nodes = [np.asarray(p, dtype=np.int64).reshape(-1) for p in points]
+        bits = [np.asarray(c, dtype=np.int64).reshape(-1) for c in codes]
+        return cls(
+            offsets,
+            np.concatenate(nodes) if nodes else np.zeros(0, dtype=np.int64),
+            np.concatenate(bits) if bits else np.zeros(0, dtype=np.int64),
         )
-        bits = np.concatenate([np.asarray(c, dtype=np.uint8) for c in codes]) if len(codes) else []
-        return cls(offsets, np.asarray(nodes, dtype=np.int32), np.asarray(bits, dtype=np.uint8))
 
     @property
     def n_words(self) -> int:
@@ -70,6 +76,22 @@ class HuffmanTree:
         """The (point, code) arrays of one word."""
         start, end = self.path_offsets[word_id], self.path_offsets[word_id + 1]
         return self.path_nodes[start:end], self.path_codes[start:end]
+
+
+def _integers(values: np.ndarray, name: str, dtype: type) -> np.ndarray:
+    """A 1-d contiguous array of ``dtype``; ValueError if a value is not an integer or does not
+    fit."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.size == 0:
+        return np.zeros(0, dtype=dtype)
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+    info = np.iinfo(dtype)
+    if array.min() < info.min or array.max() > info.max:
+        raise ValueError(f"{name} has values outside [{info.min}, {info.max}]")
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _link_children(

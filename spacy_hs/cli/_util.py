@@ -14,3 +14,8 @@ app = typer.Typer(
 )
 Arg = typer.Argument
 Opt = typer.Option
+
+
+@app.callback()
+def _root() -> None:
+    """Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines."""

@@ -1,0 +1,119 @@
+"""Throughput of ``nlp.pipe`` with and without ``hs_predictor``, measured in the same run.
+
+The pipelines are ``spacy.blank("en")`` + sentencizer, and the same + ``hs_predictor`` (eager
+attributes on: ``Token._.hs_logprob``, ``Doc._.hs_next``, ``Doc._.hs_perplexity``). The model
+has a 100k-word vocabulary: the words of the benchmark text (normalised as the component does)
+ranked by frequency, then filler words, Zipf counts, random weights (hs=1, d=100). Random
+weights cost the same as trained ones: the work is one hidden vector and one tree path per token.
+
+Texts: gensim's Lee corpus (one news paragraph per doc) and the Penn Treebank test split (one
+sentence per doc, so the per-doc overhead shows). Each configuration is timed ``--repeats``
+times, interleaved, and the best time is kept.
+
+    OPENBLAS_NUM_THREADS=1 python bench/bench_pipeline.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import gensim
+import numpy as np
+import spacy
+import treebank
+from gensim.models import Word2Vec
+
+from spacy_hs import HSModel
+from spacy_hs.normalize import NormalizerSettings, TokenNormalizer
+
+LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+TARGET = 0.5
+
+
+def build_model(texts: list[str], n_words: int, dim: int, seed: int = 0) -> HSModel:
+    """A ``n_words`` HS model whose frequent words are those of ``texts``; random weights."""
+    nlp = spacy.blank("en")
+    normalizer = TokenNormalizer(NormalizerSettings())
+    counts: Counter[str] = Counter()
+    for doc in nlp.pipe(texts):
+        counts.update(normalizer.words(doc))
+    words = [w for w, _ in counts.most_common()]
+    words += [f"filler{i:06d}" for i in range(n_words - len(words))]
+    word_freq = {w: max(1, int(1e7 / (rank + 1))) for rank, w in enumerate(words[:n_words])}
+    w2v = Word2Vec(vector_size=dim, hs=1, negative=0, min_count=1, window=5, workers=1, seed=seed)
+    w2v.build_vocab_from_freq(word_freq)
+    rng = np.random.default_rng(seed)
+    w2v.wv.vectors[:] = rng.normal(0, 0.3, w2v.wv.vectors.shape)
+    w2v.syn1 = rng.normal(0, 0.3, w2v.syn1.shape).astype(np.float32)
+    return HSModel.from_gensim(
+        w2v, settings={"normalizer": NormalizerSettings().to_dict(), "lang": "en"}
+    )
+
+
+def time_pipe(nlp: spacy.language.Language, texts: list[str], batch_size: int) -> tuple[int, float]:
+    start = time.perf_counter()
+    n_tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
+    return n_tokens, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-words", type=int, default=100_000, help="model vocabulary size")
+    parser.add_argument("--dim", type=int, default=100, help="vector size")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration")
+    parser.add_argument("--batch-size", type=int, default=256, help="nlp.pipe batch size")
+    parser.add_argument("--lee-copies", type=int, default=3, help="copies of the Lee corpus")
+    parser.add_argument("--profile", action="store_true", help="profile the hs_predictor runs")
+    args = parser.parse_args()
+
+    lee = [line for line in LEE.read_text(encoding="utf8").splitlines() if line.strip()]
+    ptb = [line for line in treebank.penn["test"].splitlines() if line.strip()]
+    corpora = {"lee (paragraphs)": lee * args.lee_copies, "ptb test (sentences)": ptb}
+    start = time.perf_counter()
+    model = build_model(lee + ptb, args.n_words, args.dim)
+    print(f"model: {len(model)} words, d={model.vector_size} ({time.perf_counter() - start:.1f} s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.to_disk(Path(tmp) / "model")
+        base = spacy.blank("en")
+        base.add_pipe("sentencizer")
+        full = spacy.blank("en")
+        full.add_pipe("sentencizer")
+        full.add_pipe("hs_predictor", config={"model_path": str(Path(tmp) / "model")})
+
+    print(f"\n{'text':<22} {'docs':>6} {'tokens':>8} {'base tok/s':>11} {'+hs tok/s':>10} ratio")
+    ratios = []
+    for name, texts in corpora.items():
+        for nlp in (base, full):  # warm up: lexemes, caches
+            time_pipe(nlp, texts, args.batch_size)
+        best = {"base": float("inf"), "full": float("inf")}
+        n_tokens = 0
+        for _ in range(args.repeats):
+            for key, nlp in (("base", base), ("full", full)):
+                n_tokens, seconds = time_pipe(nlp, texts, args.batch_size)
+                best[key] = min(best[key], seconds)
+        ratio = best["base"] / best["full"]
+        ratios.append(ratio)
+        print(
+            f"{name:<22} {len(texts):>6} {n_tokens:>8} {n_tokens / best['base']:>11,.0f} "
+            f"{n_tokens / best['full']:>10,.0f} {ratio:.0%}"
+        )
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            time_pipe(full, texts, args.batch_size)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+    verdict = "met" if min(ratios) >= TARGET else "MISSED"
+    print(f"\ntarget: with hs_predictor >= {TARGET:.0%} of the base throughput: {verdict}")
+    print(f"command: OPENBLAS_NUM_THREADS=1 python {' '.join(sys.argv)}")
+
+
+if __name__ == "__main__":
+    main()

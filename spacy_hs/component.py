@@ -1,0 +1,577 @@
+"""The ``hs_predictor`` pipeline component: exact HS next-word probabilities on spaCy docs.
+
+A thin layer over ``HSModel`` (which knows nothing of spaCy). It sets:
+
+* ``Doc._.hs_next``, ``Span._.hs_next``, ``Token._.hs_next``: the ``top_k`` most probable words
+  after the doc / span / token, as ``[(word, probability), ...]``. The context is the known
+  words up to and including that position, never crossing a sentence start (when the doc has
+  sentences), the last ``context_size`` of them. A span's context starts at the span's start.
+* ``Token._.hs_logprob``: natural log P(token | the known words before it in its sentence), or
+  None if the token is out of vocabulary, dropped by the normaliser, or has no known context.
+* ``Doc._.hs_perplexity``: ``exp(-mean(hs_logprob))`` over the scorable tokens, or None.
+
+Values live in ``doc.user_data["spacy_hs"]`` (plain lists, msgpack-able), so they survive
+``DocBin(store_user_data=True)`` and ``nlp.pipe(n_process=2)``; the extension getters only read
+them. ``Doc._.hs_next``, ``Token._.hs_logprob`` and ``Doc._.hs_perplexity`` are computed for a
+whole batch at once in ``pipe``; ``Token._.hs_next`` and ``Span._.hs_next`` are computed on first
+access by the component that made the doc (found through a per-process registry keyed by the id
+stored with the doc, so two pipelines with different models each answer with their own), and
+cached in the doc.
+
+Word vectors: the model's input vectors are copied into ``nlp.vocab.vectors``. spaCy looks a
+token's vector up by the attribute ``Vectors.attr``; for a lowercased model we set it to
+``LOWER``, so "United" and "united" both find the vector of "united" (``token.vector``,
+``doc.similarity``) without adding a key per casing.
+"""
+
+import math
+import uuid
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+from spacy import util
+from spacy.attrs import ORTH, SENT_START
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc, Span, Token
+from spacy.vectors import Vectors
+from spacy.vocab import Vocab
+
+from .errors import Errors, Warnings
+from .hs_model import HSModel, Predictor
+from .normalize import TokenNormalizer
+
+DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
+HEADS = ("auto", "directional", "cbow")
+UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
+
+# Components alive in this process, by instance id; docs store the id of the one that made them.
+_COMPONENTS: "weakref.WeakValueDictionary[str, HSPredictor]" = weakref.WeakValueDictionary()
+
+
+@Language.factory(
+    "hs_predictor",
+    default_config={
+        "model_path": None,
+        "top_k": 10,
+        "context_size": None,
+        "head": "auto",
+        "eager": True,
+        "set_vectors": True,
+    },
+    assigns=[
+        "doc._.hs_next",
+        "doc._.hs_perplexity",
+        "span._.hs_next",
+        "token._.hs_next",
+        "token._.hs_logprob",
+    ],
+)
+def make_hs_predictor(
+    nlp: Language,
+    name: str,
+    model_path: Optional[str],
+    top_k: int,
+    context_size: Optional[int],
+    head: str,
+    eager: bool,
+    set_vectors: bool,
+) -> "HSPredictor":
+    """Build the ``hs_predictor`` component.
+
+    model_path: an HSModel directory (``spacy-hs train`` output). Optional: the model can also
+        come from ``[initialize.components.hs_predictor]`` or ``from_disk``. A path that does not
+        exist is not an error here, so a saved pipeline loads on a machine without it (its own
+        copy of the model is read by ``from_disk``); calling the component without a model is.
+    top_k: how many words ``hs_next`` lists.
+    context_size: how many known words before a position form its context; None uses the
+        head's own (the training window for the CBOW head).
+    head: "cbow" (gensim's CBOW-style mean of context vectors), "directional" (a trained
+        next-word head) or "auto" (directional if the model has one).
+    eager: compute ``Token._.hs_logprob``, ``Doc._.hs_next`` and ``Doc._.hs_perplexity`` while
+        processing (batched); if False they are computed on first access.
+    set_vectors: copy the model's input vectors into ``nlp.vocab.vectors``.
+    """
+    conflicts = register_extensions()
+    if conflicts:
+        raise ValueError(Errors.E306.format(names=", ".join(conflicts)))
+    model = None
+    if model_path is not None and Path(model_path).exists():
+        model = HSModel.from_disk(model_path)
+    return HSPredictor(
+        nlp.vocab,
+        name,
+        model=model,
+        model_path=model_path,
+        top_k=top_k,
+        context_size=context_size,
+        head=head,
+        eager=eager,
+        set_vectors=set_vectors,
+    )
+
+
+class HSPredictor(Pipe):
+    """Sets next-word predictions, per-token log-probabilities and perplexity on docs."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        name: str = "hs_predictor",
+        *,
+        model: Optional[HSModel] = None,
+        model_path: Optional[Union[str, Path]] = None,
+        top_k: int = 10,
+        context_size: Optional[int] = None,
+        head: str = "auto",
+        eager: bool = True,
+        set_vectors: bool = True,
+    ) -> None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(Errors.E301.format(top_k=top_k))
+        if context_size is not None and (
+            isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1
+        ):
+            raise ValueError(Errors.E302.format(context_size=context_size))
+        if head not in HEADS:
+            raise ValueError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
+        self.vocab = vocab
+        self.name = name
+        self.model_path = None if model_path is None else str(model_path)
+        self.top_k = top_k
+        self.context_size = context_size
+        self.head = head
+        self.eager = eager
+        self.set_vectors = set_vectors
+        self.model: Optional[HSModel] = None
+        self.instance_id = ""
+        self._reset_caches()
+        if model is not None:
+            self.set_model(model)
+
+    # -- the model ------------------------------------------------------------------------
+
+    def set_model(self, model: HSModel, *, copy_vectors: Optional[bool] = None) -> None:
+        """Use ``model`` from now on: its head, normaliser and (if ``set_vectors``) vectors."""
+        predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
+        if not isinstance(model, HSModel):
+            raise TypeError(f"Expected an HSModel, got {type(model).__name__}.")
+        normalizer = model.settings.get("normalizer")
+        context_size = self.context_size or int(predictor.context_size)
+        if self.context_size and predictor.name != "cbow" and context_size > predictor.context_size:
+            warnings.warn(
+                Warnings.W300.format(size=context_size, head=predictor.context_size), stacklevel=2
+            )
+            context_size = int(predictor.context_size)
+        model_lang = model.settings.get("lang")
+        if model_lang and self.vocab.lang and model_lang != self.vocab.lang:
+            warnings.warn(
+                Warnings.W301.format(model_lang=model_lang, lang=self.vocab.lang), stacklevel=2
+            )
+        self.model = model
+        self._predictor: Predictor = predictor
+        self._context = context_size
+        self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
+        self._reset_caches()
+        # A new model gets a new id: docs made with the old one no longer find a component.
+        self.instance_id = uuid.uuid4().hex
+        _COMPONENTS[self.instance_id] = self
+        if self.set_vectors if copy_vectors is None else copy_vectors:
+            self._copy_vectors()
+
+    def _require_model(self) -> HSModel:
+        if self.model is None:
+            if self.model_path is not None:
+                raise ValueError(Errors.E307.format(name=self.name, path=self.model_path))
+            raise ValueError(Errors.E300.format(name=self.name))
+        return self.model
+
+    def _copy_vectors(self) -> None:
+        model = self.model
+        assert model is not None
+        lowercase = self._normalizer is not None and self._normalizer.settings.lowercase
+        self.vocab.vectors = Vectors(
+            strings=self.vocab.strings,
+            data=np.array(model.vectors, dtype=np.float32, copy=True),
+            keys=model.words,
+            name=f"spacy_hs_{len(model)}x{model.vector_size}",
+            attr="LOWER" if lowercase else "ORTH",
+        )
+
+    def _reset_caches(self) -> None:
+        # orth hash -> model word id (UNKNOWN if out of vocabulary or dropped). Orth hashes are
+        # hashes of the text, the same in every vocab, so one cache serves docs of any vocab.
+        self._orth_ids: dict[int, int] = {}
+
+    # -- processing -----------------------------------------------------------------------
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set the eager attributes on one doc (see ``pipe`` for many)."""
+        error_handler = self.get_error_handler()
+        try:
+            self._process([doc])
+        except Exception as err:
+            error_handler(self.name, self, [doc], err)
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Process docs in batches: one batched model call per batch, not one per token."""
+        error_handler = self.get_error_handler()
+        for docs in util.minibatch(stream, size=batch_size):
+            try:
+                self._process(docs)
+            except Exception as err:
+                error_handler(self.name, self, docs, err)
+            yield from docs
+
+    def _process(self, docs: list[Doc]) -> None:
+        self._require_model()
+        if self.eager:
+            self._annotate(docs)
+        else:
+            for doc in docs:
+                doc.user_data[DATA_KEY] = {"component": self.instance_id}
+
+    def initialize(
+        self,
+        get_examples: Optional[Callable[[], Iterable[Any]]] = None,
+        *,
+        nlp: Optional[Language] = None,
+        model_path: Optional[Union[str, Path]] = None,
+    ) -> None:
+        """Load the model from ``model_path`` (``[initialize.components.hs_predictor]``).
+
+        Without ``model_path`` the model given in the config or by ``from_disk`` is kept; if
+        there is none, raises the error that says how to give one.
+        """
+        if model_path is not None:
+            self.model_path = str(model_path)
+            self.set_model(HSModel.from_disk(model_path))
+        self._require_model()
+
+    # -- batched computation of the eager attributes --------------------------------------
+
+    def _word_ids(self, orths: np.ndarray, vocab: Vocab) -> np.ndarray:
+        """Model word ids of tokens given by orth hash; UNKNOWN for unknown or dropped ones."""
+        cache = self._orth_ids
+        get = cache.get
+        orth_list = orths.tolist()
+        ids = [get(orth, None) for orth in orth_list]
+        if None in ids:
+            for i, orth in enumerate(orth_list):
+                if ids[i] is None:
+                    ids[i] = cache[orth] if orth in cache else self._lookup(orth, vocab)
+        return np.array(ids, dtype=np.int64)
+
+    def _lookup(self, orth: int, vocab: Vocab) -> int:
+        model = self.model
+        assert model is not None
+        lex = vocab[orth]
+        if self._normalizer is not None:
+            word = self._normalizer.norm(lex)
+        else:
+            text = lex.orth_
+            word = text if text.strip() else None
+        word_id = UNKNOWN if word is None else model.key_to_index.get(word, UNKNOWN)
+        self._orth_ids[orth] = word_id
+        return word_id
+
+    def _annotate(self, docs: Sequence[Doc]) -> None:
+        """Compute the eager attributes of a batch of docs with one call of each batch kernel.
+
+        The docs are concatenated; a doc start counts as a sentence start, so no context
+        crosses from one doc (or sentence) into the next.
+        """
+        model = self._require_model()
+        predictor = self._predictor
+        size = self._context
+        lengths = np.array([len(doc) for doc in docs], dtype=np.int64)
+        n_docs, n_tokens = len(docs), int(lengths.sum())
+        doc_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        if n_tokens:
+            arrays, ids = [], []
+            for doc in docs:
+                if not len(doc):
+                    continue
+                if doc.has_annotation("SENT_START"):
+                    array = doc.to_array([ORTH, SENT_START])
+                    arrays.append(array[:, 1].astype(np.int64) == 1)
+                else:
+                    array = doc.to_array([ORTH])
+                    arrays.append(np.zeros(len(doc), dtype=bool))
+                ids.append(self._word_ids(array[:, 0], doc.vocab))
+            word_ids = np.concatenate(ids)
+            is_start = np.concatenate(arrays)
+        else:
+            word_ids = np.zeros(0, dtype=np.int64)
+            is_start = np.zeros(0, dtype=bool)
+        non_empty = lengths > 0
+        is_start[doc_starts[non_empty]] = True
+        sentence = np.cumsum(is_start)  # sentence number of each token, over the whole batch
+        # Known tokens, in order; token j's context is known[max(first of its sentence, j - size):j].
+        known_pos = np.flatnonzero(word_ids >= 0)
+        known_sentence = sentence[known_pos]
+        first = np.searchsorted(known_sentence, known_sentence, side="left")
+        j = np.arange(len(known_pos))
+        scorable = j > first
+        starts = np.maximum(first, j - size)[scorable].tolist()
+        ends = j[scorable].tolist()
+        known_ids = word_ids[known_pos].tolist()
+        contexts = [known_ids[s:e] for s, e in zip(starts, ends)]
+        # Each doc's own context: the last `size` known words of its last sentence.
+        last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
+        last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
+        lo = np.searchsorted(known_sentence, last_sentence, side="left")
+        hi = np.searchsorted(known_sentence, last_sentence, side="right")
+        lo = np.maximum(lo, hi - size)
+        doc_contexts = [known_ids[a:b] for a, b in zip(lo.tolist(), hi.tolist())]
+        n_contexts = len(contexts)
+        hidden, has_context = predictor.hidden_from_ids(contexts + doc_contexts)
+        weights = predictor.output_weights
+        # Log-probabilities of the scorable tokens.
+        log_probs = np.full(n_tokens, np.nan)
+        if n_contexts:
+            targets = word_ids[known_pos[scorable]].astype(np.int32)
+            targets[~has_context[:n_contexts]] = UNKNOWN
+            log_probs[known_pos[scorable]] = model.log_prob_hidden(
+                hidden[:n_contexts], targets, weights
+            )
+        # Perplexity per doc.
+        valid = ~np.isnan(log_probs)
+        doc_of_token = np.repeat(np.arange(n_docs), lengths)
+        sums = np.bincount(doc_of_token[valid], weights=log_probs[valid], minlength=n_docs)
+        counts = np.bincount(doc_of_token[valid], minlength=n_docs)
+        # Top-k after each doc.
+        doc_next: list[list[list[Any]]] = [[] for _ in range(n_docs)]
+        doc_rows = np.flatnonzero(has_context[n_contexts:])
+        if len(doc_rows):
+            top_ids, top_log_probs = model.top_k_hidden(
+                hidden[n_contexts + doc_rows], self.top_k, weights
+            )
+            words = model.words
+            for row, row_ids, row_probs in zip(
+                doc_rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
+            ):
+                doc_next[row] = [[words[i], p] for i, p in zip(row_ids, row_probs)]
+        values = [None if v != v else v for v in log_probs.tolist()]
+        for d, doc in enumerate(docs):
+            start, n = int(doc_starts[d]), int(lengths[d])
+            count = int(counts[d])
+            doc.user_data[DATA_KEY] = {
+                "component": self.instance_id,
+                "log_probs": values[start : start + n],
+                "perplexity": math.exp(-sums[d] / count) if count else None,
+                "next": doc_next[d],
+            }
+
+    # -- lazy top-k after a position ------------------------------------------------------
+
+    def context_ids(self, doc: Doc, start: int, end: int) -> list[int]:
+        """Word ids of the context that ends at ``doc[end - 1]``: the known words of
+        ``doc[start:end]`` from the last sentence start on, the last ``context_size`` of them."""
+        self._require_model()
+        size = self._context
+        check_sentences = doc.has_annotation("SENT_START")
+        cache = self._orth_ids
+        ids: list[int] = []
+        for k in range(end - 1, start - 1, -1):
+            token = doc[k]
+            orth = token.orth
+            word_id = cache[orth] if orth in cache else self._lookup(orth, doc.vocab)
+            if word_id >= 0:
+                ids.append(word_id)
+                if len(ids) == size:
+                    break
+            if check_sentences and token.is_sent_start:
+                break
+        ids.reverse()
+        return ids
+
+    def next_words(self, context: Sequence[int], top_k: Optional[int] = None) -> list[list[Any]]:
+        """The top-k ``[word, probability]`` after a context of word ids ([] if it is empty)."""
+        model = self._require_model()
+        hidden, has_context = self._predictor.hidden_from_ids([context])
+        if not has_context[0]:
+            return []
+        ids, log_probs = model.top_k_hidden(
+            hidden, top_k or self.top_k, self._predictor.output_weights
+        )
+        return [[model.words[i], p] for i, p in zip(ids[0].tolist(), np.exp(log_probs[0]).tolist())]
+
+    # -- serialization --------------------------------------------------------------------
+
+    def to_bytes(self, *, exclude: Iterable[str] = util.SimpleFrozenList()) -> bytes:
+        """The model as bytes (no pickle); empty if there is none yet."""
+        serializers = {"model": lambda: self.model.to_bytes() if self.model is not None else b""}
+        return util.to_bytes(serializers, exclude)
+
+    def from_bytes(
+        self, bytes_data: bytes, *, exclude: Iterable[str] = util.SimpleFrozenList()
+    ) -> "HSPredictor":
+        """Load the model written by ``to_bytes``."""
+
+        def load_model(data: bytes) -> None:
+            if data:
+                self.set_model(HSModel.from_bytes(data))
+
+        util.from_bytes(bytes_data, {"model": load_model}, exclude)
+        return self
+
+    def to_disk(
+        self, path: Union[str, Path], *, exclude: Iterable[str] = util.SimpleFrozenList()
+    ) -> None:
+        """Write the model into ``path/model`` (inside the pipeline directory)."""
+
+        def write_model(model_path: Path) -> None:
+            if self.model is not None:
+                self.model.to_disk(model_path)
+
+        util.to_disk(path, {"model": write_model}, exclude)
+
+    def from_disk(
+        self, path: Union[str, Path], *, exclude: Iterable[str] = util.SimpleFrozenList()
+    ) -> "HSPredictor":
+        """Load the model from ``path/model``, or from ``path`` itself if it is a model dir."""
+        path = util.ensure_path(path)
+        if (path / "meta.json").exists() and not (path / "model").exists():
+            self.set_model(HSModel.from_disk(path))  # an HSModel directory given directly
+            return self
+
+        def read_model(model_path: Path) -> None:
+            if model_path.exists():
+                self.set_model(HSModel.from_disk(model_path))
+
+        util.from_disk(path, {"model": read_model}, exclude)
+        return self
+
+    def __reduce__(self) -> tuple:
+        # For nlp.pipe(n_process>1) with the "spawn" start method: the model travels as bytes
+        # (no pickle of its arrays) and keeps its instance id, so docs made in a child process
+        # find this component when they come back.
+        settings = {
+            "model_path": self.model_path,
+            "top_k": self.top_k,
+            "context_size": self.context_size,
+            "head": self.head,
+            "eager": self.eager,
+            "set_vectors": self.set_vectors,
+        }
+        model_bytes = self.model.to_bytes() if self.model is not None else b""
+        return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
+
+
+def _unpickle(
+    vocab: Vocab, name: str, settings: dict[str, Any], model_bytes: bytes, instance_id: str
+) -> HSPredictor:
+    component = HSPredictor(vocab, name, **settings)
+    if model_bytes:
+        # The pickled vocab already holds the vectors.
+        component.set_model(HSModel.from_bytes(model_bytes), copy_vectors=False)
+        _COMPONENTS.pop(component.instance_id, None)
+        component.instance_id = instance_id
+        _COMPONENTS[instance_id] = component
+    return component
+
+
+# -- extension attributes ---------------------------------------------------------------------
+
+
+def _data(doc: Doc) -> dict:
+    data = doc.user_data.get(DATA_KEY)
+    if data is None:
+        raise ValueError(Errors.E304)
+    return data
+
+
+def _component(data: dict) -> HSPredictor:
+    component = _COMPONENTS.get(data.get("component", ""))
+    if component is None:
+        raise ValueError(Errors.E305)
+    return component
+
+
+def _eager(doc: Doc) -> dict:
+    data = _data(doc)
+    if "log_probs" not in data:  # processed with eager=False
+        _component(data)._annotate([doc])
+        data = _data(doc)
+    return data
+
+
+def _pairs(values: Iterable[Sequence[Any]]) -> list[tuple[str, float]]:
+    return [(word, prob) for word, prob in values]
+
+
+def _cached_next(doc: Doc, cache_name: str, key: Union[int, str], start: int, end: int) -> list:
+    data = _data(doc)
+    cache = data.get(cache_name)
+    if cache is None:
+        cache = data[cache_name] = {}
+    if key not in cache:
+        component = _component(data)
+        cache[key] = component.next_words(component.context_ids(doc, start, end))
+    return _pairs(cache[key])
+
+
+def doc_hs_next(doc: Doc) -> list[tuple[str, float]]:
+    """Top-k words after the doc (its last sentence)."""
+    return _pairs(_eager(doc)["next"])
+
+
+def doc_hs_perplexity(doc: Doc) -> Optional[float]:
+    """Perplexity of the doc's scorable tokens, or None if none is scorable."""
+    return _eager(doc)["perplexity"]
+
+
+def span_hs_next(span: Span) -> list[tuple[str, float]]:
+    """Top-k words after the span, given the span's words (from its last sentence start)."""
+    return _cached_next(span.doc, "span_next", f"{span.start}:{span.end}", span.start, span.end)
+
+
+def token_hs_next(token: Token) -> list[tuple[str, float]]:
+    """Top-k words after the token, given the token and the known words before it."""
+    return _cached_next(token.doc, "token_next", token.i, 0, token.i + 1)
+
+
+def token_hs_logprob(token: Token) -> Optional[float]:
+    """log P(token | the known words before it in its sentence), or None if unscorable."""
+    return _eager(token.doc)["log_probs"][token.i]
+
+
+EXTENSIONS: list[tuple[type, str, Callable]] = [
+    (Doc, "hs_next", doc_hs_next),
+    (Doc, "hs_perplexity", doc_hs_perplexity),
+    (Span, "hs_next", span_hs_next),
+    (Token, "hs_next", token_hs_next),
+    (Token, "hs_logprob", token_hs_logprob),
+]
+
+
+def register_extensions() -> list[str]:
+    """Register the extension attributes once; returns the names taken by someone else.
+
+    Safe to call any number of times (no E090). Our own getters from an earlier import of this
+    module (``importlib.reload``) are replaced; anyone else's extension of the same name is left
+    alone and reported, and the factory refuses to build a component that would misbehave.
+    """
+    conflicts = []
+    for cls, name, getter in EXTENSIONS:
+        existing = cls.get_extension(name)
+        if existing is None:
+            cls.set_extension(name, getter=getter)
+            continue
+        current = existing[2]
+        if current is getter:
+            continue
+        if getattr(current, "__module__", None) == __name__:
+            cls.set_extension(name, getter=getter, force=True)
+        else:
+            conflicts.append(f"{cls.__name__}._.{name}")
+    return conflicts
+
+
+register_extensions()

@@ -1,0 +1,773 @@
+"""Evaluate a trained ``HSModel``: word analogies, word similarity, next-word prediction on a
+held-out token file, and the training loss, written as a metrics JSON and PNG plots.
+
+Next-word prediction, precisely. The held-out file is a token file (gensim ``LineSentence``
+format: one sentence per line, tokens split on whitespace). Every token position ``t`` is a
+*scored position* when
+
+* its word is in the model's vocabulary, and
+* at least one in-vocabulary word comes before it in the same sentence.
+
+Everything else is excluded and counted: ``oov_target`` (the word at ``t`` is unknown; a
+closed-vocabulary model gives it no probability) and ``no_known_context`` (the word is known, but
+nothing known precedes it in its sentence, for example the first token of every sentence).
+``coverage = scored / tokens``. A head reads the last ``context_size`` known words before ``t``,
+oldest first, never crossing the sentence boundary (unknown words are skipped, not padded).
+
+On the scored positions, for each predictor:
+
+* ``hit_at_1`` / ``hit_at_10``: the fraction of positions whose word is the top / in the top 10;
+* ``perplexity``: ``exp(-mean log P(word | context))``, natural log.
+
+Every predictor is measured on the same scored positions, except gensim's
+``predict_output_word``, which costs O(V) per query and so is measured on a random sample of at
+most ``max_positions`` of them (``gensim_predict_output_word.cbow_same_positions`` gives the HS
+CBOW head on exactly that sample, for a like-for-like comparison).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import srsly
+
+from .errors import Errors, Warnings
+from .hs_model import HSModel
+
+TOP_K = 10
+# Positions scored together: one batched tree search per head and chunk.
+CHUNK_SIZE = 4096
+DEFAULT_MAX_POSITIONS = 5000
+GENSIM_TEST_DATA = "test/test_data"
+ANALOGIES_FILE = "questions-words.txt"
+SIMILARITY_FILES = ("wordsim353.tsv", "simlex999.txt")
+PLOTS_EXTRA = 'pip install "spacy-hs[plots]"'
+LOSS_PLOT = "loss.png"
+NEXT_WORD_PLOT = "next_word.png"
+
+
+class EvaluationError(ValueError):
+    """An evaluation input (held-out file, gensim model, option) is unusable."""
+
+
+# -- public entry point ---------------------------------------------------------------------
+
+
+def evaluate(
+    model_dir: str | Path,
+    heldout: str | Path | None = None,
+    output: str | Path | None = None,
+    plots_dir: str | Path | None = None,
+    *,
+    gensim_model: str | Path | None = None,
+    max_positions: int = DEFAULT_MAX_POSITIONS,
+    analogies: str | Path | None = None,
+    similarity: Sequence[str | Path] | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the model in ``model_dir`` and return the metrics as a JSON-able dict.
+
+    heldout: a token file for next-word prediction; skipped if None.
+    output: where to write the metrics JSON (atomically); not written if None.
+    plots_dir: where to write ``loss.png`` and ``next_word.png``; none drawn if None. Needs
+        matplotlib (``pip install "spacy-hs[plots]"``); without it, plots are skipped with a
+        warning.
+    gensim_model: a ``Word2Vec.load``-able file (it is unpickled: pass only your own files) to
+        measure gensim's ``predict_output_word`` as a baseline; it needs ``negative > 0``.
+    max_positions: at most this many scored positions (a seeded random sample) for the gensim
+        baseline, which costs O(V) per position.
+    analogies / similarity: test files; default to the ones in gensim's test data.
+    """
+    # Cheap input checks first, so a typo fails before the model loads.
+    if heldout is not None:
+        heldout = _check_heldout(heldout)
+    if isinstance(max_positions, bool) or not isinstance(max_positions, int) or max_positions < 1:
+        raise EvaluationError(Errors.E207.format(value=max_positions))
+    if output is not None and Path(output).is_dir():
+        raise EvaluationError(Errors.E209.format(path=output))
+    model = HSModel.from_disk(model_dir)
+    gensim_w2v = load_gensim_model(gensim_model) if gensim_model is not None else None
+    metrics: dict[str, Any] = {
+        "model": model_summary(model, model_dir),
+        "loss": loss_metrics(model),
+        "analogies": analogy_metrics(model, analogies),
+        "similarity": similarity_metrics(model, similarity),
+        "next_word": None,
+    }
+    if heldout is not None:
+        metrics["next_word"] = next_word_metrics(
+            model,
+            heldout,
+            gensim_model=gensim_w2v,
+            max_positions=max_positions,
+            show_progress=show_progress,
+        )
+    if plots_dir is not None:
+        metrics["plots"] = [str(p) for p in write_plots(metrics, plots_dir)]
+    if output is not None:
+        write_json(output, metrics)
+    return metrics
+
+
+def model_summary(model: HSModel, path: str | Path | None = None) -> dict[str, Any]:
+    """What was evaluated: the settings that decide the scores."""
+    return {
+        "path": str(path) if path is not None else None,
+        "n_words": len(model),
+        "vector_size": model.vector_size,
+        "sg": int(model.settings.get("sg", 0)),
+        "cbow_mean": int(model.settings.get("cbow_mean", 1)),
+        "window": int(model.settings.get("window", 5)),
+        "directional_head": model.head is not None,
+        "normalizer": model.settings.get("normalizer"),
+    }
+
+
+# -- training loss --------------------------------------------------------------------------
+
+
+def loss_metrics(model: HSModel) -> dict[str, Any]:
+    """The per-epoch training loss from ``model.meta["loss_history"]``, if training kept it."""
+    history = model.meta.get("loss_history")
+    if not history:
+        return {
+            "per_epoch": None,
+            "note": "the model's meta has no loss_history (not trained with `spacy-hs train`)",
+        }
+    return {"per_epoch": [float(x) for x in history], "epochs": len(history)}
+
+
+# -- intrinsic: analogies and similarity ----------------------------------------------------
+
+
+def gensim_test_data() -> Path:
+    """gensim's bundled test-data directory (source of the default evaluation files)."""
+    import gensim
+
+    return Path(gensim.__file__).parent / GENSIM_TEST_DATA
+
+
+def _default_file(name: str, option: str) -> Path:
+    path = gensim_test_data() / name
+    if not path.exists():
+        raise FileNotFoundError(Errors.E203.format(path=path, option=option))
+    return path
+
+
+def _case_insensitive(model: HSModel) -> bool:
+    """Apply the model's normalisation to the test words. gensim's ``case_insensitive=True``
+    uppercases both the test words and the vocabulary, which for a lowercased vocabulary is the
+    same as lowercasing the test words. A model without normaliser settings (built by hand)
+    gets gensim's default, True."""
+    normalizer = model.settings.get("normalizer")
+    if not isinstance(normalizer, dict) or "lowercase" not in normalizer:
+        return True
+    return bool(normalizer["lowercase"])
+
+
+def keyed_vectors(model: HSModel) -> Any:
+    """The model's input vectors as a gensim ``KeyedVectors``, in the model's word order."""
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(model.vector_size, dtype=np.float32)
+    kv.add_vectors(model.words, model.vectors)
+    return kv
+
+
+def analogy_metrics(
+    model: HSModel, path: str | Path | None = None, kv: Any = None
+) -> dict[str, Any]:
+    """gensim's ``evaluate_word_analogies`` (3CosAdd): accuracy over the questions whose four
+    words are all in the vocabulary, and how many questions that is out of the file's total."""
+    path = (
+        _check_file(path, "--analogies") if path else _default_file(ANALOGIES_FILE, "--analogies")
+    )
+    kv = keyed_vectors(model) if kv is None else kv
+    case_insensitive = _case_insensitive(model)
+    n_total = _count_analogy_questions(path)
+    _, sections = kv.evaluate_word_analogies(str(path), case_insensitive=case_insensitive)
+    *by_section, total = sections
+    n_correct, n_covered = len(total["correct"]), len(total["correct"]) + len(total["incorrect"])
+    return {
+        "file": str(path),
+        "case_insensitive": case_insensitive,
+        "accuracy": n_correct / n_covered if n_covered else None,
+        "n_correct": n_correct,
+        "n_covered": n_covered,
+        "n_total": n_total,
+        "coverage": n_covered / n_total if n_total else 0.0,
+        "sections": {s["section"]: _section_accuracy(s) for s in by_section},
+    }
+
+
+def _section_accuracy(section: dict[str, Any]) -> dict[str, Any]:
+    n_covered = len(section["correct"]) + len(section["incorrect"])
+    accuracy = len(section["correct"]) / n_covered if n_covered else None
+    return {"accuracy": accuracy, "n_covered": n_covered}
+
+
+def _count_analogy_questions(path: Path) -> int:
+    """Questions as gensim counts them: lines of four words after a section header."""
+    with path.open(encoding="utf8", errors="replace") as file:
+        return sum(1 for line in file if not line.startswith(": ") and len(line.split()) == 4)
+
+
+def similarity_metrics(
+    model: HSModel, paths: Sequence[str | Path] | None = None, kv: Any = None
+) -> dict[str, dict[str, Any]]:
+    """Spearman (and Pearson) correlation with human judgements, per file, from gensim's
+    ``evaluate_word_pairs``; pairs with an out-of-vocabulary word are skipped and counted."""
+    if paths:
+        files = [_check_file(p, "--similarity") for p in paths]
+    else:
+        files = [_default_file(name, "--similarity") for name in SIMILARITY_FILES]
+    kv = keyed_vectors(model) if kv is None else kv
+    case_insensitive = _case_insensitive(model)
+    results = {}
+    for path in files:
+        n_total = _count_pairs(path)
+        result: dict[str, Any] = {"file": str(path), "n_total": n_total}
+        try:
+            pearson, spearman, oov_percent = kv.evaluate_word_pairs(
+                str(path), case_insensitive=case_insensitive
+            )
+        except ValueError:  # gensim raises when no pair is in the vocabulary
+            warnings.warn(Warnings.W204.format(path=path), stacklevel=2)
+            result.update(spearman=None, spearman_p=None, pearson=None, n_covered=0)
+            result.update(oov_ratio=1.0 if n_total else None, coverage=0.0)
+        else:
+            oov_ratio = oov_percent / 100.0
+            result.update(
+                spearman=_finite(spearman[0]),
+                spearman_p=_finite(spearman[1]),
+                pearson=_finite(pearson[0]),
+                n_covered=round(n_total * (1.0 - oov_ratio)),
+                oov_ratio=oov_ratio,
+                coverage=1.0 - oov_ratio,
+            )
+        results[path.stem] = result
+    return results
+
+
+def _count_pairs(path: Path) -> int:
+    """Pairs as gensim counts them: non-comment lines with three tab-separated fields."""
+    total = 0
+    with path.open(encoding="utf8", errors="replace") as file:
+        for line in file:
+            if line and not line.startswith("#"):
+                fields = line.split("\t")
+                if len(fields) == 3:
+                    try:
+                        float(fields[2])
+                    except ValueError:
+                        continue
+                    total += 1
+    return total
+
+
+# -- next-word prediction -------------------------------------------------------------------
+
+
+@dataclass
+class _Score:
+    """Running next-word metrics of one predictor over scored positions."""
+
+    n: int = 0
+    hit_1: int = 0
+    hit_10: int = 0
+    neg_log_prob: float = 0.0
+
+    def add(self, top_ids: np.ndarray, log_probs: np.ndarray, targets: np.ndarray) -> None:
+        self.n += len(targets)
+        self.hit_1 += int((top_ids[:, 0] == targets).sum())
+        self.hit_10 += int((top_ids == targets[:, None]).any(axis=1).sum())
+        self.neg_log_prob -= float(np.sum(log_probs, dtype=np.float64))
+
+    def result(self, **extra: Any) -> dict[str, Any]:
+        if not self.n:
+            return {"n_scored": 0, "hit_at_1": None, "hit_at_10": None, "perplexity": None}
+        return {
+            "n_scored": self.n,
+            "hit_at_1": self.hit_1 / self.n,
+            "hit_at_10": self.hit_10 / self.n,
+            "perplexity": _finite(math.exp(min(self.neg_log_prob / self.n, 700.0))),
+            **extra,
+        }
+
+
+@dataclass
+class _Chunk:
+    """Scored positions: the last ``max_context`` known word ids before each, and its word."""
+
+    contexts: list[list[int]] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+
+
+def next_word_metrics(
+    model: HSModel,
+    heldout: str | Path,
+    *,
+    gensim_model: Any = None,
+    max_positions: int = DEFAULT_MAX_POSITIONS,
+    chunk_size: int = CHUNK_SIZE,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """hit@1, hit@10 and perplexity of every head on a held-out token file, beside a unigram
+    baseline and (if ``gensim_model`` is given) gensim's ``predict_output_word``.
+
+    See the module docstring for which positions are scored. The file is streamed in chunks of
+    ``chunk_size`` positions, so memory does not grow with its size.
+    """
+    heldout = _check_heldout(heldout)
+    _check_normalizer(model, heldout)
+    heads = {"cbow": model.predictor("cbow")}
+    if model.head is not None:
+        heads["directional"] = model.predictor("directional")
+    max_context = max(int(head.context_size) for head in heads.values())
+    scores = {name: _Score() for name in heads}
+    unigram = _Score()
+    unigram_log_probs, unigram_top = _unigram(model)
+    gensim = _GensimBaseline(model, gensim_model, max_positions)
+
+    def score(chunk: _Chunk) -> None:
+        targets = np.asarray(chunk.targets, dtype=np.int32)
+        for name, head in heads.items():
+            size = int(head.context_size)
+            hidden, _ = head.hidden_from_ids([c[-size:] for c in chunk.contexts])
+            top_ids, _ = model.top_k_hidden(hidden, TOP_K, head.output_weights)
+            log_probs = model.log_prob_hidden(hidden, targets, head.output_weights)
+            scores[name].add(top_ids, log_probs, targets)
+        unigram.add(
+            np.broadcast_to(unigram_top, (len(targets), len(unigram_top))),
+            unigram_log_probs[targets],
+            targets,
+        )
+
+    counts = {"n_sentences": 0, "n_tokens": 0, "oov_target": 0, "no_known_context": 0}
+    chunk = _Chunk()
+    with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
+        for tokens, ids in _sentences(heldout, model, progress):
+            counts["n_sentences"] += 1
+            counts["n_tokens"] += len(ids)
+            known: list[int] = []
+            for t, word_id in enumerate(ids):
+                if word_id < 0:
+                    counts["oov_target"] += 1
+                    continue
+                if not known:
+                    counts["no_known_context"] += 1
+                else:
+                    context = known[-max_context:]
+                    chunk.contexts.append(context)
+                    chunk.targets.append(word_id)
+                    gensim.offer(tokens, t, context, word_id)
+                    if len(chunk.targets) >= chunk_size:
+                        score(chunk)
+                        chunk = _Chunk()
+                known.append(word_id)
+        if chunk.targets:
+            score(chunk)
+
+    if not counts["n_tokens"]:
+        raise EvaluationError(Errors.E201.format(path=heldout))
+    n_scored = scores["cbow"].n
+    if not n_scored:
+        raise EvaluationError(
+            Errors.E202.format(
+                path=heldout,
+                n_tokens=counts["n_tokens"],
+                oov=counts["oov_target"],
+                no_context=counts["no_known_context"],
+            )
+        )
+    predictors: dict[str, Any] = {
+        name: scores[name].result(context_size=int(head.context_size))
+        for name, head in heads.items()
+    }
+    predictors["unigram"] = unigram.result()
+    predictors["gensim_predict_output_word"] = gensim.result(show_progress)
+    return {
+        "heldout": str(heldout),
+        "n_sentences": counts["n_sentences"],
+        "n_tokens": counts["n_tokens"],
+        "n_scored": n_scored,
+        "coverage": n_scored / counts["n_tokens"],
+        "excluded": {
+            "oov_target": counts["oov_target"],
+            "no_known_context": counts["no_known_context"],
+        },
+        "scored_positions": (
+            "tokens in the vocabulary with at least one in-vocabulary word before them in the "
+            "same sentence; excluded: oov_target (word not in the vocabulary) and "
+            "no_known_context (no known word before it in its sentence)"
+        ),
+        "predictors": predictors,
+    }
+
+
+def _unigram(model: HSModel) -> tuple[np.ndarray, np.ndarray]:
+    """Unigram log-probabilities (counts / total) and the ids of the TOP_K most frequent
+    words (ties broken by id)."""
+    counts = model.counts.astype(np.float64)
+    log_probs = np.log(counts / counts.sum())
+    top = np.argsort(-counts, kind="stable")[:TOP_K]
+    return log_probs, top
+
+
+def _sentences(path: Path, model: HSModel, progress: Any) -> Iterator[tuple[list[str], list[int]]]:
+    """(tokens, word ids with -1 for unknown words) per non-empty line of a token file."""
+    key_to_index = model.key_to_index
+    with path.open("rb") as file:
+        for line_no, raw in enumerate(file, 1):
+            progress.update(len(raw))
+            try:
+                line = raw.decode("utf8")
+            except UnicodeDecodeError as err:
+                raise EvaluationError(
+                    Errors.E204.format(path=path, line=line_no, reason=err)
+                ) from None
+            tokens = line.split()
+            if tokens:
+                yield tokens, [key_to_index.get(token, -1) for token in tokens]
+
+
+class _GensimBaseline:
+    """gensim's ``Word2Vec.predict_output_word`` on a seeded random sample of scored positions.
+
+    Its context is the last ``window`` words before the position that gensim's vocabulary knows
+    (same sentence), as ``predict_output_word`` itself skips unknown words. Hits come from
+    calling ``predict_output_word(context, topn=10)``. For perplexity, the target's probability
+    is computed as gensim computes its distribution: ``softmax(h . syn1neg.T)``, with ``h`` the
+    mean (``cbow_mean=1``) or sum of the context vectors (in log space, so that it cannot
+    overflow).
+    """
+
+    def __init__(self, model: HSModel, gensim_model: Any, max_positions: int):
+        self.model = model
+        self.gensim = gensim_model
+        self.max_positions = max_positions
+        self.reason = _gensim_unavailable(gensim_model)
+        self.enabled = self.reason is None
+        self.sample: list[tuple[list[str], str, list[int], int]] = []
+        self.n_offered = 0
+        self.rng = random.Random(0)
+
+    def offer(self, tokens: list[str], t: int, hs_context: list[int], target: int) -> None:
+        """Reservoir sampling: every scored position has the same chance to be kept."""
+        if not self.enabled:
+            return
+        self.n_offered += 1
+        if len(self.sample) < self.max_positions:
+            slot = len(self.sample)
+            self.sample.append(None)  # type: ignore[arg-type]
+        else:
+            slot = self.rng.randrange(self.n_offered)
+            if slot >= self.max_positions:
+                return
+        vocab = self.gensim.wv.key_to_index
+        window = int(self.gensim.window)
+        context: list[str] = []
+        for token in reversed(tokens[:t]):
+            if token in vocab:
+                context.append(token)
+                if len(context) == window:
+                    break
+        context.reverse()
+        self.sample[slot] = (context, tokens[t], hs_context, target)
+
+    def result(self, show_progress: bool) -> dict[str, Any]:
+        if not self.enabled:
+            return {"available": False, "reason": self.reason}
+        wv, syn1neg = self.gensim.wv, self.gensim.syn1neg
+        rows = [s for s in self.sample if s[0] and s[1] in wv.key_to_index]
+        gensim_score, cbow_score = _Score(), _Score()
+        head = self.model.predictor("cbow")
+        with _progress(None, show_progress, "gensim predict_output_word", total=len(rows)) as bar:
+            for start in range(0, len(rows), 256):
+                batch = rows[start : start + 256]
+                targets = np.array([wv.key_to_index[s[1]] for s in batch], dtype=np.int64)
+                top_ids = np.full((len(batch), TOP_K), -1, dtype=np.int64)
+                for i, (context, _, _, _) in enumerate(batch):
+                    top = self.gensim.predict_output_word(context, topn=TOP_K) or []
+                    top_ids[i, : len(top)] = [wv.key_to_index[w] for w, _ in top]
+                hidden = np.stack([_gensim_hidden(self.gensim, s[0]) for s in batch])
+                logits = hidden.astype(np.float64) @ syn1neg.T.astype(np.float64)
+                log_norm = np.logaddexp.reduce(logits, axis=1)
+                log_probs = logits[np.arange(len(batch)), targets] - log_norm
+                gensim_score.add(top_ids, log_probs, targets)
+                # The HS CBOW head on exactly these positions.
+                hs_targets = np.array([s[3] for s in batch], dtype=np.int32)
+                hs_hidden, _ = head.hidden_from_ids([s[2][-head.context_size :] for s in batch])
+                hs_top, _ = self.model.top_k_hidden(hs_hidden, TOP_K, head.output_weights)
+                hs_log = self.model.log_prob_hidden(hs_hidden, hs_targets, head.output_weights)
+                cbow_score.add(hs_top, hs_log, hs_targets)
+                bar.update(len(batch))
+        sampled = self.n_offered > self.max_positions
+        return {
+            "available": True,
+            **gensim_score.result(),
+            "n_sampled": len(self.sample),
+            "n_scored_positions_total": self.n_offered,
+            "sampled": sampled,
+            "note": (
+                f"O(V) per query, so measured on a seeded random sample of {len(self.sample)} "
+                f"of the {self.n_offered} scored positions (--max-positions); positions whose "
+                "word or whole context gensim's vocabulary lacks are skipped. Perplexity from "
+                "softmax(h . syn1neg), the distribution predict_output_word ranks by."
+                if sampled
+                else "measured on all scored positions whose word and some context word are in "
+                "gensim's vocabulary; perplexity from softmax(h . syn1neg), the distribution "
+                "predict_output_word ranks by."
+            ),
+            "window": int(self.gensim.window),
+            "negative": int(self.gensim.negative),
+            "cbow_same_positions": cbow_score.result(),
+        }
+
+
+def _gensim_hidden(gensim_model: Any, context: list[str]) -> np.ndarray:
+    """gensim's ``predict_output_word`` hidden vector: sum, or mean if ``cbow_mean``."""
+    wv = gensim_model.wv
+    hidden = np.sum(wv.vectors[[wv.key_to_index[w] for w in context]], axis=0)
+    return hidden / len(context) if gensim_model.cbow_mean else hidden
+
+
+def _gensim_unavailable(gensim_model: Any) -> str | None:
+    """Why gensim's ``predict_output_word`` cannot be measured, or None if it can."""
+    if gensim_model is None:
+        return "no gensim model given (--gensim-model)"
+    if not gensim_model.negative or not hasattr(gensim_model, "syn1neg"):
+        reason = (
+            f"gensim's predict_output_word needs negative sampling; this gensim model has "
+            f"hs={gensim_model.hs}, negative={gensim_model.negative}"
+        )
+        try:  # Report gensim's own words.
+            gensim_model.predict_output_word([gensim_model.wv.index_to_key[0]], topn=1)
+        except RuntimeError as err:
+            reason += f", and gensim raises: {err}"
+        return reason
+    return None
+
+
+def load_gensim_model(path: str | Path) -> Any:
+    """Load a gensim ``Word2Vec`` saved with ``.save()``. gensim unpickles it: load only files
+    you made."""
+    from gensim.models import Word2Vec
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(Errors.E205.format(path=path))
+    try:
+        gensim_model = Word2Vec.load(str(path))
+    except Exception as err:  # unpickling raises many unrelated types on a wrong file
+        raise EvaluationError(
+            Errors.E206.format(path=path, reason=f"{type(err).__name__}: {err}")
+        ) from None
+    if not isinstance(gensim_model, Word2Vec):
+        raise EvaluationError(
+            Errors.E206.format(path=path, reason=f"it holds a {type(gensim_model).__name__}")
+        )
+    return gensim_model
+
+
+def _check_heldout(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(Errors.E200.format(path=path))
+    if path.stat().st_size == 0:
+        raise EvaluationError(Errors.E201.format(path=path))
+    return path
+
+
+def _check_normalizer(model: HSModel, heldout: Path) -> None:
+    """Warn if the held-out file was normalised differently from the training corpus."""
+    meta_path = heldout.with_name(heldout.name + ".meta.json")
+    expected = model.settings.get("normalizer")
+    if expected is None or not meta_path.exists():
+        return
+    try:
+        found = srsly.read_json(meta_path).get("normalizer")
+    except (ValueError, AttributeError):
+        return
+    if found is not None and found != expected:
+        warnings.warn(
+            Warnings.W201.format(path=heldout, found=found, expected=expected), stacklevel=3
+        )
+
+
+def _check_file(path: str | Path, option: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(Errors.E208.format(path=path, option=option))
+    return path
+
+
+# -- plots ----------------------------------------------------------------------------------
+
+
+def write_plots(metrics: dict[str, Any], plots_dir: str | Path) -> list[Path]:
+    """Draw ``loss.png`` (loss per epoch) and ``next_word.png`` (hit@1, hit@10 and perplexity
+    of each head against the baselines), each written atomically. Returns the files written;
+    none (with a warning) without matplotlib."""
+    try:
+        # The Agg canvas directly, not pyplot: no global backend switch, no GUI, no leaks.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter
+    except ImportError:
+        warnings.warn(Warnings.W200.format(command=PLOTS_EXTRA), stacklevel=2)
+        return []
+    plots_dir = Path(plots_dir)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    loss = (metrics.get("loss") or {}).get("per_epoch")
+    if loss:
+        fig = Figure(figsize=(6, 4))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        epochs = range(1, len(loss) + 1)
+        ax.plot(epochs, loss, marker="o")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.set_title("Training loss per epoch")
+        ax.set_xticks(list(epochs))
+        ax.grid(alpha=0.3)
+        written.append(_save_figure(fig, plots_dir / LOSS_PLOT))
+    else:
+        warnings.warn(Warnings.W202, stacklevel=2)
+    bars = _next_word_bars(metrics.get("next_word"))
+    if bars:
+        fig = Figure(figsize=(13, 4.5))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, 3)
+        labels = [label for label, _ in bars]
+        colors = [f"C{i}" for i in range(len(bars))]
+        for ax, key, title in zip(
+            axes,
+            ("hit_at_1", "hit_at_10", "perplexity"),
+            (
+                "hit@1 (higher is better)",
+                "hit@10 (higher is better)",
+                "perplexity (lower is better)",
+            ),
+        ):
+            values = [m[key] if m[key] is not None else float("nan") for _, m in bars]
+            rects = ax.bar(range(len(bars)), values, color=colors)
+            ax.bar_label(rects, fmt="%.3f" if key != "perplexity" else "%.0f", fontsize=8)
+            ax.set_xticks(range(len(bars)), labels, rotation=20, ha="right", fontsize=8)
+            ax.set_title(title)
+            if key != "perplexity":
+                ax.set_ylim(0, max(1e-9, np.nanmax(values)) * 1.2)
+            else:
+                ax.set_yscale("log")
+                plain = FuncFormatter(lambda v, _: f"{v:g}")
+                ax.yaxis.set_major_formatter(plain)
+                ax.yaxis.set_minor_formatter(plain)
+            ax.grid(axis="y", alpha=0.3)
+        nw = metrics["next_word"]
+        fig.suptitle(
+            f"Next-word prediction on {Path(nw['heldout']).name}: "
+            f"{nw['n_scored']} positions ({nw['coverage']:.0%} of tokens)"
+        )
+        fig.tight_layout()
+        written.append(_save_figure(fig, plots_dir / NEXT_WORD_PLOT))
+    return written
+
+
+def _next_word_bars(next_word: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    if not next_word:
+        return []
+    predictors = next_word["predictors"]
+    bars = [("HS CBOW head", predictors["cbow"])]
+    if "directional" in predictors:
+        bars.append(("HS directional head", predictors["directional"]))
+    bars.append(("unigram", predictors["unigram"]))
+    gensim = predictors.get("gensim_predict_output_word") or {}
+    if gensim.get("available") and gensim.get("n_scored"):
+        n = gensim["n_scored"]
+        bars.append((f"gensim predict_output_word\n(NS, {n} positions)", gensim))
+        bars.append((f"HS CBOW head\n(same {n} positions)", gensim["cbow_same_positions"]))
+    return bars
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            fig.savefig(file, format="png", dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as JSON atomically (a temporary sibling, then renamed); NaN and inf,
+    which JSON cannot hold, become null."""
+    path = Path(path)
+    if path.is_dir():
+        raise EvaluationError(Errors.E209.format(path=path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf8") as file:
+            file.write(srsly.json_dumps(_json_safe(data), indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return _finite(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+def _progress(path: Path | None, show: bool, desc: str, total: int | None = None) -> Any:
+    """A tqdm bar over a file's bytes (or ``total`` items), or a silent stand-in."""
+    if not show:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    if path is not None:
+        return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc, leave=False)
+    return tqdm(total=total, unit="query", desc=desc, leave=False)

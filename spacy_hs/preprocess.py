@@ -1,0 +1,873 @@
+"""Raw text -> token file: the first stage of spacy-hs.
+
+The token file is gensim's ``LineSentence`` format (one sentence per line, tokens separated by
+single spaces, UTF-8), so ``Word2Vec(corpus_file=...)`` reads it directly. Beside it,
+``<token file>.meta.json`` records the language and the normaliser settings, which travel into
+the trained model so that the pipeline component normalises new text the same way.
+
+Speed comes from doing no Python work per token. spaCy's tokenizer produces the ``Doc``; the rest
+runs on numpy arrays of orth ids:
+
+- every decision (the corpus word, the sentence-boundary flags) depends only on the lexeme, so it
+  is computed once per vocabulary entry and stored in a direct-mapped table keyed by orth id;
+- sentence boundaries follow spaCy's ``sentencizer`` rule exactly, vectorised over the batch
+  (running the component itself costs about a third of the tokenizer's time);
+- each batch becomes one string by a single ``str.join``, written in one call.
+
+Memory is bounded by the vocabulary, not by the corpus: input is read line by line (over-long
+lines in pieces), in batches of at most ``batch_size`` documents and ``BATCH_CHARS`` characters.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import os
+import sys
+import time
+import warnings
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import spacy
+import srsly
+from spacy.attrs import ORTH
+from spacy.pipeline import Sentencizer
+
+from .errors import Errors, Warnings
+from .normalize import NormalizerSettings, TokenNormalizer
+
+PathLike = str | os.PathLike
+META_SUFFIX = ".meta.json"
+TEXT_SUFFIXES = (".txt", ".text")
+JSONL_SUFFIXES = (".jsonl",)
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
+# Upper bound on the characters of one batch: with long documents, batch_size alone would let a
+# batch (and memory) grow with document length.
+BATCH_CHARS = 1_000_000
+_DECODE_ERRORS = "spacy_hs.count_replace"
+
+
+class PreprocessError(ValueError):
+    """The input cannot be turned into a token file (bad input, options or an empty corpus)."""
+
+
+class InputNotFoundError(PreprocessError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+@dataclass
+class PreprocessResult:
+    """What `preprocess` wrote: the token file(s) and their meta dicts (as in the .meta.json)."""
+
+    output: Path
+    meta: dict[str, Any]
+    heldout: Path | None = None
+    heldout_meta: dict[str, Any] | None = None
+
+
+def meta_path(token_file: PathLike) -> Path:
+    """The path of the meta file beside a token file: ``<token file>.meta.json``."""
+    token_file = Path(token_file)
+    return token_file.with_name(token_file.name + META_SUFFIX)
+
+
+def read_meta(token_file: PathLike) -> dict[str, Any] | None:
+    """The meta dict written beside ``token_file``, or None for a token file made elsewhere."""
+    path = meta_path(token_file)
+    return srsly.read_json(path) if path.exists() else None
+
+
+def preprocess(
+    inputs: PathLike | Sequence[PathLike],
+    output: PathLike,
+    *,
+    lang: str = "en",
+    normalizer: NormalizerSettings | dict[str, Any] | None = None,
+    min_sentence_length: int = 1,
+    pretokenized: bool = False,
+    n_process: int = 1,
+    batch_size: int = 1000,
+    heldout: PathLike | None = None,
+    heldout_fraction: float = 0.05,
+    heldout_seed: int = 0,
+    max_length: int | None = None,
+    progress: bool = True,
+) -> PreprocessResult:
+    """Tokenize raw text with spaCy and write a token file plus its ``.meta.json``.
+
+    inputs: files or directories (read recursively, in sorted order). ``.txt`` (and any file
+        passed explicitly) holds one document per line; ``.jsonl`` one JSON object with a
+        ``"text"`` field per line; either may be ``.gz`` or ``.bz2`` compressed.
+    output: the token file. Written atomically: on any error the previous file is untouched.
+    lang: the language of ``spacy.blank``; its tokenizer splits the text.
+    normalizer: how tokens become corpus words (`NormalizerSettings`); defaults lowercase, drop
+        punctuation and map numbers and URLs to placeholders.
+    min_sentence_length: sentences with fewer words (after normalisation) are left out.
+    pretokenized: the input is already one tokenized sentence per line (e.g. Penn Treebank):
+        tokens are split on whitespace, with no sentence splitting.
+    n_process: worker processes for tokenization (1 = in this process).
+    batch_size: documents per batch (batches are also capped at ``BATCH_CHARS`` characters).
+    heldout: if given, a second token file receiving about ``heldout_fraction`` of the
+        sentences. The choice hashes each sentence's text with ``heldout_seed``, so it is
+        deterministic, independent of batching and ``n_process``, and a sentence repeated in
+        the corpus always lands on the same side: the two files share no sentence.
+    max_length: lines longer than this many characters are split at whitespace (default: the
+        ``max_length`` of the spaCy pipeline, 1,000,000).
+    progress: show a progress bar with tokens/s on stderr.
+
+    Raises `PreprocessError` (or `InputNotFoundError`) for bad input or options and when no token
+    is left; warns about non-UTF-8 bytes (replaced by U+FFFD), skipped files and split lines.
+    """
+    start = time.perf_counter()
+    input_paths = [
+        Path(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)
+    ]
+    settings = normalizer if isinstance(normalizer, NormalizerSettings) else None
+    try:
+        settings = settings or NormalizerSettings.from_dict(normalizer)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise PreprocessError(str(err)) from err
+    _check_options(min_sentence_length, n_process, batch_size, heldout, heldout_fraction)
+    output = Path(output)
+    heldout_path = Path(heldout) if heldout is not None else None
+    files = collect_input_files(input_paths)
+    _check_outputs(output, heldout_path, input_paths, files)
+    config = _ProcessorConfig(
+        lang=lang,
+        normalizer=settings.to_dict(),
+        pretokenized=pretokenized,
+        min_sentence_length=min_sentence_length,
+        heldout_fraction=heldout_fraction if heldout_path is not None else 0.0,
+        heldout_seed=heldout_seed,
+    )
+    processor = _BatchProcessor(config)  # also validates `lang` before any work
+    if max_length is None:
+        max_length = processor.nlp.max_length
+    if max_length < 2:
+        raise PreprocessError(
+            Errors.E110.format(name="max_length", expected=">= 2", value=max_length)
+        )
+    reader = _Reader(files, pretokenized=pretokenized, max_length=max_length)
+    splits = [_SplitStats()] + ([_SplitStats()] if heldout_path is not None else [])
+    targets = [output] + ([heldout_path] if heldout_path is not None else [])
+    temporaries = [_temporary_path(p) for p in targets]
+    bar = _progress_bar(progress)
+    try:
+        handles = [_open_output(p) for p in temporaries]
+        try:
+            batches = _batches(reader, batch_size)
+            if n_process == 1:
+                results: Iterable[_BatchResult] = map(processor.process_batch, batches)
+            else:
+                results = _process_in_workers(config, batches, n_process)
+            for result in results:
+                for split, handle, part in zip(splits, handles, result.splits):
+                    handle.write(part.text)
+                    split.add(part)
+                bar.update(result.input_tokens)
+                bar.set_postfix_str(
+                    f"{reader.documents:,} docs, {splits[0].sentences:,} sentences", refresh=False
+                )
+        finally:
+            for handle in handles:
+                handle.close()
+            bar.close()
+        if splits[0].tokens == 0:
+            raise PreprocessError(
+                Errors.E104.format(
+                    inputs=", ".join(str(p) for p in input_paths),
+                    min_length=min_sentence_length,
+                    documents=reader.documents,
+                )
+            )
+        if heldout_path is not None and splits[1].tokens == 0:
+            raise PreprocessError(
+                Errors.E105.format(sentences=splits[0].sentences, fraction=heldout_fraction)
+            )
+        seconds = time.perf_counter() - start
+        metas = [
+            _meta(
+                config,
+                split,
+                reader,
+                seconds,
+                input_paths,
+                role=None if heldout_path is None else ("train", "heldout")[i],
+            )
+            for i, split in enumerate(splits)
+        ]
+        meta_temporaries = [_temporary_path(meta_path(target)) for target in targets]
+        temporaries.extend(meta_temporaries)
+        for meta_tmp, meta in zip(meta_temporaries, metas):
+            srsly.write_json(meta_tmp, meta)
+        # Everything is on disk: only now replace the previous files.
+        for target, text_tmp, meta_tmp in zip(targets, temporaries, meta_temporaries):
+            os.replace(text_tmp, target)
+            os.replace(meta_tmp, meta_path(target))
+    finally:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+    _warn_about_input(reader, max_length)
+    return PreprocessResult(
+        output=output,
+        meta=metas[0],
+        heldout=heldout_path,
+        heldout_meta=metas[1] if heldout_path is not None else None,
+    )
+
+
+def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
+    """The files to read, in order: files as given, directories walked recursively and sorted.
+
+    Hidden files and directories are skipped; in directories only text and JSONL files are read
+    (optionally compressed), with a warning naming what was skipped.
+    """
+    files: list[Path] = []
+    for path in map(Path, inputs):
+        if not path.exists():
+            raise InputNotFoundError(Errors.E100.format(path=path))
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found, skipped = [], []
+        for child in sorted(path.rglob("*")):
+            relative = child.relative_to(path)
+            if any(part.startswith(".") for part in relative.parts) or not child.is_file():
+                continue
+            (found if _is_text_file(child) else skipped).append(child)
+        if not found:
+            raise PreprocessError(Errors.E101.format(path=path, suffixes=_SUFFIX_LIST))
+        if skipped:
+            warnings.warn(
+                Warnings.W101.format(
+                    count=len(skipped), path=path, example=skipped[0].name, suffixes=_SUFFIX_LIST
+                ),
+                stacklevel=2,
+            )
+        files.extend(found)
+    return files
+
+
+_SUFFIX_LIST = ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+
+
+def _is_text_file(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED:
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in TEXT_SUFFIXES + JSONL_SUFFIXES
+
+
+def _is_jsonl(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED:
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in JSONL_SUFFIXES
+
+
+def _check_options(
+    min_sentence_length: int,
+    n_process: int,
+    batch_size: int,
+    heldout: PathLike | None,
+    heldout_fraction: float,
+) -> None:
+    for name, value in (
+        ("min_sentence_length", min_sentence_length),
+        ("n_process", n_process),
+        ("batch_size", batch_size),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise PreprocessError(
+                Errors.E110.format(name=name, expected="an integer >= 1", value=value)
+            )
+    if heldout is not None and not 0.0 < heldout_fraction < 1.0:
+        raise PreprocessError(
+            Errors.E110.format(
+                name="heldout_fraction",
+                expected="between 0 and 1 (exclusive)",
+                value=heldout_fraction,
+            )
+        )
+
+
+def _check_outputs(
+    output: Path, heldout: Path | None, inputs: Sequence[Path], files: Sequence[Path]
+) -> None:
+    """Never overwrite input text, and never write where the next run would read it as input."""
+    for target in [output] + ([heldout] if heldout is not None else []):
+        if target.is_dir():
+            raise PreprocessError(Errors.E111.format(path=target))
+        written = {target.resolve(), meta_path(target).resolve()}
+        for path in files:
+            if path.resolve() in written:
+                raise PreprocessError(Errors.E106.format(path=target, input=path))
+        resolved = target.resolve()
+        for path in inputs:
+            if path.is_dir() and resolved.is_relative_to(path.resolve()):
+                raise PreprocessError(Errors.E107.format(path=target, input=path))
+    if heldout is not None and heldout.resolve() == output.resolve():
+        raise PreprocessError(Errors.E108.format(path=output))
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
+    # A codec error handler: replace like errors="replace", and count the bytes for the warning.
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    _Reader.replaced_in_file += error.end - error.start
+    return "\ufffd", error.end
+
+
+codecs.register_error(_DECODE_ERRORS, _count_and_replace)
+
+
+class _Reader:
+    """Streams (text, document index) pairs from the input files, counting what it repairs.
+
+    A document is a non-blank line (text input) or one record (JSONL). Lines longer than
+    ``max_length`` are read in pieces and cut at whitespace, so no line is ever held whole.
+    """
+
+    replaced_in_file = 0  # updated by the codec error handler while a file is read
+
+    def __init__(self, files: Sequence[Path], *, pretokenized: bool, max_length: int):
+        self.files = files
+        self.pretokenized = pretokenized
+        self.max_length = max_length
+        self.documents = 0
+        self.split_lines = 0
+        self.replaced_bytes = 0
+        self.replaced_by_file: dict[Path, int] = {}
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        for path in self.files:
+            _Reader.replaced_in_file = 0
+            opener: Callable[..., IO[str]] = COMPRESSED.get(path.suffix.lower(), open)
+            with opener(path, "rt", encoding="utf-8", errors=_DECODE_ERRORS, newline=None) as f:
+                if _is_jsonl(path):
+                    yield from self._jsonl(f, path)
+                else:
+                    yield from self._text(f)
+            if _Reader.replaced_in_file:
+                self.replaced_by_file[path] = _Reader.replaced_in_file
+                self.replaced_bytes += _Reader.replaced_in_file
+
+    def _text(self, f: IO[str]) -> Iterator[tuple[str, int]]:
+        limit = self.max_length
+        pending = ""  # the tail of an over-long line, not yet emitted (shorter than `limit`)
+        in_long_line = False
+        while True:
+            # readline(n) stops early only at a line end or the end of the file.
+            chunk = f.readline(limit - len(pending))
+            if not chunk:
+                if pending.strip():
+                    yield pending.strip(), self.documents - 1
+                return
+            text, pending = pending + chunk, ""
+            complete = len(text) < limit or text.endswith("\n")
+            if not in_long_line:
+                if complete:
+                    if text := text.strip():
+                        self.documents += 1
+                        yield text, self.documents - 1
+                    continue
+                in_long_line = True
+                self.documents += 1
+                self.split_lines += 1
+            if complete:
+                in_long_line = False
+            else:
+                text, pending = _cut(text, limit)
+            if text := text.strip():
+                yield text, self.documents - 1
+
+    def _jsonl(self, f: IO[str], path: Path) -> Iterator[tuple[str, int]]:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = srsly.json_loads(line)
+            except ValueError as err:
+                raise PreprocessError(
+                    Errors.E102.format(line=number, path=path, reason=err)
+                ) from None
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                found = (
+                    f"keys {sorted(record)}" if isinstance(record, dict) else type(record).__name__
+                )
+                if isinstance(record, dict) and "text" in record:
+                    found = f"text of type {type(record['text']).__name__}"
+                raise PreprocessError(Errors.E103.format(line=number, path=path, found=found))
+            text = text.strip()
+            if not text:
+                continue
+            self.documents += 1
+            if len(text) > self.max_length:
+                self.split_lines += 1
+                while len(text) > self.max_length:
+                    piece, text = _cut(text, self.max_length)
+                    if piece.strip():
+                        yield piece.strip(), self.documents - 1
+            if text.strip():
+                yield text.strip(), self.documents - 1
+
+
+def _cut(text: str, limit: int) -> tuple[str, str]:
+    """Split ``text`` (at least ``limit`` characters) at the last whitespace before ``limit``;
+    mid-word at ``limit`` if the second half of that window has none."""
+    cut = max(text.rfind(" ", 0, limit), text.rfind("\t", 0, limit))
+    if cut < limit // 2:
+        cut = limit
+    return text[:cut], text[cut:]
+
+
+def _batches(documents: Iterable[tuple[str, int]], batch_size: int) -> Iterator[_Batch]:
+    texts: list[str] = []
+    ids: list[int] = []
+    chars = 0
+    for text, doc_id in documents:
+        texts.append(text)
+        ids.append(doc_id)
+        chars += len(text)
+        if len(texts) >= batch_size or chars >= BATCH_CHARS:
+            yield _Batch(texts, ids)
+            texts, ids, chars = [], [], 0
+    if texts:
+        yield _Batch(texts, ids)
+
+
+@dataclass
+class _Batch:
+    texts: list[str]
+    doc_ids: list[int]
+
+
+# Processing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _ProcessorConfig:
+    lang: str
+    normalizer: dict[str, Any]
+    pretokenized: bool
+    min_sentence_length: int
+    heldout_fraction: float  # 0: no held-out split
+    heldout_seed: int
+
+
+@dataclass
+class _SplitPart:
+    """One batch's share of one output file."""
+
+    text: str = ""
+    sentences: int = 0
+    tokens: int = 0
+    documents: int = 0  # distinct documents with a sentence in this part
+    first_doc: int = -1
+    last_doc: int = -1
+    new_types: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _BatchResult:
+    splits: list[_SplitPart]
+    input_tokens: int
+
+
+@dataclass
+class _SplitStats:
+    documents: int = 0
+    sentences: int = 0
+    tokens: int = 0
+    types: set[str] = field(default_factory=set)
+    _last_doc: int = -1
+
+    def add(self, part: _SplitPart) -> None:
+        if part.sentences:
+            # Batches arrive in order; a document cut between batches is counted once.
+            self.documents += part.documents - (part.first_doc == self._last_doc)
+            self._last_doc = part.last_doc
+        self.sentences += part.sentences
+        self.tokens += part.tokens
+        self.types.update(part.new_types)
+
+
+# Lexeme flags for the sentence rule: bit 0 "punctuation-like" (is_punct or a sentence-final
+# character), bit 1 "sentence-final character" (in the sentencizer's punct_chars).
+_PUNCT_LIKE, _FINAL = 1, 2
+
+
+class _BatchProcessor:
+    """Turns batches of texts into token-file text. One per process; keeps its own caches."""
+
+    def __init__(self, config: _ProcessorConfig):
+        self.config = config
+        self.nlp = _blank(config.lang)
+        self.vocab = self.nlp.vocab
+        self.normalizer = TokenNormalizer(config.normalizer)
+        self.final_chars = frozenset(Sentencizer.default_punct_chars)
+        self.table = _LexemeTable(self._resolve_orth)
+        self._by_text: dict[str, int] = {}  # pretokenized input: token text -> packed value
+        self._word_ids: dict[str, int] = {}
+        self._words: list[str] = []
+        # Word id w at 2w followed by a space, at 2w+1 ending its line: one fancy index then
+        # one str.join build a whole batch.
+        self._word_array = np.empty(1024, dtype=object)
+        self._seen = [np.zeros(512, dtype=bool) for _ in range(2)]
+        self._separators = (" ", "\n")
+
+    def process_batch(self, batch: _Batch) -> _BatchResult:
+        if self.config.pretokenized:
+            return self._pretokenized(batch)
+        arrays = [doc.to_array(ORTH) for doc in self.nlp.tokenizer.pipe(batch.texts)]
+        lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
+        orths = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
+        packed = self.table.lookup(orths)
+        starts = _sentence_starts(packed & 3, lengths)
+        return self._emit(packed, starts, lengths, batch.doc_ids)
+
+    def _pretokenized(self, batch: _Batch) -> _BatchResult:
+        lines: list[list[str]] = []
+        doc_ids: list[int] = []
+        for text, doc_id in zip(batch.texts, batch.doc_ids):
+            for line in text.splitlines():
+                tokens = line.split()
+                if tokens:
+                    lines.append(tokens)
+                    doc_ids.append(doc_id)
+        lengths = np.fromiter(map(len, lines), dtype=np.intp, count=len(lines))
+        get = self._by_text.get
+        values = [get(token) for tokens in lines for token in tokens]
+        if None in values:
+            flat = (token for tokens in lines for token in tokens)
+            values = [self._resolve_text(t) if v is None else v for t, v in zip(flat, values)]
+        packed = np.array(values, dtype=np.int64)
+        starts = np.zeros(len(packed), dtype=bool)
+        starts[_offsets(lengths)[:-1][lengths > 0]] = True
+        return self._emit(packed, starts, lengths, doc_ids)
+
+    def _emit(
+        self, packed: np.ndarray, starts: np.ndarray, lengths: np.ndarray, doc_ids: list[int]
+    ) -> _BatchResult:
+        """Build the output text of a batch from each token's packed value and sentence starts."""
+        n_parts = 2 if self.config.heldout_fraction else 1
+        parts = [_SplitPart() for _ in range(n_parts)]
+        result = _BatchResult(parts, input_tokens=len(packed))
+        if not len(packed):
+            return result
+        word_ids = (packed >> 2) - 1
+        sentence_ids = np.cumsum(starts) - 1
+        n_sentences = int(sentence_ids[-1]) + 1
+        doc_of_token = np.repeat(np.asarray(doc_ids, dtype=np.int64), lengths)
+        sentence_docs = doc_of_token[starts]
+        kept = word_ids >= 0
+        sizes = np.bincount(sentence_ids[kept], minlength=n_sentences)
+        valid = sizes >= self.config.min_sentence_length
+        kept &= valid[sentence_ids]
+        words, sentences = word_ids[kept], sentence_ids[kept]
+        if not len(words):
+            return result
+        line_end = np.empty(len(words), dtype=bool)
+        np.not_equal(sentences[1:], sentences[:-1], out=line_end[:-1])
+        line_end[-1] = True
+        text = "".join(self._word_array[2 * words + line_end].tolist())
+        if n_parts == 1:
+            self._fill(parts[0], 0, text, words, sentence_docs[valid], int(valid.sum()))
+            return result
+        # Held-out split: hash each sentence's text, then split tokens by their sentence's side.
+        lines = text.split("\n")[:-1]
+        heldout = _heldout_mask(lines, self.config.heldout_fraction, self.config.heldout_seed)
+        rank = np.cumsum(valid) - 1  # sentence id -> index among written sentences
+        token_heldout = heldout[rank[sentences]]
+        valid_docs = sentence_docs[valid]
+        for side, part in enumerate(parts):
+            chosen = heldout if side else ~heldout
+            part_lines = [line for line, keep in zip(lines, chosen.tolist()) if keep]
+            part_text = "\n".join(part_lines) + "\n" if part_lines else ""
+            part_words = words[token_heldout] if side else words[~token_heldout]
+            self._fill(part, side, part_text, part_words, valid_docs[chosen], len(part_lines))
+        return result
+
+    def _fill(
+        self,
+        part: _SplitPart,
+        side: int,
+        text: str,
+        words: np.ndarray,
+        sentence_docs: np.ndarray,
+        n_sentences: int,
+    ) -> None:
+        part.text, part.sentences, part.tokens = text, n_sentences, len(words)
+        if n_sentences:
+            part.documents = 1 + int(np.count_nonzero(sentence_docs[1:] != sentence_docs[:-1]))
+            part.first_doc, part.last_doc = int(sentence_docs[0]), int(sentence_docs[-1])
+        seen = self._seen[side]
+        if len(seen) < len(self._words):
+            grown = np.zeros(2 * len(self._words), dtype=bool)
+            grown[: len(seen)] = seen
+            seen = self._seen[side] = grown
+        fresh = np.unique(words[~seen[words]])  # usually few: no sort of the whole batch
+        seen[fresh] = True
+        part.new_types = [self._words[i] for i in fresh.tolist()]
+
+    def _resolve_orth(self, orth: int) -> int:
+        return self._pack(self.vocab[orth])
+
+    def _resolve_text(self, text: str) -> int:
+        value = self._by_text[text] = self._pack(self.vocab[text])
+        return value
+
+    def _pack(self, lexeme: Any) -> int:
+        """(word id + 1) << 2 | sentence flags; word id -1 (0 when packed) for a dropped token."""
+        word = self.normalizer.norm(lexeme)
+        word_id = -1 if word is None else self._word_id(word)
+        text = lexeme.orth_
+        final = text in self.final_chars
+        flags = (_PUNCT_LIKE if (final or lexeme.is_punct) else 0) | (_FINAL if final else 0)
+        return ((word_id + 1) << 2) | flags
+
+    def _word_id(self, word: str) -> int:
+        word_id = self._word_ids.get(word)
+        if word_id is None:
+            word_id = self._word_ids[word] = len(self._words)
+            self._words.append(word)
+            if 2 * word_id + 1 >= len(self._word_array):
+                grown = np.empty(2 * len(self._word_array), dtype=object)
+                grown[: len(self._word_array)] = self._word_array
+                self._word_array = grown
+            self._word_array[2 * word_id] = word + " "
+            self._word_array[2 * word_id + 1] = word + "\n"
+        return word_id
+
+
+class _LexemeTable:
+    """A vectorised cache orth id -> packed value, in front of a dict.
+
+    Orth ids are 64-bit hashes, so their low bits index a direct-mapped table: one numpy gather
+    serves every cached token. Misses (new lexemes, or the rare slot collision) go through the
+    dict and ``resolve``. The table doubles when a quarter full, so it stays sized to the
+    vocabulary.
+    """
+
+    def __init__(self, resolve: Callable[[int], int], bits: int = 16):
+        self.resolve = resolve
+        self.values: dict[int, int] = {}
+        self._allocate(bits)
+
+    def _allocate(self, bits: int) -> None:
+        self.mask = np.uint64((1 << bits) - 1)
+        self.keys = np.zeros(
+            1 << bits, dtype=np.uint64
+        )  # orth 0 is the empty string: never a token
+        self.packed = np.zeros(1 << bits, dtype=np.int64)
+        if self.values:
+            self._store(np.fromiter(self.values, dtype=np.uint64, count=len(self.values)))
+
+    def _store(self, orths: np.ndarray) -> None:
+        slots = (orths & self.mask).astype(np.intp)
+        self.keys[slots] = orths
+        self.packed[slots] = [self.values[o] for o in orths.tolist()]
+
+    def lookup(self, orths: np.ndarray) -> np.ndarray:
+        slots = (orths & self.mask).astype(np.intp)
+        packed = self.packed[slots]
+        missed = np.flatnonzero(self.keys[slots] != orths)
+        if not len(missed):
+            return packed
+        new = np.unique(orths[missed])
+        values, resolve = self.values, self.resolve
+        for orth in new.tolist():
+            if orth not in values:
+                values[orth] = resolve(orth)
+        if 4 * len(values) > len(self.keys):
+            self._allocate(int(np.log2(len(self.keys))) + 1)
+        else:
+            self._store(new)
+        packed[missed] = [values[o] for o in orths[missed].tolist()]
+        return packed
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.intp)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _sentence_starts(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """spaCy's sentencizer rule, vectorised over a batch of concatenated documents.
+
+    The sentencizer starts a sentence at each document's first token, and at a token that is
+    neither punctuation nor sentence-final when a sentence-final character (``punct_chars``)
+    occurred since the last such token of the same document. (Equivalent to its loop because
+    its ``seen_period`` is reset at every non-punctuation token.)
+    """
+    n = len(flags)
+    starts = np.zeros(n, dtype=bool)
+    offsets = _offsets(lengths)
+    starts[offsets[:-1][lengths > 0]] = True
+    finals_before = np.zeros(n + 1, dtype=np.int64)  # finals_before[i]: finals in tokens [0, i)
+    np.cumsum((flags & _FINAL) != 0, out=finals_before[1:])
+    words = np.flatnonzero((flags & _PUNCT_LIKE) == 0)
+    if not len(words):
+        return starts
+    doc_begin = offsets[:-1][np.repeat(np.arange(len(lengths)), lengths)[words]]
+    previous = np.empty_like(words)
+    previous[0] = -1
+    previous[1:] = words[:-1]
+    boundary = np.maximum(previous, doc_begin - 1)  # last word before, or before the document
+    seen_final = finals_before[words] - finals_before[boundary + 1] > 0
+    starts[words[seen_final]] = True
+    return starts
+
+
+def _heldout_mask(lines: list[str], fraction: float, seed: int) -> np.ndarray:
+    """True for the lines that go to the held-out file: a seeded hash of each line's text."""
+    crc = np.fromiter(
+        (zlib.crc32(line.encode("utf-8", "surrogatepass")) for line in lines),
+        dtype=np.uint64,
+        count=len(lines),
+    )
+    # splitmix64's finaliser spreads crc32's bits (and the seed) over 64 uniform bits.
+    with np.errstate(over="ignore"):
+        h = crc + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) % 2**64)
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = h ^ (h >> np.uint64(31))
+    threshold = np.uint64(min(int(fraction * 2.0**64), 2**64 - 1))
+    return h < threshold
+
+
+def _blank(lang: str) -> spacy.Language:
+    try:
+        return spacy.blank(lang)
+    except (ImportError, KeyError, ValueError) as err:
+        raise PreprocessError(Errors.E109.format(lang=lang, reason=err)) from None
+
+
+# Worker processes ----------------------------------------------------------------------------
+
+_worker: _BatchProcessor | None = None
+
+
+def _init_worker(config: _ProcessorConfig) -> None:
+    global _worker
+    _worker = _BatchProcessor(config)
+
+
+def _work(batch: _Batch) -> _BatchResult:
+    assert _worker is not None
+    return _worker.process_batch(batch)
+
+
+def _process_in_workers(
+    config: _ProcessorConfig, batches: Iterable[_Batch], n_process: int
+) -> Iterator[_BatchResult]:
+    """Tokenize in worker processes; results come back in input order.
+
+    Workers return finished text, not Docs, so little crosses the process boundary. At most
+    two batches per worker are in flight, which keeps memory flat (``Pool.imap`` would read
+    the whole input ahead).
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pending: deque = deque()
+    with context.Pool(n_process, initializer=_init_worker, initargs=(config,)) as pool:
+        for batch in batches:
+            pending.append(pool.apply_async(_work, (batch,)))
+            if len(pending) >= 2 * n_process:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+# Output --------------------------------------------------------------------------------------
+
+
+def _temporary_path(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _open_output(path: Path) -> IO[str]:
+    # Lone surrogates (possible from JSON escapes) cannot be UTF-8: write U+FFFD-free "?".
+    return open(path, "w", encoding="utf-8", errors="replace", newline="\n", buffering=1 << 20)
+
+
+def _meta(
+    config: _ProcessorConfig,
+    split: _SplitStats,
+    reader: _Reader,
+    seconds: float,
+    inputs: Sequence[Path],
+    role: str | None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "lang": config.lang,
+        "pretokenized": config.pretokenized,
+        "normalizer": config.normalizer,
+        "min_sentence_length": config.min_sentence_length,
+        "inputs": [str(p) for p in inputs],
+        "stats": {
+            "documents": split.documents,
+            "sentences": split.sentences,
+            "tokens": split.tokens,
+            "types": len(split.types),
+            "replaced_bytes": reader.replaced_bytes,
+            "split_lines": reader.split_lines,
+            "seconds": round(seconds, 3),
+        },
+    }
+    if role is not None:
+        meta["split"] = {
+            "role": role,
+            "heldout_fraction": config.heldout_fraction,
+            "seed": config.heldout_seed,
+        }
+    return meta
+
+
+def _warn_about_input(reader: _Reader, max_length: int) -> None:
+    for path, count in reader.replaced_by_file.items():
+        warnings.warn(Warnings.W100.format(path=path, count=count), stacklevel=3)
+    if reader.split_lines:
+        warnings.warn(
+            Warnings.W102.format(count=reader.split_lines, max_length=max_length), stacklevel=3
+        )
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(enabled: bool) -> Any:
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm  # a spaCy dependency
+
+    return tqdm(
+        desc="Preprocessing",
+        unit=" tokens",
+        unit_scale=True,
+        file=sys.stderr,
+        mininterval=0.5,
+        leave=False,
+    )
