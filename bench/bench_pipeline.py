@@ -8,7 +8,8 @@ weights cost the same as trained ones: the work is one hidden vector and one tre
 
 Texts: gensim's Lee corpus (one news paragraph per doc) and the Penn Treebank test split (one
 sentence per doc, so the per-doc overhead shows). Each configuration is timed ``--repeats``
-times, interleaved, and the best time is kept.
+times, interleaved, and the best time is kept. Times are CPU seconds of this process, so other
+load on the machine does not skew the ratio.
 
     OPENBLAS_NUM_THREADS=1 python bench/bench_pipeline.py
 """
@@ -58,9 +59,10 @@ def build_model(texts: list[str], n_words: int, dim: int, seed: int = 0) -> HSMo
 
 
 def time_pipe(nlp: spacy.language.Language, texts: list[str], batch_size: int) -> tuple[int, float]:
-    start = time.perf_counter()
+    """Tokens and CPU seconds of this process (not wall time: the machine may be shared)."""
+    start = time.process_time()
     n_tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size))
-    return n_tokens, time.perf_counter() - start
+    return n_tokens, time.process_time() - start
 
 
 def main() -> None:

@@ -275,6 +275,61 @@ def top_k(
     return ids_arr, log_probs_arr, expanded_arr
 
 
+cdef void sum_rows(
+    const float[:, ::1] vectors, const cnp.int64_t* ids, Py_ssize_t n, bint mean, float* out
+) noexcept nogil:
+    """The hidden vector of one context: its rows of ``vectors`` added in float32 in order (as
+    gensim sums a CBOW context), then divided by their number in double if ``mean``."""
+    cdef Py_ssize_t n_dims = vectors.shape[1]
+    cdef Py_ssize_t i, j
+    cdef const float* row
+    for j in range(n_dims):
+        out[j] = 0.0
+    for i in range(n):
+        row = &vectors[ids[i], 0]
+        for j in range(n_dims):
+            out[j] = out[j] + row[j]
+    if mean and n > 1:
+        for j in range(n_dims):
+            out[j] = <float>(<double>out[j] / <double>n)
+
+
+def context_hidden(
+    const float[:, ::1] vectors,
+    const cnp.int64_t[::1] flat_ids,
+    const cnp.int64_t[::1] offsets,
+    bint mean,
+):
+    """Hidden vectors (B, d) of B contexts: context ``b`` is
+    ``flat_ids[offsets[b]:offsets[b + 1]]``. An empty context gives a zero row."""
+    cdef Py_ssize_t n_rows = offsets.shape[0] - 1
+    cdef Py_ssize_t n_words = vectors.shape[0]
+    cdef Py_ssize_t row, i
+    if n_rows < 0:
+        raise ValueError("offsets must hold at least one entry")
+    if offsets[0] != 0 or offsets[n_rows] != flat_ids.shape[0]:
+        raise ValueError("offsets do not match flat_ids")
+    for row in range(n_rows):
+        if offsets[row + 1] < offsets[row]:
+            raise ValueError("offsets must not decrease")
+    for i in range(flat_ids.shape[0]):
+        if flat_ids[i] < 0 or flat_ids[i] >= n_words:
+            raise IndexError(f"word id {flat_ids[i]} is out of range [0, {n_words})")
+    hidden_arr = np.zeros((n_rows, vectors.shape[1]), dtype=np.float32)
+    cdef float[:, ::1] hidden = hidden_arr
+    if vectors.shape[1] == 0 or flat_ids.shape[0] == 0:
+        return hidden_arr
+    cdef const cnp.int64_t* ids = &flat_ids[0]
+    with nogil:
+        for row in range(n_rows):
+            if offsets[row + 1] > offsets[row]:
+                sum_rows(
+                    vectors, ids + offsets[row], offsets[row + 1] - offsets[row], mean,
+                    &hidden[row, 0],
+                )
+    return hidden_arr
+
+
 def top_k_context(
     const float[:, ::1] vectors,
     list context_ids,
@@ -286,47 +341,38 @@ def top_k_context(
 ):
     """Exact top-k for one context given as a non-empty list of word ids.
 
-    The hidden vector (sum or mean of the context vectors) is built here too, exactly as
-    ``HSModel.hidden_from_ids`` does (float32 sum in order, then divided in double), so a
-    single query pays for no intermediate arrays.
+    The hidden vector is built here too, exactly as ``context_hidden`` builds it, so a single
+    query pays for no intermediate arrays.
 
     Returns (word ids: list, log-probabilities: list, inner nodes expanded: int).
     """
     cdef Py_ssize_t n_dims = vectors.shape[1]
     cdef Py_ssize_t n_words = vectors.shape[0]
     cdef Py_ssize_t n_context = len(context_ids)
-    cdef Py_ssize_t i, j, found
+    cdef Py_ssize_t i, found
     cdef Py_ssize_t n_expanded = 0
-    cdef long long word
-    cdef const float* row
+    cdef cnp.int64_t word
     cdef Frontier frontier
     check_tree(weights, children, root, n_dims)
     if n_context == 0:
         raise ValueError("the context has no words")
     if k < 1 or k > children.shape[0] + 1:
         raise ValueError(f"k={k} must lie in [1, {children.shape[0] + 1}], the number of words")
+    cdef cnp.int64_t* ids = <cnp.int64_t*>malloc(n_context * sizeof(cnp.int64_t))
     cdef float* hidden = <float*>malloc(n_dims * sizeof(float))
     cdef int* out_ids = <int*>malloc(k * sizeof(int))
     cdef double* out_log_probs = <double*>malloc(k * sizeof(double))
     cdef int failed = frontier_init(&frontier)
     try:
-        if failed or hidden == NULL or out_ids == NULL or out_log_probs == NULL:
+        if failed or ids == NULL or hidden == NULL or out_ids == NULL or out_log_probs == NULL:
             raise MemoryError()
         for i in range(n_context):
             word = context_ids[i]
             if word < 0 or word >= n_words:
                 raise IndexError(f"word id {word} is out of range [0, {n_words})")
-            row = &vectors[word, 0]
-            if i == 0:
-                for j in range(n_dims):
-                    hidden[j] = row[j]
-            else:
-                for j in range(n_dims):
-                    hidden[j] = hidden[j] + row[j]
-        if mean and n_context > 1:
-            for j in range(n_dims):
-                hidden[j] = <float>(<double>hidden[j] / <double>n_context)
+            ids[i] = word
         with nogil:
+            sum_rows(vectors, ids, n_context, mean, hidden)
             found = best_first(
                 hidden, weights, children, root, k, &frontier, out_ids, out_log_probs, &n_expanded
             )
@@ -336,6 +382,7 @@ def top_k_context(
             raise ValueError("the tree is not a full binary tree: the search ran out of leaves")
         return [out_ids[i] for i in range(k)], [out_log_probs[i] for i in range(k)], n_expanded
     finally:
+        free(ids)
         free(hidden)
         free(out_ids)
         free(out_log_probs)

@@ -24,6 +24,9 @@ token's vector up by the attribute ``Vectors.attr``; for a lowercased model we s
 ``doc.similarity``) without adding a key per casing.
 """
 
+import contextlib
+import gc
+import itertools
 import math
 import uuid
 import warnings
@@ -48,9 +51,12 @@ from .normalize import TokenNormalizer
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 HEADS = ("auto", "directional", "cbow")
 UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
+NOT_SEEN = -2  # an orth not in the id cache yet
+CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
-_COMPONENTS: "weakref.WeakValueDictionary[str, HSPredictor]" = weakref.WeakValueDictionary()
+# Unpickled copies share their original's id (same model), hence a set per id.
+_COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
 
 
 @Language.factory(
@@ -178,8 +184,7 @@ class HSPredictor(Pipe):
         self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
         self._reset_caches()
         # A new model gets a new id: docs made with the old one no longer find a component.
-        self.instance_id = uuid.uuid4().hex
-        _COMPONENTS[self.instance_id] = self
+        _register(self, uuid.uuid4().hex)
         if self.set_vectors if copy_vectors is None else copy_vectors:
             self._copy_vectors()
 
@@ -231,7 +236,8 @@ class HSPredictor(Pipe):
     def _process(self, docs: list[Doc]) -> None:
         self._require_model()
         if self.eager:
-            self._annotate(docs)
+            with _gc_paused():
+                self._annotate(docs)
         else:
             for doc in docs:
                 doc.user_data[DATA_KEY] = {"component": self.instance_id}
@@ -255,17 +261,19 @@ class HSPredictor(Pipe):
 
     # -- batched computation of the eager attributes --------------------------------------
 
-    def _word_ids(self, orths: np.ndarray, vocab: Vocab) -> np.ndarray:
-        """Model word ids of tokens given by orth hash; UNKNOWN for unknown or dropped ones."""
-        cache = self._orth_ids
-        get = cache.get
+    def _word_ids(self, orths: np.ndarray, vocabs: Callable[[int], Vocab]) -> np.ndarray:
+        """Model word ids of tokens given by orth hash; UNKNOWN for unknown or dropped ones.
+
+        vocabs(i): the vocab of token i, to read the lexeme of an orth not seen before.
+        """
         orth_list = orths.tolist()
-        ids = [get(orth, None) for orth in orth_list]
-        if None in ids:
-            for i, orth in enumerate(orth_list):
-                if ids[i] is None:
-                    ids[i] = cache[orth] if orth in cache else self._lookup(orth, vocab)
-        return np.array(ids, dtype=np.int64)
+        n = len(orth_list)
+        ids = np.fromiter(
+            map(self._orth_ids.get, orth_list, itertools.repeat(NOT_SEEN, n)), np.int64, n
+        )
+        for i in np.flatnonzero(ids == NOT_SEEN).tolist():
+            ids[i] = self._lookup(orth_list[i], vocabs(i))
+        return ids
 
     def _lookup(self, orth: int, vocab: Vocab) -> int:
         model = self.model
@@ -281,85 +289,81 @@ class HSPredictor(Pipe):
         return word_id
 
     def _annotate(self, docs: Sequence[Doc]) -> None:
-        """Compute the eager attributes of a batch of docs with one call of each batch kernel.
+        """Compute the eager attributes of a batch of docs with batched model calls.
 
         The docs are concatenated; a doc start counts as a sentence start, so no context
-        crosses from one doc (or sentence) into the next.
+        crosses from one doc (or sentence) into the next. Token contexts go to the model in
+        chunks of ``CHUNK``, which bounds memory whatever the batch size.
         """
         model = self._require_model()
         predictor = self._predictor
+        weights = predictor.output_weights
         size = self._context
-        lengths = np.array([len(doc) for doc in docs], dtype=np.int64)
+        lengths = np.fromiter(map(len, docs), np.int64, len(docs))
         n_docs, n_tokens = len(docs), int(lengths.sum())
-        doc_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        if n_tokens:
-            arrays, ids = [], []
-            for doc in docs:
-                if not len(doc):
-                    continue
-                if doc.has_annotation("SENT_START"):
-                    array = doc.to_array([ORTH, SENT_START])
-                    arrays.append(array[:, 1].astype(np.int64) == 1)
-                else:
-                    array = doc.to_array([ORTH])
-                    arrays.append(np.zeros(len(doc), dtype=bool))
-                ids.append(self._word_ids(array[:, 0], doc.vocab))
-            word_ids = np.concatenate(ids)
-            is_start = np.concatenate(arrays)
-        else:
-            word_ids = np.zeros(0, dtype=np.int64)
-            is_start = np.zeros(0, dtype=bool)
+        doc_starts = np.zeros(n_docs, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=doc_starts[1:])
+        orths = np.zeros(n_tokens, dtype=np.uint64)
+        is_start = np.zeros(n_tokens, dtype=bool)
+        for doc, start, n in zip(docs, doc_starts.tolist(), lengths.tolist()):
+            if not n:
+                continue
+            if doc.has_annotation("SENT_START"):
+                array = doc.to_array([ORTH, SENT_START])
+                orths[start : start + n] = array[:, 0]
+                is_start[start : start + n] = array[:, 1] == 1
+            else:
+                orths[start : start + n] = doc.to_array(ORTH)
         non_empty = lengths > 0
         is_start[doc_starts[non_empty]] = True
+        word_ids = self._word_ids(
+            orths, lambda i: docs[int(np.searchsorted(doc_starts, i, side="right")) - 1].vocab
+        )
         sentence = np.cumsum(is_start)  # sentence number of each token, over the whole batch
-        # Known tokens, in order; token j's context is known[max(first of its sentence, j - size):j].
+        # Known tokens in order; the k-th one's context is known[max(sentence's first, k - size):k].
         known_pos = np.flatnonzero(word_ids >= 0)
+        known_ids = word_ids[known_pos].tolist()
         known_sentence = sentence[known_pos]
         first = np.searchsorted(known_sentence, known_sentence, side="left")
-        j = np.arange(len(known_pos))
-        scorable = j > first
-        starts = np.maximum(first, j - size)[scorable].tolist()
-        ends = j[scorable].tolist()
-        known_ids = word_ids[known_pos].tolist()
-        contexts = [known_ids[s:e] for s, e in zip(starts, ends)]
-        # Each doc's own context: the last `size` known words of its last sentence.
-        last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
-        last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
-        lo = np.searchsorted(known_sentence, last_sentence, side="left")
-        hi = np.searchsorted(known_sentence, last_sentence, side="right")
-        lo = np.maximum(lo, hi - size)
-        doc_contexts = [known_ids[a:b] for a, b in zip(lo.tolist(), hi.tolist())]
-        n_contexts = len(contexts)
-        hidden, has_context = predictor.hidden_from_ids(contexts + doc_contexts)
-        weights = predictor.output_weights
-        # Log-probabilities of the scorable tokens.
+        k = np.arange(len(known_pos))
+        scorable = np.flatnonzero(k > first)
+        context_starts = np.maximum(first, k - size)[scorable].tolist()
+        context_ends = scorable.tolist()
+        targets = word_ids[known_pos[scorable]].astype(np.int32)
+        scored = np.full(len(scorable), np.nan)
+        for c in range(0, len(scorable), CHUNK):
+            contexts = [
+                known_ids[a:b]
+                for a, b in zip(context_starts[c : c + CHUNK], context_ends[c : c + CHUNK])
+            ]
+            hidden, has_context = predictor.hidden_from_ids(contexts)
+            chunk_targets = np.where(has_context, targets[c : c + CHUNK], UNKNOWN)
+            scored[c : c + CHUNK] = model.log_prob_hidden(hidden, chunk_targets, weights)
         log_probs = np.full(n_tokens, np.nan)
-        if n_contexts:
-            targets = word_ids[known_pos[scorable]].astype(np.int32)
-            targets[~has_context[:n_contexts]] = UNKNOWN
-            log_probs[known_pos[scorable]] = model.log_prob_hidden(
-                hidden[:n_contexts], targets, weights
-            )
+        log_probs[known_pos[scorable]] = scored
         # Perplexity per doc.
         valid = ~np.isnan(log_probs)
         doc_of_token = np.repeat(np.arange(n_docs), lengths)
         sums = np.bincount(doc_of_token[valid], weights=log_probs[valid], minlength=n_docs)
         counts = np.bincount(doc_of_token[valid], minlength=n_docs)
-        # Top-k after each doc.
+        # Top-k after each doc: the last `size` known words of its last sentence.
+        last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
+        last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
+        hi = np.searchsorted(known_sentence, last_sentence, side="right")
+        lo = np.maximum(np.searchsorted(known_sentence, last_sentence, side="left"), hi - size)
+        doc_contexts = [known_ids[a:b] for a, b in zip(lo.tolist(), hi.tolist())]
         doc_next: list[list[list[Any]]] = [[] for _ in range(n_docs)]
-        doc_rows = np.flatnonzero(has_context[n_contexts:])
-        if len(doc_rows):
-            top_ids, top_log_probs = model.top_k_hidden(
-                hidden[n_contexts + doc_rows], self.top_k, weights
-            )
+        hidden, has_context = predictor.hidden_from_ids(doc_contexts)
+        rows = np.flatnonzero(has_context)
+        if len(rows):
+            top_ids, top_log_probs = model.top_k_hidden(hidden[rows], self.top_k, weights)
             words = model.words
             for row, row_ids, row_probs in zip(
-                doc_rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
+                rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
             ):
                 doc_next[row] = [[words[i], p] for i, p in zip(row_ids, row_probs)]
-        values = [None if v != v else v for v in log_probs.tolist()]
-        for d, doc in enumerate(docs):
-            start, n = int(doc_starts[d]), int(lengths[d])
+        values = [None if v != v else v for v in log_probs.tolist()]  # NaN -> None
+        for d, (doc, start, n) in enumerate(zip(docs, doc_starts.tolist(), lengths.tolist())):
             count = int(counts[d])
             doc.user_data[DATA_KEY] = {
                 "component": self.instance_id,
@@ -464,6 +468,34 @@ class HSPredictor(Pipe):
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch allocates its many small, acyclic lists.
+
+    Otherwise those lists, alive until their chunk is scored, are promoted to the oldest
+    generation and trigger full collections, which cost about 0.1 s each once spaCy is
+    imported: more than the scoring itself (bench/bench_pipeline.py). Reference counting still
+    frees everything; nothing allocated here forms a cycle.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _register(component: HSPredictor, instance_id: str) -> None:
+    old = _COMPONENTS.get(component.instance_id)
+    if old is not None:
+        old.discard(component)
+    for key in [k for k, members in _COMPONENTS.items() if not members]:
+        del _COMPONENTS[key]
+    component.instance_id = instance_id
+    _COMPONENTS.setdefault(instance_id, weakref.WeakSet()).add(component)
+
+
 def _unpickle(
     vocab: Vocab, name: str, settings: dict[str, Any], model_bytes: bytes, instance_id: str
 ) -> HSPredictor:
@@ -471,9 +503,7 @@ def _unpickle(
     if model_bytes:
         # The pickled vocab already holds the vectors.
         component.set_model(HSModel.from_bytes(model_bytes), copy_vectors=False)
-        _COMPONENTS.pop(component.instance_id, None)
-        component.instance_id = instance_id
-        _COMPONENTS[instance_id] = component
+        _register(component, instance_id)
     return component
 
 
@@ -488,17 +518,18 @@ def _data(doc: Doc) -> dict:
 
 
 def _component(data: dict) -> HSPredictor:
-    component = _COMPONENTS.get(data.get("component", ""))
-    if component is None:
-        raise ValueError(Errors.E305)
-    return component
+    for component in _COMPONENTS.get(data.get("component", ""), ()):
+        return component
+    raise ValueError(Errors.E305)
 
 
 def _eager(doc: Doc) -> dict:
     data = _data(doc)
-    if "log_probs" not in data:  # processed with eager=False
+    if "log_probs" not in data:  # processed with eager=False: compute now, keep lazy caches
         _component(data)._annotate([doc])
-        data = _data(doc)
+        computed = _data(doc)
+        computed.update({k: v for k, v in data.items() if k in ("token_next", "span_next")})
+        data = computed
     return data
 
 

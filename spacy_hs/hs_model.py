@@ -170,9 +170,10 @@ class HSModel:
         return cls(
             wv.index_to_key,
             counts,
-            wv.vectors,
+            # Copies: training the gensim model further must not change this one.
+            np.array(wv.vectors, dtype=np.float32),
             tree,
-            model.syn1[: n_words - 1],
+            np.array(model.syn1[: n_words - 1], dtype=np.float32),
             settings={**gensim_settings, "word2vec": word2vec, **(settings or {})},
         )
 
@@ -221,17 +222,15 @@ class HSModel:
     def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         """``hidden_batch`` for contexts already mapped to word ids."""
         lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
-        hidden = np.zeros((len(id_lists), self.vector_size), dtype=np.float32)
-        has_context = lengths > 0
-        if has_context.any():
-            flat = np.fromiter(
-                (i for ids in id_lists for i in ids), dtype=np.int64, count=int(lengths.sum())
-            )
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            hidden[has_context] = np.add.reduceat(self.vectors[flat], starts[has_context], axis=0)
-            if self.settings["cbow_mean"]:
-                hidden[has_context] /= lengths[has_context, None]
-        return hidden, has_context
+        offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=offsets[-1])
+        # Summed in order in float32, as gensim does (np.add.reduceat reorders the additions),
+        # and the same kernel as predict_output_word's, so batch and single results are equal.
+        hidden = _tree_search.context_hidden(
+            self.vectors, flat, offsets, bool(self.settings["cbow_mean"])
+        )
+        return hidden, lengths > 0
 
     def hidden(self, context_words: Context) -> np.ndarray | None:
         """The hidden vector of one context, or None if no word of it is known."""

@@ -18,6 +18,7 @@ from spacy.tokens import Token
 Action = Literal["keep", "drop", "placeholder"]
 ACTIONS = ("keep", "drop", "placeholder")
 NUM, URL, PUNCT = "<num>", "<url>", "<punct>"
+_UNSEEN = object()
 
 
 @dataclass
@@ -67,13 +68,11 @@ class TokenNormalizer:
 
     def norm(self, token: Token | Lexeme) -> str | None:
         """The corpus word for ``token``, or None if it is dropped."""
-        key = token.orth
-        try:
-            return self._cache[key]
-        except KeyError:
+        value = self._cache.get(token.orth, _UNSEEN)
+        if value is _UNSEEN:
             lex = token.lex if isinstance(token, Token) else token
-            value = self._cache[key] = self._norm_lexeme(lex)
-            return value
+            value = self._cache[token.orth] = self._norm_lexeme(lex)
+        return value  # type: ignore[return-value]
 
     def words(self, tokens: Iterable[Token | Lexeme]) -> list[str]:
         """The corpus words of a token sequence, dropped tokens left out."""
@@ -82,7 +81,7 @@ class TokenNormalizer:
 
     def _norm_lexeme(self, lex: Lexeme) -> str | None:
         s = self.settings
-        if lex.is_space or not lex.orth_.strip():
+        if lex.is_space or lex.orth == 0:  # orth 0: the empty string
             return None
         if lex.like_url:
             return _apply(s.urls, URL, lex, s.lowercase)
@@ -96,9 +95,10 @@ class TokenNormalizer:
 
 
 def _text(lex: Lexeme, lowercase: bool) -> str:
-    # Corpus files separate tokens by spaces, so a token may not contain whitespace.
+    # Corpus files separate tokens by spaces, so a token may not contain whitespace. Every
+    # whitespace character but " " is unprintable, so this test is exact and runs in C.
     text = lex.lower_ if lowercase else lex.orth_
-    return "_".join(text.split()) if any(c.isspace() for c in text) else text
+    return "_".join(text.split()) if " " in text or not text.isprintable() else text
 
 
 def _apply(action: str, placeholder: str, lex: Lexeme, lowercase: bool) -> str | None:

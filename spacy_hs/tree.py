@@ -51,14 +51,8 @@ class HuffmanTree:
         lengths = np.fromiter((len(p) for p in points), dtype=np.int64, count=len(points))
         offsets = np.zeros(len(points) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        # int64 first: gensim stores points as uint32 and codes as uint8; range checks follow.
-        nodes = [np.asarray(p, dtype=np.int64).reshape(-1) for p in points]
-        bits = [np.asarray(c, dtype=np.int64).reshape(-1) for c in codes]
-        return cls(
-            offsets,
-            np.concatenate(nodes) if nodes else np.zeros(0, dtype=np.int64),
-            np.concatenate(bits) if bits else np.zeros(0, dtype=np.int64),
-        )
+        # Concatenated as given (gensim: uint32 points, uint8 codes); __init__ checks the values.
+        return cls(offsets, _concatenate(points), _concatenate(codes))
 
     @property
     def n_words(self) -> int:
@@ -76,6 +70,11 @@ class HuffmanTree:
         """The (point, code) arrays of one word."""
         start, end = self.path_offsets[word_id], self.path_offsets[word_id + 1]
         return self.path_nodes[start:end], self.path_codes[start:end]
+
+
+def _concatenate(lists: Sequence[Sequence[int]]) -> np.ndarray:
+    arrays = [np.asarray(x).reshape(-1) for x in lists if len(x)]
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
 
 
 def _integers(values: np.ndarray, name: str, dtype: type) -> np.ndarray:

@@ -76,8 +76,9 @@ def _is_number(value: Any) -> bool:
 # key -> (test, what the value must be)
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sg": (lambda v: v in (0, 1), "0 (CBOW) or 1 (skip-gram)"),
-    "hs": (lambda v: v in (0, 1), "1"),
-    "negative": (lambda v: _is_int(v) and v >= 0, "0"),
+    # hs and negative have one valid value each; a wrong one gets its own explanation below.
+    "hs": (lambda v: _is_int(v) or isinstance(v, bool), "1"),
+    "negative": (lambda v: _is_int(v), "0"),
     "vector_size": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "min_count": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
@@ -319,8 +320,9 @@ class TreePaths:
 
     def __init__(self, model: Any):
         wv = model.wv
-        points = [np.asarray(wv.get_vecattr(i, "point")) for i in range(len(wv))]
-        codes = [np.asarray(wv.get_vecattr(i, "code")) for i in range(len(wv))]
+        # gensim keeps them as object arrays of per-word arrays (what get_vecattr reads).
+        points = list(wv.expandos["point"][: len(wv)])
+        codes = list(wv.expandos["code"][: len(wv)])
         lengths = np.array([len(p) for p in points], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(lengths)])
         self.nodes = np.concatenate(points).astype(np.int64)

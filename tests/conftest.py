@@ -41,3 +41,30 @@ def sg_gensim() -> Word2Vec:
 @pytest.fixture(scope="session")
 def hs_model(cbow_gensim: Word2Vec) -> HSModel:
     return HSModel.from_gensim(cbow_gensim)
+
+
+@pytest.fixture(scope="session")
+def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
+    """An HS model trained on the Lee corpus as `spacy-hs preprocess` would write it (spaCy
+    tokens, lowercased, punctuation dropped, numbers as <num>), with the normaliser settings
+    and language stored in ``model.settings``."""
+    import spacy
+
+    from spacy_hs.normalize import NormalizerSettings, TokenNormalizer
+
+    settings = NormalizerSettings()
+    normalizer = TokenNormalizer(settings)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    lines = []
+    for doc in nlp.pipe(LEE.read_text(encoding="utf8").splitlines()):
+        for sentence in doc.sents:
+            words = normalizer.words(sentence)
+            if words:
+                lines.append(" ".join(words))
+    token_file = tmp_path_factory.mktemp("normalized") / "lee.tok.txt"
+    token_file.write_text("\n".join(lines) + "\n", encoding="utf8")
+    gensim_model = train_lee(sg=0, hs=1, negative=0, corpus_file=str(token_file))
+    return HSModel.from_gensim(
+        gensim_model, settings={"normalizer": settings.to_dict(), "lang": "en"}
+    )

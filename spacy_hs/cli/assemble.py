@@ -1,1 +1,50 @@
-"""`spacy-hs assemble`: not written yet."""
+"""`spacy-hs assemble`: a spaCy pipeline directory around a trained HSModel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from wasabi import msg
+
+from ..errors import ModelFileError
+from ..pipeline import PipelineError, assemble
+from ._util import Arg, Opt, app
+
+
+@app.command("assemble")
+def assemble_cli(
+    model_dir: Annotated[Path, Arg(help="HSModel directory written by `spacy-hs train`.")],
+    pipeline_dir: Annotated[
+        Path, Arg(help="Output pipeline directory (created; a previous one is replaced).")
+    ],
+    lang: Annotated[
+        str | None,
+        Opt("--lang", "-l", help="Pipeline language code. Default: the model's, else en."),
+    ] = None,
+    top_k: Annotated[
+        int, Opt("--top-k", "-k", min=1, help="How many words Doc/Span/Token._.hs_next list.")
+    ] = 10,
+    head: Annotated[
+        str,
+        Opt("--head", help="Prediction head: auto (directional if trained), directional, cbow."),
+    ] = "auto",
+    context_size: Annotated[
+        int | None,
+        Opt("--context-size", min=1, help="Context words per prediction. Default: the head's."),
+    ] = None,
+) -> None:
+    """Build a spaCy pipeline (blank LANG + sentencizer + hs_predictor, with the model's word
+    vectors) that `spacy.load(PIPELINE_DIR)` loads without the model directory."""
+    try:
+        nlp = assemble(
+            model_dir, pipeline_dir, lang, top_k=top_k, head=head, context_size=context_size
+        )
+    except (PipelineError, ModelFileError, ValueError) as err:
+        msg.fail(str(err), exits=1)
+    vectors = nlp.vocab.vectors
+    msg.good(f"Wrote pipeline to {pipeline_dir}")
+    msg.text(
+        f"lang {nlp.lang}, components {', '.join(nlp.pipe_names)}, vectors "
+        f"{vectors.shape[0]} x {vectors.shape[1]}. Load it with spacy.load({str(pipeline_dir)!r})."
+    )

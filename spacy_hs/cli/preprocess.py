@@ -1,1 +1,197 @@
-"""`spacy-hs preprocess`: not written yet."""
+"""`spacy-hs preprocess`: raw text -> token file (gensim LineSentence format) + meta.json."""
+
+from __future__ import annotations
+
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+from wasabi import msg
+
+from ._util import Arg, Opt, app
+
+
+class Action(str, Enum):
+    keep = "keep"
+    drop = "drop"
+    placeholder = "placeholder"
+
+
+class StopwordAction(str, Enum):
+    keep = "keep"
+    drop = "drop"
+
+
+@app.command("preprocess")
+def preprocess_cli(
+    inputs: Annotated[
+        list[Path],
+        Arg(
+            metavar="INPUT...",
+            help="Text to read: .txt (one document per line; any file passed explicitly is read "
+            'this way), .jsonl (one JSON object with a "text" field per line), either of them '
+            ".gz or .bz2 compressed, or directories of such files (read recursively, in sorted "
+            "order).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        Arg(
+            metavar="OUTPUT",
+            help="Token file to write: one sentence per line, tokens separated by spaces, "
+            "UTF-8. OUTPUT.meta.json records the language, the normalizer settings and corpus "
+            "statistics. Both are written atomically.",
+            show_default=False,
+        ),
+    ],
+    lang: Annotated[
+        str, Opt("--lang", "-l", help="Language code of the spaCy tokenizer (spacy.blank).")
+    ] = "en",
+    lowercase: Annotated[
+        bool, Opt("--lowercase/--no-lowercase", help="Lowercase every token.")
+    ] = True,
+    punct: Annotated[
+        Action,
+        Opt(help="Punctuation tokens: keep them, drop them, or write <punct> instead."),
+    ] = Action.drop,
+    numbers: Annotated[
+        Action,
+        Opt(help="Number-like tokens (spaCy's like_num): keep, drop, or write <num> instead."),
+    ] = Action.placeholder,
+    urls: Annotated[
+        Action,
+        Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead."),
+    ] = Action.placeholder,
+    stopwords: Annotated[
+        StopwordAction,
+        Opt(help="spaCy's stop words: keep them (best for next-word prediction) or drop them."),
+    ] = StopwordAction.keep,
+    min_sentence_length: Annotated[
+        int,
+        Opt(
+            "--min-sentence-length",
+            min=1,
+            help="Leave out sentences with fewer tokens than this (counted after normalisation).",
+        ),
+    ] = 1,
+    pretokenized: Annotated[
+        bool,
+        Opt(
+            "--pretokenized",
+            help="The input is already one tokenized sentence per line (e.g. Penn Treebank): "
+            "split tokens on whitespace and do not split sentences. Normalisation still applies.",
+        ),
+    ] = False,
+    n_process: Annotated[
+        int,
+        Opt(
+            "--n-process",
+            "-n",
+            min=1,
+            help="Processes for tokenizing. More than 1 pays off on large corpora only: each "
+            "worker starts its own Python and spaCy.",
+        ),
+    ] = 1,
+    batch_size: Annotated[
+        int,
+        Opt("--batch-size", "-b", min=1, help="Documents per batch (also capped at 1M chars)."),
+    ] = 1000,
+    heldout: Annotated[
+        Path | None,
+        Opt(
+            "--heldout",
+            help="Also write a held-out token file (with its own meta.json), e.g. for "
+            "`spacy-hs evaluate`. Its sentences are left out of OUTPUT.",
+            show_default=False,
+        ),
+    ] = None,
+    heldout_fraction: Annotated[
+        float,
+        Opt(
+            "--heldout-fraction",
+            help="Share of the sentences for --heldout. The choice hashes each sentence's text: "
+            "deterministic, and a repeated sentence always lands on the same side.",
+        ),
+    ] = 0.05,
+    heldout_seed: Annotated[
+        int, Opt("--heldout-seed", help="Seed of the held-out hash: another seed, another split.")
+    ] = 0,
+    max_length: Annotated[
+        int | None,
+        Opt(
+            "--max-length",
+            min=2,
+            help="Split lines longer than this many characters at whitespace. Default: spaCy's "
+            "nlp.max_length (1,000,000).",
+            show_default=False,
+        ),
+    ] = None,
+    progress: Annotated[
+        bool, Opt("--progress/--no-progress", help="Show a progress bar with tokens/s.")
+    ] = True,
+) -> None:
+    """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
+
+    Sentences are split with spaCy's sentencizer rule and tokens normalised as the options say.
+
+    The settings are saved in OUTPUT.meta.json and applied by the trained pipeline to new text.
+
+    Memory stays flat whatever the corpus size.
+    """
+    from ..normalize import NormalizerSettings
+    from ..preprocess import PreprocessError, preprocess
+
+    settings = NormalizerSettings(
+        lowercase=lowercase,
+        punct=punct.value,
+        numbers=numbers.value,
+        urls=urls.value,
+        stopwords=stopwords.value,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = preprocess(
+                inputs,
+                output,
+                lang=lang,
+                normalizer=settings,
+                min_sentence_length=min_sentence_length,
+                pretokenized=pretokenized,
+                n_process=n_process,
+                batch_size=batch_size,
+                heldout=heldout,
+                heldout_fraction=heldout_fraction,
+                heldout_seed=heldout_seed,
+                max_length=max_length,
+                progress=progress,
+            )
+        except PreprocessError as err:
+            _show_warnings(caught)
+            msg.fail(str(err), exits=1)
+    _show_warnings(caught)
+    stats = result.meta["stats"]
+    rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
+    msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")
+    rows = [("token file", output, stats)]
+    if result.heldout is not None and result.heldout_meta is not None:
+        msg.good(f"Wrote held-out file {result.heldout}")
+        rows.append(("held-out", result.heldout, result.heldout_meta["stats"]))
+    keys = ("documents", "sentences", "tokens", "types")
+    msg.table(
+        [(name, *(f"{s[k]:,}" for k in keys)) for name, _, s in rows],
+        header=("", *keys),
+        aligns=("l", "r", "r", "r", "r"),
+    )
+    msg.text(f"Settings and statistics: {output}.meta.json")
+
+
+def _tokens(meta: dict | None) -> int:
+    return meta["stats"]["tokens"] if meta else 0
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        msg.warn(str(warning.message))

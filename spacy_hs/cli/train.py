@@ -1,1 +1,176 @@
-"""`spacy-hs train`: not written yet."""
+"""`spacy-hs train`: gensim Word2Vec with hierarchical softmax, then an HS model directory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from wasabi import msg
+
+from ._util import Arg, Opt, app
+
+# Settings overrides (--word2vec.epochs 10) arrive as extra arguments, as in `spacy train`.
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("train", context_settings=OVERRIDES)
+def train_cli(
+    ctx: typer.Context,
+    corpus_path: Annotated[
+        Path,
+        Arg(
+            metavar="CORPUS",
+            help="Token file: one sentence per line, tokens separated by spaces, UTF-8 (the "
+            "output of `spacy-hs preprocess`). The language and normalizer settings in its "
+            "<file>.meta.json, if present, are stored with the model.",
+            show_default=False,
+        ),
+    ],
+    output_dir: Annotated[
+        Path,
+        Arg(
+            metavar="OUTPUT_DIR",
+            help="Output directory. The HS model is written to OUTPUT_DIR/hs_model (replaced "
+            "atomically if it exists).",
+            show_default=False,
+        ),
+    ],
+    config_path: Annotated[
+        Path | None,
+        Opt(
+            "--config",
+            "-c",
+            help="Training config (confection format), e.g. configs/default.cfg. Without it the "
+            "built-in defaults are used, which are the values in configs/default.cfg.",
+            show_default=False,
+        ),
+    ] = None,
+    heldout_path: Annotated[
+        Path | None,
+        Opt(
+            "--heldout",
+            help="Held-out token file for the directional head's early stopping, when the head "
+            "is enabled (--head.enabled true); without it the head holds out part of the corpus.",
+            show_default=False,
+        ),
+    ] = None,
+    save_gensim: Annotated[
+        bool,
+        Opt(
+            "--save-gensim",
+            help="Also save the gensim Word2Vec model to OUTPUT_DIR/word2vec.model, e.g. to "
+            "train it further. It is a Python pickle for use with gensim only (Word2Vec.load); "
+            "load it only if you trust its source. The HS model never uses pickle.",
+        ),
+    ] = False,
+) -> None:
+    """Train gensim Word2Vec with hierarchical softmax (hs=1, negative=0) on a token file and
+    write an HS model to OUTPUT_DIR/hs_model.
+
+    Override any config setting as `spacy train` does: --word2vec.epochs 10 --word2vec.min_count 5.
+
+    Each epoch prints its own loss: the exact mean -log P(word | context), in nats, on a sample.
+    """
+    from ..train import MODEL_DIR, load_config, train
+    from ..word2vec import EpochReport, Word2VecResult, word2vec_params
+
+    try:
+        overrides = parse_overrides(ctx.args)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    widths = (7, 10, 9, 12)
+    aligns = ("r", "r", "r", "r")
+
+    def on_vocab(result: Word2VecResult) -> None:
+        msg.info(
+            f"Corpus: {result.sentences:,} sentences, {result.words:,} words; vocabulary "
+            f"{result.vocab_size:,} words ({result.vocab_seconds:.1f} s)"
+        )
+        if result.loss_sample_size:
+            msg.text(f"Loss measured on {result.loss_sample_size:,} training examples")
+        msg.row(("epoch", "loss", "seconds", "words/s"), widths=widths, aligns=aligns)
+        msg.row(("-" * w for w in widths), widths=widths, aligns=aligns)
+
+    def on_epoch(report: EpochReport) -> None:
+        loss = "-" if math.isnan(report.loss) else f"{report.loss:.4f}"
+        row = (
+            f"{report.epoch}/{report.epochs}",
+            loss,
+            f"{report.seconds:.2f}",
+            f"{report.words_per_second:,.0f}",
+        )
+        msg.row(row, widths=widths, aligns=aligns)
+
+    try:
+        config = load_config(config_path, overrides)
+        params = word2vec_params(config["word2vec"])
+        mode = "skip-gram" if params["sg"] else "CBOW"
+        msg.info(
+            f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
+            f"{params['window']}, {params['epochs']} epochs, {params['workers']} workers) on "
+            f"{corpus_path}"
+        )
+        model = train(
+            corpus_path,
+            output_dir,
+            config=config,
+            heldout_path=heldout_path,
+            save_gensim=save_gensim,
+            on_vocab=on_vocab,
+            on_epoch=on_epoch,
+            on_status=msg.text,
+        )
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+    meta = model.meta
+    msg.good(
+        f"Trained in {meta['train_seconds']:.1f} s ({meta['words_per_second']:,.0f} words/s); "
+        f"HS model with {len(model):,} words in {output_dir / MODEL_DIR}"
+    )
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Config overrides from extra command-line arguments, as ``spacy train`` reads them:
+    ``--section.key value``, ``--section.key=value``, or a bare ``--section.key`` for true;
+    dashes in names become underscores.
+    Values are parsed as JSON where they can be (10, 0.5, true, null), else kept as strings.
+
+    (spaCy's own parser raises click's NoSuchOption, which typer's bundled click does not
+    catch, so a typo would end in a traceback.)
+    """
+    import srsly
+
+    from ..train import DEFAULTS, HEAD_KEYS
+
+    overrides: dict[str, Any] = {}
+    args = list(args)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("--"):
+            raise ValueError(
+                f"Unexpected argument {arg!r}. Config overrides take the form "
+                "--section.key value, e.g. --word2vec.epochs 10."
+            )
+        name = arg[2:]
+        if "=" in name:
+            name, value = name.split("=", 1)
+        elif args and not args[0].startswith("--"):
+            value = args.pop(0)
+        else:
+            value = "true"
+        name = name.replace("-", "_")  # --word2vec.vector-size is --word2vec.vector_size
+        if "." not in name:
+            sections = [s for s, keys in DEFAULTS.items() if name in keys]
+            sections += ["head"] if name in HEAD_KEYS and "head" not in sections else []
+            hint = f" Did you mean --{sections[0]}.{name}?" if sections else ""
+            raise ValueError(
+                f"No such option {arg!r}. Config settings are overridden with "
+                f"--section.key value, e.g. --word2vec.epochs 10.{hint}"
+            )
+        try:
+            overrides[name] = srsly.json_loads(value)
+        except ValueError:
+            overrides[name] = value
+    return overrides

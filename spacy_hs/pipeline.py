@@ -1,0 +1,320 @@
+"""Build, save, load and package spaCy pipelines around the ``hs_predictor`` component.
+
+The library side of ``spacy-hs assemble``, ``spacy-hs predict`` and ``spacy-hs package``:
+tests and ``project.yml`` use these functions, the commands only parse options and print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import spacy
+import srsly
+from spacy.language import Language
+
+from . import __version__
+from .component import HSPredictor
+from .errors import Errors, ModelFileError
+from .hs_model import META_FILE, HSModel
+
+FACTORY = "hs_predictor"
+DISTRIBUTION = "spacy-hs"  # our name on PyPI, required by every packaged pipeline
+
+
+class PipelineError(ValueError):
+    """A pipeline directory, package name or build step is not usable; the message says why."""
+
+
+# -- building and saving ----------------------------------------------------------------------
+
+
+def build_pipeline(
+    model: HSModel,
+    lang: str | None = None,
+    *,
+    top_k: int = 10,
+    head: str = "auto",
+    context_size: int | None = None,
+    sentencizer: bool = True,
+) -> Language:
+    """A blank ``lang`` pipeline (default: the model's language, else "en") with a sentencizer
+    and ``hs_predictor`` holding ``model``. Its config has no ``model_path``: the model is saved
+    inside the pipeline directory by ``nlp.to_disk``."""
+    lang = lang or model.settings.get("lang") or "en"
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError:
+        raise PipelineError(Errors.E318.format(lang=lang)) from None
+    if sentencizer:
+        nlp.add_pipe("sentencizer")
+    component = nlp.add_pipe(
+        FACTORY, config={"top_k": top_k, "head": head, "context_size": context_size}
+    )
+    assert isinstance(component, HSPredictor)
+    component.set_model(model)
+    nlp.meta["name"] = "hs_pipeline"
+    nlp.meta["description"] = (
+        f"Word vectors and exact hierarchical-softmax next-word probabilities (spacy-hs "
+        f"{__version__}): {len(model)} words, {model.vector_size} dimensions."
+    )
+    nlp.meta["spacy_hs"] = {
+        "version": __version__,
+        "words": len(model),
+        "vector_size": model.vector_size,
+        "settings": model.settings,
+    }
+    return nlp
+
+
+def assemble(
+    model_dir: str | Path,
+    pipeline_dir: str | Path,
+    lang: str | None = None,
+    *,
+    top_k: int = 10,
+    head: str = "auto",
+    context_size: int | None = None,
+) -> Language:
+    """Write a pipeline directory (``spacy.load``-able) for the HSModel in ``model_dir``.
+
+    Written atomically: into a temporary sibling, then renamed. An existing pipeline with an
+    hs_predictor, or an empty directory, is replaced; anything else is left alone and an error
+    raised.
+    """
+    pipeline_dir = Path(pipeline_dir)
+    if pipeline_dir.exists() and not _is_replaceable(pipeline_dir):
+        raise PipelineError(Errors.E310.format(path=pipeline_dir))
+    model = HSModel.from_disk(model_dir)
+    nlp = build_pipeline(model, lang, top_k=top_k, head=head, context_size=context_size)
+    with _staging_dir(pipeline_dir) as tmp:
+        nlp.to_disk(tmp)
+    return nlp
+
+
+def _is_replaceable(path: Path) -> bool:
+    if path.is_dir() and not any(path.iterdir()):
+        return True
+    return FACTORY in _pipeline_factories(path)
+
+
+def _pipeline_factories(path: Path) -> list[str]:
+    """The component factories of the pipeline at ``path`` ([] if it is not a pipeline)."""
+    config_path = path / "config.cfg"
+    if not path.is_dir() or not config_path.exists():
+        return []
+    try:
+        config = spacy.util.load_config(config_path, interpolate=False)
+    except Exception:  # a broken config is not a pipeline we made
+        return []
+    return [c.get("factory", "") for c in config.get("components", {}).values()]
+
+
+@contextmanager
+def _staging_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; on success it replaces ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- loading for prediction ---------------------------------------------------------------------
+
+
+def load_predictor_pipeline(
+    path: str | Path, *, top_k: int | None = None, head: str | None = None
+) -> tuple[Language, HSPredictor]:
+    """A pipeline and its hs_predictor from an HSModel directory or a pipeline directory.
+
+    top_k / head: override the component's settings (None keeps the pipeline's own; for an
+    HSModel directory the defaults, 10 and "auto").
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(Errors.E311.format(path=path))
+    if (path / "config.cfg").exists():
+        factories = _pipeline_factories(path)
+        names = _component_names(path)
+        if FACTORY not in factories:
+            raise PipelineError(Errors.E312.format(path=path, names=", ".join(names) or "none"))
+        name = names[factories.index(FACTORY)]
+        overrides: dict[str, Any] = {}
+        if top_k is not None:
+            overrides["top_k"] = top_k
+        if head is not None:
+            overrides["head"] = head
+        config = {"components": {name: overrides}} if overrides else {}
+        nlp = spacy.load(path, config=config)
+        component = nlp.get_pipe(name)
+    elif (path / META_FILE).exists():
+        try:
+            model = HSModel.from_disk(path)
+        except ModelFileError as err:
+            raise PipelineError(str(err)) from None
+        nlp = build_pipeline(model, top_k=top_k or 10, head=head or "auto")
+        component = nlp.get_pipe(FACTORY)
+    else:
+        raise PipelineError(Errors.E311.format(path=path))
+    assert isinstance(component, HSPredictor)
+    return nlp, component
+
+
+def _component_names(path: Path) -> list[str]:
+    config = spacy.util.load_config(path / "config.cfg", interpolate=False)
+    return list(config.get("components", {}))
+
+
+@dataclass
+class Prediction:
+    """The next-word prediction for a text: the context the model read, and the top-k."""
+
+    context: list[str]
+    next_words: list[tuple[str, float]]
+
+
+def predict_next(nlp: Language, component: HSPredictor, text: str) -> Prediction:
+    """Top-k words after ``text`` (its last sentence), as ``Doc._.hs_next`` gives them."""
+    doc = nlp(text)
+    model = component.model
+    assert model is not None
+    context = [model.words[i] for i in component.context_ids(doc, 0, len(doc))]
+    return Prediction(context=context, next_words=doc._.hs_next)
+
+
+# -- packaging ----------------------------------------------------------------------------------
+
+
+def package_pipeline(
+    pipeline_dir: str | Path,
+    output_dir: str | Path,
+    name: str,
+    version: str,
+    *,
+    isolation: bool = False,
+    force: bool = False,
+    silent: bool = True,
+) -> Path:
+    """Build an installable wheel of a pipeline with spaCy's own packaging (``spacy package``).
+
+    The package is named ``{lang}_{name}`` (spaCy's convention; ``name`` may already carry the
+    prefix) and requires ``spacy-hs`` (a compatible minor range of this version) and spaCy.
+    The wheel is built with ``python -m build --wheel``, by default without an isolated build
+    environment, so nothing is downloaded: this environment's setuptools and wheel are used.
+
+    Returns the path of the wheel, ``output_dir/{lang}_{name}-{version}/dist/*.whl``.
+    """
+    from spacy.cli.package import package
+
+    pipeline_dir, output_dir = Path(pipeline_dir), Path(output_dir)
+    missing = [f for f in ("config.cfg", "meta.json") if not (pipeline_dir / f).exists()]
+    if not pipeline_dir.is_dir() or missing:
+        raise PipelineError(
+            Errors.E313.format(path=pipeline_dir, missing=" or ".join(missing) or "directory")
+        )
+    if not name.isascii() or not name.isidentifier():
+        raise PipelineError(Errors.E314.format(name=name))
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise PipelineError(Errors.E315.format(version=version))
+    meta = srsly.read_json(pipeline_dir / "meta.json")
+    lang = meta.get("lang") or "en"
+    package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
+    main_path = output_dir / f"{package_name}-{version}"
+    if main_path.exists():
+        if not force:
+            raise PipelineError(Errors.E317.format(path=main_path))
+        shutil.rmtree(main_path)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # spaCy finds third-party requirements through the factories' modules, which works only
+    # for an installed spacy-hs; naming the requirement here makes it hold in every case.
+    requirements = [
+        r
+        for r in meta.get("requirements", [])
+        if spacy.util.split_requirement(r)[0] != DISTRIBUTION
+    ]
+    requirements.append(DISTRIBUTION + spacy.util.get_minor_version_range(__version__))
+    with tempfile.TemporaryDirectory() as tmp:
+        meta_path = Path(tmp) / "meta.json"
+        srsly.write_json(meta_path, {**meta, "requirements": requirements})
+        try:
+            package(
+                pipeline_dir,
+                output_dir,
+                meta_path=meta_path,
+                name=name,
+                version=version,
+                create_sdist=False,
+                create_wheel=False,
+                require_parent=True,
+                silent=silent,
+            )
+        except SystemExit as err:  # spaCy's packaging reports failures by exiting
+            raise PipelineError(
+                f"spaCy could not create the package directory (exit code {err.code}). "
+                "Run `spacy-hs package` (not silent) to see spaCy's message."
+            ) from None
+    _build_wheel(main_path, isolation=isolation, silent=silent)
+    wheels = sorted((main_path / "dist").glob("*.whl"), key=lambda p: p.stat().st_mtime)
+    if not wheels:
+        raise PipelineError(
+            Errors.E316.format(code=0, command="build", output="no wheel was written")
+        )
+    return wheels[-1]
+
+
+def _build_wheel(package_dir: Path, *, isolation: bool, silent: bool) -> None:
+    if _has_distribution("build"):
+        command = [sys.executable, "-m", "build", ".", "--wheel"]
+        if not isolation:
+            command.append("--no-isolation")
+    else:
+        command = [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", "dist"]
+        if not isolation:
+            command.append("--no-build-isolation")
+    result = subprocess.run(
+        command,
+        cwd=package_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PIP_NO_INPUT": "1"},
+    )
+    if not silent:
+        print(result.stdout)
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.strip().splitlines()[-15:])
+        raise PipelineError(
+            Errors.E316.format(code=result.returncode, command=" ".join(command), output=tail)
+        )
+
+
+def _has_distribution(name: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(name)
+        return True
+    except PackageNotFoundError:
+        return False

@@ -1,0 +1,458 @@
+"""The hs_predictor component: attributes against HSModel, serialization, multiprocessing,
+DocBin, two pipelines, bad inputs. Real spaCy, models trained on the Lee corpus."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from thinc.api import Config
+
+from spacy_hs import HSModel
+from spacy_hs.component import DATA_KEY, HSPredictor, register_extensions
+from spacy_hs.errors import ModelFileError
+
+TEXTS = [
+    "Hundreds of people have been forced to vacate their homes. The fire moved towards the town",
+    "The Australian Government said it would send troops to the area.",
+    "Police said the man was arrested",
+    "Israeli security forces killed two Palestinians in the West Bank on Tuesday.",
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(hs_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "lee_cbow"
+    hs_model.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def nlp(model_dir: Path) -> spacy.Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    return nlp
+
+
+def known(model: HSModel, tokens) -> list[str]:
+    return [t.text for t in tokens if t.text in model]
+
+
+def expected_log_prob(model: HSModel, token) -> float | None:
+    """Reference: score the token given the known words before it in its sentence."""
+    context = known(model, token.doc[token.sent.start : token.i])
+    if token.text not in model or not context:
+        return None
+    return model.log_prob_next(token.text, context, head="cbow")
+
+
+def assert_pairs(got: list, expected: list) -> None:
+    """Same words in the same order, probabilities equal to float precision."""
+    assert [w for w, _ in got] == [w for w, _ in expected]
+    np.testing.assert_allclose([p for _, p in got], [p for _, p in expected], rtol=1e-6)
+
+
+def values(doc: Doc) -> dict:
+    return {
+        "next": doc._.hs_next,
+        "perplexity": doc._.hs_perplexity,
+        "log_probs": [t._.hs_logprob for t in doc],
+        "token_next": [t._.hs_next for t in doc],
+    }
+
+
+def assert_same_values(a: dict, b: dict) -> None:
+    assert [w for w, _ in a["next"]] == [w for w, _ in b["next"]]
+    np.testing.assert_allclose([p for _, p in a["next"]], [p for _, p in b["next"]], rtol=1e-6)
+    if a["perplexity"] is None:
+        assert b["perplexity"] is None
+    else:
+        assert b["perplexity"] == pytest.approx(a["perplexity"], rel=1e-9)
+    assert [v is None for v in a["log_probs"]] == [v is None for v in b["log_probs"]]
+    for x, y in zip(a["log_probs"], b["log_probs"]):
+        if x is not None:
+            assert y == pytest.approx(x, rel=1e-9)
+    assert [[w for w, _ in n] for n in a["token_next"]] == [
+        [w for w, _ in n] for n in b["token_next"]
+    ]
+
+
+# -- attributes --------------------------------------------------------------------------------
+
+
+def test_token_log_probs_match_hs_model(nlp: spacy.Language, hs_model: HSModel) -> None:
+    doc = nlp(TEXTS[0])
+    assert len(list(doc.sents)) == 2
+    n_scored = 0
+    for token in doc:
+        expected = expected_log_prob(hs_model, token)
+        if expected is None:
+            assert token._.hs_logprob is None, token.text
+        else:
+            assert token._.hs_logprob == pytest.approx(expected, rel=1e-6), token.text
+            n_scored += 1
+    assert n_scored >= 10
+    # The first word of each sentence has no context: none crosses the sentence boundary.
+    second = list(doc.sents)[1]
+    assert doc[0]._.hs_logprob is None and second[0]._.hs_logprob is None
+    # Out-of-vocabulary tokens are unscorable and skipped in the contexts of later tokens.
+    oov = [t for t in doc if t.text not in hs_model]
+    assert oov and all(t._.hs_logprob is None for t in oov)
+
+
+def test_perplexity_is_over_scorable_tokens(nlp: spacy.Language) -> None:
+    doc = nlp(TEXTS[0])
+    log_probs = [t._.hs_logprob for t in doc if t._.hs_logprob is not None]
+    assert doc._.hs_perplexity == pytest.approx(math.exp(-sum(log_probs) / len(log_probs)))
+    assert 1 < doc._.hs_perplexity < len(nlp.get_pipe("hs_predictor").model)
+
+
+def test_doc_span_token_next_match_hs_model(nlp: spacy.Language, hs_model: HSModel) -> None:
+    doc = nlp(TEXTS[0])
+    last = list(doc.sents)[-1]
+    expected = hs_model.predict_next(known(hs_model, last), topn=10, head="cbow")
+    assert len(doc._.hs_next) == 10
+    assert [w for w, _ in doc._.hs_next] == [w for w, _ in expected]
+    np.testing.assert_allclose([p for _, p in doc._.hs_next], [p for _, p in expected], rtol=1e-6)
+    # Token: the words up to and including it; the top words are in descending order.
+    token = doc[3]
+    expected = hs_model.predict_next(known(hs_model, doc[: token.i + 1]), topn=10, head="cbow")
+    assert_pairs(token._.hs_next, expected)
+    probs = [p for _, p in token._.hs_next]
+    assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
+    # Span: its own words only, not the words before it.
+    span = doc[2:5]
+    expected = hs_model.predict_next(known(hs_model, span), topn=10, head="cbow")
+    assert_pairs(span._.hs_next, expected)
+    assert span._.hs_next != doc[4]._.hs_next
+    # A token's context stops at its sentence start.
+    token = last[2]
+    expected = hs_model.predict_next(known(hs_model, last[:3]), topn=10, head="cbow")
+    assert_pairs(token._.hs_next, expected)
+
+
+def test_lazy_values_are_cached_in_the_doc(nlp: spacy.Language) -> None:
+    doc = nlp(TEXTS[1])
+    first = doc[2]._.hs_next
+    assert doc.user_data[DATA_KEY]["token_next"][2] == [list(pair) for pair in first]
+    assert doc[1:3]._.hs_next
+    assert "1:3" in doc.user_data[DATA_KEY]["span_next"]
+
+
+def test_vectors_are_copied_into_the_vocab(nlp: spacy.Language, hs_model: HSModel) -> None:
+    assert nlp.vocab.vectors.shape == hs_model.vectors.shape
+    doc = nlp("Police said the fire")
+    for token in doc:
+        np.testing.assert_array_equal(token.vector, hs_model.vectors[hs_model.key_to_index[token.text]])
+    other = nlp("Police said the bushfire")
+    assert 0 < doc.similarity(other) <= 1
+
+
+def test_normalized_model(normalized_model: HSModel, tmp_path: Path) -> None:
+    """Tokens are normalised as the corpus was: lowercased, punctuation dropped, numbers <num>;
+    vectors are found for any casing (Vectors.attr = LOWER)."""
+    normalized_model.to_disk(tmp_path / "model")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(tmp_path / "model")})
+    doc = nlp("The Government said, in 2001, that the United Nations")
+    model = normalized_model
+    assert "United" not in model and "united" in model
+    assert nlp.vocab.vectors.attr == spacy.attrs.LOWER
+    np.testing.assert_array_equal(doc[9].vector, model.vectors[model.key_to_index["united"]])
+    assert doc[9].has_vector and nlp.vocab["UNITED"].has_vector
+    # "," is dropped: unscorable and not in any context; "2001" is read as "<num>".
+    assert doc[3]._.hs_logprob is None
+    words = ["the", "government", "said", "in", "<num>", "that", "the", "united", "nations"]
+    assert all(w in model for w in words)
+    expected = model.log_prob_next("<num>", words[:4], head="cbow")
+    assert doc[5]._.hs_logprob == pytest.approx(expected, rel=1e-6)
+    expected = model.log_prob_next("united", words[:7], head="cbow")  # the last window of them
+    assert doc[9]._.hs_logprob == pytest.approx(expected, rel=1e-6)
+    assert_pairs(doc._.hs_next, model.predict_next(words, head="cbow"))
+
+
+def test_context_size_setting(model_dir: Path, hs_model: HSModel) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir), "context_size": 1})
+    doc = nlp("Police said the man was arrested")
+    assert doc[4]._.hs_logprob == pytest.approx(hs_model.log_prob_next("was", ["man"]), rel=1e-6)
+    assert_pairs(doc._.hs_next, hs_model.predict_next(["arrested"]))
+
+
+def test_pipe_batches_equal_single_calls(nlp: spacy.Language) -> None:
+    texts = TEXTS + ["", "zzqx"] + TEXTS[::-1]
+    piped = [values(doc) for doc in nlp.pipe(texts, batch_size=3)]
+    for text, got in zip(texts, piped):
+        assert_same_values(values(nlp(text)), got)
+
+
+def test_docs_without_sentences_use_the_whole_doc(model_dir: Path, hs_model: HSModel) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    doc = nlp(TEXTS[0])
+    assert not doc.has_annotation("SENT_START")
+    token = doc[11]  # "The", first word of the second sentence
+    context = known(hs_model, doc[:11])
+    assert token._.hs_logprob == pytest.approx(hs_model.log_prob_next("The", context), rel=1e-6)
+
+
+def test_empty_and_unknown_text(nlp: spacy.Language) -> None:
+    for text in ("", "   ", "zzqx qqzx xxqz", "zzqx. qqzx!"):
+        doc = nlp(text)
+        assert doc._.hs_next == []
+        assert doc._.hs_perplexity is None
+        assert all(t._.hs_logprob is None for t in doc)
+        assert all(t._.hs_next == [] for t in doc)
+        assert doc[:]._.hs_next == []
+    # One known word: predictions after it, but nothing is scorable.
+    doc = nlp("zzqx Police")
+    assert doc._.hs_next and doc._.hs_perplexity is None
+
+
+def test_eager_false_computes_on_access(model_dir: Path, nlp: spacy.Language) -> None:
+    lazy = spacy.blank("en")
+    lazy.add_pipe("sentencizer")
+    lazy.add_pipe("hs_predictor", config={"model_path": str(model_dir), "eager": False})
+    doc = lazy(TEXTS[0])
+    assert set(doc.user_data[DATA_KEY]) == {"component"}
+    cached = doc[1]._.hs_next
+    assert_same_values(values(nlp(TEXTS[0])), values(doc))
+    assert doc.user_data[DATA_KEY]["token_next"][1] == [list(p) for p in cached]
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def test_no_model_says_how_to_give_one() -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("hs_predictor")
+    with pytest.raises(ValueError, match="has no model.*model_path.*from_disk"):
+        nlp("some text")
+    with pytest.raises(ValueError, match="has no model"):
+        nlp.initialize()
+
+
+def test_missing_model_path_is_reported_on_use(tmp_path: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(tmp_path / "nowhere")})
+    with pytest.raises(ValueError, match="nowhere.*does not exist"):
+        nlp("some text")
+
+
+def test_corrupt_model_directory(model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    data = (broken / "vectors.npy").read_bytes()
+    (broken / "vectors.npy").write_bytes(data[: len(data) // 2])
+    nlp = spacy.blank("en")
+    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+        nlp.add_pipe("hs_predictor", config={"model_path": str(broken)})
+    (broken / "meta.json").write_text("{not json", encoding="utf8")
+    component = nlp.add_pipe("hs_predictor", name="other")
+    with pytest.raises(ModelFileError):
+        component.from_disk(broken)
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"top_k": 0}, "top_k must be a positive integer"),
+        ({"context_size": 0}, "context_size must be a positive integer"),
+        ({"head": "left"}, "head must be one of auto, directional, cbow"),
+        ({"head": "directional"}, "no directional next-word head"),
+    ],
+)
+def test_bad_settings(model_dir: Path, config: dict, match: str) -> None:
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=match):
+        nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir), **config})
+
+
+def test_unprocessed_doc(nlp: spacy.Language) -> None:
+    doc = spacy.blank("en")("Police said")
+    with pytest.raises(ValueError, match="not processed by an hs_predictor"):
+        doc._.hs_next
+
+
+def test_language_mismatch_warns(normalized_model: HSModel) -> None:
+    nlp = spacy.blank("de")
+    component = nlp.add_pipe("hs_predictor")
+    with pytest.warns(UserWarning, match="trained on 'en' text"):
+        component.set_model(normalized_model)
+
+
+# -- loading, saving, serialization -------------------------------------------------------------
+
+
+def test_save_and_load_without_the_model_directory(
+    hs_model: HSModel, tmp_path: Path, nlp: spacy.Language
+) -> None:
+    model_dir = tmp_path / "model"
+    hs_model.to_disk(model_dir)
+    source = spacy.blank("en")
+    source.add_pipe("sentencizer")
+    source.add_pipe("hs_predictor", config={"model_path": str(model_dir), "top_k": 5})
+    expected = values(source(TEXTS[0]))
+    source.to_disk(tmp_path / "pipeline")
+    assert (tmp_path / "pipeline" / "hs_predictor" / "model" / "meta.json").exists()
+    shutil.rmtree(model_dir)
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("hs_predictor").top_k == 5
+    assert_same_values(expected, values(loaded(TEXTS[0])))
+    assert loaded.vocab.vectors.shape == hs_model.vectors.shape
+    np.testing.assert_array_equal(loaded.vocab["Police"].vector, nlp.vocab["Police"].vector)
+
+
+def test_to_bytes_round_trip(nlp: spacy.Language) -> None:
+    copy = spacy.blank("en")
+    copy.add_pipe("sentencizer")
+    copy.add_pipe("hs_predictor")
+    copy.from_bytes(nlp.to_bytes())
+    assert_same_values(values(nlp(TEXTS[1])), values(copy(TEXTS[1])))
+    # exclude is honoured: without "model" nothing is written or read.
+    component = nlp.get_pipe("hs_predictor")
+    empty = HSPredictor(spacy.blank("en").vocab).from_bytes(component.to_bytes(exclude=["model"]))
+    assert empty.model is None
+    empty.from_bytes(component.to_bytes(), exclude=["model"])
+    assert empty.model is None
+
+
+def test_from_disk_accepts_a_model_directory(model_dir: Path, nlp: spacy.Language) -> None:
+    other = spacy.blank("en")
+    other.add_pipe("sentencizer")
+    other.add_pipe("hs_predictor").from_disk(model_dir)
+    assert_same_values(values(nlp(TEXTS[2])), values(other(TEXTS[2])))
+
+
+def test_initialize_from_config(model_dir: Path, nlp: spacy.Language) -> None:
+    config = Config().from_str(
+        f"""
+        [nlp]
+        lang = "en"
+        pipeline = ["sentencizer", "hs_predictor"]
+
+        [components.sentencizer]
+        factory = "sentencizer"
+
+        [components.hs_predictor]
+        factory = "hs_predictor"
+
+        [initialize.components.hs_predictor]
+        model_path = "{model_dir}"
+        """
+    )
+    built = spacy.util.load_model_from_config(config, auto_fill=True)
+    assert built.get_pipe("hs_predictor").model is None
+    built.initialize()
+    assert_same_values(values(nlp(TEXTS[3])), values(built(TEXTS[3])))
+
+
+def test_pickled_component_answers_the_same(nlp: spacy.Language) -> None:
+    component = nlp.get_pipe("hs_predictor")
+    copy = pickle.loads(pickle.dumps(component))
+    assert copy.instance_id == component.instance_id
+    doc = nlp.make_doc(TEXTS[0])
+    doc.user_data.clear()
+    assert_same_values(values(nlp(TEXTS[0])), values(copy(doc)))
+
+
+# -- multiprocessing, DocBin, several pipelines ------------------------------------------------
+
+
+def test_n_process_2_gives_the_same_values(nlp: spacy.Language) -> None:
+    texts = TEXTS * 3
+    single = [values(doc) for doc in nlp.pipe(texts, batch_size=2)]
+    multi = [values(doc) for doc in nlp.pipe(texts, batch_size=2, n_process=2)]
+    assert len(multi) == len(single)
+    for a, b in zip(single, multi):
+        assert_same_values(a, b)
+
+
+def test_docbin_round_trip_keeps_values(nlp: spacy.Language) -> None:
+    docs = list(nlp.pipe(TEXTS))
+    for doc in docs:
+        doc[2]._.hs_next  # cached lazily, stored too
+    expected = [values(doc) for doc in docs]
+    data = DocBin(docs=docs, store_user_data=True).to_bytes()
+    restored = list(DocBin().from_bytes(data).get_docs(nlp.vocab))
+    for a, doc in zip(expected, restored):
+        assert_same_values(a, values(doc))
+
+
+def test_docbin_values_survive_the_pipeline(model_dir: Path) -> None:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    doc = nlp(TEXTS[2])
+    cached = doc[1]._.hs_next
+    data = DocBin(docs=[doc], store_user_data=True).to_bytes()
+    vocab = nlp.vocab
+    del nlp, doc
+    gc.collect()
+    restored = next(DocBin().from_bytes(data).get_docs(vocab))
+    assert restored._.hs_next and restored._.hs_perplexity
+    assert restored[1]._.hs_next == cached  # cached before storing
+    with pytest.raises(ValueError, match="not loaded in this process"):
+        restored[3]._.hs_next  # needs the component, which is gone
+
+
+def test_two_pipelines_answer_with_their_own_models(
+    model_dir: Path, normalized_model: HSModel, hs_model: HSModel, tmp_path: Path
+) -> None:
+    normalized_model.to_disk(tmp_path / "normalized")
+    first = spacy.blank("en")
+    first.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    doc_first = first("Police said the")
+    second = spacy.blank("en")
+    second.add_pipe("hs_predictor", config={"model_path": str(tmp_path / "normalized")})
+    doc_second = second("Police said the")
+    # Accessed after the second pipeline exists: each still uses its own model.
+    assert_pairs(doc_first._.hs_next, hs_model.predict_next(["Police", "said", "the"]))
+    assert_pairs(doc_first[1]._.hs_next, hs_model.predict_next(["Police", "said"]))
+    expected = normalized_model.predict_next(["police", "said"])
+    assert_pairs(doc_second[1]._.hs_next, expected)
+    assert doc_first[1]._.hs_next != doc_second[1]._.hs_next
+    assert doc_first[2]._.hs_logprob != doc_second[2]._.hs_logprob
+
+
+def test_extensions_are_registered_once() -> None:
+    assert register_extensions() == []
+    assert register_extensions() == []
+    original = Doc.get_extension("hs_next")
+    try:
+        Doc.set_extension("hs_next", default=None, force=True)
+        assert register_extensions() == ["Doc._.hs_next"]
+        with pytest.raises(ValueError, match="Doc._.hs_next already exist"):
+            spacy.blank("en").add_pipe("hs_predictor")
+    finally:
+        Doc.set_extension("hs_next", getter=original[2], force=True)
+    assert register_extensions() == []
+
+
+def test_entry_point_without_importing_spacy_hs(model_dir: Path, nlp: spacy.Language) -> None:
+    script = f"""
+import json, spacy
+nlp = spacy.blank("en")
+nlp.add_pipe("sentencizer")
+nlp.add_pipe("hs_predictor", config={{"model_path": {str(model_dir)!r}}})
+doc = nlp({TEXTS[0]!r})
+print(json.dumps({{"next": doc._.hs_next, "log_probs": [t._.hs_logprob for t in doc]}}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    doc = nlp(TEXTS[0])
+    assert [w for w, _ in got["next"]] == [w for w, _ in doc._.hs_next]
+    assert got["log_probs"] == pytest.approx([t._.hs_logprob for t in doc])

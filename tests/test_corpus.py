@@ -1,0 +1,113 @@
+"""spacy_hs.corpus and `spacy-hs corpus`: the default corpus from gensim's bundled test data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import spacy_hs.corpus as corpus_module
+from spacy_hs.cli import app
+from spacy_hs.corpus import (
+    LEE_CORPUS,
+    CorpusError,
+    article_paragraphs,
+    extract_default_corpus,
+    gensim_test_data,
+    wiki_articles,
+)
+from spacy_hs.preprocess import preprocess
+
+MARKUP = ("'''", "''", "[[", "]]", "{{", "}}", "==", "<ref", "#REDIRECT", "|-")
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> list:
+    return extract_default_corpus(tmp_path_factory.mktemp("corpus"), max_articles=4)
+
+
+def test_extracts_wiki_text_without_markup(small_corpus: list) -> None:
+    wiki, lee = small_corpus
+    assert wiki.path.name == "wiki.txt" and lee.path.name == "lee.txt"
+    lines = wiki.path.read_text(encoding="utf-8").splitlines()
+    assert wiki.documents == len(lines) > 50
+    assert wiki.words == sum(len(line.split()) for line in lines) > 5000
+    assert all(len(line.split()) >= corpus_module.PARAGRAPH_MIN_WORDS for line in lines)
+    text = "\n".join(lines)
+    for markup in MARKUP:
+        assert markup not in text, markup
+    # The dump's first articles, as running text.
+    assert "Anarchism is a political philosophy" in text
+    assert "Autism is a neurodevelopmental disorder" in text
+
+
+def test_copies_the_lee_corpus(small_corpus: list) -> None:
+    lee = small_corpus[1]
+    source = (gensim_test_data() / LEE_CORPUS).read_text(encoding="utf-8").splitlines()
+    assert lee.path.read_text(encoding="utf-8").splitlines() == [s.strip() for s in source]
+    assert (lee.documents, lee.words) == (300, sum(len(s.split()) for s in source))
+
+
+def test_max_articles_and_min_words_limit_the_articles() -> None:
+    dump = gensim_test_data() / corpus_module.WIKI_DUMP
+    assert sum(1 for _ in wiki_articles(dump, max_articles=2)) == 2
+    long_articles = list(wiki_articles(dump, max_articles=3, min_words=3000))
+    assert len(long_articles) == 3
+    assert all(sum(len(p.split()) for p in a) >= 3000 for a in long_articles)
+
+
+def test_article_paragraphs_drop_headings_lists_and_reference_sections() -> None:
+    markup = """'''Albedo''' is the measure of the [[diffuse reflection]] of sunlight.{{cite}}
+
+== Terrestrial albedo ==
+* Fresh snow reflects up to ninety percent of the light.
+Short caption line
+
+== References ==
+* Smith, John. ''A book about albedo and many other things''. 2001.
+=== Further notes ===
+Everything in this section is part of the references.
+
+== Astronomical albedo ==
+The albedos of planets and moons are used to infer their surface composition."""
+    assert article_paragraphs(markup) == [
+        "Albedo is the measure of the diffuse reflection of sunlight.",
+        "Fresh snow reflects up to ninety percent of the light.",
+        "The albedos of planets and moons are used to infer their surface composition.",
+    ]
+
+
+def test_missing_test_data_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    # A gensim install without its test data (as some system packages ship it).
+    monkeypatch.setattr(corpus_module, "gensim_test_data", lambda: tmp_path / "no_test_data")
+    with pytest.raises(CorpusError, match=r"test data is not installed.*pip install"):
+        extract_default_corpus(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(app, ["corpus", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "not installed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_output_and_no_articles_are_errors(tmp_path: Path, monkeypatch) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(CorpusError, match="is a file"):
+        extract_default_corpus(a_file)
+    # gensim's small table-markup dump (5 articles) is scanned in full quickly.
+    monkeypatch.setattr(corpus_module, "WIKI_DUMP", "enwiki-table-markup.xml.bz2")
+    with pytest.raises(CorpusError, match="No article"):
+        extract_default_corpus(tmp_path / "out", max_articles=2, min_words=10**7, lee=False)
+    assert list((tmp_path / "out").iterdir()) == []  # no empty wiki.txt left behind
+
+
+def test_cli_corpus_then_preprocess(tmp_path: Path) -> None:
+    out_dir = tmp_path / "corpus"
+    result = CliRunner().invoke(app, ["corpus", str(out_dir), "--max-articles", "2", "--no-lee"])
+    assert result.exit_code == 0, result.output
+    assert "wiki.txt" in result.output and "words" in result.output
+    assert [p.name for p in out_dir.iterdir()] == ["wiki.txt"]
+    # The next stage reads the directory as it is.
+    stats = preprocess(out_dir, tmp_path / "corpus.tok.txt", progress=False).meta["stats"]
+    assert stats["documents"] == len((out_dir / "wiki.txt").read_text().splitlines())
+    assert stats["tokens"] > 1000
