@@ -3,8 +3,10 @@
 The pipelines are ``spacy.blank("en")`` + sentencizer, and the same + ``hs_predictor`` (eager
 attributes on: ``Token._.hs_logprob``, ``Doc._.hs_next``, ``Doc._.hs_perplexity``). The model
 has a 100k-word vocabulary: the words of the benchmark text (normalised as the component does)
-ranked by frequency, then filler words, Zipf counts, random weights (hs=1, d=100). Random
-weights cost the same as trained ones: the work is one hidden vector and one tree path per token.
+ranked by frequency, then filler words, Zipf counts, random weights (hs=1, d=100), then one epoch
+on the benchmark text so that the inner-node weights are shaped like a trained model's (the cost
+of the top-k search depends on how peaked the distribution is; ``--train-epochs 0`` keeps the
+random weights, the worst case).
 
 Texts: gensim's Lee corpus (one news paragraph per doc) and the Penn Treebank test split (one
 sentence per doc, so the per-doc overhead shows). Each configuration is timed ``--repeats``
@@ -38,13 +40,21 @@ LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TARGET = 0.5
 
 
-def build_model(texts: list[str], n_words: int, dim: int, seed: int = 0) -> HSModel:
-    """A ``n_words`` HS model whose frequent words are those of ``texts``; random weights."""
+def build_model(
+    texts: list[str], n_words: int, dim: int, train_epochs: int, seed: int = 0
+) -> HSModel:
+    """A ``n_words`` HS model whose frequent words are those of ``texts``: Zipf counts, random
+    weights, then ``train_epochs`` epochs on ``texts`` so that the inner-node weights are
+    trained as a real model's are (the best-first top-k search visits fewer nodes when the
+    distribution is peaked; random weights make it nearly uniform, the worst case)."""
     nlp = spacy.blank("en")
     normalizer = TokenNormalizer(NormalizerSettings())
     counts: Counter[str] = Counter()
+    sentences = []
     for doc in nlp.pipe(texts):
-        counts.update(normalizer.words(doc))
+        words = normalizer.words(doc)
+        counts.update(words)
+        sentences.append(words)
     words = [w for w, _ in counts.most_common()]
     words += [f"filler{i:06d}" for i in range(n_words - len(words))]
     word_freq = {w: max(1, int(1e7 / (rank + 1))) for rank, w in enumerate(words[:n_words])}
@@ -53,6 +63,8 @@ def build_model(texts: list[str], n_words: int, dim: int, seed: int = 0) -> HSMo
     rng = np.random.default_rng(seed)
     w2v.wv.vectors[:] = rng.normal(0, 0.3, w2v.wv.vectors.shape)
     w2v.syn1 = rng.normal(0, 0.3, w2v.syn1.shape).astype(np.float32)
+    if train_epochs:
+        w2v.train(sentences, total_examples=len(sentences), epochs=train_epochs)
     return HSModel.from_gensim(
         w2v, settings={"normalizer": NormalizerSettings().to_dict(), "lang": "en"}
     )
@@ -69,6 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-words", type=int, default=100_000, help="model vocabulary size")
     parser.add_argument("--dim", type=int, default=100, help="vector size")
+    parser.add_argument(
+        "--train-epochs", type=int, default=1, help="epochs on the text (0: random weights)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration")
     parser.add_argument("--batch-size", type=int, default=256, help="nlp.pipe batch size")
     parser.add_argument("--lee-copies", type=int, default=3, help="copies of the Lee corpus")
@@ -79,7 +94,7 @@ def main() -> None:
     ptb = [line for line in treebank.penn["test"].splitlines() if line.strip()]
     corpora = {"lee (paragraphs)": lee * args.lee_copies, "ptb test (sentences)": ptb}
     start = time.perf_counter()
-    model = build_model(lee + ptb, args.n_words, args.dim)
+    model = build_model(lee + ptb, args.n_words, args.dim, args.train_epochs)
     print(f"model: {len(model)} words, d={model.vector_size} ({time.perf_counter() - start:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         model.to_disk(Path(tmp) / "model")

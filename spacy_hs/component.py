@@ -21,7 +21,12 @@ cached in the doc.
 Word vectors: the model's input vectors are copied into ``nlp.vocab.vectors``. spaCy looks a
 token's vector up by the attribute ``Vectors.attr``; for a lowercased model we set it to
 ``LOWER``, so "United" and "united" both find the vector of "united" (``token.vector``,
-``doc.similarity``) without adding a key per casing.
+``doc.similarity``) without adding a key per casing. Tokens the normaliser maps to a
+placeholder (numbers, URLs) or drops have no vector: spaCy reads vectors by a lexeme attribute,
+not through the normaliser.
+
+No ``from __future__ import annotations`` here: spaCy validates the factory's settings against
+its annotations at run time.
 """
 
 import contextlib
@@ -33,7 +38,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 from spacy import util
@@ -80,9 +85,9 @@ _COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
 def make_hs_predictor(
     nlp: Language,
     name: str,
-    model_path: Optional[str],
+    model_path: str | None,
     top_k: int,
-    context_size: Optional[int],
+    context_size: int | None,
     head: str,
     eager: bool,
     set_vectors: bool,
@@ -93,6 +98,8 @@ def make_hs_predictor(
         come from ``[initialize.components.hs_predictor]`` or ``from_disk``. A path that does not
         exist is not an error here, so a saved pipeline loads on a machine without it (its own
         copy of the model is read by ``from_disk``); calling the component without a model is.
+        (Where the path still exists, ``spacy.load`` reads it, then replaces it with the
+        pipeline's copy: correct, but slower; ``spacy-hs assemble`` leaves model_path unset.)
     top_k: how many words ``hs_next`` lists.
     context_size: how many known words before a position form its context; None uses the
         head's own (the training window for the CBOW head).
@@ -129,10 +136,10 @@ class HSPredictor(Pipe):
         vocab: Vocab,
         name: str = "hs_predictor",
         *,
-        model: Optional[HSModel] = None,
-        model_path: Optional[Union[str, Path]] = None,
+        model: HSModel | None = None,
+        model_path: str | Path | None = None,
         top_k: int = 10,
-        context_size: Optional[int] = None,
+        context_size: int | None = None,
         head: str = "auto",
         eager: bool = True,
         set_vectors: bool = True,
@@ -153,7 +160,7 @@ class HSPredictor(Pipe):
         self.head = head
         self.eager = eager
         self.set_vectors = set_vectors
-        self.model: Optional[HSModel] = None
+        self.model: HSModel | None = None
         self.instance_id = ""
         self._reset_caches()
         if model is not None:
@@ -161,11 +168,11 @@ class HSPredictor(Pipe):
 
     # -- the model ------------------------------------------------------------------------
 
-    def set_model(self, model: HSModel, *, copy_vectors: Optional[bool] = None) -> None:
+    def set_model(self, model: HSModel, *, copy_vectors: bool | None = None) -> None:
         """Use ``model`` from now on: its head, normaliser and (if ``set_vectors``) vectors."""
-        predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
         if not isinstance(model, HSModel):
             raise TypeError(f"Expected an HSModel, got {type(model).__name__}.")
+        predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
         normalizer = model.settings.get("normalizer")
         context_size = self.context_size or int(predictor.context_size)
         if self.context_size and predictor.name != "cbow" and context_size > predictor.context_size:
@@ -244,10 +251,10 @@ class HSPredictor(Pipe):
 
     def initialize(
         self,
-        get_examples: Optional[Callable[[], Iterable[Any]]] = None,
+        get_examples: Callable[[], Iterable[Any]] | None = None,
         *,
-        nlp: Optional[Language] = None,
-        model_path: Optional[Union[str, Path]] = None,
+        nlp: Language | None = None,
+        model_path: str | Path | None = None,
     ) -> None:
         """Load the model from ``model_path`` (``[initialize.components.hs_predictor]``).
 
@@ -395,7 +402,7 @@ class HSPredictor(Pipe):
         ids.reverse()
         return ids
 
-    def next_words(self, context: Sequence[int], top_k: Optional[int] = None) -> list[list[Any]]:
+    def next_words(self, context: Sequence[int], top_k: int | None = None) -> list[list[Any]]:
         """The top-k ``[word, probability]`` after a context of word ids ([] if it is empty)."""
         model = self._require_model()
         hidden, has_context = self._predictor.hidden_from_ids([context])
@@ -426,7 +433,7 @@ class HSPredictor(Pipe):
         return self
 
     def to_disk(
-        self, path: Union[str, Path], *, exclude: Iterable[str] = util.SimpleFrozenList()
+        self, path: str | Path, *, exclude: Iterable[str] = util.SimpleFrozenList()
     ) -> None:
         """Write the model into ``path/model`` (inside the pipeline directory)."""
 
@@ -437,7 +444,7 @@ class HSPredictor(Pipe):
         util.to_disk(path, {"model": write_model}, exclude)
 
     def from_disk(
-        self, path: Union[str, Path], *, exclude: Iterable[str] = util.SimpleFrozenList()
+        self, path: str | Path, *, exclude: Iterable[str] = util.SimpleFrozenList()
     ) -> "HSPredictor":
         """Load the model from ``path/model``, or from ``path`` itself if it is a model dir."""
         path = util.ensure_path(path)
@@ -537,7 +544,7 @@ def _pairs(values: Iterable[Sequence[Any]]) -> list[tuple[str, float]]:
     return [(word, prob) for word, prob in values]
 
 
-def _cached_next(doc: Doc, cache_name: str, key: Union[int, str], start: int, end: int) -> list:
+def _cached_next(doc: Doc, cache_name: str, key: int | str, start: int, end: int) -> list:
     data = _data(doc)
     cache = data.get(cache_name)
     if cache is None:
@@ -553,7 +560,7 @@ def doc_hs_next(doc: Doc) -> list[tuple[str, float]]:
     return _pairs(_eager(doc)["next"])
 
 
-def doc_hs_perplexity(doc: Doc) -> Optional[float]:
+def doc_hs_perplexity(doc: Doc) -> float | None:
     """Perplexity of the doc's scorable tokens, or None if none is scorable."""
     return _eager(doc)["perplexity"]
 
@@ -568,7 +575,7 @@ def token_hs_next(token: Token) -> list[tuple[str, float]]:
     return _cached_next(token.doc, "token_next", token.i, 0, token.i + 1)
 
 
-def token_hs_logprob(token: Token) -> Optional[float]:
+def token_hs_logprob(token: Token) -> float | None:
     """log P(token | the known words before it in its sentence), or None if unscorable."""
     return _eager(token.doc)["log_probs"][token.i]
 

@@ -27,7 +27,6 @@ import os
 import sys
 import time
 import warnings
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import srsly
 from spacy.attrs import ORTH
 from spacy.lexeme import Lexeme
 from spacy.pipeline import Sentencizer
-from spacy.strings import get_string_id
+from spacy.strings import get_string_id, hash_string
 
 from .errors import Errors, Warnings
 from .normalize import NormalizerSettings, TokenNormalizer
@@ -117,7 +116,7 @@ def preprocess(
     n_process: worker processes for tokenization (1 = in this process).
     batch_size: documents per batch (batches are also capped at ``BATCH_CHARS`` characters).
     heldout: if given, a second token file receiving about ``heldout_fraction`` of the
-        sentences. The choice hashes each sentence's text with ``heldout_seed``, so it is
+        sentences. The choice hashes each sentence's words with ``heldout_seed``, so it is
         deterministic, independent of batching and ``n_process``, and a sentence repeated in
         the corpus always lands on the same side: the two files share no sentence.
     max_length: lines longer than this many characters are split at whitespace (default: the
@@ -156,7 +155,7 @@ def preprocess(
         raise PreprocessError(
             Errors.E110.format(name="max_length", expected=">= 2", value=max_length)
         )
-    reader = _Reader(files, pretokenized=pretokenized, max_length=max_length)
+    reader = _Reader(files, max_length=max_length)
     splits = [_SplitStats()] + ([_SplitStats()] if heldout_path is not None else [])
     targets = [output] + ([heldout_path] if heldout_path is not None else [])
     temporaries = [_temporary_path(p) for p in targets]
@@ -207,8 +206,11 @@ def preprocess(
         ]
         meta_temporaries = [_temporary_path(meta_path(target)) for target in targets]
         temporaries.extend(meta_temporaries)
-        for meta_tmp, meta in zip(meta_temporaries, metas):
-            srsly.write_json(meta_tmp, meta)
+        for i, (meta_tmp, meta) in enumerate(zip(meta_temporaries, metas)):
+            text = srsly.json_dumps(meta, indent=2)
+            meta_tmp.write_text(text + "\n", encoding="utf-8")
+            # Return what a reader of the file gets (ujson's float parsing is not exact).
+            metas[i] = srsly.json_loads(text)
         # Everything is on disk: only now replace the previous files.
         for target, text_tmp, meta_tmp in zip(targets, temporaries, meta_temporaries):
             os.replace(text_tmp, target)
@@ -340,11 +342,11 @@ class _Reader:
     ``max_length`` are read in pieces and cut at whitespace, so no line is ever held whole.
     """
 
-    replaced_in_file = 0  # updated by the codec error handler while a file is read
+    # Updated by the codec error handler (a process-wide function) while a file is read.
+    replaced_in_file = 0
 
-    def __init__(self, files: Sequence[Path], *, pretokenized: bool, max_length: int):
+    def __init__(self, files: Sequence[Path], *, max_length: int):
         self.files = files
-        self.pretokenized = pretokenized
         self.max_length = max_length
         self.documents = 0
         self.split_lines = 0
@@ -507,7 +509,7 @@ class _SplitStats:
 
 # Lexeme flags for the sentence rule: bit 0 "punctuation-like" (is_punct or a sentence-final
 # character), bit 1 "sentence-final character" (in the sentencizer's punct_chars).
-_PUNCT_LIKE, _FINAL = 1, 2
+_PUNCT_LIKE, _FINAL, _FLAGS = 1, 2, 3
 
 
 class _BatchProcessor:
@@ -527,8 +529,10 @@ class _BatchProcessor:
         # Word id w at 2w followed by a space, at 2w+1 ending its line: one fancy index then
         # one str.join build a whole batch.
         self._word_array = np.empty(1024, dtype=object)
+        # spaCy's 64-bit string hash of each word: the same in every process and run.
+        self._word_hashes = np.zeros(512, dtype=np.uint64)
+        # Per output file: which word ids it has received, to count its types.
         self._seen = [np.zeros(512, dtype=bool) for _ in range(2)]
-        self._separators = (" ", "\n")
 
     def process_batch(self, batch: _Batch) -> _BatchResult:
         if self.config.pretokenized:
@@ -537,7 +541,7 @@ class _BatchProcessor:
         lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
         orths = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
         packed = self.table.lookup(orths)
-        starts = _sentence_starts(packed & 3, lengths)
+        starts = _sentence_starts(packed & _FLAGS, lengths)
         return self._emit(packed, starts, lengths, batch.doc_ids)
 
     def _pretokenized(self, batch: _Batch) -> _BatchResult:
@@ -581,25 +585,27 @@ class _BatchProcessor:
         words, sentences = word_ids[kept], sentence_ids[kept]
         if not len(words):
             return result
-        line_end = np.empty(len(words), dtype=bool)
-        np.not_equal(sentences[1:], sentences[:-1], out=line_end[:-1])
-        line_end[-1] = True
-        text = "".join(self._word_array[2 * words + line_end].tolist())
+        line_end = _line_ends(sentences)
         if n_parts == 1:
+            text = "".join(self._word_array[2 * words + line_end].tolist())
             self._fill(parts[0], 0, text, words, sentence_docs[valid], int(valid.sum()))
             return result
-        # Held-out split: hash each sentence's text, then split tokens by their sentence's side.
-        lines = text.split("\n")[:-1]
-        heldout = _heldout_mask(lines, self.config.heldout_fraction, self.config.heldout_seed)
-        rank = np.cumsum(valid) - 1  # sentence id -> index among written sentences
-        token_heldout = heldout[rank[sentences]]
+        # Held-out split: hash each sentence's words, then split tokens by their sentence's side.
+        heldout = _heldout_sentences(
+            self._word_hashes[words],
+            line_end,
+            self.config.heldout_fraction,
+            self.config.heldout_seed,
+        )
+        token_heldout = np.repeat(heldout, np.diff(np.flatnonzero(line_end), prepend=-1))
         valid_docs = sentence_docs[valid]
         for side, part in enumerate(parts):
-            chosen = heldout if side else ~heldout
-            part_lines = [line for line, keep in zip(lines, chosen.tolist()) if keep]
-            part_text = "\n".join(part_lines) + "\n" if part_lines else ""
-            part_words = words[token_heldout] if side else words[~token_heldout]
-            self._fill(part, side, part_text, part_words, valid_docs[chosen], len(part_lines))
+            chosen, side_words = (heldout, token_heldout) if side else (~heldout, ~token_heldout)
+            side_words = words[side_words]
+            side_ends = line_end[token_heldout] if side else line_end[~token_heldout]
+            text = "".join(self._word_array[2 * side_words + side_ends].tolist())
+            n_sentences = int(np.count_nonzero(chosen))
+            self._fill(part, side, text, side_words, valid_docs[chosen], n_sentences)
         return result
 
     def _fill(
@@ -651,8 +657,12 @@ class _BatchProcessor:
                 grown = np.empty(2 * len(self._word_array), dtype=object)
                 grown[: len(self._word_array)] = self._word_array
                 self._word_array = grown
+                hashes = np.zeros(len(grown) // 2, dtype=np.uint64)
+                hashes[: len(self._word_hashes)] = self._word_hashes
+                self._word_hashes = hashes
             self._word_array[2 * word_id] = word + " "
             self._word_array[2 * word_id + 1] = word + "\n"
+            self._word_hashes[word_id] = hash_string(word)
         return word_id
 
 
@@ -661,8 +671,8 @@ class _LexemeTable:
 
     Orth ids are 64-bit hashes, so their low bits index a direct-mapped table: one numpy gather
     serves every cached token. Misses (new lexemes, or the rare slot collision) go through the
-    dict and ``resolve``. The table doubles when a quarter full, so it stays sized to the
-    vocabulary.
+    dict and ``resolve``. The table grows to keep at most a quarter of its slots used, so
+    collisions stay rare and its size follows the vocabulary.
     """
 
     def __init__(self, resolve: Callable[[list[int]], list[int]], bits: int = 16):
@@ -739,21 +749,42 @@ def _sentence_starts(flags: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _heldout_mask(lines: list[str], fraction: float, seed: int) -> np.ndarray:
-    """True for the lines that go to the held-out file: a seeded hash of each line's text."""
-    crc = np.fromiter(
-        (zlib.crc32(line.encode("utf-8", "surrogatepass")) for line in lines),
-        dtype=np.uint64,
-        count=len(lines),
-    )
-    # splitmix64's finaliser spreads crc32's bits (and the seed) over 64 uniform bits.
+def _line_ends(sentences: np.ndarray) -> np.ndarray:
+    """True at the last token of each sentence, given each token's (non-decreasing) sentence."""
+    line_end = np.empty(len(sentences), dtype=bool)
+    np.not_equal(sentences[1:], sentences[:-1], out=line_end[:-1])
+    line_end[-1] = True
+    return line_end
+
+
+_GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio, splitmix64's increment
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit affects every output bit (wrapping uint64)."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _heldout_sentences(
+    word_hashes: np.ndarray, line_end: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
+    """True for the sentences that go to the held-out file.
+
+    A sentence's hash mixes each word's string hash with its position, sums over the sentence
+    and mixes in the seed: equal sentences get equal hashes in any batch or process, so the
+    split is deterministic and a repeated sentence never lands on both sides.
+    """
+    ends = np.flatnonzero(line_end)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    position = np.arange(len(word_hashes)) - np.repeat(starts, ends - starts + 1)
     with np.errstate(over="ignore"):
-        h = crc + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) % 2**64)
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h = h ^ (h >> np.uint64(31))
+        tokens = _mix64(word_hashes + position.astype(np.uint64) * np.uint64(_GOLDEN))
+        seed_term = np.uint64((seed + 1) * _GOLDEN % 2**64)
+        sentences = _mix64(np.add.reduceat(tokens, starts) + seed_term)
     threshold = np.uint64(min(int(fraction * 2.0**64), 2**64 - 1))
-    return h < threshold
+    return sentences < threshold
 
 
 def _blank(lang: str) -> spacy.Language:

@@ -33,6 +33,7 @@ from confection import Config
 from .errors import Errors, Warnings
 from .hs_model import HSModel
 from .word2vec import (
+    LOSS_SAMPLE,
     WORD2VEC_DEFAULTS,
     EpochReport,
     Word2VecResult,
@@ -45,12 +46,13 @@ MODEL_DIR = "hs_model"
 GENSIM_FILE = "word2vec.model"
 CORPUS_META_SUFFIX = ".meta.json"
 
-TRAINING_DEFAULTS: dict[str, Any] = {"loss_sample": 2000}
+TRAINING_DEFAULTS: dict[str, Any] = {"loss_sample": LOSS_SAMPLE}
 # The directional head (issue 5): ``enabled`` switches it on; every other key is passed to
 # spacy_hs.head.train_head as a keyword argument, and the keys left out take train_head's own
 # defaults (configs/default.cfg lists them, and tests/test_train.py checks they agree).
 HEAD_DEFAULTS: dict[str, Any] = {"enabled": False}
-# Valid without importing the head module (thinc); others are checked against train_head.
+# Accepted without importing the head module (and thinc) while the head is off; when it is
+# on, every key is checked against train_head's signature.
 HEAD_KEYS = (
     "enabled",
     "context_size",
@@ -62,6 +64,12 @@ HEAD_KEYS = (
     "fine_tune_vectors",
     "export_fine_tuned_vectors",
     "seed",
+    "lr_decay",
+    "dropout",
+    "l2",
+    "averages",
+    "eos_token",
+    "heldout_fraction",
 )
 # train_head parameters that are not config settings.
 _HEAD_NOT_SETTINGS = ("model", "corpus_path", "heldout_path", "progress")

@@ -9,8 +9,9 @@ measured with gensim 4.4 (``bench/bench_train.py --loss-probe``): it is cumulati
 ``train()`` call; each worker thread copies the running total at the start of its share of the
 epoch and writes its own total back at the end, so with 2 workers about half the loss is lost
 (the same race exists in iterator mode); and it is accumulated in float32 one tree node at a time,
-so past ~10^6 the additions (~0.3 each) are rounded away and the figures go flat or jump. It
-also costs time (``compute_loss=True``). Instead, at the end of each epoch the model's exact
+so once the total passes a few million, float32's spacing (0.25 at 2-4 million, 1 at 8-16
+million) is as large as the additions (mostly < 1) and they are rounded heavily. Turning it on
+(``compute_loss=True``) also slows training. Instead, at the end of each epoch the model's exact
 loss is computed on a fixed sample of training examples, drawn once before training:
 
     loss = mean over the sample of -log P(target | input), natural log, float64
@@ -26,6 +27,8 @@ is the model's loss on the corpus as it is, comparable across epochs and runs.
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import math
 import os
 import random
@@ -39,6 +42,8 @@ import numpy as np
 
 from .errors import Errors
 
+# Default number of training examples the per-epoch loss is measured on.
+LOSS_SAMPLE = 2000
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst", ".lzma")
 READ_CHUNK = 1 << 20
 
@@ -163,37 +168,37 @@ def check_corpus(path: str | Path, what: str = "Corpus file") -> CorpusCheck:
         raise IsADirectoryError(Errors.E151.format(what=what, path=path))
     if path.name.lower().endswith(COMPRESSED_SUFFIXES):
         raise ValueError(Errors.E152.format(what=what, path=path))
+    # An incremental decoder: a character split across two blocks is fine, and memory stays
+    # flat even for a corpus that is one huge line (text8).
+    decoder = codecs.getincrementaldecoder("utf8")()
     n_bytes = n_lines = 0
     has_token = False
-    carry = b""
+    last = b""
     with path.open("rb") as file:
-        while True:
-            chunk = file.read(READ_CHUNK)
-            block = carry + chunk
-            # Decode whole lines only, so a multi-byte character is never split.
-            cut = block.rfind(b"\n") + 1 if chunk else len(block)
-            block, carry = block[:cut], block[cut:]
+        # None, after the last block, flushes the decoder (a truncated character at the end).
+        for chunk in itertools.chain(iter(lambda: file.read(READ_CHUNK), b""), [None]):
+            pending = decoder.getstate()[0]
             try:
-                text = block.decode("utf8")
+                text = decoder.decode(chunk or b"", final=chunk is None)
             except UnicodeDecodeError as err:
-                line = n_lines + block.count(b"\n", 0, err.start) + 1
+                data = pending + (chunk or b"")
                 raise ValueError(
                     Errors.E153.format(
                         what=what,
                         path=path,
-                        line=line,
-                        offset=n_bytes + err.start,
+                        line=n_lines + data.count(b"\n", 0, err.start) + 1,
+                        offset=n_bytes - len(pending) + err.start,
                         reason=err.reason,
                     )
                 ) from None
-            has_token = has_token or bool(text.split(maxsplit=1))
-            n_bytes += len(block)
-            n_lines += block.count(b"\n")
-            if not chunk:
-                break
+            if chunk:
+                has_token = has_token or (bool(text) and not text.isspace())
+                n_bytes += len(chunk)
+                n_lines += chunk.count(b"\n")
+                last = chunk[-1:]
     if not has_token:
         raise ValueError(Errors.E154.format(what=what, path=path))
-    n_lines += not text.endswith("\n") and bool(text)
+    n_lines += last not in (b"", b"\n")  # a last line without a newline
     return CorpusCheck(str(path), n_bytes, n_lines)
 
 
@@ -355,13 +360,17 @@ def sample_loss(model: Any, sample: LossSample, paths: TreePaths | None = None) 
 
 @dataclass
 class EpochReport:
-    """One finished epoch: its own loss (see the module docstring), time and speed."""
+    """One finished epoch: its own loss (see the module docstring), time and speed.
+
+    seconds / words_per_second: gensim's training only; loss_seconds: measuring the loss.
+    """
 
     epoch: int
     epochs: int
     loss: float
     seconds: float
     words_per_second: float
+    loss_seconds: float
 
 
 @dataclass
@@ -393,7 +402,7 @@ class Word2VecResult:
 def train_word2vec(
     corpus_path: str | Path,
     params: Mapping[str, Any],
-    loss_sample: int = 10000,
+    loss_sample: int = LOSS_SAMPLE,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_vocab: Callable[[Word2VecResult], None] | None = None,
 ) -> Word2VecResult:
@@ -449,12 +458,14 @@ def train_word2vec(
         def on_epoch_end(self, model: Any) -> None:
             seconds = time.perf_counter() - self.started
             loss = sample_loss(model, sample, paths) if sample is not None else float("nan")
+            loss_seconds = time.perf_counter() - self.started - seconds
             report = EpochReport(
                 epoch=len(result.epochs) + 1,
                 epochs=model.epochs,
                 loss=loss,
                 seconds=seconds,
                 words_per_second=result.words / seconds if seconds else 0.0,
+                loss_seconds=loss_seconds,
             )
             result.epochs.append(report)
             if on_epoch is not None:

@@ -154,7 +154,9 @@ def test_vectors_are_copied_into_the_vocab(nlp: spacy.Language, hs_model: HSMode
     assert nlp.vocab.vectors.shape == hs_model.vectors.shape
     doc = nlp("Police said the fire")
     for token in doc:
-        np.testing.assert_array_equal(token.vector, hs_model.vectors[hs_model.key_to_index[token.text]])
+        np.testing.assert_array_equal(
+            token.vector, hs_model.vectors[hs_model.key_to_index[token.text]]
+        )
     other = nlp("Police said the bushfire")
     assert 0 < doc.similarity(other) <= 1
 
@@ -283,7 +285,7 @@ def test_bad_settings(model_dir: Path, config: dict, match: str) -> None:
 def test_unprocessed_doc(nlp: spacy.Language) -> None:
     doc = spacy.blank("en")("Police said")
     with pytest.raises(ValueError, match="not processed by an hs_predictor"):
-        doc._.hs_next
+        _ = doc._.hs_next
 
 
 def test_language_mismatch_warns(normalized_model: HSModel) -> None:
@@ -338,20 +340,22 @@ def test_from_disk_accepts_a_model_directory(model_dir: Path, nlp: spacy.Languag
 
 def test_initialize_from_config(model_dir: Path, nlp: spacy.Language) -> None:
     config = Config().from_str(
-        f"""
-        [nlp]
-        lang = "en"
-        pipeline = ["sentencizer", "hs_predictor"]
-
-        [components.sentencizer]
-        factory = "sentencizer"
-
-        [components.hs_predictor]
-        factory = "hs_predictor"
-
-        [initialize.components.hs_predictor]
-        model_path = "{model_dir}"
-        """
+        "\n".join(
+            [
+                "[nlp]",
+                'lang = "en"',
+                'pipeline = ["sentencizer", "hs_predictor"]',
+                "[components]",
+                "[components.sentencizer]",
+                'factory = "sentencizer"',
+                "[components.hs_predictor]",
+                'factory = "hs_predictor"',
+                "[initialize]",
+                "[initialize.components]",
+                "[initialize.components.hs_predictor]",
+                f"model_path = {json.dumps(str(model_dir))}",
+            ]
+        )
     )
     built = spacy.util.load_model_from_config(config, auto_fill=True)
     assert built.get_pipe("hs_predictor").model is None
@@ -363,7 +367,7 @@ def test_pickled_component_answers_the_same(nlp: spacy.Language) -> None:
     component = nlp.get_pipe("hs_predictor")
     copy = pickle.loads(pickle.dumps(component))
     assert copy.instance_id == component.instance_id
-    doc = nlp.make_doc(TEXTS[0])
+    doc = nlp(TEXTS[0])
     doc.user_data.clear()
     assert_same_values(values(nlp(TEXTS[0])), values(copy(doc)))
 
@@ -383,7 +387,7 @@ def test_n_process_2_gives_the_same_values(nlp: spacy.Language) -> None:
 def test_docbin_round_trip_keeps_values(nlp: spacy.Language) -> None:
     docs = list(nlp.pipe(TEXTS))
     for doc in docs:
-        doc[2]._.hs_next  # cached lazily, stored too
+        _ = doc[2]._.hs_next  # cached lazily, stored too
     expected = [values(doc) for doc in docs]
     data = DocBin(docs=docs, store_user_data=True).to_bytes()
     restored = list(DocBin().from_bytes(data).get_docs(nlp.vocab))
@@ -404,7 +408,7 @@ def test_docbin_values_survive_the_pipeline(model_dir: Path) -> None:
     assert restored._.hs_next and restored._.hs_perplexity
     assert restored[1]._.hs_next == cached  # cached before storing
     with pytest.raises(ValueError, match="not loaded in this process"):
-        restored[3]._.hs_next  # needs the component, which is gone
+        _ = restored[3]._.hs_next  # needs the component, which is gone
 
 
 def test_two_pipelines_answer_with_their_own_models(

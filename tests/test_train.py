@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from spacy_hs.cli import app
 from spacy_hs.train import (
     DEFAULTS,
     GENSIM_FILE,
+    HEAD_KEYS,
     MODEL_DIR,
     default_config,
     head_options,
@@ -63,6 +66,17 @@ def test_default_cfg_head_matches_train_head():
     assert head.pop("enabled") is False
     options.pop("enabled", None)
     assert head == options
+    assert set(HEAD_KEYS) - {"enabled"} <= set(options)
+
+
+def test_loading_the_default_cfg_does_not_import_thinc():
+    """With the head off, training never imports the head module (thinc)."""
+    code = (
+        "import sys; from spacy_hs.train import load_config; "
+        f"load_config({str(DEFAULT_CFG)!r}); print('thinc' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_overrides_apply_before_interpolation(tmp_path: Path):

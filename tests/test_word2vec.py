@@ -107,6 +107,20 @@ def test_check_corpus_not_utf8_names_the_line(tmp_path: Path, lee_path: Path):
     assert "spacy-hs preprocess" in str(err.value)
 
 
+def test_check_corpus_character_split_across_blocks(tmp_path: Path):
+    """A valid multi-byte character straddling the 1 MB read boundary is not an error; a
+    truncated one at the very end is, with its line number."""
+    from spacy_hs.word2vec import READ_CHUNK
+
+    path = tmp_path / "boundary.txt"
+    head = b"word " * ((READ_CHUNK - 1) // 5) + b"x" * ((READ_CHUNK - 1) % 5)
+    path.write_bytes(head + "é caf\u00e9\nlast line".encode("utf8"))
+    assert check_corpus(path).lines == 2
+    path.write_bytes(head + "é\nend ".encode() + "é".encode()[:1])
+    with pytest.raises(ValueError, match=r"line 2, byte"):
+        check_corpus(path)
+
+
 # -- the loss sample ----------------------------------------------------------------------
 
 

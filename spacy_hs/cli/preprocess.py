@@ -111,7 +111,7 @@ def preprocess_cli(
         float,
         Opt(
             "--heldout-fraction",
-            help="Share of the sentences for --heldout. The choice hashes each sentence's text: "
+            help="Share of the sentences for --heldout. The choice hashes each sentence's words: "
             "deterministic, and a repeated sentence always lands on the same side.",
         ),
     ] = 0.05,
