@@ -250,6 +250,10 @@ class Errors:
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
     )
+    E166 = (
+        "{path} exists and is not an spacy-hs model directory, so the trained model could not "
+        "be written there. Choose another OUTPUT_DIR, or move that directory away."
+    )
 
     # Preprocessing and the default corpus (preprocess.py, corpus.py)
     E100 = "Input {path} does not exist. Check the path, or pass a file or directory of text."

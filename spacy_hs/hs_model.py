@@ -47,6 +47,9 @@ ARRAYS = {
     "path_nodes": np.int32,
     "path_codes": np.uint8,
 }
+# A directional head's arrays (head.py: ARRAYS) are stored as head.<name>.npy, its config in
+# the header as header["head"].
+HEAD_PREFIX = "head."
 # The gensim settings that define the hidden vector, kept with the model.
 HIDDEN_SETTINGS = ("sg", "cbow_mean", "window", "vector_size")
 
@@ -443,7 +446,7 @@ class HSModel:
     # -- serialization ----------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "counts": self.counts,
             "vectors": self.vectors,
             "inner_node_weights": self.inner_node_weights,
@@ -451,6 +454,9 @@ class HSModel:
             "path_nodes": self.tree.path_nodes,
             "path_codes": self.tree.path_codes,
         }
+        if self.head is not None:  # the directional head (head.py): its params, prefixed
+            arrays.update({HEAD_PREFIX + k: v for k, v in self.head.to_arrays().items()})
+        return arrays
 
     def _header(self) -> dict[str, Any]:
         return {
@@ -458,6 +464,7 @@ class HSModel:
             "format_version": FORMAT_VERSION,
             "settings": self.settings,
             "meta": self.meta,
+            **({"head": self.head.config} if self.head is not None else {}),
             "arrays": {
                 name: {
                     "shape": list(array.shape),
@@ -484,11 +491,12 @@ class HSModel:
         try:
             msg = srsly.msgpack_loads(data)
             header, words, blobs = msg["header"], msg["words"], msg["arrays"]
-            blobs = {name: io.BytesIO(blobs.get(name, b"")) for name in ARRAYS}
+            names = [*ARRAYS, *_head_arrays(header)]
+            blobs = {name: io.BytesIO(blobs.get(name, b"")) for name in names}
         except Exception as err:  # msgpack raises several unrelated types on bad input
             raise ModelFileError(Errors.E015.format(reason=_reason(err))) from None
         _check_header(header, "<bytes>")
-        arrays = {name: _read_npy(blobs[name], f"<bytes>:{name}") for name in ARRAYS}
+        arrays = {name: _read_npy(blobs[name], f"<bytes>:{name}") for name in names}
         return cls._from_parts(header, words, arrays, "<bytes>")
 
     def to_disk(self, path: str | Path) -> None:
@@ -533,7 +541,7 @@ class HSModel:
         _check_header(header, meta_path)
         words = _read_json(path / WORDS_FILE)
         arrays = {}
-        for name in ARRAYS:
+        for name in [*ARRAYS, *_head_arrays(header)]:
             file = path / f"{name}.npy"
             if not file.exists():
                 raise MissingModelFileError(Errors.E010.format(path=file))
@@ -549,7 +557,7 @@ class HSModel:
             raise ModelFileError(
                 Errors.E013.format(path=where, reason="words is not a list of strings")
             )
-        for name, dtype in ARRAYS.items():
+        for name, dtype in {**ARRAYS, **_head_arrays(header)}.items():
             spec = header["arrays"].get(name)
             spec = spec if isinstance(spec, dict) else {}
             array = arrays[name]
@@ -567,7 +575,7 @@ class HSModel:
                 raise ModelFileError(Errors.E050.format(path=file))
         try:
             tree = HuffmanTree(arrays["path_offsets"], arrays["path_nodes"], arrays["path_codes"])
-            return cls(
+            model = cls(
                 words,
                 arrays["counts"],
                 arrays["vectors"],
@@ -578,6 +586,24 @@ class HSModel:
             )
         except (ValueError, TypeError) as err:  # TypeError: settings or meta of the wrong type
             raise ModelFileError(Errors.E013.format(path=where, reason=err)) from None
+        if header.get("head") is not None:
+            from .head import DirectionalHead
+
+            head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
+            try:
+                model.head = DirectionalHead.from_arrays(header["head"], head_arrays, model)
+            except (ValueError, TypeError) as err:
+                raise ModelFileError(Errors.E400.format(path=where, reason=err)) from None
+        return model
+
+
+def _head_arrays(header: Any) -> dict[str, Any]:
+    """The head array names (with dtypes) a header announces; none if it has no head."""
+    if not isinstance(header, dict) or header.get("head") is None:
+        return {}
+    from .head import ARRAYS as HEAD_ARRAYS  # imported lazily: it needs thinc
+
+    return {HEAD_PREFIX + name: np.float32 for name in HEAD_ARRAYS}
 
 
 def _check_topn(topn: int) -> None:

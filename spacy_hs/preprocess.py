@@ -662,7 +662,8 @@ class _BatchProcessor:
                 self._word_hashes = hashes
             self._word_array[2 * word_id] = word + " "
             self._word_array[2 * word_id + 1] = word + "\n"
-            self._word_hashes[word_id] = hash_string(word)
+            if self.config.heldout_fraction:
+                self._word_hashes[word_id] = hash_string(word)
         return word_id
 
 

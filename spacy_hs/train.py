@@ -221,11 +221,10 @@ def train(
     """
     config = load_config(config, overrides)
     corpus_path, output_dir = Path(corpus_path), Path(output_dir)
-    corpus_check = check_corpus(corpus_path)
+    check_corpus(corpus_path)
     if heldout_path is not None:
         check_corpus(heldout_path, what="Held-out file")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(Errors.E164.format(path=output_dir))
+    _check_output(output_dir)
     corpus_meta = read_corpus_meta(corpus_path)
     head_config = dict(config["head"])
     train_head = _head_trainer(head_config) if head_config.pop("enabled") else None
@@ -236,12 +235,13 @@ def train(
         loss_sample=config["training"]["loss_sample"],
         on_epoch=on_epoch,
         on_vocab=on_vocab,
+        check=False,  # done above
     )
     settings: dict[str, Any] = {"lang": corpus_meta.get("lang", "en")}
     if corpus_meta.get("normalizer") is not None:
         settings["normalizer"] = corpus_meta["normalizer"]
     model = HSModel.from_gensim(result.model, settings=settings)
-    model.meta.update(_training_meta(config, result, corpus_path, corpus_check.bytes, corpus_meta))
+    model.meta.update(_training_meta(config, result, corpus_path, corpus_meta))
 
     if train_head is not None:
         if on_status is not None:
@@ -278,22 +278,28 @@ def _head_trainer(head_config: Mapping[str, Any]) -> Callable[..., None] | None:
     return train_head
 
 
+def _check_output(output_dir: Path) -> None:
+    """Fail before training, not after, if the model could not be written."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(Errors.E164.format(path=output_dir))
+    model_dir = output_dir / MODEL_DIR
+    if model_dir.exists() and (
+        not model_dir.is_dir()
+        or (any(model_dir.iterdir()) and not (model_dir / "meta.json").exists())
+    ):
+        raise ValueError(Errors.E166.format(path=model_dir))
+
+
 def _training_meta(
-    config: Config,
-    result: Word2VecResult,
-    corpus_path: Path,
-    corpus_bytes: int,
-    corpus_meta: Mapping[str, Any],
+    config: Config, result: Word2VecResult, corpus_path: Path, corpus_meta: Mapping[str, Any]
 ) -> dict[str, Any]:
     import gensim
 
     from . import __version__
 
-    stats = corpus_meta.get("stats")
-    corpus = {
-        **(stats if isinstance(stats, dict) else {}),
+    corpus: dict[str, Any] = {
         "path": str(corpus_path),
-        "bytes": corpus_bytes,
+        "bytes": corpus_path.stat().st_size,
         # As gensim counted them (lines, tokens), so they describe what was trained on.
         "sentences": result.sentences,
         "words": result.words,
@@ -302,6 +308,9 @@ def _training_meta(
     for key in ("lang", "pretokenized"):
         if key in corpus_meta:
             corpus[key] = corpus_meta[key]
+    if isinstance(corpus_meta.get("stats"), dict):
+        # What `spacy-hs preprocess` counted (documents, tokens, types, replaced bytes...).
+        corpus["preprocess"] = corpus_meta["stats"]
     return {
         "loss_history": result.loss_history,
         "loss": {

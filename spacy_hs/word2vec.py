@@ -405,6 +405,7 @@ def train_word2vec(
     loss_sample: int = LOSS_SAMPLE,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_vocab: Callable[[Word2VecResult], None] | None = None,
+    check: bool = True,
 ) -> Word2VecResult:
     """Build the vocabulary and train gensim ``Word2Vec`` on ``corpus_path`` in corpus_file mode.
 
@@ -412,13 +413,15 @@ def train_word2vec(
     loss_sample: how many training examples the per-epoch loss is measured on (0: no loss).
     on_epoch: called after each epoch with its report (the CLI prints it).
     on_vocab: called once the vocabulary is built, before the first epoch.
+    check: run ``check_corpus`` first (False if the caller just did).
     """
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
     from gensim.models.word2vec import LineSentence
 
     corpus_path = Path(corpus_path)
-    check_corpus(corpus_path)
+    if check:
+        check_corpus(corpus_path)
     params = word2vec_params(params)
     model = Word2Vec(**params)
     sampler = LossSampler(loss_sample, params["window"], seed=params["seed"])

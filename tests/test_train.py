@@ -175,7 +175,7 @@ def test_train_copies_corpus_meta(lee_path: Path, tmp_path: Path):
     )
     model = train(corpus, tmp_path / "out", None, FAST)
     assert model.settings["lang"] == "de" and model.settings["normalizer"] == normalizer
-    assert model.meta["corpus"]["documents"] == 300 and model.meta["corpus"]["lang"] == "de"
+    assert model.meta["corpus"]["preprocess"] == stats and model.meta["corpus"]["lang"] == "de"
     assert HSModel.from_disk(tmp_path / "out" / MODEL_DIR).settings["normalizer"] == normalizer
 
 
@@ -234,6 +234,14 @@ def test_train_output_is_a_file(lee_path: Path, tmp_path: Path):
     (tmp_path / "out").write_text("")
     with pytest.raises(ValueError, match="Output directory .* is a file"):
         train(lee_path, tmp_path / "out", None, FAST)
+
+
+def test_train_never_overwrites_other_data(lee_path: Path, tmp_path: Path):
+    (tmp_path / MODEL_DIR).mkdir()
+    (tmp_path / MODEL_DIR / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not an spacy-hs model directory"):
+        train(lee_path, tmp_path, None, FAST)
+    assert (tmp_path / MODEL_DIR / "notes.txt").read_text() == "mine"
 
 
 def test_train_with_head(lee_path: Path, tmp_path: Path):
