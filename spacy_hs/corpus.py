@@ -14,8 +14,10 @@ gensim's PyPI package ships test data with two real corpora:
 from __future__ import annotations
 
 import bz2
+import io
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,16 @@ _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _LIST_MARKERS = re.compile(r"^[*#:;]+\s*")
 _BOLD_ITALIC = re.compile(r"'{2,}")
 _SPACES = re.compile(r"\s+")
+
+
+# Optional larger corpora: the archive `spacy project assets` downloads, and how to read it.
+ASSET_SOURCES = {
+    "text8": ("text8.zip", "text8"),
+    "wikitext103": ("wikitext-103-raw-v1.zip", "wikitext-103-raw/wiki.train.raw"),
+}
+SOURCES = ("default", *ASSET_SOURCES)
+# text8 is one line of 17M words without sentence marks; like gensim's Text8Corpus, cut it.
+TEXT8_WORDS_PER_LINE = 1000
 
 
 class CorpusError(RuntimeError):
@@ -165,3 +177,46 @@ def _write_lines(path: Path, lines: Iterator[str]) -> CorpusFile:
     finally:
         tmp.unlink(missing_ok=True)
     return CorpusFile(path=path, documents=documents, words=words)
+
+
+def extract_asset_corpus(
+    source: str, assets_dir: str | os.PathLike, output_dir: str | os.PathLike
+) -> list[CorpusFile]:
+    """Write a downloaded corpus (``text8`` or ``wikitext103``) as raw text to
+    ``OUTPUT_DIR/<source>.txt``, streamed from its zip archive in ``assets_dir``."""
+    if source not in ASSET_SOURCES:
+        raise CorpusError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
+    archive_name, member = ASSET_SOURCES[source]
+    archive = Path(assets_dir) / archive_name
+    if not archive.exists():
+        raise CorpusError(Errors.E123.format(source=source, path=archive))
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise CorpusError(Errors.E122.format(path=output_dir))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+            lines = _text8_lines(text) if source == "text8" else _wikitext_lines(text)
+            return [_write_lines(output_dir / f"{source}.txt", lines)]
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError) as err:
+        raise CorpusError(Errors.E125.format(path=archive, reason=err)) from None
+
+
+def _text8_lines(text: io.TextIOBase) -> Iterator[str]:
+    carry = ""
+    while chunk := text.read(1 << 20):
+        words = (carry + chunk).split(" ")
+        carry = words.pop()  # possibly a word cut by the chunk boundary
+        words = [w for w in words if w]
+        for start in range(0, len(words), TEXT8_WORDS_PER_LINE):
+            yield " ".join(words[start : start + TEXT8_WORDS_PER_LINE])
+    if carry.strip():
+        yield carry.strip()
+
+
+def _wikitext_lines(text: io.TextIOBase) -> Iterator[str]:
+    for line in text:
+        line = line.strip()
+        if line and not line.startswith("="):  # " = Heading = " lines are titles
+            yield line

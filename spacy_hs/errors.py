@@ -304,6 +304,14 @@ class Errors:
         "{max_articles}, min_words={min_words}). Raise max_articles or lower min_words."
     )
     E122 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
+    E123 = (
+        "Corpus source {source!r} needs {path}, which is missing. Download it with "
+        "`spacy project assets` (needs network), or use --source default."
+    )
+    E124 = "Unknown corpus source {source!r}: choose one of {choices}."
+    E125 = (
+        "Cannot read {path}: {reason}. Delete it and download it again with `spacy project assets`."
+    )
 
 
 class Warnings:

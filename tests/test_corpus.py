@@ -111,3 +111,46 @@ def test_cli_corpus_then_preprocess(tmp_path: Path) -> None:
     stats = preprocess(out_dir, tmp_path / "corpus.tok.txt", progress=False).meta["stats"]
     assert stats["documents"] == len((out_dir / "wiki.txt").read_text().splitlines())
     assert stats["tokens"] > 1000
+
+
+def _zip(path: Path, member: str, text: str) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(member, text)
+    return path
+
+
+def test_text8_archive_is_cut_into_lines(tmp_path: Path, lee_path: Path) -> None:
+    from spacy_hs.corpus import ASSET_SOURCES, TEXT8_WORDS_PER_LINE, extract_asset_corpus
+
+    words = lee_path.read_text(encoding="utf8").lower().split()
+    archive, member = ASSET_SOURCES["text8"]
+    _zip(tmp_path / archive, member, " " + " ".join(words))  # text8 starts with a space
+    (written,) = extract_asset_corpus("text8", tmp_path, tmp_path / "out")
+    lines = written.path.read_text(encoding="utf8").splitlines()
+    assert [w for line in lines for w in line.split()] == words
+    assert max(len(line.split()) for line in lines) == TEXT8_WORDS_PER_LINE
+
+
+def test_wikitext_archive_drops_headings(tmp_path: Path) -> None:
+    from spacy_hs.corpus import ASSET_SOURCES, extract_asset_corpus
+
+    archive, member = ASSET_SOURCES["wikitext103"]
+    text = " = Valkyria = \n\n Senjō no Valkyria 3 is a game .\n = = Plot = = \n It sold well .\n"
+    _zip(tmp_path / archive, member, text)
+    (written,) = extract_asset_corpus("wikitext103", tmp_path, tmp_path / "out")
+    lines = written.path.read_text(encoding="utf8").splitlines()
+    assert lines == ["Senjō no Valkyria 3 is a game .", "It sold well ."]
+
+
+def test_asset_source_missing_or_corrupt(tmp_path: Path) -> None:
+    from spacy_hs.corpus import CorpusError, extract_asset_corpus
+
+    with pytest.raises(CorpusError, match="spacy project assets"):
+        extract_asset_corpus("text8", tmp_path, tmp_path / "out")
+    (tmp_path / "text8.zip").write_bytes(b"not a zip")
+    with pytest.raises(CorpusError, match="text8.zip"):
+        extract_asset_corpus("text8", tmp_path, tmp_path / "out")
+    with pytest.raises(CorpusError, match="Unknown corpus source"):
+        extract_asset_corpus("ptb", tmp_path, tmp_path / "out")

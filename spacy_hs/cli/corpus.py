@@ -7,6 +7,7 @@ from typing import Annotated
 
 from wasabi import msg
 
+from ..errors import Errors
 from ._util import Arg, Opt, app
 
 
@@ -21,15 +22,25 @@ def corpus_cli(
             show_default=False,
         ),
     ],
+    source: Annotated[
+        str,
+        Opt(
+            "--source",
+            help="default: gensim's bundled Wikipedia sample + Lee corpus (offline); text8 or "
+            "wikitext103: an archive in --assets fetched by `spacy project assets`.",
+        ),
+    ] = "default",
+    assets: Annotated[
+        Path, Opt("--assets", help="Where `spacy project assets` put text8/wikitext103 archives.")
+    ] = Path("assets"),
     max_articles: Annotated[
-        int | None,
+        int,
         Opt(
             "--max-articles",
-            min=1,
-            help="Keep at most this many Wikipedia articles (default: all, about 100).",
-            show_default=False,
+            min=0,
+            help="Keep at most this many Wikipedia articles (0: all, about 100).",
         ),
-    ] = None,
+    ] = 0,
     min_words: Annotated[
         int,
         Opt("--min-words", min=1, help="Drop Wikipedia articles with fewer words (stubs)."),
@@ -38,20 +49,24 @@ def corpus_cli(
         bool, Opt("--lee/--no-lee", help="Also write the Lee news corpus (lee.txt).")
     ] = True,
 ) -> None:
-    """Write the default corpus from gensim's bundled test data, with no network.
+    """Write a raw-text corpus; by default from gensim's bundled test data, with no network.
 
-    wiki.txt: a sample of English Wikipedia, markup removed with gensim's wiki tools.
-
-    lee.txt: the Lee news corpus (300 Australian news stories).
+    default: wiki.txt (a sample of English Wikipedia, markup removed with gensim's wiki tools)
+    and lee.txt (the Lee news corpus, 300 Australian news stories).
 
     Next: spacy-hs preprocess OUTPUT_DIR corpus.tok.txt
     """
-    from ..corpus import CorpusError, extract_default_corpus
+    from ..corpus import SOURCES, CorpusError, extract_asset_corpus, extract_default_corpus
 
     try:
-        files = extract_default_corpus(
-            output_dir, max_articles=max_articles, min_words=min_words, lee=lee
-        )
+        if source == "default":
+            files = extract_default_corpus(
+                output_dir, max_articles=max_articles or None, min_words=min_words, lee=lee
+            )
+        elif source in SOURCES:
+            files = extract_asset_corpus(source, assets, output_dir)
+        else:
+            raise CorpusError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     except CorpusError as err:
         msg.fail(str(err), exits=1)
     msg.table(
