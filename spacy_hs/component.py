@@ -31,7 +31,6 @@ its annotations at run time.
 
 import contextlib
 import gc
-import itertools
 import math
 import uuid
 import warnings
@@ -56,7 +55,6 @@ from .normalize import TokenNormalizer
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 HEADS = ("auto", "directional", "cbow")
 UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
-NOT_SEEN = -2  # an orth not in the id cache yet
 CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
@@ -187,6 +185,9 @@ class HSPredictor(Pipe):
             )
         self.model = model
         self._predictor: Predictor = predictor
+        # The optional fast paths of the head (see Predictor), used when it has them.
+        self._hidden_from_matrix = getattr(predictor, "hidden_from_matrix", None)
+        self._log_prob_from_matrix = getattr(predictor, "log_prob_from_matrix", None)
         self._context = context_size
         self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
         self._reset_caches()
@@ -217,7 +218,10 @@ class HSPredictor(Pipe):
     def _reset_caches(self) -> None:
         # orth hash -> model word id (UNKNOWN if out of vocabulary or dropped). Orth hashes are
         # hashes of the text, the same in every vocab, so one cache serves docs of any vocab.
+        # The dict serves single lookups; the sorted arrays serve batches (``_word_ids``).
         self._orth_ids: dict[int, int] = {}
+        self._orth_keys = np.zeros(0, dtype=np.uint64)
+        self._orth_values = np.zeros(0, dtype=np.int32)
 
     # -- processing -----------------------------------------------------------------------
 
@@ -269,17 +273,34 @@ class HSPredictor(Pipe):
     # -- batched computation of the eager attributes --------------------------------------
 
     def _word_ids(self, orths: np.ndarray, vocabs: Callable[[int], Vocab]) -> np.ndarray:
-        """Model word ids of tokens given by orth hash; UNKNOWN for unknown or dropped ones.
+        """Model word ids (int32) of tokens given by orth hash; UNKNOWN for unknown or dropped
+        ones. A sorted array of the orths seen so far maps them without Python per token; only
+        orths never seen before are looked up (once each).
 
         vocabs(i): the vocab of token i, to read the lexeme of an orth not seen before.
         """
-        orth_list = orths.tolist()
-        n = len(orth_list)
-        ids = np.fromiter(
-            map(self._orth_ids.get, orth_list, itertools.repeat(NOT_SEEN, n)), np.int64, n
-        )
-        for i in np.flatnonzero(ids == NOT_SEEN).tolist():
-            ids[i] = self._lookup(orth_list[i], vocabs(i))
+        keys, values = self._orth_keys, self._orth_values
+        if len(keys):
+            index = np.minimum(np.searchsorted(keys, orths), len(keys) - 1)
+            ids = values[index]
+            missing = keys[index] != orths
+        else:
+            ids = np.full(len(orths), UNKNOWN, dtype=np.int32)
+            missing = np.ones(len(orths), dtype=bool)
+        if missing.any():
+            missing_pos = np.flatnonzero(missing)
+            new_orths, first = np.unique(orths[missing_pos], return_index=True)
+            new_ids = np.array(
+                [
+                    self._lookup(orth, vocabs(i))
+                    for orth, i in zip(new_orths.tolist(), missing_pos[first].tolist())
+                ],
+                dtype=np.int32,
+            )
+            ids[missing_pos] = new_ids[np.searchsorted(new_orths, orths[missing_pos])]
+            at = np.searchsorted(keys, new_orths)
+            self._orth_keys = np.insert(keys, at, new_orths)
+            self._orth_values = np.insert(values, at, new_ids)
         return ids
 
     def _lookup(self, orth: int, vocab: Vocab) -> int:
@@ -295,59 +316,65 @@ class HSPredictor(Pipe):
         self._orth_ids[orth] = word_id
         return word_id
 
+    def _hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden vectors of contexts given as a matrix (see ``_context_matrix``): through the
+        head's ``hidden_from_matrix`` if it has one, else as lists through ``hidden_from_ids``."""
+        if self._hidden_from_matrix is not None:
+            return self._hidden_from_matrix(context_ids)
+        n_padding = (context_ids < 0).sum(axis=1).tolist()
+        rows = context_ids.tolist()
+        return self._predictor.hidden_from_ids([row[p:] for row, p in zip(rows, n_padding)])
+
     def _annotate(self, docs: Sequence[Doc]) -> None:
         """Compute the eager attributes of a batch of docs with batched model calls.
 
         The docs are concatenated; a doc start counts as a sentence start, so no context
-        crosses from one doc (or sentence) into the next. Token contexts go to the model in
-        chunks of ``CHUNK``, which bounds memory whatever the batch size.
+        crosses from one doc (or sentence) into the next. Contexts are built as a matrix of
+        word ids with numpy (``_context_matrix``) and go to the model in chunks of ``CHUNK``,
+        which bounds memory whatever the batch size.
         """
         model = self._require_model()
-        predictor = self._predictor
-        weights = predictor.output_weights
+        weights = self._predictor.output_weights
         size = self._context
-        lengths = np.fromiter(map(len, docs), np.int64, len(docs))
-        n_docs, n_tokens = len(docs), int(lengths.sum())
+        n_docs = len(docs)
+        lengths = np.fromiter(map(len, docs), np.int64, n_docs)
+        n_tokens = int(lengths.sum())
         doc_starts = np.zeros(n_docs, dtype=np.int64)
         np.cumsum(lengths[:-1], out=doc_starts[1:])
-        orths = np.zeros(n_tokens, dtype=np.uint64)
-        is_start = np.zeros(n_tokens, dtype=bool)
-        for doc, start, n in zip(docs, doc_starts.tolist(), lengths.tolist()):
-            if not n:
-                continue
-            if doc.has_annotation("SENT_START"):
-                array = doc.to_array([ORTH, SENT_START])
-                orths[start : start + n] = array[:, 0]
-                is_start[start : start + n] = array[:, 1] == 1
-            else:
-                orths[start : start + n] = doc.to_array(ORTH)
+        # SENT_START is 1 at a sentence start, else -1 or 0 (0: no sentence annotation).
+        attrs = [ORTH, SENT_START]
+        arrays = [doc.to_array(attrs) for doc in docs]
+        table = np.concatenate(arrays) if n_tokens else np.zeros((0, 2), dtype=np.uint64)
+        is_start = table[:, 1] == 1
         non_empty = lengths > 0
         is_start[doc_starts[non_empty]] = True
         word_ids = self._word_ids(
-            orths, lambda i: docs[int(np.searchsorted(doc_starts, i, side="right")) - 1].vocab
+            table[:, 0],
+            lambda i: docs[int(np.searchsorted(doc_starts, i, side="right")) - 1].vocab,
         )
         sentence = np.cumsum(is_start)  # sentence number of each token, over the whole batch
-        # Known tokens in order; the k-th one's context is known[max(sentence's first, k - size):k].
+        # The known tokens in order. The k-th one's context is the known words
+        # [max(first[k], k - size), k), first[k] being the first known word of its sentence.
         known_pos = np.flatnonzero(word_ids >= 0)
-        known_ids = word_ids[known_pos].tolist()
+        known_ids = word_ids[known_pos]
         known_sentence = sentence[known_pos]
-        first = np.searchsorted(known_sentence, known_sentence, side="left")
-        k = np.arange(len(known_pos))
-        scorable = np.flatnonzero(k > first)
-        context_starts = np.maximum(first, k - size)[scorable].tolist()
-        context_ends = scorable.tolist()
-        targets = word_ids[known_pos[scorable]].astype(np.int32)
-        scored = np.full(len(scorable), np.nan)
-        for c in range(0, len(scorable), CHUNK):
-            contexts = [
-                known_ids[a:b]
-                for a, b in zip(context_starts[c : c + CHUNK], context_ends[c : c + CHUNK])
-            ]
-            hidden, has_context = predictor.hidden_from_ids(contexts)
+        n_known = len(known_pos)
+        k = np.arange(n_known)
+        opens = np.ones(n_known, dtype=bool)
+        opens[1:] = known_sentence[1:] != known_sentence[:-1]
+        first = np.maximum.accumulate(np.where(opens, k, 0)) if n_known else k
+        targets = np.where(opens, UNKNOWN, known_ids)  # a sentence's first word is unscorable
+        scored = np.empty(n_known)
+        for c in range(0, n_known, CHUNK):
+            contexts = _context_matrix(known_ids, first[c : c + CHUNK], k[c : c + CHUNK], size)
+            if self._log_prob_from_matrix is not None:
+                scored[c : c + CHUNK] = self._log_prob_from_matrix(contexts, targets[c : c + CHUNK])
+                continue
+            hidden, has_context = self._hidden(contexts)
             chunk_targets = np.where(has_context, targets[c : c + CHUNK], UNKNOWN)
             scored[c : c + CHUNK] = model.log_prob_hidden(hidden, chunk_targets, weights)
         log_probs = np.full(n_tokens, np.nan)
-        log_probs[known_pos[scorable]] = scored
+        log_probs[known_pos] = scored
         # Perplexity per doc.
         valid = ~np.isnan(log_probs)
         doc_of_token = np.repeat(np.arange(n_docs), lengths)
@@ -356,11 +383,10 @@ class HSPredictor(Pipe):
         # Top-k after each doc: the last `size` known words of its last sentence.
         last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
         last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
+        lo = np.searchsorted(known_sentence, last_sentence, side="left")
         hi = np.searchsorted(known_sentence, last_sentence, side="right")
-        lo = np.maximum(np.searchsorted(known_sentence, last_sentence, side="left"), hi - size)
-        doc_contexts = [known_ids[a:b] for a, b in zip(lo.tolist(), hi.tolist())]
+        hidden, has_context = self._hidden(_context_matrix(known_ids, lo, hi, size))
         doc_next: list[list[list[Any]]] = [[] for _ in range(n_docs)]
-        hidden, has_context = predictor.hidden_from_ids(doc_contexts)
         rows = np.flatnonzero(has_context)
         if len(rows):
             top_ids, top_log_probs = model.top_k_hidden(hidden[rows], self.top_k, weights)
@@ -369,14 +395,23 @@ class HSPredictor(Pipe):
                 rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
             ):
                 doc_next[row] = [[words[i], p] for i, p in zip(row_ids, row_probs)]
-        values = [None if v != v else v for v in log_probs.tolist()]  # NaN -> None
-        for d, (doc, start, n) in enumerate(zip(docs, doc_starts.tolist(), lengths.tolist())):
-            count = int(counts[d])
+        # Per-token values as lists, None where unscorable: an object array starts as None.
+        values = np.empty(n_tokens, dtype=object)
+        values[valid] = log_probs[valid]
+        instance_id = self.instance_id
+        for doc, start, end, total, count, next_words in zip(
+            docs,
+            doc_starts.tolist(),
+            (doc_starts + lengths).tolist(),
+            sums.tolist(),
+            counts.tolist(),
+            doc_next,
+        ):
             doc.user_data[DATA_KEY] = {
-                "component": self.instance_id,
-                "log_probs": values[start : start + n],
-                "perplexity": math.exp(-sums[d] / count) if count else None,
-                "next": doc_next[d],
+                "component": instance_id,
+                "log_probs": values[start:end].tolist(),
+                "perplexity": math.exp(-total / count) if count else None,
+                "next": next_words,
             }
 
     # -- lazy top-k after a position ------------------------------------------------------
@@ -473,6 +508,22 @@ class HSPredictor(Pipe):
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
+
+
+def _context_matrix(
+    known_ids: np.ndarray, first: np.ndarray, ends: np.ndarray, size: int
+) -> np.ndarray:
+    """Contexts as an int32 matrix (B, size): row b holds ``known_ids[max(first[b], ends[b] -
+    size) : ends[b]]``, oldest first, right-aligned, padded with UNKNOWN on the left. Built a
+    column at a time with numpy, so it costs no Python per context."""
+    matrix = np.full((len(ends), size), UNKNOWN, dtype=np.int32)
+    for back in range(1, size + 1):  # column size - back holds the back-th most recent word
+        source = ends - back
+        present = source >= first
+        if not present.any():
+            break
+        matrix[:, size - back] = np.where(present, known_ids[np.maximum(source, 0)], UNKNOWN)
+    return matrix
 
 
 @contextlib.contextmanager

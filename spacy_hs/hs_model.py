@@ -58,7 +58,13 @@ Context = Sequence[str | int]
 
 class Predictor(Protocol):
     """A next-word head: maps left contexts to hidden vectors scored against ``output_weights``
-    (one row per inner node of the model's tree)."""
+    (one row per inner node of the model's tree).
+
+    Optional fast paths, which the pipeline component uses when present (no Python per
+    context), else it falls back to ``hidden_from_ids``: ``hidden_from_matrix(context_ids) ->
+    (hidden, has_context)``, the same for contexts given as an int32 matrix (B, K) of word ids,
+    oldest first, negative entries being padding; and ``log_prob_from_matrix(context_ids,
+    word_ids) -> log_probs`` (NaN where unscorable), scoring them in one pass."""
 
     name: str
 
@@ -234,6 +240,38 @@ class HSModel:
             self.vectors, flat, offsets, bool(self.settings["cbow_mean"])
         )
         return hidden, lengths > 0
+
+    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``hidden_from_ids`` for contexts given as rows of an int matrix (B, K): word ids,
+        oldest first; negative entries (padding) are skipped. Equal to ``hidden_from_ids`` of
+        each row's non-negative ids, without a Python object per context."""
+        context_ids = np.asarray(context_ids)
+        if context_ids.ndim != 2:
+            raise ValueError(f"context_ids must be a (B, K) matrix, got shape {context_ids.shape}")
+        return _tree_search.context_hidden_matrix(
+            self.vectors,
+            np.ascontiguousarray(context_ids, dtype=np.int32),
+            bool(self.settings["cbow_mean"]),
+        )
+
+    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """log P(word_ids[b] | context b) for contexts given as in ``hidden_from_matrix``; NaN
+        where the word id is negative or the context has no word. The same values as
+        ``log_prob_hidden(hidden_from_matrix(context_ids)[0], word_ids)``, in one compiled pass
+        that never stores the hidden vectors."""
+        context_ids = np.asarray(context_ids)
+        if context_ids.ndim != 2:
+            raise ValueError(f"context_ids must be a (B, K) matrix, got shape {context_ids.shape}")
+        return _tree_search.context_path_log_probs(
+            self.vectors,
+            np.ascontiguousarray(context_ids, dtype=np.int32),
+            bool(self.settings["cbow_mean"]),
+            np.ascontiguousarray(word_ids, dtype=np.int32),
+            self.inner_node_weights,
+            self.tree.path_offsets,
+            self.tree.path_nodes,
+            self.tree.path_codes,
+        )
 
     def hidden(self, context_words: Context) -> np.ndarray | None:
         """The hidden vector of one context, or None if no word of it is known."""
@@ -713,3 +751,9 @@ class CBOWPredictor:
 
     def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
         return self.model.hidden_from_ids(id_lists)
+
+    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.hidden_from_matrix(context_ids)
+
+    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        return self.model.log_prob_from_matrix(context_ids, word_ids)

@@ -1,0 +1,295 @@
+"""The directional next-word head: thinc layers, training, exact queries, serialization."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import srsly
+from gensim.models import Word2Vec
+
+from spacy_hs import HSModel, HuffmanTree
+from spacy_hs.errors import MissingModelFileError, ModelFileError
+from spacy_hs.head import DirectionalHead, make_examples, read_sentences, train_head
+from spacy_hs.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+
+HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progress=False)
+
+
+@pytest.fixture(scope="module")
+def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """An HS model of the Lee corpus with a directional head trained briefly on it."""
+    model = HSModel.from_gensim(cbow_gensim)
+    train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    return model
+
+
+# -- the thinc model ----------------------------------------------------------------------------
+
+
+def tiny_tree() -> HuffmanTree:
+    """5 words, 4 inner nodes: root 0 -> (1, 2); 1 -> (w0, w1); 2 -> (3, w2); 3 -> (w3, w4)."""
+    points = [[0, 1], [0, 1], [0, 2], [0, 2, 3], [0, 2, 3]]
+    codes = [[0, 0], [0, 1], [1, 1], [1, 0, 0], [1, 0, 1]]
+    return HuffmanTree.from_paths(points, codes)
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_gradients_match_finite_differences(diagonal: bool) -> None:
+    tree, size = tiny_tree(), 2
+    rng = np.random.default_rng(0)
+    model = HierarchicalLogBilinear(
+        LogBilinearContext(context_size=size, diagonal=diagonal, vectors=rng.normal(size=(5, 3))),
+        TreeLogLikelihood(
+            tree.path_offsets, tree.path_nodes, tree.path_codes, weights=rng.normal(size=(4, 4))
+        ),
+    )
+    model.initialize()
+    for node in model.walk():  # float64 and away from the symmetric initial values
+        for name in node.param_names:
+            param = node.get_param(name)
+            node.set_param(name, param + rng.normal(0, 0.5, param.shape))
+    contexts = np.array([[0, 5], [5, 5], [3, 1], [4, 4], [2, 0], [1, 3]])  # 5 = padding
+    targets = np.array([3, 0, 4, 2, 1, 3])
+    d_log_probs = rng.normal(size=len(targets))
+    log_probs, backprop = model((contexts, targets), is_train=True)
+    backprop(d_log_probs)
+
+    def objective() -> float:
+        return float(model.predict((contexts, targets)) @ d_log_probs)
+
+    for node in model.walk():
+        for name in node.param_names:
+            param, grad = node.get_param(name), node.get_grad(name)
+            numeric = np.zeros_like(param)
+            for index in np.ndindex(param.shape):
+                old = param[index]
+                param[index] = old + 1e-6
+                above = objective()
+                param[index] = old - 1e-6
+                below = objective()
+                param[index] = old
+                numeric[index] = (above - below) / 2e-6
+            np.testing.assert_allclose(grad, numeric, atol=1e-7, err_msg=f"{node.name}.{name}")
+
+
+def test_tree_log_likelihood_is_the_hs_model_math(headed: HSModel) -> None:
+    head = headed.head
+    contexts = [["the"], ["in", "the"], [], ["said", "the", "prime"]]
+    words = ["government", "minister", "the", "minister"]
+    ids = [headed.word_ids(c)[-head.context_size :] for c in contexts]
+    targets = np.array(headed.word_ids(words))
+    thinc_log_probs = head.model.predict((head.context_matrix(ids), targets))
+    expected = headed.log_prob_next_batch(words, contexts, head="directional")
+    np.testing.assert_allclose(thinc_log_probs, expected, rtol=1e-5)
+
+
+def test_make_examples_reads_the_last_k_words_most_recent_first() -> None:
+    contexts, targets = make_examples([np.array([7, 8, 9]), np.array([4])], 2, pad_id=10)
+    assert targets.tolist() == [7, 8, 9, 4]
+    assert contexts.tolist() == [[10, 10], [7, 10], [8, 7], [10, 10]]
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def test_training_lowers_heldout_perplexity(headed: HSModel) -> None:
+    history = headed.meta["head"]
+    assert history["best_heldout_perplexity"] < 0.8 * history["initial_heldout_perplexity"]
+    assert len(history["loss_history"]) == len(history["heldout_perplexity"]) >= 1
+    assert history["n_heldout_tokens"] > 0 and history["tokens_per_second"] > 0
+
+
+def test_directional_head_beats_cbow_head_on_next_words(headed: HSModel, lee_path: Path) -> None:
+    sentences, _ = read_sentences(lee_path, headed.key_to_index)
+    contexts, words = [], []
+    for ids in sentences[:40]:
+        for t in range(1, len(ids)):
+            contexts.append(ids[max(0, t - 5) : t].tolist())
+            words.append(int(ids[t]))
+    directional = headed.log_prob_next_batch(words, contexts, head="directional").mean()
+    cbow = headed.log_prob_next_batch(words, contexts, head="cbow").mean()
+    assert directional > cbow
+
+
+def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path: Path) -> None:
+    model = HSModel.from_gensim(cbow_gensim)
+    train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1})
+    np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
+    tuned = model.head.to_arrays()["input_vectors"]
+    assert not np.array_equal(tuned, model.vectors)
+    exported = HSModel.from_gensim(cbow_gensim)
+    train_head(exported, lee_path, None, export_fine_tuned_vectors=True, **HEAD_TRAINING)
+    np.testing.assert_array_equal(exported.vectors, exported.head.to_arrays()["input_vectors"])
+
+
+def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) -> None:
+    model = HSModel.from_gensim(cbow_gensim)
+    with pytest.raises(ValueError, match="eos_token '<eos>' is not in the model's vocabulary"):
+        train_head(model, lee_path, None, eos_token="<eos>", progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_head(model, tmp_path / "missing.txt", None, progress=False)
+    with pytest.raises(ValueError, match="context_size = 0 is not valid"):
+        train_head(model, lee_path, None, context_size=0, progress=False)
+    with pytest.raises(ValueError, match="lr_decay = 2 is not valid"):
+        train_head(model, lee_path, None, lr_decay=2, progress=False)
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("zzqx qqzx\n", encoding="utf8")
+    with pytest.raises(ValueError, match="Not enough text to train the directional head"):
+        train_head(model, unknown, None, progress=False)
+    train_head(model, lee_path, None, enabled=False)
+    assert model.head is None
+
+
+# -- exact queries ------------------------------------------------------------------------------
+
+
+CONTEXTS = [["the"], ["said", "the"], ["prime", "minister", "john"], [], ["zzqx"], ["in", "zzqx"]]
+
+
+def test_probabilities_sum_to_one(headed: HSModel) -> None:
+    head = headed.head
+    hidden, has_context = head.hidden_from_ids([headed.word_ids(c) for c in CONTEXTS])
+    assert has_context.all()  # an empty context is a sentence start, not a missing one
+    log_probs = headed.log_probabilities_hidden(hidden, head.output_weights)
+    np.testing.assert_allclose(np.exp(log_probs).sum(axis=1), 1.0, rtol=1e-9)
+
+
+def brute_force_log_probs(model: HSModel, hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """log P(w | hidden) of every word by summing each word's path in float64 numpy."""
+    dots = hidden.astype(np.float64) @ weights.astype(np.float64).T  # (B, n_inner)
+    tree = model.tree
+    margins = (1.0 - 2.0 * tree.path_codes) * dots[:, tree.path_nodes]
+    steps = np.minimum(margins, 0) - np.log1p(np.exp(-np.abs(margins)))
+    return np.add.reduceat(steps, tree.path_offsets[:-1], axis=1)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_top_k_is_exact(headed: HSModel, context: list[str]) -> None:
+    head = headed.head
+    hidden, _ = head.hidden_from_ids([headed.word_ids(context)[-head.context_size :]])
+    brute = brute_force_log_probs(headed, hidden, head.output_weights)[0]
+    np.testing.assert_allclose(
+        brute, headed.log_probabilities_hidden(hidden, head.output_weights)[0], atol=1e-5
+    )
+    expected = np.argsort(-brute, kind="stable")[:25]
+    found = headed.predict_next(context, topn=25, head="directional")
+    assert [w for w, _ in found] == [headed.words[i] for i in expected]
+    np.testing.assert_allclose([p for _, p in found], np.exp(brute[expected]), rtol=1e-9)
+    assert headed.predict_next(context, topn=25) == found  # "auto" picks the head
+    word = found[3][0]
+    assert headed.log_prob_next(word, context) == pytest.approx(brute[headed.key_to_index[word]])
+
+
+def test_only_the_last_k_known_words_count(headed: HSModel) -> None:
+    short = headed.predict_next(["the", "prime", "minister"], topn=5)
+    long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], topn=5)
+    assert short == long
+    assert headed.predict_next(["prime", "minister"], topn=5) != short  # padded: a new sentence
+
+
+def test_predictor_without_head_errors(hs_model: HSModel) -> None:
+    assert hs_model.head is None
+    with pytest.raises(ValueError, match="no directional next-word head"):
+        hs_model.predictor("directional")
+    with pytest.raises(ValueError, match="no directional next-word head"):
+        hs_model.predict_next(["the"], head="directional")
+    assert hs_model.predictor("auto").name == "cbow"
+
+
+# -- serialization ------------------------------------------------------------------------------
+
+
+def assert_same_predictions(a: HSModel, b: HSModel) -> None:
+    assert b.head is not None and b.head.config == a.head.config
+    for name, array in a.head.to_arrays().items():
+        np.testing.assert_array_equal(b.head.to_arrays()[name], array)
+    assert b.predict_next_batch(CONTEXTS, topn=10) == a.predict_next_batch(CONTEXTS, topn=10)
+    words = ["the", "minister", "said", "the", "a", "of"]
+    np.testing.assert_array_equal(
+        b.log_prob_next_batch(words, CONTEXTS), a.log_prob_next_batch(words, CONTEXTS)
+    )
+    assert b.meta["head"].keys() == a.meta["head"].keys()
+    assert b.meta["head"]["best_epoch"] == a.meta["head"]["best_epoch"]
+
+
+def test_round_trip_disk(headed: HSModel, tmp_path: Path) -> None:
+    headed.to_disk(tmp_path / "model")
+    assert (tmp_path / "model" / "head.output_weights.npy").exists()
+    assert srsly.read_json(tmp_path / "model" / "meta.json")["head"]["context_size"] == 3
+    assert_same_predictions(headed, HSModel.from_disk(tmp_path / "model"))
+
+
+def test_round_trip_bytes(headed: HSModel) -> None:
+    assert_same_predictions(headed, HSModel.from_bytes(headed.to_bytes()))
+
+
+def test_model_without_head_stores_no_head_files(hs_model: HSModel, tmp_path: Path) -> None:
+    hs_model.to_disk(tmp_path / "model")
+    assert not list((tmp_path / "model").glob("head.*"))
+    assert HSModel.from_disk(tmp_path / "model").head is None
+
+
+@pytest.fixture
+def saved(headed: HSModel, tmp_path: Path) -> Path:
+    headed.to_disk(tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_missing_head_file_errors(saved: Path) -> None:
+    (saved / "head.position_weights.npy").unlink()
+    with pytest.raises(MissingModelFileError, match=r"Missing model file .*head\.position_weights"):
+        HSModel.from_disk(saved)
+
+
+def test_corrupt_head_file_errors(saved: Path) -> None:
+    file = saved / "head.output_weights.npy"
+    file.write_bytes(file.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match=r"head\.output_weights"):
+        HSModel.from_disk(saved)
+
+
+def test_head_config_mismatch_errors(saved: Path, tmp_path: Path) -> None:
+    header = srsly.read_json(saved / "meta.json")
+    header["head"]["context_size"] = 4  # the position weights are (3, d)
+    srsly.write_json(saved / "meta.json", header)
+    with pytest.raises(ModelFileError, match="directional head that cannot be loaded"):
+        HSModel.from_disk(saved)
+    other = tmp_path / "other"
+    shutil.copytree(saved, other)
+    header["head"] = {**header["head"], "context_size": 3, "architecture": "Other.v9"}
+    srsly.write_json(other / "meta.json", header)
+    with pytest.raises(ModelFileError, match="unknown head architecture 'Other.v9'"):
+        HSModel.from_disk(other)
+
+
+def test_corrupt_head_bytes_error(headed: HSModel) -> None:
+    msg = srsly.msgpack_loads(headed.to_bytes())
+    del msg["arrays"]["head.hidden_bias"]
+    with pytest.raises(ModelFileError, match=r"head\.hidden_bias"):
+        HSModel.from_bytes(srsly.msgpack_dumps(msg))
+
+
+def test_head_from_arrays_rejects_other_models(headed: HSModel) -> None:
+    n = 50
+    smaller = HSModel(
+        headed.words[:n],
+        headed.counts[:n],
+        headed.vectors[:n],
+        _tree_of(n),
+        headed.inner_node_weights[: n - 1],
+    )
+    with pytest.raises(ValueError, match="head array input_vectors has shape"):
+        DirectionalHead.from_arrays(headed.head.config, headed.head.to_arrays(), smaller)
+
+
+def _tree_of(n_words: int) -> HuffmanTree:
+    """A left-leaning binary tree (a path per word) over n_words words."""
+    points, codes = [], []
+    for word in range(n_words):
+        depth = min(word + 1, n_words - 1)
+        points.append(list(range(depth)))
+        codes.append([1] * (depth - 1) + [0 if word < n_words - 1 else 1])
+    return HuffmanTree.from_paths(points, codes)

@@ -1,0 +1,70 @@
+"""The spaCy project workflow, run end to end in a temporary copy with small settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_VARS = {
+    "max_articles": 8,
+    "epochs": 2,
+    "vector_size": 24,
+    "head_epochs": 1,
+    "package_name": "hs_ci",
+    "package_version": "0.0.1",
+}
+
+
+def run_project(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    # Commands call `spacy-hs`; make sure the one of this environment is found first.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    overrides = [f"--vars.{key}={value}" for key, value in SMALL_VARS.items()]
+    cmd = [sys.executable, "-m", "spacy", "project", "run", *args, str(project_dir), *overrides]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project_dir = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", project_dir)
+    shutil.copytree(ROOT / "configs", project_dir / "configs")
+    shutil.copytree(ROOT / "assets", project_dir / "assets")
+    result = run_project(project_dir, "all")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project_dir
+
+
+def test_run_all_produces_model_metrics_pipeline_and_wheel(project: Path) -> None:
+    assert (project / "corpus" / "train.txt").stat().st_size > 0
+    assert (project / "corpus" / "heldout.txt").stat().st_size > 0
+    assert (project / "training" / "hs_model" / "meta.json").exists()
+    metrics = srsly.read_json(project / "metrics" / "metrics.json")
+    assert metrics["next_word"]
+    assert list((project / "metrics").glob("*.png"))
+    assert (project / "pipelines" / "hs_pipeline" / "config.cfg").exists()
+    wheels = list((project / "packages").rglob("en_hs_ci-0.0.1-*.whl"))
+    assert len(wheels) == 1
+
+
+def test_pipeline_from_workflow_predicts(project: Path) -> None:
+    import spacy
+
+    nlp = spacy.load(project / "pipelines" / "hs_pipeline")
+    doc = nlp("The government said that the")
+    assert doc._.hs_next and all(0 < p <= 1 for _, p in doc._.hs_next)
+    assert doc._.hs_perplexity is None or doc._.hs_perplexity > 1
+
+
+def test_second_run_skips_finished_steps(project: Path) -> None:
+    result = run_project(project, "all")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for step in ("corpus", "preprocess", "train", "evaluate", "assemble", "package"):
+        assert f"Skipping '{step}'" in result.stdout, result.stdout[-3000:]
