@@ -8,7 +8,6 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ModelFileError
-from ..pipeline import PipelineError, assemble
 from ._util import Arg, Opt, app
 
 
@@ -36,6 +35,8 @@ def assemble_cli(
 ) -> None:
     """Build a spaCy pipeline (blank LANG + sentencizer + hs_predictor, with the model's word
     vectors) that `spacy.load(PIPELINE_DIR)` loads without the model directory."""
+    from ..pipeline import PipelineError, assemble  # spaCy loads lazily: --help stays fast
+
     try:
         nlp = assemble(
             model_dir, pipeline_dir, lang, top_k=top_k, head=head, context_size=context_size

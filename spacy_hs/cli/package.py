@@ -7,7 +7,6 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ..pipeline import PipelineError, package_pipeline
 from ._util import Arg, Opt, app
 
 
@@ -32,6 +31,8 @@ def package_cli(
 ) -> None:
     """Build a wheel with spaCy's packaging; it requires spacy-hs and spaCy, and installs a
     package that `spacy.load("LANG_NAME")` loads."""
+    from ..pipeline import PipelineError, package_pipeline  # spaCy loads lazily: --help stays fast
+
     try:
         wheel = package_pipeline(
             pipeline_dir, output_dir, name, version, isolation=isolation, force=force, silent=False

@@ -9,7 +9,6 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ModelFileError
-from ..pipeline import PipelineError, load_predictor_pipeline, predict_next
 from ._util import Arg, Opt, app
 
 
@@ -29,6 +28,12 @@ def predict_cli(
     ] = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""
+    from ..pipeline import (  # spaCy loads lazily: --help stays fast
+        PipelineError,
+        load_predictor_pipeline,
+        predict_next,
+    )
+
     try:
         nlp, component = load_predictor_pipeline(model_or_pipeline, top_k=top_k, head=head)
         prediction = predict_next(nlp, component, text)
