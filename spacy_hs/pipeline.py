@@ -275,7 +275,7 @@ def package_pipeline(
                 f"spaCy could not create the package directory (exit code {err.code}). "
                 "Run `spacy-hs package` (not silent) to see spaCy's message."
             ) from None
-    _build_wheel(main_path, isolation=isolation, silent=silent)
+    _build_wheel(main_path, isolation=isolation)
     wheels = sorted((main_path / "dist").glob("*.whl"), key=lambda p: p.stat().st_mtime)
     if not wheels:
         raise PipelineError(
@@ -284,7 +284,7 @@ def package_pipeline(
     return wheels[-1]
 
 
-def _build_wheel(package_dir: Path, *, isolation: bool, silent: bool) -> None:
+def _build_wheel(package_dir: Path, *, isolation: bool) -> None:
     if _has_distribution("build"):
         command = [sys.executable, "-m", "build", ".", "--wheel"]
         if not isolation:
@@ -301,8 +301,7 @@ def _build_wheel(package_dir: Path, *, isolation: bool, silent: bool) -> None:
         text=True,
         env={**os.environ, "PIP_NO_INPUT": "1"},
     )
-    if not silent:
-        print(result.stdout)
+    # The build log is long and routine: show it only when the build fails.
     if result.returncode != 0:
         tail = "\n".join(result.stdout.strip().splitlines()[-15:])
         raise PipelineError(
