@@ -10,9 +10,9 @@ A thin layer over ``HSModel`` (which knows nothing of spaCy). It sets:
   None if the token is out of vocabulary, dropped by the normaliser, or has no known context.
 * ``Doc._.hs_perplexity``: ``exp(-mean(hs_logprob))`` over the scorable tokens, or None.
 
-Values live in ``doc.user_data["spacy_hs"]`` (plain lists, msgpack-able), so they survive
-``DocBin(store_user_data=True)`` and ``nlp.pipe(n_process=2)``; the extension getters only read
-them. ``Doc._.hs_next``, ``Token._.hs_logprob`` and ``Doc._.hs_perplexity`` are computed for a
+Values live in ``doc.user_data["spacy_hs"]`` (plain tuples and lists, msgpack-able), so they
+survive ``DocBin(store_user_data=True)`` and ``nlp.pipe(n_process=2)``; the extension getters
+only read them. ``Doc._.hs_next``, ``Token._.hs_logprob`` and ``Doc._.hs_perplexity`` are computed for a
 whole batch at once in ``pipe``; ``Token._.hs_next`` and ``Span._.hs_next`` are computed on first
 access by the component that made the doc (found through a per-process registry keyed by the id
 stored with the doc, so two pipelines with different models each answer with their own), and
@@ -386,7 +386,10 @@ class HSPredictor(Pipe):
         lo = np.searchsorted(known_sentence, last_sentence, side="left")
         hi = np.searchsorted(known_sentence, last_sentence, side="right")
         hidden, has_context = self._hidden(_context_matrix(known_ids, lo, hi, size))
-        doc_next: list[list[list[Any]]] = [[] for _ in range(n_docs)]
+        # Tuples, not lists: the garbage collector stops tracking a tuple of atoms, so the values
+        # of docs still alive are not traversed by every later collection (which, with lists,
+        # cost more than the scoring on one-sentence docs: bench/bench_pipeline.py).
+        doc_next: list[tuple] = [()] * n_docs
         rows = np.flatnonzero(has_context)
         if len(rows):
             top_ids, top_log_probs = model.top_k_hidden(hidden[rows], self.top_k, weights)
@@ -394,7 +397,7 @@ class HSPredictor(Pipe):
             for row, row_ids, row_probs in zip(
                 rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
             ):
-                doc_next[row] = [[words[i], p] for i, p in zip(row_ids, row_probs)]
+                doc_next[row] = tuple(zip(map(words.__getitem__, row_ids), row_probs))
         # Per-token values as lists, None where unscorable: an object array starts as None.
         values = np.empty(n_tokens, dtype=object)
         values[valid] = log_probs[valid]
@@ -409,7 +412,7 @@ class HSPredictor(Pipe):
         ):
             doc.user_data[DATA_KEY] = {
                 "component": instance_id,
-                "log_probs": values[start:end].tolist(),
+                "log_probs": tuple(values[start:end].tolist()),
                 "perplexity": math.exp(-total / count) if count else None,
                 "next": next_words,
             }

@@ -8,11 +8,9 @@ import sys
 import warnings
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 import srsly
-import typer
 from conftest import train_lee
 from gensim.models.callbacks import CallbackAny2Vec
 from typer.testing import CliRunner
@@ -108,10 +106,7 @@ def scored_positions(path: Path, model: HSModel) -> list[tuple[list[str], str]]:
 
 
 def run_cli(*args: object):
-    # Typer runs a one-command app as that command: prefix the name only in a command group.
-    is_group = isinstance(typer.main.get_command(app), click.Group)
-    argv = (["evaluate"] if is_group else []) + [str(a) for a in args]
-    return CliRunner().invoke(app, argv)
+    return CliRunner().invoke(app, ["evaluate", *(str(a) for a in args)])
 
 
 # -- the metrics ------------------------------------------------------------------------------
