@@ -33,8 +33,10 @@ def assemble_cli(
         Opt("--context-size", min=1, help="Context words per prediction. Default: the head's."),
     ] = None,
 ) -> None:
-    """Build a spaCy pipeline (blank LANG + sentencizer + hs_predictor, with the model's word
-    vectors) that `spacy.load(PIPELINE_DIR)` loads without the model directory."""
+    """Build a spaCy pipeline: blank LANG + sentencizer + hs_predictor, with vectors.
+
+    `spacy.load(PIPELINE_DIR)` loads it without the model directory.
+    """
     from ..pipeline import PipelineError, assemble  # spaCy loads lazily: --help stays fast
 
     try:

@@ -79,8 +79,11 @@ def evaluate_cli(
     ] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
-    """Evaluate a trained model: word analogies, word similarity, next-word prediction on a
-    held-out token file (against a unigram and gensim baseline), and the training loss."""
+    """Evaluate a model: analogies, similarity, held-out next-word prediction, loss.
+
+    Next-word prediction is measured against a unigram baseline and, with --gensim-model,
+    gensim's own predict_output_word.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -29,8 +29,10 @@ def package_cli(
         bool, Opt("--force", "-f", help="Replace an existing package directory.")
     ] = False,
 ) -> None:
-    """Build a wheel with spaCy's packaging; it requires spacy-hs and spaCy, and installs a
-    package that `spacy.load("LANG_NAME")` loads."""
+    """Package a pipeline as an installable wheel, with spaCy's packaging.
+
+    The wheel requires spacy-hs and spaCy; once installed, `spacy.load("LANG_NAME")` loads it.
+    """
     from ..pipeline import PipelineError, package_pipeline  # spaCy loads lazily: --help stays fast
 
     try:

@@ -66,8 +66,9 @@ def train_cli(
         ),
     ] = False,
 ) -> None:
-    """Train gensim Word2Vec with hierarchical softmax (hs=1, negative=0) on a token file and
-    write an HS model to OUTPUT_DIR/hs_model.
+    """Train Word2Vec with hierarchical softmax (and the next-word head) on a token file.
+
+    Writes the HS model to OUTPUT_DIR/hs_model (gensim: hs=1, negative=0).
 
     Override any config setting as `spacy train` does: --word2vec.epochs 10 --word2vec.min_count 5.
 
