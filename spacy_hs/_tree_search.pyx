@@ -21,17 +21,6 @@ from libc.stdlib cimport free, malloc, realloc
 cnp.import_array()
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define HS_PREFETCH(address) __builtin_prefetch(address)
-    #else
-    #define HS_PREFETCH(address) ((void)0)
-    #endif
-    """
-    void HS_PREFETCH(const void* address) noexcept nogil
-
-
 cdef inline double log_sigmoid_pair(double x, double* negative) noexcept nogil:
     # log_sigmoid(x), and log_sigmoid(-x) = log_sigmoid(x) - x into *negative: one exp and one
     # log1p for both branches of a node.
@@ -66,13 +55,6 @@ cdef inline double dot(const float* a, const float* b, Py_ssize_t n) noexcept no
     for j in range(4):
         s[j] += s[j + 4]
     return (<double>s[0] + s[1]) + (<double>s[2] + s[3])
-
-
-cdef inline void prefetch_row(const float* row, Py_ssize_t n) noexcept nogil:
-    # Ask for a weight row before it is needed; in large trees most rows are cache misses.
-    cdef Py_ssize_t i
-    for i in range(0, n, 16):
-        HS_PREFETCH(row + i)
 
 
 # A max-heap of (log-probability, tree item) for best-first search.
@@ -169,8 +151,8 @@ cdef Py_ssize_t best_first(
     """
     cdef Py_ssize_t n_dims = weights.shape[1]
     cdef Py_ssize_t found = 0
-    cdef double score, d, best_score, other_score
-    cdef int item, best, other
+    cdef double score, d, best_score, other_score, magnitude, loss
+    cdef int item, best, other, flip
     frontier.size = 0
     n_expanded[0] = 0
     if frontier_push(frontier, 0.0, root) != 0:
@@ -186,18 +168,19 @@ cdef Py_ssize_t best_first(
                 found += 1
                 break
             n_expanded[0] += 1
-            best = children[item, 0]
-            other = children[item, 1]
-            if best >= 0:
-                prefetch_row(&weights[best, 0], n_dims)
-            if other >= 0:
-                prefetch_row(&weights[other, 0], n_dims)
             d = dot(hidden, &weights[item, 0], n_dims)
-            best_score = score + log_sigmoid_pair(d, &other_score)
-            other_score += score
-            if best_score < other_score:
-                best_score, other_score = other_score, best_score
-                best, other = other, best
+            # The more probable branch is 1 when d < 0. Indexing with that, rather than swapping
+            # after an unpredictable comparison, saves about a tenth of the search time. Its
+            # log-sigmoid is -log1p(exp(-|d|)), the other's that minus |d|: the same values, bit
+            # for bit, as log_sigmoid_pair gives. (Prefetching the children's rows cost more
+            # than it saved, even at V = 1M.)
+            flip = d < 0
+            best = children[item, flip]
+            other = children[item, 1 - flip]
+            magnitude = fabs(d)
+            loss = log1p(exp(-magnitude))
+            best_score = score + -loss
+            other_score = (-loss - magnitude) + score
             if frontier_push(frontier, other_score, other) != 0:
                 return -1
             if frontier.score[0] > best_score:

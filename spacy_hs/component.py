@@ -10,13 +10,13 @@ A thin layer over ``HSModel`` (which knows nothing of spaCy). It sets:
   None if the token is out of vocabulary, dropped by the normaliser, or has no known context.
 * ``Doc._.hs_perplexity``: ``exp(-mean(hs_logprob))`` over the scorable tokens, or None.
 
-Values live in ``doc.user_data["spacy_hs"]`` (plain tuples and lists, msgpack-able), so they
+Values live in ``doc.user_data["spacy_hs"]`` (plain tuples and dicts, msgpack-able), so they
 survive ``DocBin(store_user_data=True)`` and ``nlp.pipe(n_process=2)``; the extension getters
-only read them. ``Doc._.hs_next``, ``Token._.hs_logprob`` and ``Doc._.hs_perplexity`` are computed for a
-whole batch at once in ``pipe``; ``Token._.hs_next`` and ``Span._.hs_next`` are computed on first
-access by the component that made the doc (found through a per-process registry keyed by the id
-stored with the doc, so two pipelines with different models each answer with their own), and
-cached in the doc.
+only read them. ``Doc._.hs_next``, ``Token._.hs_logprob`` and ``Doc._.hs_perplexity`` are
+computed for a whole batch at once in ``pipe``; ``Token._.hs_next`` and ``Span._.hs_next`` are
+computed on first access by the component that made the doc (found through a per-process
+registry keyed by the id stored with the doc, so two pipelines with different models each
+answer with their own), and cached in the doc.
 
 Word vectors: the model's input vectors are copied into ``nlp.vocab.vectors``. spaCy looks a
 token's vector up by the attribute ``Vectors.attr``; for a lowercased model we set it to
@@ -55,6 +55,7 @@ from .normalize import TokenNormalizer
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 HEADS = ("auto", "directional", "cbow")
 UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
+NOT_SEEN = -2  # an orth not in the id cache yet
 CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
@@ -218,10 +219,9 @@ class HSPredictor(Pipe):
     def _reset_caches(self) -> None:
         # orth hash -> model word id (UNKNOWN if out of vocabulary or dropped). Orth hashes are
         # hashes of the text, the same in every vocab, so one cache serves docs of any vocab.
-        # The dict serves single lookups; the sorted arrays serve batches (``_word_ids``).
+        # The dict serves single lookups, the table whole batches (``_word_ids``).
         self._orth_ids: dict[int, int] = {}
-        self._orth_keys = np.zeros(0, dtype=np.uint64)
-        self._orth_values = np.zeros(0, dtype=np.int32)
+        self._orth_table = _OrthTable()
 
     # -- processing -----------------------------------------------------------------------
 
@@ -274,33 +274,24 @@ class HSPredictor(Pipe):
 
     def _word_ids(self, orths: np.ndarray, vocabs: Callable[[int], Vocab]) -> np.ndarray:
         """Model word ids (int32) of tokens given by orth hash; UNKNOWN for unknown or dropped
-        ones. A sorted array of the orths seen so far maps them without Python per token; only
-        orths never seen before are looked up (once each).
+        ones. Orths seen before are mapped by a hash table without Python per token; only new
+        ones are looked up (once each).
 
         vocabs(i): the vocab of token i, to read the lexeme of an orth not seen before.
         """
-        keys, values = self._orth_keys, self._orth_values
-        if len(keys):
-            index = np.minimum(np.searchsorted(keys, orths), len(keys) - 1)
-            ids = values[index]
-            missing = keys[index] != orths
-        else:
-            ids = np.full(len(orths), UNKNOWN, dtype=np.int32)
-            missing = np.ones(len(orths), dtype=bool)
-        if missing.any():
-            missing_pos = np.flatnonzero(missing)
-            new_orths, first = np.unique(orths[missing_pos], return_index=True)
+        ids = self._orth_table.get(orths)
+        missing = np.flatnonzero(ids == NOT_SEEN)
+        if len(missing):
+            new_orths, first = np.unique(orths[missing], return_index=True)
             new_ids = np.array(
                 [
                     self._lookup(orth, vocabs(i))
-                    for orth, i in zip(new_orths.tolist(), missing_pos[first].tolist())
+                    for orth, i in zip(new_orths.tolist(), missing[first].tolist())
                 ],
                 dtype=np.int32,
             )
-            ids[missing_pos] = new_ids[np.searchsorted(new_orths, orths[missing_pos])]
-            at = np.searchsorted(keys, new_orths)
-            self._orth_keys = np.insert(keys, at, new_orths)
-            self._orth_values = np.insert(values, at, new_ids)
+            ids[missing] = new_ids[np.searchsorted(new_orths, orths[missing])]
+            self._orth_table.add(new_orths, new_ids)
         return ids
 
     def _lookup(self, orth: int, vocab: Vocab) -> int:
@@ -386,10 +377,12 @@ class HSPredictor(Pipe):
         lo = np.searchsorted(known_sentence, last_sentence, side="left")
         hi = np.searchsorted(known_sentence, last_sentence, side="right")
         hidden, has_context = self._hidden(_context_matrix(known_ids, lo, hi, size))
-        # Tuples, not lists: the garbage collector stops tracking a tuple of atoms, so the values
-        # of docs still alive are not traversed by every later collection (which, with lists,
-        # cost more than the scoring on one-sentence docs: bench/bench_pipeline.py).
-        doc_next: list[tuple] = [()] * n_docs
+        # Few container objects per doc (a dict and three tuples of atoms): each one allocated
+        # counts towards the garbage collector's next run, and those of docs still alive are
+        # traversed and promoted by it. With a list per word and probability, collections cost
+        # about as much as the scoring on one-sentence docs (bench/bench_pipeline.py, ptb).
+        next_words: list[tuple] = [()] * n_docs
+        next_probs: list[tuple] = [()] * n_docs
         rows = np.flatnonzero(has_context)
         if len(rows):
             top_ids, top_log_probs = model.top_k_hidden(hidden[rows], self.top_k, weights)
@@ -397,24 +390,27 @@ class HSPredictor(Pipe):
             for row, row_ids, row_probs in zip(
                 rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
             ):
-                doc_next[row] = tuple(zip(map(words.__getitem__, row_ids), row_probs))
-        # Per-token values as lists, None where unscorable: an object array starts as None.
+                next_words[row] = tuple(map(words.__getitem__, row_ids))
+                next_probs[row] = tuple(row_probs)
+        # Per-token values, None where unscorable: an object array starts as None.
         values = np.empty(n_tokens, dtype=object)
         values[valid] = log_probs[valid]
         instance_id = self.instance_id
-        for doc, start, end, total, count, next_words in zip(
+        for doc, start, end, total, count, doc_words, doc_probs in zip(
             docs,
             doc_starts.tolist(),
             (doc_starts + lengths).tolist(),
             sums.tolist(),
             counts.tolist(),
-            doc_next,
+            next_words,
+            next_probs,
         ):
             doc.user_data[DATA_KEY] = {
                 "component": instance_id,
                 "log_probs": tuple(values[start:end].tolist()),
                 "perplexity": math.exp(-total / count) if count else None,
-                "next": next_words,
+                "next_words": doc_words,
+                "next_probs": doc_probs,
             }
 
     # -- lazy top-k after a position ------------------------------------------------------
@@ -511,6 +507,68 @@ class HSPredictor(Pipe):
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
+
+
+class _OrthTable:
+    """orth hash -> model word id for whole arrays of orths: open addressing with linear
+    probing in two numpy arrays, kept at most a quarter full so that most orths sit in their
+    first slot. About ten times faster than ``np.searchsorted`` over sorted keys, and adding
+    keys needs no re-sort. Orth hashes are uniformly distributed, so their low bits are the
+    slot. Key 0 marks an empty slot (0 is the orth of the empty string, which no token has; its
+    lookups find an empty slot, whose value is NOT_SEEN)."""
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self.keys = np.zeros(capacity, dtype=np.uint64)
+        self.values = np.full(capacity, NOT_SEEN, dtype=np.int32)
+        self.size = 0
+
+    def get(self, orths: np.ndarray) -> np.ndarray:
+        """Word ids of ``orths`` (uint64), NOT_SEEN for those not in the table."""
+        mask = len(self.keys) - 1
+        slots = (orths & np.uint64(mask)).astype(np.intp)
+        found = self.keys[slots]
+        ids = self.values[slots]
+        probing = np.flatnonzero((found != orths) & (found != 0))
+        slots = slots[probing]
+        while len(probing):  # collided: try the next slots until the key or an empty one
+            slots = (slots + 1) & mask
+            found = self.keys[slots]
+            ids[probing] = self.values[slots]  # NOT_SEEN if empty
+            still = (found != orths[probing]) & (found != 0)
+            probing, slots = probing[still], slots[still]
+        return ids
+
+    def add(self, orths: np.ndarray, ids: np.ndarray) -> None:
+        """Store new (not yet present, distinct) orths with their word ids."""
+        keep = orths != 0
+        orths, ids = orths[keep], ids[keep]
+        if 4 * (self.size + len(orths)) > len(self.keys):
+            capacity = len(self.keys)
+            while 4 * (self.size + len(orths)) > capacity:
+                capacity *= 4
+            used = np.flatnonzero(self.keys)
+            old_keys, old_ids = self.keys[used], self.values[used]
+            self.keys = np.zeros(capacity, dtype=np.uint64)
+            self.values = np.full(capacity, NOT_SEEN, dtype=np.int32)
+            self._place(old_keys, old_ids)
+        self._place(orths, ids)
+        self.size += len(orths)
+
+    def _place(self, orths: np.ndarray, ids: np.ndarray) -> None:
+        # All keys at once: each round, of the keys whose current slot is free the first takes
+        # it and the others move one slot on. No slot is freed, so every slot between a key's
+        # first slot and its place stays taken, as ``get`` needs.
+        mask = len(self.keys) - 1
+        slots = (orths & np.uint64(mask)).astype(np.intp)
+        while len(orths):
+            free = np.flatnonzero(self.keys[slots] == 0)
+            _, first = np.unique(slots[free], return_index=True)
+            taking = free[first]
+            self.keys[slots[taking]] = orths[taking]
+            self.values[slots[taking]] = ids[taking]
+            rest = np.ones(len(orths), dtype=bool)
+            rest[taking] = False
+            orths, ids, slots = orths[rest], ids[rest], (slots[rest] + 1) & mask
 
 
 def _context_matrix(
@@ -611,7 +669,8 @@ def _cached_next(doc: Doc, cache_name: str, key: int | str, start: int, end: int
 
 def doc_hs_next(doc: Doc) -> list[tuple[str, float]]:
     """Top-k words after the doc (its last sentence)."""
-    return _pairs(_eager(doc)["next"])
+    data = _eager(doc)
+    return list(zip(data["next_words"], data["next_probs"]))
 
 
 def doc_hs_perplexity(doc: Doc) -> float | None:

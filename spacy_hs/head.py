@@ -22,13 +22,16 @@ held-out perplexity.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from thinc.api import Adam, Model, fix_random_seed
+from thinc.api import Adam, Model, Optimizer, fix_random_seed
+from tqdm import tqdm
 from wasabi import msg
 
 from . import _tree_search
@@ -261,20 +264,44 @@ def read_sentences(
     return sentences, n_unknown
 
 
-def make_examples(
-    sentences: Sequence[np.ndarray], context_size: int, pad_id: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every word of every sentence as a target, with its context matrix row (see
-    ``DirectionalHead.context_matrix``): (contexts int32 (N, K), targets int32 (N,))."""
-    if not sentences:
-        return np.zeros((0, context_size), np.int32), np.zeros(0, np.int32)
-    padding = np.full(context_size, pad_id, dtype=np.int32)
-    stream = np.concatenate([part for s in sentences for part in (padding, s)])
-    lengths = np.array([len(s) for s in sentences])
-    starts = np.cumsum(lengths + context_size) - lengths  # stream index of each first word
-    positions = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, lengths)])
-    contexts = np.stack([stream[positions - i] for i in range(1, context_size + 1)], axis=1)
-    return contexts.astype(np.int32), stream[positions].astype(np.int32)
+@dataclass
+class Examples:
+    """Every word of a set of sentences as a target, with the words before it.
+
+    stream: int32, the sentences concatenated, each preceded by ``context_size`` padding ids.
+    positions: int64, the stream index of every target word.
+    """
+
+    stream: np.ndarray
+    positions: np.ndarray
+    context_size: int
+
+    @classmethod
+    def from_sentences(
+        cls, sentences: Sequence[np.ndarray], context_size: int, pad_id: int
+    ) -> Examples:
+        padding = np.full(context_size, pad_id, dtype=np.int32)
+        parts = [part for s in sentences for part in (padding, s)]
+        stream = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+        ends = np.cumsum(lengths + context_size)
+        # Target positions: everything but the padding before each sentence.
+        is_target = np.ones(len(stream), dtype=bool)
+        pad_starts = ends - lengths - context_size
+        for offset in range(context_size):
+            is_target[pad_starts + offset] = False
+        return cls(stream, np.flatnonzero(is_target), context_size)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def contexts(self, index: Any = slice(None)) -> np.ndarray:
+        """int32 (n, K) context matrix rows (see ``DirectionalHead.context_matrix``)."""
+        positions = self.positions[index]
+        return self.stream[positions[:, None] - np.arange(1, self.context_size + 1)]
+
+    def targets(self, index: Any = slice(None)) -> np.ndarray:
+        return self.stream[self.positions[index]]
 
 
 def train_head(
@@ -283,18 +310,18 @@ def train_head(
     heldout_path: str | Path | None = None,
     *,
     enabled: bool = True,
-    context_size: int = 3,
+    context_size: int = 5,
     diagonal: bool = True,
     epochs: int = 10,
-    learn_rate: float = 0.003,
-    batch_size: int = 256,
+    learn_rate: float = 0.002,
+    batch_size: int = 1024,
     patience: int = 2,
     lr_decay: float = 0.5,
+    dropout: float = 0.5,
     fine_tune_vectors: bool = True,
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    averages: bool = True,
     export_fine_tuned_vectors: bool = False,
+    averages: bool = True,
+    l2: float = 0.0,
     eos_token: str | None = None,
     seed: int = 0,
     heldout_fraction: float = 0.05,
@@ -304,32 +331,38 @@ def train_head(
 
     corpus_path: token file (one sentence per line, tokens separated by spaces), normally the
         one gensim was trained on. Unknown words are skipped, as they are at prediction time.
+        Each line is a sentence: the words before its first word are padding.
     heldout_path: token file for early stopping; if None, ``heldout_fraction`` of the corpus
         lines (chosen with ``seed``) are held out instead.
     enabled: if False, do nothing (the ``[head]`` config switch).
     context_size: K, how many of the most recent known words the head reads.
-    diagonal: diagonal position weights C_i (K * d parameters) or full (K * d * d).
-    epochs: maximum passes over the training examples.
+    diagonal: diagonal position weights C_i (K * d parameters) or full ones (K * d * d). On Penn
+        Treebank diagonal was better (full ones overfit sooner) and faster.
+    epochs: maximum passes over the training text.
     learn_rate: Adam's step size; multiplied by ``lr_decay`` after every epoch that does not
         improve held-out perplexity.
-    batch_size: examples (next-word predictions) per update.
+    batch_size: next-word predictions per update. Smaller batches suit small corpora.
     patience: stop after this many epochs in a row without a held-out improvement; the best
         parameters seen are kept.
-    fine_tune_vectors: train the head's own copy of the input vectors (``model.vectors``, the
-        vectors exported to spaCy, are not changed unless ``export_fine_tuned_vectors``).
+    dropout: rate at which entries of the context vectors are zeroed in training.
+    fine_tune_vectors: train the head's own copy of the input vectors. ``model.vectors`` (the
+        vectors exported to spaCy) are not changed unless ``export_fine_tuned_vectors``.
     export_fine_tuned_vectors: replace ``model.vectors`` with the fine-tuned copy. This changes
         what the CBOW head and spaCy's ``token.vector`` see.
-    eos_token: appended to every line as a last word to predict (it must be in the vocabulary,
-        so it must have been in the corpus gensim saw); None: lines are used as they are.
-    seed: random seed for initialisation, shuffling and the held-out split.
-    progress: print one line per epoch.
+    averages: evaluate and keep the running averages of the parameters (thinc's Adam
+        ``use_averages``) rather than their last values.
+    l2: decoupled weight decay (thinc's Adam ``L2``).
+    eos_token: appended to every line as a last word to predict. It must be in the vocabulary,
+        so it must have been in the corpus gensim saw. None: lines are used as they are.
+    seed: random seed for initialisation, dropout, shuffling and the held-out split.
+    progress: print one line per epoch, with a progress bar during it.
 
     The history (per-epoch loss, held-out perplexity, learning rate, timings) is recorded in
     ``model.meta["head"]``.
     """
     if not enabled:
         return
-    _check_options(epochs, learn_rate, batch_size, patience, lr_decay, heldout_fraction)
+    _check_options(epochs, learn_rate, batch_size, patience, lr_decay, dropout, heldout_fraction)
     eos_id = None
     if eos_token is not None:
         if eos_token not in model.key_to_index:
@@ -337,9 +370,108 @@ def train_head(
         eos_id = model.key_to_index[eos_token]
     fix_random_seed(seed)
     rng = np.random.default_rng(seed)
-    sentences, n_unknown = read_sentences(corpus_path, model.key_to_index, eos_id)
+    train, heldout, n_unknown = _read_split(
+        corpus_path, heldout_path, model.key_to_index, eos_id, heldout_fraction, rng
+    )
+    head = DirectionalHead.from_hs_model(
+        model,
+        context_size=context_size,
+        diagonal=diagonal,
+        fine_tune_vectors=fine_tune_vectors,
+        dropout=dropout,
+    )
+    train_examples = Examples.from_sentences(train, context_size, len(model))
+    heldout_examples = Examples.from_sentences(heldout, context_size, len(model))
+    optimizer = Adam(learn_rate, grad_clip=0.0, L2=l2, use_averages=averages)
+
+    def heldout_perplexity() -> float:
+        with _averaged(head, optimizer):
+            log_probs = head.log_probs(
+                heldout_examples.contexts(), heldout_examples.targets(), model
+            )
+        return float(np.exp(-log_probs.mean()))
+
+    history: dict[str, Any] = {
+        "context_size": context_size,
+        "diagonal": diagonal,
+        "fine_tune_vectors": fine_tune_vectors,
+        "dropout": dropout,
+        "batch_size": batch_size,
+        "n_train_tokens": len(train_examples),
+        "n_heldout_tokens": len(heldout_examples),
+        "n_unknown_tokens_skipped": n_unknown,
+        "initial_heldout_perplexity": heldout_perplexity(),
+        "loss_history": [],
+        "heldout_perplexity": [],
+        "learn_rate": [],
+        "epoch_seconds": [],
+    }
+    if progress:
+        msg.info(
+            f"Training the directional head on {len(train_examples):,} tokens (held-out: "
+            f"{len(heldout_examples):,}); initial held-out perplexity "
+            f"{history['initial_heldout_perplexity']:.1f}"
+        )
+    best_perplexity, best_arrays, best_epoch = history["initial_heldout_perplexity"], None, 0
+    bad_epochs = 0
+    start_time = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        epoch_start = time.perf_counter()
+        loss = _train_epoch(head, optimizer, train_examples, batch_size, rng, progress)
+        perplexity = heldout_perplexity()
+        history["loss_history"].append(loss)
+        history["heldout_perplexity"].append(perplexity)
+        history["learn_rate"].append(float(optimizer.learn_rate))
+        history["epoch_seconds"].append(time.perf_counter() - epoch_start)
+        improved = perplexity < best_perplexity
+        if progress:
+            msg.text(
+                f"epoch {epoch}: train loss {loss:.3f}  held-out perplexity {perplexity:.1f}"
+                f"{' (best)' if improved else ''}  "
+                f"{len(train_examples) / history['epoch_seconds'][-1]:,.0f} tokens/s"
+            )
+        if improved:
+            with _averaged(head, optimizer):
+                best_perplexity, best_arrays, best_epoch = perplexity, head.to_arrays(), epoch
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= patience:
+                break
+            optimizer.learn_rate *= lr_decay
+    if best_arrays is not None:
+        head._set_arrays(best_arrays)
+    train_seconds = time.perf_counter() - start_time
+    history.update(
+        best_epoch=best_epoch,
+        best_heldout_perplexity=best_perplexity,
+        train_seconds=train_seconds,
+        tokens_per_second=len(train_examples) * len(history["epoch_seconds"]) / train_seconds,
+    )
+    model.head = head
+    model.meta["head"] = history
+    if export_fine_tuned_vectors:
+        model.vectors = head.to_arrays()["input_vectors"]
+        history["exported_fine_tuned_vectors"] = True
+    if progress:
+        msg.good(
+            f"Directional head: best held-out perplexity {best_perplexity:.1f} (epoch "
+            f"{best_epoch}), {train_seconds:.0f} s"
+        )
+
+
+def _read_split(
+    corpus_path: str | Path,
+    heldout_path: str | Path | None,
+    key_to_index: dict[str, int],
+    eos_id: int | None,
+    heldout_fraction: float,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """Training and held-out sentences, and how many unknown training tokens were skipped."""
+    sentences, n_unknown = read_sentences(corpus_path, key_to_index, eos_id)
     if heldout_path is not None:
-        heldout, _ = read_sentences(heldout_path, model.key_to_index, eos_id)
+        heldout, _ = read_sentences(heldout_path, key_to_index, eos_id)
         train = sentences
     else:
         order = rng.permutation(len(sentences))
@@ -350,103 +482,41 @@ def train_head(
         raise ValueError(
             Errors.E404.format(path=corpus_path, n_train=len(train), n_heldout=len(heldout))
         )
-    head = DirectionalHead.from_hs_model(
-        model,
-        context_size=context_size,
-        diagonal=diagonal,
-        fine_tune_vectors=fine_tune_vectors,
-        dropout=dropout,
-    )
-    train_contexts, train_targets = make_examples(train, context_size, len(model))
-    heldout_contexts, heldout_targets = make_examples(heldout, context_size, len(model))
-    optimizer = Adam(learn_rate, grad_clip=0.0, L2=l2, use_averages=averages)
+    return train, heldout, n_unknown
+
+
+def _train_epoch(
+    head: DirectionalHead,
+    optimizer: Optimizer,
+    examples: Examples,
+    batch_size: int,
+    rng: np.random.Generator,
+    progress: bool,
+) -> float:
+    """One pass over the examples in random order; returns the mean negative log-likelihood."""
     ops = head.model.ops
+    order = rng.permutation(len(examples))
+    total = 0.0
+    batches = range(0, len(order), batch_size)
+    for start in tqdm(batches, disable=not progress, leave=False, unit="batch"):
+        batch = order[start : start + batch_size]
+        X = (ops.asarray2i(examples.contexts(batch)), ops.asarray1i(examples.targets(batch)))
+        log_probs, backprop = head.model.begin_update(X)
+        # The loss is the mean negative log-likelihood of the batch.
+        backprop(ops.alloc1f(len(batch)) - 1.0 / len(batch))
+        head.model.finish_update(optimizer)
+        total -= float(log_probs.sum())
+    return total / len(order)
 
-    def heldout_perplexity() -> float:
-        return float(np.exp(-head.log_probs(heldout_contexts, heldout_targets, model).mean()))
 
-    def averaged_arrays() -> dict[str, np.ndarray]:
-        if not optimizer.averages:
-            return head.to_arrays()
+@contextlib.contextmanager
+def _averaged(head: DirectionalHead, optimizer: Optimizer) -> Iterator[None]:
+    """Use the optimizer's parameter averages, if it keeps them, inside the block."""
+    if optimizer.averages:
         with head.model.use_params(optimizer.averages):
-            return head.to_arrays()
-
-    history: dict[str, Any] = {
-        "context_size": context_size,
-        "diagonal": diagonal,
-        "fine_tune_vectors": fine_tune_vectors,
-        "batch_size": batch_size,
-        "n_train_tokens": int(len(train_targets)),
-        "n_heldout_tokens": int(len(heldout_targets)),
-        "n_unknown_tokens_skipped": int(n_unknown),
-        "initial_heldout_perplexity": heldout_perplexity(),
-        "loss_history": [],
-        "heldout_perplexity": [],
-        "learn_rate": [],
-        "epoch_seconds": [],
-    }
-    if progress:
-        msg.info(
-            f"Training the directional head on {len(train_targets):,} tokens "
-            f"(held-out: {len(heldout_targets):,}); initial held-out perplexity "
-            f"{history['initial_heldout_perplexity']:.1f}"
-        )
-    best = (history["initial_heldout_perplexity"], head.to_arrays(), 0)
-    bad_epochs = 0
-    start_time = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        epoch_start = time.perf_counter()
-        order = rng.permutation(len(train_targets))
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            X = (ops.asarray2i(train_contexts[batch]), ops.asarray1i(train_targets[batch]))
-            log_probs, backprop = head.model.begin_update(X)
-            backprop(ops.alloc1f(len(batch)) - 1.0 / len(batch))
-            head.model.finish_update(optimizer)
-            total -= float(log_probs.sum())
-        if optimizer.averages:
-            with head.model.use_params(optimizer.averages):
-                perplexity = heldout_perplexity()
-        else:
-            perplexity = heldout_perplexity()
-        history["loss_history"].append(total / len(order))
-        history["heldout_perplexity"].append(perplexity)
-        history["learn_rate"].append(float(optimizer.learn_rate))
-        history["epoch_seconds"].append(time.perf_counter() - epoch_start)
-        improved = perplexity < best[0]
-        if progress:
-            msg.text(
-                f"epoch {epoch}: train loss {total / len(order):.3f}  held-out perplexity "
-                f"{perplexity:.1f}{' (best)' if improved else ''}  "
-                f"{len(order) / history['epoch_seconds'][-1]:,.0f} tokens/s"
-            )
-        if improved:
-            best, bad_epochs = (perplexity, averaged_arrays(), epoch), 0
-        else:
-            bad_epochs += 1
-            if bad_epochs >= patience:
-                break
-            optimizer.learn_rate *= lr_decay
-    head._set_arrays(best[1])
-    history.update(
-        best_epoch=best[2],
-        best_heldout_perplexity=best[0],
-        train_seconds=time.perf_counter() - start_time,
-    )
-    history["tokens_per_second"] = (
-        len(train_targets) * len(history["epoch_seconds"]) / history["train_seconds"]
-    )
-    model.head = head
-    model.meta["head"] = history
-    if export_fine_tuned_vectors:
-        model.vectors = np.ascontiguousarray(head.to_arrays()["input_vectors"])
-        model.meta["head"]["exported_fine_tuned_vectors"] = True
-    if progress:
-        msg.good(
-            f"Directional head: best held-out perplexity {best[0]:.1f} (epoch {best[2]}), "
-            f"{history['train_seconds']:.0f} s"
-        )
+            yield
+    else:
+        yield
 
 
 def _check_options(
@@ -455,6 +525,7 @@ def _check_options(
     batch_size: int,
     patience: int,
     lr_decay: float,
+    dropout: float,
     heldout_fraction: float,
 ) -> None:
     def positive_int(value: Any) -> bool:
@@ -466,6 +537,7 @@ def _check_options(
         "batch_size": (batch_size, positive_int(batch_size), "a positive integer"),
         "patience": (patience, positive_int(patience), "a positive integer"),
         "lr_decay": (lr_decay, 0 < lr_decay <= 1, "a number in (0, 1]"),
+        "dropout": (dropout, 0 <= dropout < 1, "a number in [0, 1)"),
         "heldout_fraction": (heldout_fraction, 0 < heldout_fraction < 1, "a number in (0, 1)"),
     }
     for option, (value, ok, expected) in checks.items():
