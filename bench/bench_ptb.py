@@ -168,34 +168,113 @@ def check_against_gensim(gensim_model, contexts, top: np.ndarray, n: int = 200) 
             raise AssertionError(f"batched predict_output_word differs from gensim at {i}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vector-size", type=int, default=200, help="gensim vector_size (d)")
     parser.add_argument("--gensim-epochs", type=int, default=5, help="gensim training epochs")
     parser.add_argument("--context-size", type=int, default=5, help="head: K previous words")
     parser.add_argument("--full", action="store_true", help="head: full rather than diagonal C_i")
     parser.add_argument(
-        "--compare-full", action="store_true", help="also train the full-C_i head (2x time)"
+        "--compare-full", action="store_true", help="train both diagonal and full C_i heads"
     )
     parser.add_argument("--epochs", type=int, default=10, help="head: maximum epochs")
     parser.add_argument("--batch-size", type=int, default=1024, help="head: batch size")
-    parser.add_argument("--learn-rate", type=float, default=0.002, help="head: Adam step size")
-    parser.add_argument("--dropout", type=float, default=0.3, help="head: context dropout")
+    parser.add_argument("--learn-rate", type=float, default=0.004, help="head: Adam step size")
+    parser.add_argument("--dropout", type=float, default=0.5, help="head: context dropout")
     parser.add_argument("--patience", type=int, default=2, help="head: early-stopping patience")
     parser.add_argument("--no-fine-tune", action="store_true", help="head: freeze input vectors")
     parser.add_argument("--workers", type=int, default=2, help="gensim worker threads")
     parser.add_argument("--out", type=Path, default=None, help="keep data and model here")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
+    load_before = os.getloadavg()
+    workdir = args.out or Path(tempfile.mkdtemp(prefix="bench_ptb."))
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = write_splits(workdir)
+    timings: dict[str, tuple[float, float]] = {}
+    model, ns_gensim, head_models = train_models(args, paths, timings)
+    if args.out:
+        next(iter(head_models.values())).to_disk(workdir / "model")
+
+    ids = {s: read_ids(paths[s], model.key_to_index) for s in ("train", "valid", "test")}
+    n_words = len(model)
+    window = int(model.settings["window"])
+    test_contexts, test_targets = positions(ids["test"], window)
+    valid_contexts, valid_targets = positions(ids["valid"], window)
+    results: list[tuple[str, float, float | None, float | None]] = []
+    speeds: dict[str, float] = {}
+
+    # unigram and bigram
+    bigram = Bigram(ids["train"], n_words)
+    unigram_log = np.log(bigram.unigram[test_targets])
+    top_unigram = np.tile(np.argsort(-bigram.unigram, kind="stable")[:10], (len(test_targets), 1))
+    results.append(("unigram", _ppl(unigram_log), *hits(top_unigram, test_targets)))
+    lam = bigram.tune(Bigram.previous(ids["valid"], n_words), valid_targets)
+    test_prev = Bigram.previous(ids["test"], n_words)
+    bigram_test = bigram.probs(test_prev, test_targets)
+    name = f"interpolated bigram (lambda={lam:.2f})"
+    results.append((name, _ppl(np.log(bigram_test)), *hits(bigram.top_k(test_prev), test_targets)))
+
+    # gensim predict_output_word (negative sampling); the unigram at sentence starts
+    ns_log, ns_top = gensim_ns_scores(ns_gensim, test_contexts, test_targets)
+    check_against_gensim(ns_gensim, test_contexts, ns_top)
+    no_context = np.isnan(ns_log)
+    ns_log[no_context] = unigram_log[no_context]
+    ns_top[no_context] = top_unigram[no_context]
+    name = "gensim predict_output_word (NS, hs=1 negative=5)"
+    results.append((name, _ppl(ns_log), *hits(ns_top, test_targets)))
+
+    # the CBOW-style HS head (the unigram at sentence starts) and the directional heads
+    name = f"spacy-hs CBOW head (window {window})"
+    scores, speeds[name] = _score_head(
+        model, "cbow", test_contexts, test_targets, unigram_log, top_unigram
+    )
+    results.append((name, *scores))
+    for label, head_model in head_models.items():
+        size = head_model.head.context_size
+        name = f"spacy-hs directional head ({label} C_i, K={size})"
+        contexts = [c[-size:] for c in test_contexts]
+        scores, speeds[name] = _score_head(head_model, "directional", contexts, test_targets)
+        results.append((name, *scores))
+
+    # the directional head mixed with the bigram: the size of that lever (not tree-exact)
+    head_model = next(iter(head_models.values()))
+    size = head_model.head.context_size
+    valid_head = np.exp(
+        head_model.log_prob_next_batch(
+            valid_targets.tolist(), [c[-size:] for c in valid_contexts], head="directional"
+        )
+    )
+    valid_bigram = bigram.probs(Bigram.previous(ids["valid"], n_words), valid_targets)
+    grid = np.linspace(0.5, 1.0, 26)
+    mix = grid[np.argmax([np.log(w * valid_head + (1 - w) * valid_bigram).mean() for w in grid])]
+    test_head = np.exp(
+        head_model.log_prob_next_batch(
+            test_targets.tolist(), [c[-size:] for c in test_contexts], head="directional"
+        )
+    )
+    name = f"directional + bigram, mixed {mix:.2f} (not tree-exact)"
+    results.append((name, _ppl(np.log(mix * test_head + (1 - mix) * bigram_test)), None, None))
+
+    _print_tables(results, speeds, timings, head_models, load_before)
+
+
+def train_models(args: argparse.Namespace, paths: dict[str, Path], timings: dict) -> tuple:
+    """The spacy-hs model (hs=1, negative=0), the gensim NS model, and the directional heads."""
     from gensim.models import Word2Vec
 
     from spacy_hs import HSModel
     from spacy_hs.head import train_head
 
-    load_before = os.getloadavg()
-    workdir = args.out or Path(tempfile.mkdtemp(prefix="bench_ptb."))
-    workdir.mkdir(parents=True, exist_ok=True)
-    paths = write_splits(workdir)
+    def timed(name, fn):
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        result = fn()
+        timings[name] = (time.perf_counter() - wall, _cpu_seconds() - cpu)
+        return result
+
     common = dict(
         corpus_file=str(paths["train"]),
         vector_size=args.vector_size,
@@ -206,137 +285,43 @@ def main() -> None:
         workers=args.workers,
         seed=0,
     )
-    timings: dict[str, tuple[float, float]] = {}
-
-    def timed(name, fn):
-        wall, cpu = time.perf_counter(), _cpu_seconds()
-        result = fn()
-        timings[name] = (time.perf_counter() - wall, _cpu_seconds() - cpu)
-        return result
-
     hs_gensim = timed("gensim hs=1 negative=0", lambda: Word2Vec(hs=1, negative=0, **common))
     ns_gensim = timed("gensim hs=1 negative=5", lambda: Word2Vec(hs=1, negative=5, **common))
     model = HSModel.from_gensim(hs_gensim)
-    n_words = len(model)
-    assert n_words == 10000, n_words
-
-    heads = [("diagonal", not args.full)]
-    if args.compare_full:
-        heads = [("diagonal", True), ("full", False)]
-    head_models: dict[str, HSModel] = {}
+    if len(model) != 10000:
+        raise AssertionError(f"expected PTB's 10,000 words, got {len(model)}")
+    heads = [("diagonal", True), ("full", False)] if args.compare_full else []
+    heads = heads or [("full", False) if args.full else ("diagonal", True)]
+    head_models = {}
     for label, diagonal in heads:
         head_model = HSModel.from_gensim(hs_gensim)
+        options = dict(
+            context_size=args.context_size,
+            diagonal=diagonal,
+            epochs=args.epochs,
+            learn_rate=args.learn_rate,
+            batch_size=args.batch_size,
+            patience=args.patience,
+            dropout=args.dropout,
+            fine_tune_vectors=not args.no_fine_tune,
+            seed=0,
+        )
         timed(
             f"directional head ({label} C_i)",
-            lambda m=head_model, d=diagonal: train_head(
-                m,
-                paths["train"],
-                paths["valid"],
-                context_size=args.context_size,
-                diagonal=d,
-                epochs=args.epochs,
-                learn_rate=args.learn_rate,
-                batch_size=args.batch_size,
-                patience=args.patience,
-                dropout=args.dropout,
-                fine_tune_vectors=not args.no_fine_tune,
-                seed=0,
-            ),
+            lambda m=head_model, o=options: train_head(m, paths["train"], paths["valid"], **o),
         )
         head_models[label] = head_model
-    if args.out:
-        next(iter(head_models.values())).to_disk(workdir / "model")
-
-    ids = {s: read_ids(paths[s], model.key_to_index) for s in ("train", "valid", "test")}
-    window = int(model.settings["window"])
-    test_contexts, test_targets = positions(ids["test"], window)
-    valid_contexts, valid_targets = positions(ids["valid"], window)
-    results: list[tuple[str, float, float | None, float | None]] = []
-
-    # unigram and bigram
-    bigram = Bigram(ids["train"], n_words)
-    unigram_log = np.log(bigram.unigram[test_targets])
-    top_unigram = np.tile(np.argsort(-bigram.unigram, kind="stable")[:10], (len(test_targets), 1))
-    results.append(("unigram", _ppl(unigram_log), *hits(top_unigram, test_targets)))
-    lam = bigram.tune(Bigram.previous(ids["valid"], n_words), valid_targets)
-    test_prev = Bigram.previous(ids["test"], n_words)
-    bigram_test = bigram.probs(test_prev, test_targets)
-    top_bigram = bigram.top_k(test_prev)
-    results.append(
-        (
-            f"interpolated bigram (lambda={lam:.2f})",
-            _ppl(np.log(bigram_test)),
-            *hits(top_bigram, test_targets),
-        )
-    )
-
-    # gensim predict_output_word (negative sampling), unigram at sentence starts
-    ns_log, ns_top = gensim_ns_scores(ns_gensim, test_contexts, test_targets)
-    check_against_gensim(ns_gensim, test_contexts, ns_top)
-    no_context = np.isnan(ns_log)
-    ns_log[no_context] = unigram_log[no_context]
-    ns_top[no_context] = top_unigram[no_context]
-    results.append(
-        (
-            "gensim predict_output_word (NS, hs=1 negative=5)",
-            _ppl(ns_log),
-            *hits(ns_top, test_targets),
-        )
-    )
-
-    # the CBOW-style HS head, unigram at sentence starts
-    results.append(
-        (
-            "spacy-hs CBOW head",
-            *_score_head(model, "cbow", test_contexts, test_targets, unigram_log, top_unigram),
-        )
-    )
-
-    # the directional heads
-    for label, head_model in head_models.items():
-        size = head_model.head.context_size
-        contexts = [c[-size:] for c in test_contexts]
-        results.append(
-            (
-                f"spacy-hs directional head ({label} C_i, K={size})",
-                *_score_head(head_model, "directional", contexts, test_targets),
-            )
-        )
-
-    # the directional head interpolated with the bigram: the next lever, not exact top-k
-    head_model = next(iter(head_models.values()))
-    size = head_model.head.context_size
-    valid_head = np.exp(
-        head_model.log_prob_next_batch(
-            valid_targets.tolist(), [c[-size:] for c in valid_contexts], head="directional"
-        )
-    )
-    valid_bigram = bigram.probs(Bigram.previous(ids["valid"], n_words), valid_targets)
-    grid = np.linspace(0.5, 1.0, 26)
-    mix = grid[
-        int(np.argmax([np.log(w * valid_head + (1 - w) * valid_bigram).mean() for w in grid]))
-    ]
-    test_head = np.exp(
-        head_model.log_prob_next_batch(
-            test_targets.tolist(), [c[-size:] for c in test_contexts], head="directional"
-        )
-    )
-    results.append(
-        (
-            f"directional + bigram, mixed {mix:.2f} (not tree-exact)",
-            _ppl(np.log(mix * test_head + (1 - mix) * bigram_test)),
-            None,
-            None,
-        )
-    )
-
-    _print_table(results, timings, head_models, load_before)
+    return model, ns_gensim, head_models
 
 
 def _score_head(model, head, contexts, targets, fallback_log=None, fallback_top=None):
+    """(perplexity, hit@1, hit@10) through HSModel's public API, and microseconds per exact
+    top-10 query (predict_next_batch, Python included)."""
     log_probs = model.log_prob_next_batch(targets.tolist(), contexts, head=head)
-    top = np.full((len(targets), 10), -1, dtype=np.int64)
+    start = time.perf_counter()
     found = model.predict_next_batch(contexts, topn=10, head=head)
+    microseconds = 1e6 * (time.perf_counter() - start) / len(contexts)
+    top = np.full((len(targets), 10), -1, dtype=np.int64)
     for i, words in enumerate(found):
         if words:
             top[i] = [model.key_to_index[w] for w, _ in words]
@@ -344,7 +329,7 @@ def _score_head(model, head, contexts, targets, fallback_log=None, fallback_top=
     if missing.any():
         log_probs[missing] = fallback_log[missing]
         top[missing] = fallback_top[missing]
-    return (_ppl(log_probs), *hits(top, targets))
+    return (_ppl(log_probs), *hits(top, targets)), microseconds
 
 
 def _ppl(log_probs: np.ndarray) -> float:
@@ -356,41 +341,46 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _print_table(results, timings, head_models, load_before) -> None:
-    directional = next(r for r in results if r[0].startswith("spacy-hs directional"))
+def _print_tables(results, speeds, timings, head_models, load_before) -> None:
+    directional = next(r for r in results if r[0].startswith("spacy-hs directional"))[1]
     print(
-        "\nPenn Treebank test (82,430 tokens incl. <eos>), trained on train, early stopping on"
-        " valid\n"
+        "\nPenn Treebank test (82,430 tokens incl. <eos>); trained on train, the head stopped "
+        "early on valid\n"
     )
     print("| predictor | perplexity | ppl / directional | hit@1 | hit@10 |")
     print("|---|---|---|---|---|")
     for name, ppl, hit1, hit10 in results:
         h1 = "-" if hit1 is None else f"{hit1:.3f}"
         h10 = "-" if hit10 is None else f"{hit10:.3f}"
-        print(f"| {name} | {ppl:.1f} | {ppl / directional[1]:.2f} | {h1} | {h10} |")
+        print(f"| {name} | {ppl:.1f} | {ppl / directional:.2f} | {h1} | {h10} |")
     for name, ppl in PUBLISHED:
-        print(f"| {name} | {ppl:.1f} | {ppl / directional[1]:.2f} | - | - |")
-    print("\nTraining (wall seconds / process CPU seconds):\n")
-    print("| stage | wall s | CPU s | tokens/s (wall) | epochs | best valid ppl |")
+        print(f"| {name} | {ppl:.1f} | {ppl / directional:.2f} | - | - |")
+    print("\nExact top-10 through the tree (predict_next_batch, Python included):\n")
+    print("| head | microseconds / query | ratio |")
+    print("|---|---|---|")
+    cbow = next(v for k, v in speeds.items() if "CBOW" in k)
+    for name, microseconds in speeds.items():
+        print(f"| {name} | {microseconds:.1f} | {microseconds / cbow:.2f} |")
+    print("\nTraining (wall and process CPU seconds):\n")
+    print("| stage | wall s | CPU s | tokens/s (wall) | epochs run (best) | best valid ppl |")
     print("|---|---|---|---|---|---|")
     for name, (wall, cpu) in timings.items():
-        row = f"| {name} | {wall:.0f} | {cpu:.0f} |"
         label = name[name.find("(") + 1 : name.find(" C_i")] if "head" in name else None
+        extra = "- | - | -"
         if label in head_models:
             meta = head_models[label].meta["head"]
-            row += (
-                f" {meta['tokens_per_second']:,.0f} | {len(meta['heldout_perplexity'])} "
-                f"(best {meta['best_epoch']}) | {meta['best_heldout_perplexity']:.1f} |"
+            extra = (
+                f"{meta['tokens_per_second']:,.0f} | {len(meta['heldout_perplexity'])} "
+                f"({meta['best_epoch']}) | {meta['best_heldout_perplexity']:.1f}"
             )
-        else:
-            row += " - | - | - |"
-        print(row)
+        print(f"| {name} | {wall:.0f} | {cpu:.0f} | {extra} |")
+    after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"\nLoad average (1/5/15 min) before: {load_before[0]:.1f} {load_before[1]:.1f} "
-        f"{load_before[2]:.1f}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
-        f"{os.cpu_count()} CPUs. The machine is shared: wall times are pessimistic."
+        f"\nLoad average (1/5/15 min) before: {' '.join(f'{x:.1f}' for x in load_before)}, "
+        f"after: {after}; {os.cpu_count()} CPUs, shared with other work: wall times are "
+        "pessimistic."
     )
-    print(f"\nReproduce: {sys.executable} {' '.join(sys.argv)}")
+    print(f"\nReproduce: {Path(sys.executable).name} {' '.join(sys.argv)}")
 
 
 if __name__ == "__main__":

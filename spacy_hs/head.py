@@ -71,12 +71,13 @@ class DirectionalHead:
         cls,
         hs_model: HSModel,
         *,
-        context_size: int = 3,
+        context_size: int = 5,
         diagonal: bool = True,
         fine_tune_vectors: bool = True,
-        dropout: float = 0.0,
+        dropout: float = 0.5,
     ) -> DirectionalHead:
-        """A new head initialised from the model's input vectors and gensim's ``syn1``."""
+        """A new, untrained head: input vectors copied from ``hs_model.vectors``, output weights
+        from gensim's ``syn1`` with zero node biases (see ``train_head`` for the options)."""
         if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
             raise ValueError(
                 Errors.E403.format(
@@ -100,7 +101,7 @@ class DirectionalHead:
         model.initialize()
         return cls(model, len(hs_model))
 
-    # -- the Predictor protocol ---------------------------------------------------------
+    # -- the Predictor protocol, and scoring ---------------------------------------------
 
     @property
     def context_size(self) -> int:
@@ -122,10 +123,34 @@ class DirectionalHead:
         Every context is usable: fewer than ``context_size`` words (none included) means the
         sentence started, and the missing positions are padded. So ``has_context`` is all True.
         """
-        ids = self.context_matrix(id_lists)
-        hidden = self.model.ops.to_numpy(self._context.predict(self.model.ops.asarray2i(ids)))
-        hidden = np.ascontiguousarray(hidden, dtype=np.float32)
-        return hidden, np.ones(len(id_lists), dtype=bool)
+        return self.hidden(self.context_matrix(id_lists)), np.ones(len(id_lists), dtype=bool)
+
+    def hidden(self, contexts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Hidden vectors, float32 (B, d + 1), for context matrix rows (``context_matrix``)."""
+        ops = self.model.ops
+        hidden = np.empty((len(contexts), self._context.get_dim("nO")), dtype=np.float32)
+        for start in range(0, len(contexts), batch_size):  # bounds the (B, K, d) gather
+            rows = ops.asarray2i(contexts[start : start + batch_size])
+            hidden[start : start + batch_size] = ops.to_numpy(self._context.predict(rows))
+        return hidden
+
+    def log_probs(
+        self, contexts: np.ndarray, targets: np.ndarray, hs_model: HSModel, batch_size: int = 8192
+    ) -> np.ndarray:
+        """log P(targets[i] | contexts[i]) for context matrix rows (see ``context_matrix``),
+        through the compiled path kernel that ``HSModel.log_prob_next`` uses."""
+        out = np.empty(len(targets), dtype=np.float64)
+        weights, tree = self.output_weights, hs_model.tree
+        for start in range(0, len(targets), batch_size):
+            out[start : start + batch_size] = _tree_search.path_log_probs(
+                self.hidden(contexts[start : start + batch_size]),
+                np.ascontiguousarray(targets[start : start + batch_size], dtype=np.int32),
+                weights,
+                tree.path_offsets,
+                tree.path_nodes,
+                tree.path_codes,
+            )
+        return out
 
     def context_matrix(self, id_lists: Sequence[Sequence[int]]) -> np.ndarray:
         """int32 (B, K): column i - 1 holds the i-th most recent word, or the padding id."""
@@ -217,27 +242,6 @@ class DirectionalHead:
     @property
     def _tree(self) -> Model:
         return self.model.layers[1]
-
-    def log_probs(
-        self, contexts: np.ndarray, targets: np.ndarray, hs_model: HSModel, batch_size: int = 8192
-    ) -> np.ndarray:
-        """Exact log P(targets[i] | contexts[i]) for context matrices (see ``context_matrix``),
-        through the compiled kernel (float64 sums, as ``HSModel.log_prob_next``)."""
-        out = np.empty(len(targets), dtype=np.float64)
-        weights = self.output_weights
-        ops = self.model.ops
-        for start in range(0, len(targets), batch_size):
-            ids = ops.asarray2i(contexts[start : start + batch_size])
-            hidden = np.ascontiguousarray(ops.to_numpy(self._context.predict(ids)), np.float32)
-            out[start : start + batch_size] = _tree_search.path_log_probs(
-                hidden,
-                np.ascontiguousarray(targets[start : start + batch_size], dtype=np.int32),
-                weights,
-                hs_model.tree.path_offsets,
-                hs_model.tree.path_nodes,
-                hs_model.tree.path_codes,
-            )
-        return out
 
 
 # -- training ---------------------------------------------------------------------------------
