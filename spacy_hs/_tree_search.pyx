@@ -5,7 +5,8 @@ Conventions (see tree.py): ``children[n, c]`` is the inner node reached from nod
 ``c``, or ``-(w + 1)`` for leaf word ``w``. Branch ``c`` at node ``n`` has log-probability
 ``log_sigmoid((1 - 2c) * h . weights[n])``. Dot products accumulate in float32, in sixteen
 independent lanes (relative error about 1e-7, the precision of the float32 inputs themselves);
-log-sigmoids and their sums are computed in double precision.
+log-sigmoids and their sums are computed in double precision. The innermost loops are C (in the
+``cdef extern`` block below) so that they can also be compiled for AVX2 and chosen at load time.
 
 Cython rather than numba or numpy batching: the best-first search is a loop of small, dependent
 steps (pop, one 100-float dot product, two pushes) that vectorises badly, and Cython is what
@@ -34,27 +35,109 @@ cdef inline double log_sigmoid_pair(double x, double* negative) noexcept nogil:
     return positive
 
 
-cdef inline double dot(const float* a, const float* b, Py_ssize_t n) noexcept nogil:
-    # Sixteen float32 partial sums: each lane is its own running sum, so gcc vectorises the loop
-    # at -O3 without -ffast-math (no reassociation needed) and the additions pipeline. About
-    # twice as fast as eight double lanes, which need a conversion per product; the rounding
-    # error (~1e-7 relative) is that of the float32 weights.
-    cdef float s[16]
-    cdef Py_ssize_t i = 0, j
-    for j in range(16):
-        s[j] = 0.0
-    while i + 16 <= n:
-        for j in range(16):
-            s[j] += a[i + j] * b[i + j]
-        i += 16
-    while i < n:
-        s[0] += a[i] * b[i]
-        i += 1
-    for j in range(8):
-        s[j] += s[j + 8]
-    for j in range(4):
-        s[j] += s[j + 4]
-    return (<double>s[0] + s[1]) + (<double>s[2] + s[3])
+cdef extern from *:
+    """
+    /* The hot inner loops, in C so that they can be compiled twice: for AVX2 processors and
+       for any x86-64, the copy chosen once when the module loads (GCC function multiversioning,
+       an ifunc; glibc only). Per lane the arithmetic is the same in both copies (no fused
+       multiply-add: the avx2 target does not enable FMA), so results are identical; with AVX2
+       the log-probability scoring takes about a fifth less time. Elsewhere one portable copy
+       is built. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+    #define HS_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define HS_CLONES
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define HS_INLINE static inline __attribute__((always_inline))
+    #define HS_RESTRICT __restrict__
+    #define HS_PREFETCH(address) __builtin_prefetch(address)
+    #else
+    #define HS_INLINE static __inline
+    #define HS_RESTRICT __restrict
+    #define HS_PREFETCH(address) ((void)0)
+    #endif
+
+    /* Dot product in sixteen float32 lanes. Each lane is its own running sum, so compilers
+       vectorise the loop without -ffast-math (no reassociation), at any vector width, with the
+       same result; about twice as fast as eight double lanes, which convert every product. The
+       rounding error (~1e-7 relative) is that of the float32 weights themselves. */
+    HS_INLINE double hs_dot(const float* a, const float* b, Py_ssize_t n) {
+        float s[16] = {0};
+        Py_ssize_t i = 0, j;
+        for (; i + 16 <= n; i += 16)
+            for (j = 0; j < 16; j++) s[j] += a[i + j] * b[i + j];
+        for (; i < n; i++) s[0] += a[i] * b[i];
+        for (j = 0; j < 8; j++) s[j] += s[j + 8];
+        for (j = 0; j < 4; j++) s[j] += s[j + 4];
+        return ((double)s[0] + s[1]) + ((double)s[2] + s[3]);
+    }
+
+    /* log P(word | hidden): the log-sigmoids along the word's path, summed.
+       log_sigmoid(d) = min(d, 0) - log1p(exp(-|d|)). The log1p terms of a path are added as one
+       log1p of their product, prod(1 + e_i) - 1 kept as `excess` (updated as x + e + x * e:
+       positive terms only, so no cancellation): one log1p per word rather than one per node,
+       and no branch on the sign of d. Equal to summing log_sigmoid node by node up to rounding
+       (~1e-16). The path's weight rows are requested up front: mostly cache misses in a large
+       tree, and the path is known. */
+    static HS_CLONES double hs_path_log_prob(
+        const float* hidden, const float* weights, Py_ssize_t n_dims,
+        const npy_int64* path_offsets, const int* path_nodes, const unsigned char* path_codes,
+        int word
+    ) {
+        double linear = 0.0, excess = 0.0, d, e;
+        npy_int64 step, start = path_offsets[word], end = path_offsets[word + 1];
+        Py_ssize_t line;
+        for (step = start; step < end; step++)
+            for (line = 0; line < n_dims; line += 16)
+                HS_PREFETCH(weights + (Py_ssize_t)path_nodes[step] * n_dims + line);
+        for (step = start; step < end; step++) {
+            d = hs_dot(hidden, weights + (Py_ssize_t)path_nodes[step] * n_dims, n_dims);
+            d *= 1.0 - 2.0 * path_codes[step];  /* code 0: sigmoid(+d); code 1: sigmoid(-d) */
+            e = exp(-fabs(d));
+            excess = excess + e + excess * e;
+            linear += 0.5 * (d - fabs(d));  /* min(d, 0), exactly */
+            if (excess > 1e300) {  /* it at most doubles per node: flush before overflow */
+                linear -= log1p(excess);
+                excess = 0.0;
+            }
+        }
+        return linear - log1p(excess);
+    }
+
+    /* The hidden vector of a context of `width` word ids, negative ones (padding) skipped:
+       each element summed in float32 from 0 in the context's order, then divided by the
+       number of words if `mean` (exactly what sum_rows gives). Returns that number. */
+    static HS_CLONES Py_ssize_t hs_context_hidden(
+        const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, int mean,
+        float* HS_RESTRICT out
+    ) {
+        Py_ssize_t i, j, n = 0;
+        float count;
+        for (j = 0; j < n_dims; j++) out[j] = 0.0f;
+        for (i = 0; i < width; i++) {
+            if (ids[i] >= 0) {
+                const float* HS_RESTRICT row = vectors + (Py_ssize_t)ids[i] * n_dims;
+                for (j = 0; j < n_dims; j++) out[j] += row[j];
+                n++;
+            }
+        }
+        count = (float)n;
+        if (mean && n > 1)
+            for (j = 0; j < n_dims; j++) out[j] /= count;
+        return n;
+    }
+    """
+    double dot "hs_dot"(const float* a, const float* b, Py_ssize_t n) noexcept nogil
+    double path_log_prob "hs_path_log_prob"(
+        const float* hidden, const float* weights, Py_ssize_t n_dims,
+        const cnp.int64_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
+        int word,
+    ) noexcept nogil
+    Py_ssize_t context_hidden_row "hs_context_hidden"(
+        const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, bint mean,
+        float* out,
+    ) noexcept nogil
 
 
 # A max-heap of (log-probability, tree item) for best-first search.
@@ -335,8 +418,9 @@ def context_hidden_matrix(
     cdef cnp.npy_bool[::1] has_context = has_context_arr.view(np.uint8)
     with nogil:
         for row in range(n_rows):
-            has_context[row] = matrix_row_hidden(
-                vectors, &context_ids[row, 0], context_ids.shape[1], mean, &hidden[row, 0]
+            has_context[row] = context_hidden_row(
+                &vectors[0, 0], vectors.shape[1], &context_ids[row, 0], context_ids.shape[1],
+                mean, &hidden[row, 0],
             ) > 0
     return hidden_arr, has_context_arr
 
@@ -372,6 +456,8 @@ def context_path_log_probs(
     if n_rows == 0 or context_ids.shape[1] == 0:
         return out_arr
     cdef double[::1] out = out_arr
+    cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
+    cdef const unsigned char* codes = &path_codes[0] if path_codes.shape[0] else NULL
     cdef float* hidden = <float*>malloc(max(n_dims, 1) * sizeof(float))
     if hidden == NULL:
         raise MemoryError()
@@ -379,11 +465,11 @@ def context_path_log_probs(
         for row in range(n_rows):
             if word_ids[row] < 0:
                 continue
-            if matrix_row_hidden(
-                vectors, &context_ids[row, 0], context_ids.shape[1], mean, hidden
+            if context_hidden_row(
+                &vectors[0, 0], n_dims, &context_ids[row, 0], context_ids.shape[1], mean, hidden
             ) > 0:
                 out[row] = path_log_prob(
-                    hidden, word_ids[row], weights, path_offsets, path_nodes, path_codes
+                    hidden, &weights[0, 0], n_dims, &path_offsets[0], nodes, codes, word_ids[row]
                 )
     free(hidden)
     return out_arr
@@ -496,61 +582,6 @@ def word_log_probs(const float[:, ::1] dots, const int[:, ::1] children, int roo
     return out_arr
 
 
-cdef inline double path_log_prob(
-    const float* hidden,
-    int word,
-    const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
-    const unsigned char[::1] path_codes,
-) noexcept nogil:
-    """log P(word | hidden): the log-sigmoids of the word's path, summed.
-
-    log_sigmoid(d) = min(d, 0) - log1p(exp(-|d|)). The log1p terms of a path are added as one
-    log1p of their product, prod(1 + e_i) - 1 kept as ``excess`` (updated as x + e + x * e:
-    positive terms only, so no cancellation): one log1p per word rather than one per node, and
-    no branch on the sign of d. Equal to summing log_sigmoid node by node up to rounding (~1e-16).
-    """
-    cdef Py_ssize_t n_dims = weights.shape[1]
-    cdef Py_ssize_t step
-    cdef double linear = 0.0, excess = 0.0, d, e
-    for step in range(path_offsets[word], path_offsets[word + 1]):
-        d = dot(hidden, &weights[path_nodes[step], 0], n_dims)
-        d *= 1.0 - 2.0 * path_codes[step]  # code 0: sigmoid(+d); code 1: sigmoid(-d)
-        e = exp(-fabs(d))
-        excess = excess + e + excess * e
-        linear += 0.5 * (d - fabs(d))  # min(d, 0), exactly
-        if excess > 1e300:  # it at most doubles per node: flush before it could overflow
-            linear -= log1p(excess)
-            excess = 0.0
-    return linear - log1p(excess)
-
-
-cdef inline Py_ssize_t matrix_row_hidden(
-    const float[:, ::1] vectors, const int* ids, Py_ssize_t width, bint mean, float* out
-) noexcept nogil:
-    """The hidden vector of one context given as ``width`` word ids, negative ones skipped:
-    what ``sum_rows`` gives for the others. Returns how many words it has."""
-    cdef Py_ssize_t n_dims = vectors.shape[1]
-    cdef Py_ssize_t i, j, n = 0
-    cdef const float* source
-    cdef float count
-    for j in range(n_dims):
-        out[j] = 0.0
-    for i in range(width):
-        if ids[i] < 0:
-            continue
-        source = &vectors[ids[i], 0]
-        for j in range(n_dims):
-            out[j] = out[j] + source[j]
-        n += 1
-    if mean and n > 1:
-        count = <float>n
-        for j in range(n_dims):
-            out[j] = out[j] / count
-    return n
-
-
 cdef int check_context_ids(const int[:, ::1] context_ids, Py_ssize_t n_words) except -1:
     cdef Py_ssize_t row, i
     for row in range(context_ids.shape[0]):
@@ -587,12 +618,15 @@ def path_log_probs(
             raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
     out_arr = np.empty(n_rows, dtype=np.float64)
     cdef double[::1] out = out_arr
+    cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
+    cdef const unsigned char* codes = &path_codes[0] if path_codes.shape[0] else NULL
     with nogil:
         for row in range(n_rows):
             if word_ids[row] < 0:
                 out[row] = NAN
             else:
                 out[row] = path_log_prob(
-                    &hidden[row, 0], word_ids[row], weights, path_offsets, path_nodes, path_codes
+                    &hidden[row, 0], &weights[0, 0], n_dims, &path_offsets[0], nodes, codes,
+                    word_ids[row],
                 )
     return out_arr

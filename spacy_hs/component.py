@@ -591,10 +591,11 @@ def _context_matrix(
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch allocates its many small, acyclic lists.
 
-    Otherwise those lists, alive until their chunk is scored, are promoted to the oldest
-    generation and trigger full collections, which cost about 0.1 s each once spaCy is
-    imported: more than the scoring itself (bench/bench_pipeline.py). Reference counting still
-    frees everything; nothing allocated here forms a cycle.
+    That is, with a head without the matrix forms (see ``Predictor``), which gets its contexts
+    as one list per token. Otherwise those lists, alive until their chunk is scored, are
+    promoted to the oldest generation and trigger full collections, which cost about 0.1 s each
+    once spaCy is imported: more than the scoring itself. Reference counting still frees
+    everything; nothing allocated here forms a cycle.
     """
     enabled = gc.isenabled()
     gc.disable()

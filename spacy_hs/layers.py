@@ -13,6 +13,7 @@ Three layers, written the way thinc's own are (``forward`` returns the output an
   diagonal (a (K, d) table, one scale per position and dimension) or full (a (d, K * d)
   matrix). The constant column lets the tree's per-node biases live in the last column of its
   output weights, so hidden vectors and weights drop into the compiled tree kernels unchanged.
+  In training, entries of the gathered context vectors can be dropped out.
 * ``TreeLogLikelihood``: (hidden (B, w), targets (B,)) -> log P(target | hidden) (B,), with
   the same math as ``HSModel``: the sum over the target's path of
   ``log_sigmoid((1 - 2 * code) * hidden . W[node])`` (code 0 means ``sigmoid(+dot)``, as in

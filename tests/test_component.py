@@ -3,6 +3,7 @@ DocBin, two pipelines, bad inputs. Real spaCy, models trained on the Lee corpus.
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
@@ -19,7 +20,14 @@ from spacy.tokens import Doc, DocBin
 from thinc.api import Config
 
 from spacy_hs import HSModel
-from spacy_hs.component import DATA_KEY, HSPredictor, register_extensions
+from spacy_hs.component import (
+    DATA_KEY,
+    NOT_SEEN,
+    HSPredictor,
+    _context_matrix,
+    _OrthTable,
+    register_extensions,
+)
 from spacy_hs.errors import ModelFileError
 
 TEXTS = [
@@ -198,6 +206,88 @@ def test_pipe_batches_equal_single_calls(nlp: spacy.Language) -> None:
     piped = [values(doc) for doc in nlp.pipe(texts, batch_size=3)]
     for text, got in zip(texts, piped):
         assert_same_values(values(nlp(text)), got)
+
+
+class ListOnlyHead:
+    """A head with only what the Predictor protocol requires (no matrix fast paths), delegating
+    to the CBOW head: with it, the component falls back to ``hidden_from_ids``."""
+
+    name = "list-only"
+
+    def __init__(self, model: HSModel) -> None:
+        self._cbow = model.predictor("cbow")
+
+    @property
+    def context_size(self) -> int:
+        return self._cbow.context_size
+
+    @property
+    def output_weights(self) -> np.ndarray:
+        return self._cbow.output_weights
+
+    def hidden_from_ids(self, id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        return self._cbow.hidden_from_ids(id_lists)
+
+
+def test_fast_and_fallback_paths_give_the_same_values(hs_model: HSModel) -> None:
+    """The eager values through the CBOW head's matrix forms equal, bit for bit, those through
+    ``hidden_from_ids`` (as for a head without them) and HSModel's own batch API."""
+    model = copy.copy(hs_model)
+    model.head = ListOnlyHead(hs_model)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    fast = HSPredictor(nlp.vocab, model=model, head="cbow", set_vectors=False)
+    slow = HSPredictor(nlp.vocab, model=model, head="directional", set_vectors=False)
+    assert fast._log_prob_from_matrix is not None and slow._log_prob_from_matrix is None
+    texts = [*TEXTS, "", "zzqx", "Police said. The the the the the the the the fire"]
+    fast_docs = list(fast.pipe(nlp.pipe(texts), batch_size=4))
+    slow_docs = list(slow.pipe(nlp.pipe(texts), batch_size=4))
+    for a, b in zip(fast_docs, slow_docs):
+        assert [t._.hs_logprob for t in a] == [t._.hs_logprob for t in b]
+        assert a._.hs_next == b._.hs_next and a._.hs_perplexity == b._.hs_perplexity
+    window = hs_model.settings["window"]
+    for doc in fast_docs:
+        tokens = [t for t in doc if t._.hs_logprob is not None]
+        contexts = [known(hs_model, doc[t.sent.start : t.i])[-window:] for t in tokens]
+        expected = hs_model.log_prob_next_batch([t.text for t in tokens], contexts, head="cbow")
+        assert [t._.hs_logprob for t in tokens] == expected.tolist()
+        for t in doc:  # None exactly where unknown or without a known word before it
+            scorable = t.text in hs_model and known(hs_model, doc[t.sent.start : t.i])
+            assert (t._.hs_logprob is not None) == bool(scorable)
+
+
+def test_context_matrix_respects_sentence_starts() -> None:
+    rng = np.random.default_rng(1)
+    known_ids = rng.integers(0, 50, 200).astype(np.int32)
+    opens = rng.random(200) < 0.15
+    opens[0] = True
+    ends = np.arange(200)
+    first = np.maximum.accumulate(np.where(opens, ends, 0))
+    matrix = _context_matrix(known_ids, first, ends, 4)
+    for row in range(200):
+        context = known_ids[max(first[row], row - 4) : row].tolist()
+        assert matrix[row].tolist() == [-1] * (4 - len(context)) + context
+
+
+def test_orth_table_maps_batches_of_orths() -> None:
+    """The hash table behind the word-id cache: long collision chains, growth, absent keys and
+    orth 0 (which marks empty slots)."""
+    rng = np.random.default_rng(0)
+    table = _OrthTable(capacity=16)
+    stored: dict[int, int] = {}
+    for _ in range(5):
+        orths = rng.integers(1, 2**64 - 1, 400, dtype=np.uint64, endpoint=True)
+        orths[:150] &= ~np.uint64(0xFFFF)  # the same low bits: they all want the same slot
+        orths = np.unique(orths)
+        new = np.array([orth not in stored for orth in orths.tolist()])
+        ids = rng.integers(-1, 1000, int(new.sum())).astype(np.int32)
+        table.add(orths[new], ids)
+        stored.update(zip(orths[new].tolist(), ids.tolist()))
+        absent = rng.integers(1, 2**63, 300, dtype=np.uint64)
+        queries = np.concatenate([orths, absent, np.zeros(2, dtype=np.uint64)])
+        expected = [stored.get(orth, NOT_SEEN) for orth in queries.tolist()]
+        assert table.get(queries).tolist() == expected
+    assert len(table.keys) >= 4 * len(stored)
 
 
 def test_docs_without_sentences_use_the_whole_doc(model_dir: Path, hs_model: HSModel) -> None:

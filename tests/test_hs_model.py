@@ -414,3 +414,96 @@ def test_relation_to_gensim_score(
         above = gensim_scores - (exact - rounding)
         assert (above[has_negative_skip] > 6 - 0.025).all()
         assert (gensim_scores[has_negative_skip] > exact[has_negative_skip] + 1).all()
+
+
+# -- matrix forms (the pipeline component's fast path) and the path kernel ------------------
+
+
+def context_matrix(id_lists: list[list[int]], width: int) -> np.ndarray:
+    """Contexts as the component passes them: oldest first, right-aligned, -1 padding."""
+    matrix = np.full((len(id_lists), width), -1, dtype=np.int32)
+    for row, ids in enumerate(id_lists):
+        if ids:
+            matrix[row, width - len(ids) :] = ids
+    return matrix
+
+
+@pytest.mark.parametrize("cbow_mean", [1, 0])
+def test_matrix_forms_equal_list_forms(hs_model: HSModel, cbow_mean: int) -> None:
+    """hidden_from_matrix and log_prob_from_matrix give, bit for bit, what hidden_from_ids and
+    log_prob_hidden give for the same contexts (NaN in the same places)."""
+    model = copy.copy(hs_model)
+    model.settings = {**hs_model.settings, "cbow_mean": cbow_mean}
+    rng = np.random.default_rng(5)
+    id_lists = [rng.integers(0, len(model), rng.integers(0, 7)).tolist() for _ in range(300)]
+    matrix = context_matrix(id_lists, 6)
+    expected, expected_has_context = model.hidden_from_ids(id_lists)
+    assert not expected_has_context.all()  # some contexts are empty
+    hidden, has_context = model.hidden_from_matrix(matrix)
+    np.testing.assert_array_equal(hidden, expected)
+    np.testing.assert_array_equal(has_context, expected_has_context)
+    # Padding anywhere in a row is skipped, not only on the left.
+    spread = np.full((len(id_lists), 12), -1, dtype=np.int32)
+    spread[:, 1::2] = matrix
+    np.testing.assert_array_equal(model.hidden_from_matrix(spread)[0], expected)
+    words = rng.integers(-1, len(model), len(id_lists))
+    got = model.log_prob_from_matrix(matrix, words)
+    reference = model.log_prob_hidden(expected, np.where(expected_has_context, words, -1))
+    np.testing.assert_array_equal(got, reference)
+    unscorable = (words < 0) | ~expected_has_context
+    assert np.isnan(got[unscorable]).all() and not np.isnan(got[~unscorable]).any()
+
+
+def test_matrix_forms_reject_bad_input(hs_model: HSModel) -> None:
+    too_large = np.array([[0, len(hs_model)]], dtype=np.int32)
+    with pytest.raises(IndexError, match="out of range"):
+        hs_model.hidden_from_matrix(too_large)
+    with pytest.raises(IndexError, match="out of range"):
+        hs_model.log_prob_from_matrix(too_large, np.array([0]))
+    with pytest.raises(IndexError, match="out of range"):
+        hs_model.log_prob_from_matrix(np.array([[0]]), np.array([len(hs_model)]))
+    with pytest.raises(ValueError, match=r"\(B, K\) matrix"):
+        hs_model.hidden_from_matrix(np.array([0, 1]))
+    empty = np.zeros((0, 4), dtype=np.int32)
+    assert hs_model.hidden_from_matrix(empty)[0].shape == (0, hs_model.vector_size)
+    assert hs_model.log_prob_from_matrix(empty, np.zeros(0, dtype=np.int32)).shape == (0,)
+
+
+def test_path_kernel_equals_node_by_node_sum(hs_model: HSModel, lee_tokens: list[str]) -> None:
+    """The path kernel sums the log-sigmoids of a path as one log1p of a product; node by node
+    in float64 from the same float32 hidden vector and weights gives the same values."""
+    contexts = random_contexts(hs_model, lee_tokens, 60, seed=6)
+    hidden, _ = hs_model.hidden_batch(contexts)
+    words = np.random.default_rng(6).integers(0, len(hs_model), len(contexts))
+    got = hs_model.log_prob_hidden(hidden, words)
+    for row, word in enumerate(words.tolist()):
+        nodes, codes = hs_model.tree.path(word)
+        dots = hs_model.inner_node_weights[nodes].astype(np.float64) @ hidden[row]
+        expected = log_sigmoid((1.0 - 2.0 * codes) * dots).sum()
+        assert got[row] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_very_deep_word_does_not_overflow() -> None:
+    """A chain-shaped tree, 1499 nodes deep: the running product of the path's log1p terms
+    (2 per node when every dot product is 0) is flushed before it overflows a double."""
+    from spacy_hs.tree import HuffmanTree
+
+    n_words = 1500
+    points = [list(range(min(w, n_words - 2) + 1)) for w in range(n_words)]
+    codes = [[1] * w + [0] if w < n_words - 1 else [1] * (n_words - 1) for w in range(n_words)]
+    tree = HuffmanTree.from_paths(points, codes)
+    model = HSModel(
+        [f"w{i}" for i in range(n_words)],
+        np.ones(n_words, dtype=np.int64),
+        np.zeros((n_words, 4), dtype=np.float32),
+        tree,
+        np.zeros((n_words - 1, 4), dtype=np.float32),
+    )
+    hidden = np.zeros((2, 4), dtype=np.float32)
+    deepest = model.log_prob_hidden(hidden, np.array([n_words - 1, 3]))
+    np.testing.assert_allclose(deepest, [-(n_words - 1) * np.log(2), -4 * np.log(2)], rtol=1e-12)
+    got = model.log_prob_from_matrix(np.array([[0, 1]], dtype=np.int32), np.array([n_words - 1]))
+    np.testing.assert_array_equal(got, deepest[:1])
+    ids, log_probs = model.top_k_hidden(hidden[:1], 3)
+    assert ids.tolist() == [[0, 1, 2]]
+    np.testing.assert_allclose(log_probs, [[-np.log(2), -2 * np.log(2), -3 * np.log(2)]])
