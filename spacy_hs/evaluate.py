@@ -28,9 +28,7 @@ CBOW head on exactly that sample, for a like-for-like comparison).
 from __future__ import annotations
 
 import math
-import os
 import random
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import srsly
 
 from .errors import Errors, Warnings
 from .hs_model import HSModel
+from .util import atomic_file
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
@@ -700,14 +699,8 @@ def _next_word_bars(next_word: dict[str, Any] | None) -> list[tuple[str, dict[st
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            fig.savefig(file, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as file:
+        fig.savefig(file, format="png", dpi=110)
     return path
 
 
@@ -720,15 +713,8 @@ def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise EvaluationError(Errors.E209.format(path=path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf8") as file:
-            file.write(srsly.json_dumps(_json_safe(data), indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", encoding="utf8") as file:
+        file.write(srsly.json_dumps(_json_safe(data), indent=2) + "\n")
     return path
 
 

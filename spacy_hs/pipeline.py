@@ -12,8 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from . import __version__
 from .component import HSPredictor
 from .errors import Errors, ModelFileError
 from .hs_model import META_FILE, HSModel
+from .util import staging_dir
 
 FACTORY = "hs_predictor"
 DISTRIBUTION = "spacy-hs"  # our name on PyPI, required by every packaged pipeline
@@ -96,7 +95,7 @@ def assemble(
         raise PipelineError(Errors.E310.format(path=pipeline_dir))
     model = HSModel.from_disk(model_dir)
     nlp = build_pipeline(model, lang, top_k=top_k, head=head, context_size=context_size)
-    with _staging_dir(pipeline_dir) as tmp:
+    with staging_dir(pipeline_dir) as tmp:
         nlp.to_disk(tmp)
     return nlp
 
@@ -117,28 +116,6 @@ def _pipeline_factories(path: Path) -> list[str]:
     except Exception:  # a broken config is not a pipeline we made
         return []
     return [c.get("factory", "") for c in config.get("components", {}).values()]
-
-
-@contextmanager
-def _staging_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; on success it replaces ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- loading for prediction ---------------------------------------------------------------------

@@ -19,8 +19,6 @@ below, which configs/default.cfg spells out with comments):
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -32,6 +30,7 @@ from confection import Config
 
 from .errors import Errors, Warnings
 from .hs_model import HSModel
+from .util import atomic_file
 from .word2vec import (
     LOSS_SAMPLE,
     WORD2VEC_DEFAULTS,
@@ -332,15 +331,8 @@ def _training_meta(
 
 def _save_gensim(model: Any, path: Path) -> None:
     """gensim's own pickle, in one file, written to a temporary file and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            model.save(file)  # a file handle: gensim pickles everything into it (no .npy files)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as file:
+        model.save(file)  # a file handle: gensim pickles everything into it (no .npy files)
 
 
 def _reason(err: BaseException) -> str:
