@@ -49,7 +49,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {"loss_sample": LOSS_SAMPLE}
 # The directional head (issue 5): ``enabled`` switches it on; every other key is passed to
 # spacy_hs.head.train_head as a keyword argument, and the keys left out take train_head's own
 # defaults (configs/default.cfg lists them, and tests/test_train.py checks they agree).
-HEAD_DEFAULTS: dict[str, Any] = {"enabled": False}
+HEAD_DEFAULTS: dict[str, Any] = {"enabled": True}
 # Accepted without importing the head module (and thinc) while the head is off; when it is
 # on, every key is checked against train_head's signature.
 HEAD_KEYS = (

@@ -54,7 +54,7 @@ def test_default_cfg_matches_the_built_in_defaults():
     assert config["word2vec"] == DEFAULTS["word2vec"]
     assert config["training"] == DEFAULTS["training"]
     assert load_config(None)["word2vec"] == config["word2vec"]
-    assert default_config()["head"] == {"enabled": False}
+    assert default_config()["head"] == {"enabled": True}
 
 
 def test_default_cfg_head_matches_train_head():
@@ -63,7 +63,7 @@ def test_default_cfg_head_matches_train_head():
     if options is None:
         pytest.skip("this version has no spacy_hs.head")
     head = dict(load_config(DEFAULT_CFG)["head"])
-    assert head.pop("enabled") is False
+    assert head.pop("enabled") is True
     options.pop("enabled", None)
     assert head == options
     assert set(HEAD_KEYS) - {"enabled"} <= set(options)
