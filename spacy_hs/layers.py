@@ -112,7 +112,7 @@ def _context_forward(
     gathered[is_pad] = model.get_param("pad")
     drop_mask = None
     if is_train and model.attrs["dropout_rate"]:
-        drop_mask = ops.get_dropout_mask(gathered.shape, model.attrs["dropout_rate"])
+        drop_mask = _dropout_mask(ops, gathered.shape, model.attrs["dropout_rate"])
         gathered *= drop_mask
     if model.attrs["diagonal"]:
         hidden = (gathered * C[None]).sum(axis=1)
@@ -148,6 +148,17 @@ def _context_forward(
         return ops.alloc2i(n_rows, size)
 
     return output, backprop
+
+
+def _dropout_mask(ops, shape: tuple[int, ...], rate: float) -> Floats2d:
+    """Inverted-dropout mask, as ``ops.get_dropout_mask`` but drawn in float32 (that one draws
+    float64 and dominated a training step)."""
+    xp = ops.xp
+    if xp is np:  # seeded by thinc's fix_random_seed, like ops.get_dropout_mask
+        draws = np.random.default_rng(np.random.randint(2**31)).random(shape, dtype=np.float32)
+    else:
+        draws = xp.random.random(shape, dtype="float32")
+    return (draws >= rate).astype("float32") * (1.0 / (1.0 - rate))
 
 
 # -- tree: hidden vectors and targets -> log-likelihoods ------------------------------------
