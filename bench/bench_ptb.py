@@ -170,7 +170,7 @@ def check_against_gensim(gensim_model, contexts, top: np.ndarray, n: int = 200) 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vector-size", type=int, default=200, help="gensim vector_size (d)")
+    parser.add_argument("--vector-size", type=int, default=400, help="gensim vector_size (d)")
     parser.add_argument("--gensim-epochs", type=int, default=5, help="gensim training epochs")
     parser.add_argument("--context-size", type=int, default=5, help="head: K previous words")
     parser.add_argument("--full", action="store_true", help="head: full rather than diagonal C_i")
@@ -181,6 +181,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=1024, help="head: batch size")
     parser.add_argument("--learn-rate", type=float, default=0.004, help="head: Adam step size")
     parser.add_argument("--dropout", type=float, default=0.5, help="head: context dropout")
+    parser.add_argument("--l2", type=float, default=0.15, help="head: Adam weight decay")
     parser.add_argument("--patience", type=int, default=2, help="head: early-stopping patience")
     parser.add_argument("--no-fine-tune", action="store_true", help="head: freeze input vectors")
     parser.add_argument("--workers", type=int, default=2, help="gensim worker threads")
@@ -303,6 +304,7 @@ def train_models(args: argparse.Namespace, paths: dict[str, Path], timings: dict
             batch_size=args.batch_size,
             patience=args.patience,
             dropout=args.dropout,
+            l2=args.l2,
             fine_tune_vectors=not args.no_fine_tune,
             seed=0,
         )

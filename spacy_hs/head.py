@@ -324,10 +324,10 @@ def train_head(
     patience: int = 2,
     lr_decay: float = 0.5,
     dropout: float = 0.5,
+    l2: float = 0.15,
     fine_tune_vectors: bool = True,
     export_fine_tuned_vectors: bool = False,
-    averages: bool = True,
-    l2: float = 0.0,
+    averages: bool = False,
     eos_token: str | None = None,
     seed: int = 0,
     heldout_fraction: float = 0.05,
@@ -351,13 +351,15 @@ def train_head(
     patience: stop after this many epochs in a row without a held-out improvement; the best
         parameters seen are kept.
     dropout: rate at which entries of the context vectors are zeroed in training.
+    l2: decoupled weight decay (thinc's Adam ``L2``): each step shrinks every parameter by
+        ``learn_rate * l2`` of itself. With dropout, what keeps the head from overfitting.
     fine_tune_vectors: train the head's own copy of the input vectors. ``model.vectors`` (the
         vectors exported to spaCy) are not changed unless ``export_fine_tuned_vectors``.
     export_fine_tuned_vectors: replace ``model.vectors`` with the fine-tuned copy. This changes
         what the CBOW head and spaCy's ``token.vector`` see.
     averages: evaluate and keep the running averages of the parameters (thinc's Adam
-        ``use_averages``) rather than their last values.
-    l2: decoupled weight decay (thinc's Adam ``L2``).
+        ``use_averages``) rather than their last values. On Penn Treebank this made no
+        difference and cost 15% of the training time.
     eos_token: appended to every line as a last word to predict. It must be in the vocabulary,
         so it must have been in the corpus gensim saw. None: lines are used as they are.
     seed: random seed for initialisation, dropout, shuffling and the held-out split.
@@ -368,7 +370,9 @@ def train_head(
     """
     if not enabled:
         return
-    _check_options(epochs, learn_rate, batch_size, patience, lr_decay, dropout, heldout_fraction)
+    _check_options(
+        epochs, learn_rate, batch_size, patience, lr_decay, dropout, l2, heldout_fraction
+    )
     eos_id = None
     if eos_token is not None:
         if eos_token not in model.key_to_index:
@@ -535,6 +539,7 @@ def _check_options(
     patience: int,
     lr_decay: float,
     dropout: float,
+    l2: float,
     heldout_fraction: float,
 ) -> None:
     def positive_int(value: Any) -> bool:
@@ -547,6 +552,7 @@ def _check_options(
         "patience": (patience, positive_int(patience), "a positive integer"),
         "lr_decay": (lr_decay, 0 < lr_decay <= 1, "a number in (0, 1]"),
         "dropout": (dropout, 0 <= dropout < 1, "a number in [0, 1)"),
+        "l2": (l2, l2 >= 0, "a number >= 0"),
         "heldout_fraction": (heldout_fraction, 0 < heldout_fraction < 1, "a number in (0, 1)"),
     }
     for option, (value, ok, expected) in checks.items():

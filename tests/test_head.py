@@ -137,6 +137,8 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, context_size=0, progress=False)
     with pytest.raises(ValueError, match="lr_decay = 2 is not valid"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
+    with pytest.raises(ValueError, match=r"l2 = -1 is not valid: a number >= 0"):
+        train_head(model, lee_path, None, l2=-1, progress=False)
     unknown = tmp_path / "unknown.txt"
     unknown.write_text("zzqx qqzx\n", encoding="utf8")
     with pytest.raises(ValueError, match="Not enough text to train the directional head"):
