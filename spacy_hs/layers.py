@@ -235,11 +235,13 @@ def _tree_forward(
         # d log_sigmoid(s * dot) / d dot = s * sigmoid(-s * dot); padded steps have s = 0.
         d_dots = d_log_probs[:, None] * signs * ops.sigmoid(-margins)
         d_hidden = (d_dots[:, None, :] @ rows)[:, 0, :]
+        # Only the real path steps (about half of the padded ones) reach the output weights.
+        row_ids, step_ids = xp.nonzero(signs)
         d_W = ops.alloc(W.shape, dtype=W.dtype)
         ops.scatter_add(
             d_W,
-            ops.as_contig(nodes.reshape(-1).astype("int32")),
-            ops.as_contig((d_dots[:, :, None] * hidden[:, None, :]).reshape(-1, W.shape[1])),
+            ops.as_contig(nodes[row_ids, step_ids].astype("int32")),
+            ops.as_contig(d_dots[row_ids, step_ids][:, None] * hidden[row_ids]),
         )
         model.inc_grad("W", d_W)
         return d_hidden
