@@ -33,6 +33,7 @@ import srsly
 from . import _tree_search
 from .errors import Errors, MissingModelFileError, ModelFileError, Warnings
 from .tree import HuffmanTree
+from .util import replace_dir
 
 FORMAT = "spacy-hs.hs-model"
 FORMAT_VERSION = 1
@@ -557,7 +558,7 @@ class HSModel:
                 np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             srsly.write_json(tmp / WORDS_FILE, self.words)
             srsly.write_json(tmp / META_FILE, self._header())
-            _replace_dir(tmp, path)
+            replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -714,21 +715,6 @@ def _is_replaceable(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(header, dict) and header.get("format") == FORMAT
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move ``new`` to ``target``; an old ``target`` is removed only once ``new`` is in place."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.{os.urandom(6).hex()}.old")
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 class CBOWPredictor:
