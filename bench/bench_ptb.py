@@ -21,7 +21,10 @@ Rows:
 The CBOW and gensim rows cannot predict a sentence's first word (no context); they fall back to
 the unigram there, so their perplexity is defined over the same tokens.
 
-    python bench/bench_ptb.py            # about 5-10 minutes on 2 CPU cores
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py        # about 11 minutes on 2 CPU cores
+    # diagonal against full C_i (d = 200, as measured for the choice; about 15 minutes):
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --compare-full --vector-size 200 \
+        --l2 0.1 --dropout 0.4 --epochs 12
 """
 
 from __future__ import annotations
