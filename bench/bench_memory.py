@@ -20,16 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from spacy_hs.corpus import extract_default_corpus
+from spacy_hs.corpus.sources import extract_default_corpus
 
 CHILD_PREPROCESS = """
 import sys
-from spacy_hs.preprocess import preprocess
+from spacy_hs.corpus.preprocess import preprocess
 result = preprocess(sys.argv[1], sys.argv[2], progress=False)
 print(result.meta["stats"]["tokens"])
 """
 CHILD_FLOOR = """
-import spacy, spacy_hs.preprocess
+import spacy, spacy_hs.corpus.preprocess
 spacy.blank("en")
 print(0)
 """

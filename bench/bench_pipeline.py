@@ -34,7 +34,7 @@ import treebank
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
-from spacy_hs.normalize import NormalizerSettings, TokenNormalizer
+from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TARGET = 0.5

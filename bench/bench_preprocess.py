@@ -1,4 +1,4 @@
-"""Preprocessing throughput: `spacy_hs.preprocess` against plain `nlp.tokenizer.pipe`.
+"""Preprocessing throughput: `spacy_hs.corpus.preprocess` against plain `nlp.tokenizer.pipe`.
 
 Both run on the same text files in the same run, alternating, each with a fresh
 ``spacy.blank(lang)`` (so both start with a cold tokenizer cache):
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import spacy
 
-from spacy_hs.corpus import extract_default_corpus
-from spacy_hs.preprocess import preprocess
+from spacy_hs.corpus.preprocess import preprocess
+from spacy_hs.corpus.sources import extract_default_corpus
 
 
 def timed(function, *args):

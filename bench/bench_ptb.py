@@ -271,7 +271,7 @@ def train_models(args: argparse.Namespace, paths: dict[str, Path], timings: dict
     from gensim.models import Word2Vec
 
     from spacy_hs import HSModel
-    from spacy_hs.head import train_head
+    from spacy_hs.heads.directional import train_head
 
     def timed(name, fn):
         wall, cpu = time.perf_counter(), _cpu_seconds()

@@ -49,7 +49,7 @@ Timing = tuple[float, float]
 
 
 def time_spacy_hs(corpus: Path, output: Path, overrides: dict) -> tuple[Timing, dict]:
-    from spacy_hs.train import train
+    from spacy_hs.training.train import train
 
     wall, cpu = time.perf_counter(), time.process_time()
     model = train(corpus, output, DEFAULT_CFG, overrides)
@@ -69,7 +69,7 @@ def vocab_scan(corpus: Path, params: dict, sample: bool) -> float:
     from gensim.models import Word2Vec
     from gensim.models.word2vec import LineSentence
 
-    from spacy_hs.word2vec import LOSS_SAMPLE, LossSampler
+    from spacy_hs.training.word2vec import LOSS_SAMPLE, LossSampler
 
     model = Word2Vec(**params)
     start = time.perf_counter()
@@ -175,8 +175,8 @@ def main() -> None:
 
     from gensim import __version__ as gensim_version
 
-    from spacy_hs.train import load_config
-    from spacy_hs.word2vec import available_cores, word2vec_params
+    from spacy_hs.training.train import load_config
+    from spacy_hs.training.word2vec import available_cores, word2vec_params
 
     overrides = {}
     if args.epochs is not None:

@@ -349,7 +349,7 @@ class Warnings:
     # Training (word2vec.py, train.py)
     W150 = (
         "[head] enabled = true, but this version of spacy-hs has no head trainer "
-        "(spacy_hs.head); the model is saved without a directional head. Set "
+        "(spacy_hs.heads.directional); the model is saved without a directional head. Set "
         "`--head.enabled false` to silence this."
     )
     # Preprocessing (preprocess.py)

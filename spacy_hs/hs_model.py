@@ -625,7 +625,7 @@ class HSModel:
         except (ValueError, TypeError) as err:  # TypeError: settings or meta of the wrong type
             raise ModelFileError(Errors.E013.format(path=where, reason=err)) from None
         if header.get("head") is not None:
-            from .head import DirectionalHead
+            from .heads.directional import DirectionalHead
 
             head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
             try:
@@ -639,7 +639,7 @@ def _head_arrays(header: Any) -> dict[str, Any]:
     """The head array names (with dtypes) a header announces; none if it has no head."""
     if not isinstance(header, dict) or header.get("head") is None:
         return {}
-    from .head import ARRAYS as HEAD_ARRAYS  # imported lazily: it needs thinc
+    from .heads.directional import ARRAYS as HEAD_ARRAYS  # imported lazily: it needs thinc
 
     return {HEAD_PREFIX + name: np.float32 for name in HEAD_ARRAYS}
 

@@ -50,7 +50,7 @@ def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
     and language stored in ``model.settings``."""
     import spacy
 
-    from spacy_hs.normalize import NormalizerSettings, TokenNormalizer
+    from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 
     settings = NormalizerSettings()
     normalizer = TokenNormalizer(settings)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from spacy_hs import HSModel
 from spacy_hs.cli import app
-from spacy_hs.pipeline import PipelineError, assemble, package_pipeline
+from spacy_hs.pipeline.package import PipelineError, assemble, package_pipeline
 
 TEXT = "Hundreds of people have been forced to vacate their"
 runner = CliRunner()

@@ -20,7 +20,8 @@ from spacy.tokens import Doc, DocBin
 from thinc.api import Config
 
 from spacy_hs import HSModel
-from spacy_hs.component import (
+from spacy_hs.errors import ModelFileError
+from spacy_hs.pipeline.component import (
     DATA_KEY,
     NOT_SEEN,
     HSPredictor,
@@ -28,7 +29,6 @@ from spacy_hs.component import (
     _OrthTable,
     register_extensions,
 )
-from spacy_hs.errors import ModelFileError
 
 TEXTS = [
     "Hundreds of people have been forced to vacate their homes. The fire moved towards the town",

@@ -1,4 +1,4 @@
-"""spacy_hs.corpus and `spacy-hs corpus`: the default corpus from gensim's bundled test data."""
+"""spacy_hs.corpus.sources and `spacy-hs corpus`: the default corpus from gensim's test data."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import spacy_hs.corpus as corpus_module
+import spacy_hs.corpus.sources as corpus_module
 from spacy_hs.cli import app
-from spacy_hs.corpus import (
+from spacy_hs.corpus.preprocess import preprocess
+from spacy_hs.corpus.sources import (
     LEE_CORPUS,
     CorpusError,
     article_paragraphs,
@@ -17,7 +18,6 @@ from spacy_hs.corpus import (
     gensim_test_data,
     wiki_articles,
 )
-from spacy_hs.preprocess import preprocess
 
 MARKUP = ("'''", "''", "[[", "]]", "{{", "}}", "==", "<ref", "#REDIRECT", "|-")
 
@@ -122,7 +122,7 @@ def _zip(path: Path, member: str, text: str) -> Path:
 
 
 def test_text8_archive_is_cut_into_lines(tmp_path: Path, lee_path: Path) -> None:
-    from spacy_hs.corpus import ASSET_SOURCES, TEXT8_WORDS_PER_LINE, extract_asset_corpus
+    from spacy_hs.corpus.sources import ASSET_SOURCES, TEXT8_WORDS_PER_LINE, extract_asset_corpus
 
     words = lee_path.read_text(encoding="utf8").lower().split()
     archive, member = ASSET_SOURCES["text8"]
@@ -134,7 +134,7 @@ def test_text8_archive_is_cut_into_lines(tmp_path: Path, lee_path: Path) -> None
 
 
 def test_wikitext_archive_drops_headings(tmp_path: Path) -> None:
-    from spacy_hs.corpus import ASSET_SOURCES, extract_asset_corpus
+    from spacy_hs.corpus.sources import ASSET_SOURCES, extract_asset_corpus
 
     archive, member = ASSET_SOURCES["wikitext103"]
     text = " = Valkyria = \n\n Senjō no Valkyria 3 is a game .\n = = Plot = = \n It sold well .\n"
@@ -145,7 +145,7 @@ def test_wikitext_archive_drops_headings(tmp_path: Path) -> None:
 
 
 def test_asset_source_missing_or_corrupt(tmp_path: Path) -> None:
-    from spacy_hs.corpus import CorpusError, extract_asset_corpus
+    from spacy_hs.corpus.sources import CorpusError, extract_asset_corpus
 
     with pytest.raises(CorpusError, match="spacy project assets"):
         extract_asset_corpus("text8", tmp_path, tmp_path / "out")

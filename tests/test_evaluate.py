@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 from spacy_hs import HSModel
 from spacy_hs.cli import app
 from spacy_hs.errors import MissingModelFileError
-from spacy_hs.evaluate import (
+from spacy_hs.evaluation.evaluate import (
     EvaluationError,
     evaluate,
     gensim_test_data,
     next_word_metrics,
     write_plots,
 )
-from spacy_hs.head import DirectionalHead
+from spacy_hs.heads.directional import DirectionalHead
 
 N_TRAIN_LINES = 250  # of the Lee corpus's 300 documents, one per line; the rest is held out
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,8 +12,8 @@ from gensim.models import Word2Vec
 
 from spacy_hs import HSModel, HuffmanTree
 from spacy_hs.errors import MissingModelFileError, ModelFileError
-from spacy_hs.head import DirectionalHead, Examples, read_sentences, train_head
-from spacy_hs.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+from spacy_hs.heads.directional import DirectionalHead, Examples, read_sentences, train_head
+from spacy_hs.heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progress=False)
 

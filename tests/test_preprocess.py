@@ -1,4 +1,4 @@
-"""spacy_hs.preprocess and `spacy-hs preprocess`, on real text (Lee corpus, Penn Treebank)."""
+"""spacy_hs.corpus.preprocess and `spacy-hs preprocess`, on real text (Lee, Penn Treebank)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import treebank
 from typer.testing import CliRunner
 
 from spacy_hs.cli import app
-from spacy_hs.normalize import NormalizerSettings, TokenNormalizer
-from spacy_hs.preprocess import (
+from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
+from spacy_hs.corpus.preprocess import (
     InputNotFoundError,
     PreprocessError,
     _LexemeTable,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from spacy_hs import HSModel
 from spacy_hs.cli import app
-from spacy_hs.train import (
+from spacy_hs.training.train import (
     DEFAULTS,
     GENSIM_FILE,
     HEAD_KEYS,
@@ -61,7 +61,7 @@ def test_default_cfg_head_matches_train_head():
     """configs/default.cfg spells out train_head's defaults; they must not drift apart."""
     options = head_options()
     if options is None:
-        pytest.skip("this version has no spacy_hs.head")
+        pytest.skip("this version has no spacy_hs.heads.directional")
     head = dict(load_config(DEFAULT_CFG)["head"])
     assert head.pop("enabled") is True
     options.pop("enabled", None)
@@ -72,7 +72,7 @@ def test_default_cfg_head_matches_train_head():
 def test_loading_the_default_cfg_does_not_import_thinc():
     """With the head off, training never imports the head module (thinc)."""
     code = (
-        "import sys; from spacy_hs.train import load_config; "
+        "import sys; from spacy_hs.training.train import load_config; "
         f"load_config({str(DEFAULT_CFG)!r}); print('thinc' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -246,7 +246,7 @@ def test_train_never_overwrites_other_data(lee_path: Path, tmp_path: Path):
 
 def test_train_with_head(lee_path: Path, tmp_path: Path):
     if head_options() is None:
-        pytest.skip("this version has no spacy_hs.head")
+        pytest.skip("this version has no spacy_hs.heads.directional")
     overrides = {**FAST, "head.enabled": True, "head.epochs": 1, "head.progress": False}
     with pytest.raises(ValueError, match="Unknown setting head.progress"):
         train(lee_path, tmp_path, None, overrides)

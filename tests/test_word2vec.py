@@ -12,7 +12,7 @@ import pytest
 from gensim.models.word2vec import LineSentence
 
 from spacy_hs import HSModel
-from spacy_hs.word2vec import (
+from spacy_hs.training.word2vec import (
     WORD2VEC_DEFAULTS,
     LossSampler,
     available_cores,
@@ -110,7 +110,7 @@ def test_check_corpus_not_utf8_names_the_line(tmp_path: Path, lee_path: Path):
 def test_check_corpus_character_split_across_blocks(tmp_path: Path):
     """A valid multi-byte character straddling the 1 MB read boundary is not an error; a
     truncated one at the very end is, with its line number."""
-    from spacy_hs.word2vec import READ_CHUNK
+    from spacy_hs.training.word2vec import READ_CHUNK
 
     path = tmp_path / "boundary.txt"
     head = b"word " * ((READ_CHUNK - 1) // 5) + b"x" * ((READ_CHUNK - 1) % 5)

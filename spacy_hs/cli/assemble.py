@@ -37,7 +37,7 @@ def assemble_cli(
 
     `spacy.load(PIPELINE_DIR)` loads it without the model directory.
     """
-    from ..pipeline import PipelineError, assemble  # spaCy loads lazily: --help stays fast
+    from ..pipeline.package import PipelineError, assemble  # spaCy loads lazily: --help stays fast
 
     try:
         nlp = assemble(

@@ -56,7 +56,7 @@ def corpus_cli(
 
     Next: spacy-hs preprocess OUTPUT_DIR corpus.tok.txt
     """
-    from ..corpus import SOURCES, CorpusError, extract_asset_corpus, extract_default_corpus
+    from ..corpus.sources import SOURCES, CorpusError, extract_asset_corpus, extract_default_corpus
 
     try:
         if source == "default":

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from wasabi import msg
 
 from ..errors import ModelFileError
-from ..evaluate import DEFAULT_MAX_POSITIONS, EvaluationError, evaluate
+from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, EvaluationError, evaluate
 from ._util import Arg, Opt, app
 
 PREDICTOR_LABELS = {

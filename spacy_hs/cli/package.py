@@ -33,7 +33,10 @@ def package_cli(
 
     The wheel requires spacy-hs and spaCy; once installed, `spacy.load("LANG_NAME")` loads it.
     """
-    from ..pipeline import PipelineError, package_pipeline  # spaCy loads lazily: --help stays fast
+    from ..pipeline.package import (  # spaCy loads lazily: --help stays fast
+        PipelineError,
+        package_pipeline,
+    )
 
     try:
         wheel = package_pipeline(

@@ -28,7 +28,7 @@ def predict_cli(
     ] = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""
-    from ..pipeline import (  # spaCy loads lazily: --help stays fast
+    from ..pipeline.package import (  # spaCy loads lazily: --help stays fast
         PipelineError,
         load_predictor_pipeline,
         predict_next,

@@ -140,8 +140,8 @@ def preprocess_cli(
 
     Memory stays flat whatever the corpus size.
     """
-    from ..normalize import NormalizerSettings
-    from ..preprocess import PreprocessError, preprocess
+    from ..corpus.normalize import NormalizerSettings
+    from ..corpus.preprocess import PreprocessError, preprocess
 
     settings = NormalizerSettings(
         lowercase=lowercase,

@@ -74,8 +74,8 @@ def train_cli(
 
     Each epoch prints its own loss: the exact mean -log P(word | context), in nats, on a sample.
     """
-    from ..train import MODEL_DIR, load_config, train
-    from ..word2vec import EpochReport, Word2VecResult, word2vec_params
+    from ..training.train import MODEL_DIR, load_config, train
+    from ..training.word2vec import EpochReport, Word2VecResult, word2vec_params
 
     try:
         overrides = parse_overrides(ctx.args)
@@ -143,7 +143,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     """
     import srsly
 
-    from ..train import DEFAULTS, HEAD_KEYS
+    from ..training.train import DEFAULTS, HEAD_KEYS
 
     overrides: dict[str, Any] = {}
     args = list(args)

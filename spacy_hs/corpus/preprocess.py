@@ -41,8 +41,8 @@ from spacy.lexeme import Lexeme
 from spacy.pipeline import Sentencizer
 from spacy.strings import get_string_id, hash_string
 
-from .errors import Errors, Warnings
-from .normalize import NormalizerSettings, TokenNormalizer
+from ..errors import Errors, Warnings
+from ..corpus.normalize import NormalizerSettings, TokenNormalizer
 
 PathLike = str | os.PathLike
 META_SUFFIX = ".meta.json"

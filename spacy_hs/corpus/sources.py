@@ -7,7 +7,7 @@ gensim's PyPI package ships test data with two real corpora:
 - the Lee news corpus (``lee_background.cor``, 300 Australian news stories, one per line).
 
 `extract_default_corpus` turns them into raw text files, one paragraph or story per line, for
-`spacy_hs.preprocess`. The wiki markup is removed with gensim's own tools (``extract_pages``,
+`spacy_hs.corpus.preprocess`. The wiki markup is removed with gensim's own tools (``extract_pages``,
 ``filter_wiki``), but not gensim's tokenizer: spaCy tokenizes in the next stage.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
-from .errors import Errors
+from ..errors import Errors
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"

@@ -20,11 +20,11 @@ import spacy
 import srsly
 from spacy.language import Language
 
-from . import __version__
-from .component import HSPredictor
-from .errors import Errors, ModelFileError
-from .hs_model import META_FILE, HSModel
-from .util import staging_dir
+from .. import __version__
+from ..errors import Errors, ModelFileError
+from ..hs_model import META_FILE, HSModel
+from ..pipeline.component import HSPredictor
+from ..util import staging_dir
 
 FACTORY = "hs_predictor"
 DISTRIBUTION = "spacy-hs"  # our name on PyPI, required by every packaged pipeline

@@ -48,9 +48,9 @@ from spacy.tokens import Doc, Span, Token
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
-from .errors import Errors, Warnings
-from .hs_model import HSModel, Predictor
-from .normalize import TokenNormalizer
+from ..corpus.normalize import TokenNormalizer
+from ..errors import Errors, Warnings
+from ..hs_model import HSModel, Predictor
 
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 HEADS = ("auto", "directional", "cbow")

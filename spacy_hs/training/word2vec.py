@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Errors
+from ..errors import Errors
 
 # Default number of training examples the per-epoch loss is measured on.
 LOSS_SAMPLE = 2000

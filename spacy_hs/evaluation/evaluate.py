@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import srsly
 
-from .errors import Errors, Warnings
-from .hs_model import HSModel
-from .util import atomic_file
+from ..errors import Errors, Warnings
+from ..hs_model import HSModel
+from ..util import atomic_file
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.

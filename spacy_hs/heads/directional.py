@@ -34,12 +34,12 @@ from thinc.api import Adam, Model, Optimizer, fix_random_seed
 from tqdm import tqdm
 from wasabi import msg
 
-from . import _tree_search
-from .errors import Errors
-from .layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+from .. import _tree_search
+from ..errors import Errors
+from ..heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 if TYPE_CHECKING:
-    from .hs_model import HSModel
+    from ..hs_model import HSModel
 
 NAME = "directional"
 # Relative held-out improvement below which the learning rate starts to decay (train_head).

@@ -28,10 +28,10 @@ from typing import Any
 import srsly
 from confection import Config
 
-from .errors import Errors, Warnings
-from .hs_model import HSModel
-from .util import atomic_file
-from .word2vec import (
+from ..errors import Errors, Warnings
+from ..hs_model import HSModel
+from ..util import atomic_file
+from ..training.word2vec import (
     LOSS_SAMPLE,
     WORD2VEC_DEFAULTS,
     EpochReport,
@@ -145,7 +145,7 @@ def head_options() -> dict[str, Any] | None:
     """The ``[head]`` settings ``spacy_hs.head.train_head`` accepts, with its defaults; None
     if this version has no head module."""
     try:
-        from . import head
+        from ..heads import directional as head
     except ModuleNotFoundError as err:
         if err.name != f"{__package__}.head":
             raise
@@ -272,7 +272,7 @@ def _head_trainer(head_config: Mapping[str, Any]) -> Callable[..., None] | None:
     for key in head_config:
         if key not in options:
             raise ValueError(Errors.E163.format(key=key, valid=", ".join(sorted(options))))
-    from .head import train_head
+    from ..heads.directional import train_head
 
     return train_head
 
@@ -294,7 +294,7 @@ def _training_meta(
 ) -> dict[str, Any]:
     import gensim
 
-    from . import __version__
+    from .. import __version__
 
     corpus: dict[str, Any] = {
         "path": str(corpus_path),

@@ -1,0 +1,1 @@
+"""Evaluation: word-vector benchmarks and held-out next-word prediction."""

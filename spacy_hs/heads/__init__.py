@@ -1,0 +1,1 @@
+"""Next-word heads: the protocol every head satisfies, the CBOW-style and directional heads."""

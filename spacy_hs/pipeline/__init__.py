@@ -1,0 +1,1 @@
+"""The spaCy side: the hs_predictor component, assembling and packaging pipelines."""
