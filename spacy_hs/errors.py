@@ -1,9 +1,58 @@
-"""Error and warning messages, in one place. Each message says what went wrong and how to fix it."""
+"""Every error and warning spacy-hs raises on purpose, in one place.
+
+Each message says what went wrong and how to fix it, and carries its code: ``Errors.E001``
+reads ``"[E001] ..."``, so users can search for it (spaCy's ``ErrorsWithCodes``). All errors
+derive from ``SpacyHSError``; the CLI catches that one class and prints the message. Numbering:
+E0xx model and queries, E1xx corpus, preprocessing and training, E2xx evaluation, E3xx the
+pipeline component and packaging, E4xx heads, E5xx config.
+"""
 
 from __future__ import annotations
 
 
-class ModelFileError(ValueError):
+class ErrorsWithCodes(type):
+    """Prefix every message attribute with its code: ``Errors.E001 == "[E001] ..."``."""
+
+    def __getattribute__(cls, code: str) -> str:
+        message = super().__getattribute__(code)
+        if code.startswith("_") or not isinstance(message, str):
+            return message
+        return f"[{code}] {message}"
+
+
+class SpacyHSError(Exception):
+    """Base class of every error spacy-hs raises on purpose (bad input, settings or files)."""
+
+
+class ConfigError(SpacyHSError, ValueError):
+    """A setting, option or config value is not valid."""
+
+
+class InputError(SpacyHSError, ValueError):
+    """An input (raw text, token file, evaluation data) is missing, unreadable or unusable."""
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """An input file or directory does not exist."""
+
+
+class WrongTypeError(SpacyHSError, TypeError):
+    """An object of the wrong type was passed (e.g. not a gensim Word2Vec, not an HSModel)."""
+
+
+class InputIsDirectoryError(InputError, IsADirectoryError):
+    """A directory was given where an input file is needed."""
+
+
+class OutputError(SpacyHSError, ValueError):
+    """An output cannot be written where it was asked for (it would replace something else)."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """An output path holds something spacy-hs did not write, and is left alone."""
+
+
+class ModelFileError(SpacyHSError, ValueError):
     """A model file or byte string is corrupt, inconsistent or of another format."""
 
 
@@ -11,7 +60,23 @@ class MissingModelFileError(ModelFileError, FileNotFoundError):
     """A model file or directory does not exist."""
 
 
-class Errors:
+class PipelineError(SpacyHSError, ValueError):
+    """A spaCy pipeline or package cannot be built, loaded or used as asked."""
+
+
+class UnknownWordError(SpacyHSError, KeyError):
+    """A word is not in the model's vocabulary."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def describe(err: BaseException) -> str:
+    """``"TypeName: message"`` of an exception, for messages that quote a lower-level error."""
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+class Errors(metaclass=ErrorsWithCodes):
     # Building an HSModel from gensim
     E001 = (
         "This gensim model was not trained with hierarchical softmax "
@@ -28,6 +93,11 @@ class Errors:
         "(FastText and Doc2Vec are not supported)."
     )
     E004 = "The vocabulary has {n} word(s); an HS model needs at least 2. Train on a larger corpus."
+    E005 = "The vocabulary has duplicate words; each word must appear once in `words`."
+    E006 = "{name} has shape {shape}, expected {expected} (vocabulary size, vector size)."
+    E007 = "The tree has {tree} words but the vocabulary {n}; pass the tree trained with them."
+    E008 = "context_ids must be a (B, K) matrix of word ids, got shape {shape}."
+    E009 = "Expected an HSModel, got {type}. Load one with HSModel.from_disk(path)."
     # Model files
     E010 = (
         "Missing model file {path}. Point to a directory written by HSModel.to_disk or "
@@ -44,6 +114,10 @@ class Errors:
     )
     E013 = "Model directory {path} is inconsistent: {reason}. Re-create it with `spacy-hs train`."
     E014 = "{path} is not an spacy-hs model directory (no meta.json). {hint}"
+    E016 = (
+        "{path} exists and is not an spacy-hs model directory; refusing to overwrite it. "
+        "Choose a new or empty output directory."
+    )
     E015 = (
         "Model data is not an spacy-hs byte string: {reason}. Pass bytes from HSModel.to_bytes()."
     )
@@ -154,6 +228,13 @@ class Errors:
         "{n_heldout} held-out sentences with known words. Pass a larger corpus, a heldout_path, "
         "or a larger heldout_fraction."
     )
+    E405 = "unknown head architecture {found!r}, expected {expected!r}"
+    E406 = "head context_size {size!r} or width {width!r} is not valid"
+    E407 = "the head array {name} is missing"
+    E408 = (
+        "head array {name} has shape {shape} and dtype {dtype}, expected {expected} and "
+        "{dtype_expected}"
+    )
     # Evaluation (evaluate.py)
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
@@ -250,6 +331,14 @@ class Errors:
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
     )
+    E167 = (
+        "Unexpected argument {arg!r}. Config overrides take the form --section.key value, "
+        "e.g. --word2vec.epochs 10."
+    )
+    E168 = (
+        "No such option {arg!r}. Config settings are overridden with --section.key value, "
+        "e.g. --word2vec.epochs 10.{hint}"
+    )
     E166 = (
         "{path} exists and is not an spacy-hs model directory, so the trained model could not "
         "be written there. Choose another OUTPUT_DIR, or move that directory away."
@@ -294,6 +383,7 @@ class Errors:
     )
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
+    E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
     E120 = (
         "gensim's test data is not installed (looked for {path}). The default corpus ships "
         "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "
@@ -314,7 +404,7 @@ class Errors:
     )
 
 
-class Warnings:
+class Warnings(metaclass=ErrorsWithCodes):
     W001 = (
         "All the context words are out of vocabulary ({context}); no prediction is possible. "
         "Check the text is normalised as the training corpus was (see model.settings)."

@@ -31,7 +31,17 @@ import numpy as np
 import srsly
 
 from . import _tree_search
-from .errors import Errors, MissingModelFileError, ModelFileError, Warnings
+from .errors import (
+    ConfigError,
+    Errors,
+    InputError,
+    MissingModelFileError,
+    ModelFileError,
+    OutputExistsError,
+    UnknownWordError,
+    Warnings,
+    WrongTypeError,
+)
 from .tree import HuffmanTree
 from .util import replace_dir
 
@@ -124,9 +134,9 @@ class HSModel:
     def _check(self) -> None:
         n_words = len(self.words)
         if len(self.key_to_index) != n_words:
-            raise ValueError("the vocabulary has duplicate words")
+            raise InputError(Errors.E005)
         if n_words < 2:
-            raise ValueError(Errors.E004.format(n=n_words))
+            raise InputError(Errors.E004.format(n=n_words))
         expected = {
             "counts": (n_words,),
             "vectors": (n_words, self.vector_size),
@@ -134,9 +144,11 @@ class HSModel:
         }
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
-                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+                raise InputError(
+                    Errors.E006.format(name=name, shape=getattr(self, name).shape, expected=shape)
+                )
         if self.tree.n_words != n_words:
-            raise ValueError(f"the tree has {self.tree.n_words} words, the vocabulary {n_words}")
+            raise InputError(Errors.E007.format(tree=self.tree.n_words, n=n_words))
 
     # -- construction --------------------------------------------------------------------
 
@@ -150,13 +162,13 @@ class HSModel:
         from gensim.models import Word2Vec
 
         if not isinstance(model, Word2Vec) or type(model).__name__ in ("FastText", "Doc2Vec"):
-            raise TypeError(Errors.E003.format(type=type(model).__name__))
+            raise WrongTypeError(Errors.E003.format(type=type(model).__name__))
         if not model.hs:
-            raise ValueError(Errors.E001.format(hs=model.hs, negative=model.negative))
+            raise InputError(Errors.E001.format(hs=model.hs, negative=model.negative))
         if not hasattr(model, "syn1") or len(model.wv) < 2 or not model.syn1.any():
             if len(model.wv) < 2:
-                raise ValueError(Errors.E004.format(n=len(model.wv)))
-            raise ValueError(Errors.E002)
+                raise InputError(Errors.E004.format(n=len(model.wv)))
+            raise InputError(Errors.E002)
         wv = model.wv
         n_words = len(wv.index_to_key)
         # gensim keeps per-word attributes in ``wv.expandos`` (what get_vecattr reads one by
@@ -215,7 +227,7 @@ class HSModel:
     def _word_id(self, word: str | int) -> int:
         ids = self.word_ids([word])
         if not ids:
-            raise KeyError(Errors.E020.format(word=word, n=len(self.words)))
+            raise UnknownWordError(Errors.E020.format(word=word, n=len(self.words)))
         return ids[0]
 
     # -- hidden vectors ---------------------------------------------------------------
@@ -247,7 +259,7 @@ class HSModel:
         each row's non-negative ids, without a Python object per context."""
         context_ids = np.asarray(context_ids)
         if context_ids.ndim != 2:
-            raise ValueError(f"context_ids must be a (B, K) matrix, got shape {context_ids.shape}")
+            raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         return _tree_search.context_hidden_matrix(
             self.vectors,
             np.ascontiguousarray(context_ids, dtype=np.int32),
@@ -261,7 +273,7 @@ class HSModel:
         that never stores the hidden vectors."""
         context_ids = np.asarray(context_ids)
         if context_ids.ndim != 2:
-            raise ValueError(f"context_ids must be a (B, K) matrix, got shape {context_ids.shape}")
+            raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         return _tree_search.context_path_log_probs(
             self.vectors,
             np.ascontiguousarray(context_ids, dtype=np.int32),
@@ -339,9 +351,9 @@ class HSModel:
             return CBOWPredictor(self)
         if head == "directional":
             if self.head is None:
-                raise ValueError(Errors.E023)
+                raise ConfigError(Errors.E023)
             return self.head
-        raise ValueError(Errors.E024.format(head=head))
+        raise ConfigError(Errors.E024.format(head=head))
 
     def predict_next(
         self, context_words: Context, topn: int = 10, head: str = "auto"
@@ -378,7 +390,7 @@ class HSModel:
         """log P(words[i] | contexts[i]) for all i; NaN where the word or every context word is
         unknown."""
         if len(words) != len(contexts):
-            raise ValueError(Errors.E022.format(n=len(contexts), n_words=len(words)))
+            raise ConfigError(Errors.E022.format(n=len(contexts), n_words=len(words)))
         predictor = self.predictor(head)
         hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
         word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
@@ -466,7 +478,7 @@ class HSModel:
         """log P(words[i] | contexts[i]) for all i; NaN where the word or every context word is
         unknown."""
         if len(words) != len(contexts):
-            raise ValueError(Errors.E022.format(n=len(contexts), n_words=len(words)))
+            raise ConfigError(Errors.E022.format(n=len(contexts), n_words=len(words)))
         word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
         hidden, has_context = self.hidden_batch(contexts)
         word_ids[~has_context] = -1
@@ -545,10 +557,7 @@ class HSModel:
         """
         path = Path(path)
         if path.exists() and not _is_replaceable(path):
-            raise FileExistsError(
-                f"{path} exists and is not an spacy-hs model directory; refusing to overwrite it. "
-                "Choose a new or empty output directory."
-            )
+            raise OutputExistsError(Errors.E016.format(path=path))
         path.parent.mkdir(parents=True, exist_ok=True)
         # mkdir rather than tempfile.mkdtemp, whose 0700 mode would carry over to the model.
         tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
@@ -646,7 +655,7 @@ def _head_arrays(header: Any) -> dict[str, Any]:
 
 def _check_topn(topn: int) -> None:
     if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 1:
-        raise ValueError(Errors.E021.format(topn=topn))
+        raise ConfigError(Errors.E021.format(topn=topn))
 
 
 def _reason(err: BaseException) -> str:

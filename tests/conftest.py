@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import gensim
@@ -68,3 +70,33 @@ def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
     return HSModel.from_gensim(
         gensim_model, settings={"normalizer": settings.to_dict(), "lang": "en"}
     )
+
+
+# -- the command line ----------------------------------------------------------------------
+
+# Rich and wasabi wrap at the terminal width (80 columns when there is no terminal), and the
+# wrap point moves with the length of pytest's temporary paths: run wide, and match text with
+# whitespace and panel borders normalised.
+_CLI_ENV = {"COLUMNS": "4000", "TERMINAL_WIDTH": "4000", "NO_COLOR": "1"}
+_BORDERS = re.compile("[\u2500-\u257f]")
+
+
+class CliRun:
+    """A ``spacy-hs`` run in-process: exit code, exception, the raw output and ``output`` with
+    line wrapping and box drawing undone (words separated by single spaces)."""
+
+    def __init__(self, args: Sequence[object]):
+        from typer.testing import CliRunner
+
+        from spacy_hs.cli import app
+
+        result = CliRunner(env=_CLI_ENV).invoke(app, [str(a) for a in args])
+        self.exit_code = result.exit_code
+        self.exception = result.exception
+        self.raw = result.output
+        self.output = " ".join(_BORDERS.sub(" ", result.output).split())
+
+
+def run_cli(*args: object) -> CliRun:
+    """Run ``spacy-hs ARGS...``; see ``CliRun``."""
+    return CliRun(args)

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 import spacy
 import typer.main
+from conftest import run_cli
 from spacy.cli.package import get_third_party_dependencies
-from typer.testing import CliRunner
 
 from spacy_hs import HSModel
 from spacy_hs.cli import app
 from spacy_hs.pipeline.package import PipelineError, assemble, package_pipeline
 
 TEXT = "Hundreds of people have been forced to vacate their"
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +33,12 @@ def model_dir(normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def pipeline_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pipelines") / "hs_pipeline"
-    result = runner.invoke(app, ["assemble", str(model_dir), str(path), "--lang", "en"])
+    result = run_cli("assemble", str(model_dir), str(path), "--lang", "en")
     assert result.exit_code == 0, result.output
     return path
 
 
-class Run:
-    """A CLI run: exit code, and the output with wasabi's line wrapping undone."""
-
-    def __init__(self, *args: object):
-        result = runner.invoke(app, [str(a) for a in args])
-        self.exit_code = result.exit_code
-        self.raw = result.output
-        self.output = " ".join(result.output.split())
-
-
-invoke = Run
+invoke = run_cli
 
 
 def test_every_option_has_help() -> None:

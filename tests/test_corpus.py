@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from conftest import run_cli
 
 import spacy_hs.corpus.sources as corpus_module
-from spacy_hs.cli import app
 from spacy_hs.corpus.preprocess import preprocess
 from spacy_hs.corpus.sources import (
     LEE_CORPUS,
-    CorpusError,
     article_paragraphs,
     extract_default_corpus,
     gensim_test_data,
     wiki_articles,
 )
+from spacy_hs.errors import SpacyHSError
 
 MARKUP = ("'''", "''", "[[", "]]", "{{", "}}", "==", "<ref", "#REDIRECT", "|-")
 
@@ -81,10 +80,10 @@ The albedos of planets and moons are used to infer their surface composition."""
 def test_missing_test_data_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
     # A gensim install without its test data (as some system packages ship it).
     monkeypatch.setattr(corpus_module, "gensim_test_data", lambda: tmp_path / "no_test_data")
-    with pytest.raises(CorpusError, match=r"test data is not installed.*pip install"):
+    with pytest.raises(SpacyHSError, match=r"test data is not installed.*pip install"):
         extract_default_corpus(tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    result = CliRunner().invoke(app, ["corpus", str(tmp_path / "out")])
+    result = run_cli("corpus", str(tmp_path / "out"))
     assert result.exit_code == 1 and "not installed" in result.output
     assert "Traceback" not in result.output
 
@@ -92,18 +91,18 @@ def test_missing_test_data_is_a_clear_error(tmp_path: Path, monkeypatch) -> None
 def test_bad_output_and_no_articles_are_errors(tmp_path: Path, monkeypatch) -> None:
     a_file = tmp_path / "file"
     a_file.write_text("")
-    with pytest.raises(CorpusError, match="is a file"):
+    with pytest.raises(SpacyHSError, match="is a file"):
         extract_default_corpus(a_file)
     # gensim's small table-markup dump (5 articles) is scanned in full quickly.
     monkeypatch.setattr(corpus_module, "WIKI_DUMP", "enwiki-table-markup.xml.bz2")
-    with pytest.raises(CorpusError, match="No article"):
+    with pytest.raises(SpacyHSError, match="No article"):
         extract_default_corpus(tmp_path / "out", max_articles=2, min_words=10**7, lee=False)
     assert list((tmp_path / "out").iterdir()) == []  # no empty wiki.txt left behind
 
 
 def test_cli_corpus_then_preprocess(tmp_path: Path) -> None:
     out_dir = tmp_path / "corpus"
-    result = CliRunner().invoke(app, ["corpus", str(out_dir), "--max-articles", "2", "--no-lee"])
+    result = run_cli("corpus", str(out_dir), "--max-articles", "2", "--no-lee")
     assert result.exit_code == 0, result.output
     assert "wiki.txt" in result.output and "words" in result.output
     assert [p.name for p in out_dir.iterdir()] == ["wiki.txt"]
@@ -145,12 +144,12 @@ def test_wikitext_archive_drops_headings(tmp_path: Path) -> None:
 
 
 def test_asset_source_missing_or_corrupt(tmp_path: Path) -> None:
-    from spacy_hs.corpus.sources import CorpusError, extract_asset_corpus
+    from spacy_hs.corpus.sources import extract_asset_corpus
 
-    with pytest.raises(CorpusError, match="spacy project assets"):
+    with pytest.raises(SpacyHSError, match="spacy project assets"):
         extract_asset_corpus("text8", tmp_path, tmp_path / "out")
     (tmp_path / "text8.zip").write_bytes(b"not a zip")
-    with pytest.raises(CorpusError, match="text8.zip"):
+    with pytest.raises(SpacyHSError, match="text8.zip"):
         extract_asset_corpus("text8", tmp_path, tmp_path / "out")
-    with pytest.raises(CorpusError, match="Unknown corpus source"):
+    with pytest.raises(SpacyHSError, match="Unknown corpus source"):
         extract_asset_corpus("ptb", tmp_path, tmp_path / "out")

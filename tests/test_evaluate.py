@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import srsly
-from conftest import train_lee
+from conftest import CliRun, run_cli, train_lee
 from gensim.models.callbacks import CallbackAny2Vec
-from typer.testing import CliRunner
 
 from spacy_hs import HSModel
-from spacy_hs.cli import app
-from spacy_hs.errors import MissingModelFileError
+from spacy_hs.errors import MissingModelFileError, SpacyHSError
 from spacy_hs.evaluation.evaluate import (
-    EvaluationError,
     evaluate,
     gensim_test_data,
     next_word_metrics,
@@ -105,8 +102,8 @@ def scored_positions(path: Path, model: HSModel) -> list[tuple[list[str], str]]:
     return positions
 
 
-def run_cli(*args: object):
-    return CliRunner().invoke(app, ["evaluate", *(str(a) for a in args)])
+def run_evaluate(*args: object) -> CliRun:
+    return run_cli("evaluate", *args)
 
 
 # -- the metrics ------------------------------------------------------------------------------
@@ -318,10 +315,10 @@ def test_plots_skipped_with_install_hint_without_matplotlib(full_run, tmp_path, 
     "content, error, match",
     [
         (None, FileNotFoundError, "does not exist"),
-        ("", EvaluationError, "has no tokens"),
-        ("\n  \n\t\n", EvaluationError, "has no tokens"),
-        ("qqqx qqqy qqqz\n", EvaluationError, "No position"),
-        (b"caf\xe9 the\n", EvaluationError, "not UTF-8"),
+        ("", SpacyHSError, "has no tokens"),
+        ("\n  \n\t\n", SpacyHSError, "has no tokens"),
+        ("qqqx qqqy qqqz\n", SpacyHSError, "No position"),
+        (b"caf\xe9 the\n", SpacyHSError, "not UTF-8"),
     ],
 )
 def test_bad_heldout_files(trained, tmp_path, content, error, match):
@@ -338,15 +335,15 @@ def test_bad_heldout_files(trained, tmp_path, content, error, match):
 def test_bad_options(trained, small_heldout, tmp_path):
     with pytest.raises(MissingModelFileError):
         evaluate(tmp_path / "nope", small_heldout, show_progress=False)
-    with pytest.raises(EvaluationError, match="max_positions"):
+    with pytest.raises(SpacyHSError, match="max_positions"):
         evaluate(trained["model"], small_heldout, max_positions=0)
-    with pytest.raises(EvaluationError, match="Cannot load .* as a gensim Word2Vec"):
+    with pytest.raises(SpacyHSError, match="Cannot load .* as a gensim Word2Vec"):
         evaluate(trained["model"], small_heldout, gensim_model=small_heldout)
     with pytest.raises(FileNotFoundError, match="gensim model file"):
         evaluate(trained["model"], small_heldout, gensim_model=tmp_path / "missing.model")
     with pytest.raises(FileNotFoundError, match="--analogies file"):
         evaluate(trained["model"], analogies=tmp_path / "missing.txt")
-    with pytest.raises(EvaluationError, match="is a directory"):
+    with pytest.raises(SpacyHSError, match="is a directory"):
         evaluate(trained["model"], output=tmp_path)
 
 
@@ -381,7 +378,7 @@ def test_analogies_follow_the_models_lowercasing(trained, tmp_path):
 
 
 def test_cli_prints_tables_and_writes_outputs(trained, lee_split, tmp_path):
-    result = run_cli(
+    result = run_evaluate(
         trained["model"],
         "--heldout", lee_split[1],
         "--output", tmp_path / "metrics.json",
@@ -400,7 +397,7 @@ def test_cli_prints_tables_and_writes_outputs(trained, lee_split, tmp_path):
 
 
 def test_cli_reports_unavailable_gensim_baseline(trained, small_heldout):
-    result = run_cli(
+    result = run_evaluate(
         trained["model"], "--heldout", small_heldout, "--gensim-model", trained["hs"],
         "--no-progress",
     )  # fmt: skip
@@ -431,7 +428,7 @@ def test_cli_bad_inputs_fail_cleanly(trained, tmp_path, case, match):
         heldout.write_text("", "utf8")
     else:
         extra = ["--max-positions", "0"]
-    result = run_cli(model, "--heldout", heldout, "--no-progress", *extra)
+    result = run_evaluate(model, "--heldout", heldout, "--no-progress", *extra)
     assert result.exit_code == 1
     assert match in " ".join(result.output.split())  # the message, however it was wrapped
     assert "Traceback" not in result.output

@@ -13,18 +13,16 @@ import pytest
 import spacy
 import srsly
 import treebank
-from typer.testing import CliRunner
+from conftest import run_cli
 
-from spacy_hs.cli import app
 from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 from spacy_hs.corpus.preprocess import (
-    InputNotFoundError,
-    PreprocessError,
     _LexemeTable,
     meta_path,
     preprocess,
     read_meta,
 )
+from spacy_hs.errors import InputNotFoundError, SpacyHSError
 
 # Lines that exercise the sentence rule's corners: leading and repeated sentence-final marks,
 # quotes and brackets after a period, whitespace tokens, a line of punctuation only.
@@ -175,13 +173,13 @@ def test_every_input_kind_gives_the_same_tokens(tmp_path: Path, lee_lines: list[
 def test_jsonl_line_without_text_is_a_clear_error(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "Fine here."}\n\n{"title": "No text"}\n')
-    with pytest.raises(PreprocessError, match=r"Line 3 of .*in.jsonl has no \"text\".*title"):
+    with pytest.raises(SpacyHSError, match=r"Line 3 of .*in.jsonl has no \"text\".*title"):
         preprocess(source, tmp_path / "out.txt", progress=False)
     source.write_text('{"text": "Fine here."}\n{"text": 3}\nnot json\n')
-    with pytest.raises(PreprocessError, match=r"Line 2 .* text of type int"):
+    with pytest.raises(SpacyHSError, match=r"Line 2 .* text of type int"):
         preprocess(source, tmp_path / "out.txt", progress=False)
     source.write_text('{"text": "Fine here."}\nnot json\n')
-    with pytest.raises(PreprocessError, match=r"Line 2 of .* is not valid JSON"):
+    with pytest.raises(SpacyHSError, match=r"Line 2 of .* is not valid JSON"):
         preprocess(source, tmp_path / "out.txt", progress=False)
     assert not (tmp_path / "out.txt").exists()
 
@@ -273,20 +271,20 @@ def test_empty_corpus_is_an_error_and_leaves_no_output(tmp_path: Path) -> None:
     source = tmp_path / "punct.txt"
     source.write_text("!!! ... ???\n\n   \n-- ; --\n")
     out = tmp_path / "out.txt"
-    with pytest.raises(PreprocessError, match=r"corpus is empty.*2 document\(s\).*--punct"):
+    with pytest.raises(SpacyHSError, match=r"corpus is empty.*2 document\(s\).*--punct"):
         preprocess(source, out, progress=False)
     assert not out.exists() and not meta_path(out).exists()
     # An earlier token file at the output path survives the failed run untouched.
     out.write_text("earlier output\n")
-    with pytest.raises(PreprocessError):
+    with pytest.raises(SpacyHSError):
         preprocess(source, out, progress=False)
     assert out.read_text() == "earlier output\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "punct.txt"]
     # Filters can empty a corpus too; so can a held-out split that receives nothing.
     source.write_text("The the the.\n")
-    with pytest.raises(PreprocessError, match="corpus is empty"):
+    with pytest.raises(SpacyHSError, match="corpus is empty"):
         preprocess(source, tmp_path / "o.txt", normalizer={"stopwords": "drop"}, progress=False)
-    with pytest.raises(PreprocessError, match="held-out split is empty"):
+    with pytest.raises(SpacyHSError, match="held-out split is empty"):
         preprocess(source, tmp_path / "o.txt", heldout=tmp_path / "h.txt", progress=False)
     assert not (tmp_path / "o.txt").exists() and not (tmp_path / "h.txt").exists()
 
@@ -305,28 +303,28 @@ def test_bad_paths_and_options_are_refused(tmp_path: Path, lee_txt: Path) -> Non
     with pytest.raises(InputNotFoundError, match="missing.txt does not exist"):
         preprocess([lee_txt, tmp_path / "missing.txt"], tmp_path / "out.txt", progress=False)
     before = lee_txt.read_bytes()
-    with pytest.raises(PreprocessError, match="it is also an input"):
+    with pytest.raises(SpacyHSError, match="it is also an input"):
         preprocess(lee_txt, lee_txt, progress=False)
-    with pytest.raises(PreprocessError, match="also an input"):
+    with pytest.raises(SpacyHSError, match="also an input"):
         preprocess(lee_txt, tmp_path / "out.txt", heldout=lee_txt, progress=False)
     assert lee_txt.read_bytes() == before
-    with pytest.raises(PreprocessError, match="inside input directory"):
+    with pytest.raises(SpacyHSError, match="inside input directory"):
         preprocess(tmp_path, tmp_path / "sub" / "out.txt", progress=False)
-    with pytest.raises(PreprocessError, match="held-out file and the output are both"):
+    with pytest.raises(SpacyHSError, match="held-out file and the output are both"):
         preprocess(lee_txt, tmp_path / "o.txt", heldout=tmp_path / "o.txt", progress=False)
-    with pytest.raises(PreprocessError, match="is a directory"):
+    with pytest.raises(SpacyHSError, match="is a directory"):
         preprocess(lee_txt, tmp_path, progress=False)
-    with pytest.raises(PreprocessError, match="language 'xx_unknown'"):
+    with pytest.raises(SpacyHSError, match="language 'xx_unknown'"):
         preprocess(lee_txt, tmp_path / "o.txt", lang="xx_unknown", progress=False)
-    with pytest.raises(PreprocessError, match="heldout_fraction must be between 0 and 1"):
+    with pytest.raises(SpacyHSError, match="heldout_fraction must be between 0 and 1"):
         preprocess(lee_txt, tmp_path / "o.txt", heldout=tmp_path / "h.txt", heldout_fraction=1)
-    with pytest.raises(PreprocessError, match="min_sentence_length must be an integer >= 1"):
+    with pytest.raises(SpacyHSError, match="min_sentence_length must be an integer >= 1"):
         preprocess(lee_txt, tmp_path / "o.txt", min_sentence_length=0)
-    with pytest.raises(PreprocessError, match="punct='nope' is not one of"):
+    with pytest.raises(SpacyHSError, match="punct='nope' is not one of"):
         preprocess(lee_txt, tmp_path / "o.txt", normalizer={"punct": "nope"})
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
-    with pytest.raises(PreprocessError, match="holds no text files"):
+    with pytest.raises(SpacyHSError, match="holds no text files"):
         preprocess(empty_dir, tmp_path / "o.txt")
     assert not (tmp_path / "o.txt").exists()
 
@@ -367,10 +365,9 @@ def test_lexeme_table_survives_slot_collisions_and_growth() -> None:
 
 def test_cli_preprocess(tmp_path: Path, lee_txt: Path) -> None:
     out, held = tmp_path / "corpus.tok.txt", tmp_path / "heldout.tok.txt"
-    runner = CliRunner()
     args = ["preprocess", str(lee_txt), str(out), "--no-lowercase", "--punct", "placeholder"]
     args += ["--stopwords", "drop", "--heldout", str(held), "--heldout-fraction", "0.2"]
-    result = runner.invoke(app, args + ["--min-sentence-length", "2", "--no-progress"])
+    result = run_cli(*args, "--min-sentence-length", "2", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "documents" in result.output and "types" in result.output
     meta = read_meta(out)
@@ -384,12 +381,12 @@ def test_cli_preprocess(tmp_path: Path, lee_txt: Path) -> None:
     assert meta["min_sentence_length"] == 2 and read_meta(held)["split"]["role"] == "heldout"
     assert "<punct>" in out.read_text() and " the " not in out.read_text()
     # User errors: a message with the fix, exit code 1, no traceback.
-    result = runner.invoke(app, ["preprocess", str(tmp_path / "nope.txt"), str(out)])
+    result = run_cli("preprocess", str(tmp_path / "nope.txt"), str(out))
     assert result.exit_code == 1 and "does not exist" in result.output
     assert "Traceback" not in result.output and result.exception is not None
-    result = runner.invoke(app, ["preprocess", str(lee_txt), str(out), "--punct", "maybe"])
+    result = run_cli("preprocess", str(lee_txt), str(out), "--punct", "maybe")
     assert result.exit_code == 2  # typer rejects the choice before any work
     empty = tmp_path / "empty.txt"
     empty.write_text("...\n")
-    result = runner.invoke(app, ["preprocess", str(empty), str(tmp_path / "e.txt")])
+    result = run_cli("preprocess", str(empty), str(tmp_path / "e.txt"))
     assert result.exit_code == 1 and "corpus is empty" in result.output

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import srsly
+from conftest import run_cli
 from gensim.models import Word2Vec
-from typer.testing import CliRunner
 
 from spacy_hs import HSModel
-from spacy_hs.cli import app
 from spacy_hs.training.train import (
     DEFAULTS,
     GENSIM_FILE,
@@ -260,10 +259,9 @@ def test_train_with_head(lee_path: Path, tmp_path: Path):
 
 
 def test_cli_train(lee_path: Path, tmp_path: Path):
-    runner = CliRunner()
     args = ["train", str(lee_path), str(tmp_path), "--config", str(DEFAULT_CFG), *FAST_ARGS]
     args += ["--word2vec.sample", "0.0005"]
-    result = runner.invoke(app, [*args, "--word2vec.window=3", "--save-gensim"])
+    result = run_cli(*args, "--word2vec.window=3", "--save-gensim")
     assert result.exit_code == 0, result.output
     assert "2/2" in result.output and "words/s" in result.output
     model = HSModel.from_disk(tmp_path / MODEL_DIR)
@@ -286,14 +284,14 @@ def test_cli_train(lee_path: Path, tmp_path: Path):
     ],
 )
 def test_cli_train_errors(lee_path: Path, tmp_path: Path, extra: list[str], pattern: str):
-    result = CliRunner().invoke(app, ["train", str(lee_path), str(tmp_path), *FAST_ARGS, *extra])
+    result = run_cli("train", str(lee_path), str(tmp_path), *FAST_ARGS, *extra)
     assert result.exit_code == 1
     assert pattern in " ".join(result.output.split())
     assert not (tmp_path / MODEL_DIR).exists()
 
 
 def test_cli_train_help_names_the_layout():
-    result = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
+    result = run_cli("train", "--help")
     text = " ".join(result.output.split())
     assert result.exit_code == 0
     assert "OUTPUT_DIR/hs_model" in text and "pickle" in text and "--word2vec.epochs" in text

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ..errors import ModelFileError
 from ._util import Arg, Opt, app
 
 
@@ -37,14 +36,9 @@ def assemble_cli(
 
     `spacy.load(PIPELINE_DIR)` loads it without the model directory.
     """
-    from ..pipeline.package import PipelineError, assemble  # spaCy loads lazily: --help stays fast
+    from ..pipeline.package import assemble  # spaCy loads lazily: --help stays fast
 
-    try:
-        nlp = assemble(
-            model_dir, pipeline_dir, lang, top_k=top_k, head=head, context_size=context_size
-        )
-    except (PipelineError, ModelFileError, ValueError) as err:
-        msg.fail(str(err), exits=1)
+    nlp = assemble(model_dir, pipeline_dir, lang, top_k=top_k, head=head, context_size=context_size)
     vectors = nlp.vocab.vectors
     msg.good(f"Wrote pipeline to {pipeline_dir}")
     msg.text(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ..errors import Errors
+from ..errors import ConfigError, Errors
 from ._util import Arg, Opt, app
 
 
@@ -56,19 +56,16 @@ def corpus_cli(
 
     Next: spacy-hs preprocess OUTPUT_DIR corpus.tok.txt
     """
-    from ..corpus.sources import SOURCES, CorpusError, extract_asset_corpus, extract_default_corpus
+    from ..corpus.sources import SOURCES, extract_asset_corpus, extract_default_corpus
 
-    try:
-        if source == "default":
-            files = extract_default_corpus(
-                output_dir, max_articles=max_articles or None, min_words=min_words, lee=lee
-            )
-        elif source in SOURCES:
-            files = extract_asset_corpus(source, assets, output_dir)
-        else:
-            raise CorpusError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
-    except CorpusError as err:
-        msg.fail(str(err), exits=1)
+    if source == "default":
+        files = extract_default_corpus(
+            output_dir, max_articles=max_articles or None, min_words=min_words, lee=lee
+        )
+    elif source in SOURCES:
+        files = extract_asset_corpus(source, assets, output_dir)
+    else:
+        raise ConfigError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     msg.table(
         [(f.path, f"{f.documents:,}", f"{f.words:,}") for f in files],
         header=("file", "lines", "words"),

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 from wasabi import msg
 
-from ..errors import ModelFileError
-from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, EvaluationError, evaluate
-from ._util import Arg, Opt, app
+from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, evaluate
+from ._util import Arg, Opt, app, library_warnings
 
 PREDICTOR_LABELS = {
     "cbow": "HS CBOW-style head",
@@ -84,25 +82,18 @@ def evaluate_cli(
     Next-word prediction is measured against a unigram baseline and, with --gensim-model,
     gensim's own predict_output_word.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            metrics = evaluate(
-                model_dir,
-                heldout,
-                output,
-                plots,
-                gensim_model=gensim_model,
-                max_positions=max_positions,
-                analogies=analogies,
-                similarity=similarity or None,
-                show_progress=progress,
-            )
-        except (ModelFileError, FileNotFoundError, EvaluationError) as err:
-            msg.fail(str(err), exits=1)
-    for warning in caught:
-        if not issubclass(warning.category, DeprecationWarning):
-            msg.warn(str(warning.message))
+    with library_warnings():
+        metrics = evaluate(
+            model_dir,
+            heldout,
+            output,
+            plots,
+            gensim_model=gensim_model,
+            max_positions=max_positions,
+            analogies=analogies,
+            similarity=similarity or None,
+            show_progress=progress,
+        )
     print_metrics(metrics)
     if output is not None:
         msg.good(f"Wrote metrics to {output}")

@@ -33,17 +33,11 @@ def package_cli(
 
     The wheel requires spacy-hs and spaCy; once installed, `spacy.load("LANG_NAME")` loads it.
     """
-    from ..pipeline.package import (  # spaCy loads lazily: --help stays fast
-        PipelineError,
-        package_pipeline,
-    )
+    from ..pipeline.package import package_pipeline  # spaCy loads lazily: --help stays fast
 
-    try:
-        wheel = package_pipeline(
-            pipeline_dir, output_dir, name, version, isolation=isolation, force=force, silent=False
-        )
-    except PipelineError as err:
-        msg.fail(str(err), exits=1)
+    wheel = package_pipeline(
+        pipeline_dir, output_dir, name, version, isolation=isolation, force=force, silent=False
+    )
     package_name = wheel.name.split("-")[0]
     msg.good(f"Built {wheel}")
     msg.text(f"Install it with `pip install {wheel}`, then spacy.load({package_name!r}).")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ..errors import ModelFileError
 from ._util import Arg, Opt, app
 
 
@@ -28,17 +27,11 @@ def predict_cli(
     ] = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""
-    from ..pipeline.package import (  # spaCy loads lazily: --help stays fast
-        PipelineError,
-        load_predictor_pipeline,
-        predict_next,
-    )
+    # spaCy loads lazily: --help stays fast
+    from ..pipeline.package import load_predictor_pipeline, predict_next
 
-    try:
-        nlp, component = load_predictor_pipeline(model_or_pipeline, top_k=top_k, head=head)
-        prediction = predict_next(nlp, component, text)
-    except (PipelineError, ModelFileError, ValueError) as err:
-        msg.fail(str(err), exits=1)
+    nlp, component = load_predictor_pipeline(model_or_pipeline, top_k=top_k, head=head)
+    prediction = predict_next(nlp, component, text)
     if not prediction.next_words:
         msg.warn(
             "No word of the text's last sentence is in the model's vocabulary; nothing to "

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, library_warnings
 
 
 class Action(str, Enum):
@@ -141,7 +140,7 @@ def preprocess_cli(
     Memory stays flat whatever the corpus size.
     """
     from ..corpus.normalize import NormalizerSettings
-    from ..corpus.preprocess import PreprocessError, preprocess
+    from ..corpus.preprocess import preprocess
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -150,28 +149,22 @@ def preprocess_cli(
         urls=urls.value,
         stopwords=stopwords.value,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = preprocess(
-                inputs,
-                output,
-                lang=lang,
-                normalizer=settings,
-                min_sentence_length=min_sentence_length,
-                pretokenized=pretokenized,
-                n_process=n_process,
-                batch_size=batch_size,
-                heldout=heldout,
-                heldout_fraction=heldout_fraction,
-                heldout_seed=heldout_seed,
-                max_length=max_length,
-                progress=progress,
-            )
-        except PreprocessError as err:
-            _show_warnings(caught)
-            msg.fail(str(err), exits=1)
-    _show_warnings(caught)
+    with library_warnings():
+        result = preprocess(
+            inputs,
+            output,
+            lang=lang,
+            normalizer=settings,
+            min_sentence_length=min_sentence_length,
+            pretokenized=pretokenized,
+            n_process=n_process,
+            batch_size=batch_size,
+            heldout=heldout,
+            heldout_fraction=heldout_fraction,
+            heldout_seed=heldout_seed,
+            max_length=max_length,
+            progress=progress,
+        )
     stats = result.meta["stats"]
     rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
     msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")
@@ -190,8 +183,3 @@ def preprocess_cli(
 
 def _tokens(meta: dict | None) -> int:
     return meta["stats"]["tokens"] if meta else 0
-
-
-def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    for warning in caught:
-        msg.warn(str(warning.message))

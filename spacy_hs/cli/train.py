@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from wasabi import msg
 
+from ..errors import ConfigError, Errors
 from ._util import Arg, Opt, app
 
 # Settings overrides (--word2vec.epochs 10) arrive as extra arguments, as in `spacy train`.
@@ -77,10 +78,7 @@ def train_cli(
     from ..training.train import MODEL_DIR, load_config, train
     from ..training.word2vec import EpochReport, Word2VecResult, word2vec_params
 
-    try:
-        overrides = parse_overrides(ctx.args)
-    except ValueError as err:
-        msg.fail(str(err), exits=1)
+    overrides = parse_overrides(ctx.args)
     widths = (7, 10, 9, 12)
     aligns = ("r", "r", "r", "r")
 
@@ -104,27 +102,24 @@ def train_cli(
         )
         msg.row(row, widths=widths, aligns=aligns)
 
-    try:
-        config = load_config(config_path, overrides)
-        params = word2vec_params(config["word2vec"])
-        mode = "skip-gram" if params["sg"] else "CBOW"
-        msg.info(
-            f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
-            f"{params['window']}, {params['epochs']} epochs, {params['workers']} workers) on "
-            f"{corpus_path}"
-        )
-        model = train(
-            corpus_path,
-            output_dir,
-            config=config,
-            heldout_path=heldout_path,
-            save_gensim=save_gensim,
-            on_vocab=on_vocab,
-            on_epoch=on_epoch,
-            on_status=msg.text,
-        )
-    except (ValueError, OSError) as err:
-        msg.fail(str(err), exits=1)
+    config = load_config(config_path, overrides)
+    params = word2vec_params(config["word2vec"])
+    mode = "skip-gram" if params["sg"] else "CBOW"
+    msg.info(
+        f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
+        f"{params['window']}, {params['epochs']} epochs, {params['workers']} workers) on "
+        f"{corpus_path}"
+    )
+    model = train(
+        corpus_path,
+        output_dir,
+        config=config,
+        heldout_path=heldout_path,
+        save_gensim=save_gensim,
+        on_vocab=on_vocab,
+        on_epoch=on_epoch,
+        on_status=msg.text,
+    )
     meta = model.meta
     msg.good(
         f"Trained in {meta['train_seconds']:.1f} s ({meta['words_per_second']:,.0f} words/s); "
@@ -150,10 +145,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     while args:
         arg = args.pop(0)
         if not arg.startswith("--"):
-            raise ValueError(
-                f"Unexpected argument {arg!r}. Config overrides take the form "
-                "--section.key value, e.g. --word2vec.epochs 10."
-            )
+            raise ConfigError(Errors.E167.format(arg=arg))
         name = arg[2:]
         if "=" in name:
             name, value = name.split("=", 1)
@@ -166,10 +158,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             sections = [s for s, keys in DEFAULTS.items() if name in keys]
             sections += ["head"] if name in HEAD_KEYS and "head" not in sections else []
             hint = f" Did you mean --{sections[0]}.{name}?" if sections else ""
-            raise ValueError(
-                f"No such option {arg!r}. Config settings are overridden with "
-                f"--section.key value, e.g. --word2vec.epochs 10.{hint}"
-            )
+            raise ConfigError(Errors.E168.format(arg=arg, hint=hint))
         try:
             overrides[name] = srsly.json_loads(value)
         except ValueError:

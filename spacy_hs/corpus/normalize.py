@@ -15,6 +15,8 @@ from typing import Any, Literal
 from spacy.lexeme import Lexeme
 from spacy.tokens import Token
 
+from ..errors import ConfigError, Errors
+
 Action = Literal["keep", "drop", "placeholder"]
 ACTIONS = ("keep", "drop", "placeholder")
 NUM, URL, PUNCT = "<num>", "<url>", "<punct>"
@@ -40,11 +42,15 @@ class NormalizerSettings:
     def __post_init__(self) -> None:
         for name in ("punct", "numbers", "urls"):
             if getattr(self, name) not in ACTIONS:
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r} is not one of {', '.join(ACTIONS)}."
+                raise ConfigError(
+                    Errors.E112.format(
+                        name=name, value=getattr(self, name), choices=", ".join(ACTIONS)
+                    )
                 )
         if self.stopwords not in ("keep", "drop"):
-            raise ValueError(f"stopwords={self.stopwords!r} is not one of keep, drop.")
+            raise ConfigError(
+                Errors.E112.format(name="stopwords", value=self.stopwords, choices="keep, drop")
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -41,8 +41,15 @@ from spacy.lexeme import Lexeme
 from spacy.pipeline import Sentencizer
 from spacy.strings import get_string_id, hash_string
 
-from ..errors import Errors, Warnings
-from ..corpus.normalize import NormalizerSettings, TokenNormalizer
+from ..errors import (
+    ConfigError,
+    Errors,
+    InputError,
+    InputNotFoundError,
+    OutputError,
+    Warnings,
+)
+from .normalize import NormalizerSettings, TokenNormalizer
 
 PathLike = str | os.PathLike
 META_SUFFIX = ".meta.json"
@@ -53,14 +60,6 @@ COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
 # batch (and memory) grow with document length.
 BATCH_CHARS = 1_000_000
 _DECODE_ERRORS = "spacy_hs.count_replace"
-
-
-class PreprocessError(ValueError):
-    """The input cannot be turned into a token file (bad input, options or an empty corpus)."""
-
-
-class InputNotFoundError(PreprocessError, FileNotFoundError):
-    """An input path does not exist."""
 
 
 @dataclass
@@ -123,7 +122,7 @@ def preprocess(
         ``max_length`` of the spaCy pipeline, 1,000,000).
     progress: show a progress bar with tokens/s on stderr.
 
-    Raises `PreprocessError` (or `InputNotFoundError`) for bad input or options and when no token
+    Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input or options and when no token
     is left; warns about non-UTF-8 bytes (replaced by U+FFFD), skipped files and split lines.
     """
     start = time.perf_counter()
@@ -134,7 +133,7 @@ def preprocess(
     try:
         settings = settings or NormalizerSettings.from_dict(normalizer)  # type: ignore[arg-type]
     except (TypeError, ValueError) as err:
-        raise PreprocessError(str(err)) from err
+        raise ConfigError(str(err)) from err
     _check_options(min_sentence_length, n_process, batch_size, heldout, heldout_fraction)
     output = Path(output)
     heldout_path = Path(heldout) if heldout is not None else None
@@ -152,7 +151,7 @@ def preprocess(
     if max_length is None:
         max_length = processor.nlp.max_length
     if max_length < 2:
-        raise PreprocessError(
+        raise ConfigError(
             Errors.E110.format(name="max_length", expected=">= 2", value=max_length)
         )
     reader = _Reader(files, max_length=max_length)
@@ -181,7 +180,7 @@ def preprocess(
                 handle.close()
             bar.close()
         if splits[0].tokens == 0:
-            raise PreprocessError(
+            raise InputError(
                 Errors.E104.format(
                     inputs=", ".join(str(p) for p in input_paths),
                     min_length=min_sentence_length,
@@ -189,7 +188,7 @@ def preprocess(
                 )
             )
         if heldout_path is not None and splits[1].tokens == 0:
-            raise PreprocessError(
+            raise InputError(
                 Errors.E105.format(sentences=splits[0].sentences, fraction=heldout_fraction)
             )
         seconds = time.perf_counter() - start
@@ -247,7 +246,7 @@ def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
                 continue
             (found if _is_text_file(child) else skipped).append(child)
         if not found:
-            raise PreprocessError(Errors.E101.format(path=path, suffixes=_SUFFIX_LIST))
+            raise InputError(Errors.E101.format(path=path, suffixes=_SUFFIX_LIST))
         if skipped:
             warnings.warn(
                 Warnings.W101.format(
@@ -289,11 +288,11 @@ def _check_options(
         ("batch_size", batch_size),
     ):
         if not isinstance(value, int) or value < 1:
-            raise PreprocessError(
+            raise ConfigError(
                 Errors.E110.format(name=name, expected="an integer >= 1", value=value)
             )
     if heldout is not None and not 0.0 < heldout_fraction < 1.0:
-        raise PreprocessError(
+        raise ConfigError(
             Errors.E110.format(
                 name="heldout_fraction",
                 expected="between 0 and 1 (exclusive)",
@@ -308,17 +307,17 @@ def _check_outputs(
     """Never overwrite input text, and never write where the next run would read it as input."""
     for target in [output] + ([heldout] if heldout is not None else []):
         if target.is_dir():
-            raise PreprocessError(Errors.E111.format(path=target))
+            raise OutputError(Errors.E111.format(path=target))
         written = {target.resolve(), meta_path(target).resolve()}
         for path in files:
             if path.resolve() in written:
-                raise PreprocessError(Errors.E106.format(path=target, input=path))
+                raise OutputError(Errors.E106.format(path=target, input=path))
         resolved = target.resolve()
         for path in inputs:
             if path.is_dir() and resolved.is_relative_to(path.resolve()):
-                raise PreprocessError(Errors.E107.format(path=target, input=path))
+                raise OutputError(Errors.E107.format(path=target, input=path))
     if heldout is not None and heldout.resolve() == output.resolve():
-        raise PreprocessError(Errors.E108.format(path=output))
+        raise OutputError(Errors.E108.format(path=output))
 
 
 # Reading -------------------------------------------------------------------------------------
@@ -402,7 +401,7 @@ class _Reader:
             try:
                 record = srsly.json_loads(line)
             except ValueError as err:
-                raise PreprocessError(
+                raise InputError(
                     Errors.E102.format(line=number, path=path, reason=err)
                 ) from None
             text = record.get("text") if isinstance(record, dict) else None
@@ -412,7 +411,7 @@ class _Reader:
                 )
                 if isinstance(record, dict) and "text" in record:
                     found = f"text of type {type(record['text']).__name__}"
-                raise PreprocessError(Errors.E103.format(line=number, path=path, found=found))
+                raise InputError(Errors.E103.format(line=number, path=path, found=found))
             text = text.strip()
             if not text:
                 continue
@@ -792,7 +791,7 @@ def _blank(lang: str) -> spacy.Language:
     try:
         return spacy.blank(lang)
     except (ImportError, KeyError, ValueError) as err:
-        raise PreprocessError(Errors.E109.format(lang=lang, reason=err)) from None
+        raise InputError(Errors.E109.format(lang=lang, reason=err)) from None
 
 
 # Worker processes ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
-from ..errors import Errors
+from ..errors import ConfigError, Errors, InputError, OutputError
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"
@@ -53,10 +53,6 @@ ASSET_SOURCES = {
 SOURCES = ("default", *ASSET_SOURCES)
 # text8 is one line of 17M words without sentence marks; like gensim's Text8Corpus, cut it.
 TEXT8_WORDS_PER_LINE = 1000
-
-
-class CorpusError(RuntimeError):
-    """The default corpus cannot be built (gensim's test data missing, nothing extracted)."""
 
 
 @dataclass
@@ -87,20 +83,20 @@ def extract_default_corpus(
     min_words: drop articles with fewer words after markup removal (redirects and stubs).
 
     Files are written atomically; each line is one paragraph (wiki) or one story (Lee).
-    Raises `CorpusError` if gensim's test data is not installed.
+    Raises `InputError` if gensim's test data is not installed.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
-        raise CorpusError(Errors.E122.format(path=output_dir))
+        raise OutputError(Errors.E122.format(path=output_dir))
     dump, lee_source = gensim_test_data() / WIKI_DUMP, gensim_test_data() / LEE_CORPUS
     for source in (dump, lee_source) if lee else (dump,):
         if not source.exists():
-            raise CorpusError(Errors.E120.format(path=source))
+            raise InputError(Errors.E120.format(path=source))
     output_dir.mkdir(parents=True, exist_ok=True)
     articles = wiki_articles(dump, max_articles=max_articles, min_words=min_words)
     written = [_write_lines(output_dir / WIKI_FILE, (p for a in articles for p in a))]
     if written[0].documents == 0:
-        raise CorpusError(
+        raise InputError(
             Errors.E121.format(path=dump, max_articles=max_articles, min_words=min_words)
         )
     if lee:
@@ -185,14 +181,14 @@ def extract_asset_corpus(
     """Write a downloaded corpus (``text8`` or ``wikitext103``) as raw text to
     ``OUTPUT_DIR/<source>.txt``, streamed from its zip archive in ``assets_dir``."""
     if source not in ASSET_SOURCES:
-        raise CorpusError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
+        raise ConfigError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     archive_name, member = ASSET_SOURCES[source]
     archive = Path(assets_dir) / archive_name
     if not archive.exists():
-        raise CorpusError(Errors.E123.format(source=source, path=archive))
+        raise InputError(Errors.E123.format(source=source, path=archive))
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
-        raise CorpusError(Errors.E122.format(path=output_dir))
+        raise OutputError(Errors.E122.format(path=output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(archive) as zf, zf.open(member) as raw:
@@ -200,7 +196,7 @@ def extract_asset_corpus(
             lines = _text8_lines(text) if source == "text8" else _wikitext_lines(text)
             return [_write_lines(output_dir / f"{source}.txt", lines)]
     except (zipfile.BadZipFile, KeyError, EOFError, OSError) as err:
-        raise CorpusError(Errors.E125.format(path=archive, reason=err)) from None
+        raise InputError(Errors.E125.format(path=archive, reason=err)) from None
 
 
 def _text8_lines(text: io.TextIOBase) -> Iterator[str]:

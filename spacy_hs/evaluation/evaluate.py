@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 import srsly
 
-from ..errors import Errors, Warnings
+from ..errors import (
+    ConfigError,
+    Errors,
+    InputError,
+    InputNotFoundError,
+    OutputError,
+    Warnings,
+)
 from ..hs_model import HSModel
 from ..util import atomic_file
 
@@ -52,10 +59,6 @@ SIMILARITY_FILES = ("wordsim353.tsv", "simlex999.txt")
 PLOTS_EXTRA = 'pip install "spacy-hs[plots]"'
 LOSS_PLOT = "loss.png"
 NEXT_WORD_PLOT = "next_word.png"
-
-
-class EvaluationError(ValueError):
-    """An evaluation input (held-out file, gensim model, option) is unusable."""
 
 
 # -- public entry point ---------------------------------------------------------------------
@@ -90,9 +93,9 @@ def evaluate(
     if heldout is not None:
         heldout = _check_heldout(heldout)
     if isinstance(max_positions, bool) or not isinstance(max_positions, int) or max_positions < 1:
-        raise EvaluationError(Errors.E207.format(value=max_positions))
+        raise ConfigError(Errors.E207.format(value=max_positions))
     if output is not None and Path(output).is_dir():
-        raise EvaluationError(Errors.E209.format(path=output))
+        raise OutputError(Errors.E209.format(path=output))
     model = HSModel.from_disk(model_dir)
     gensim_w2v = load_gensim_model(gensim_model) if gensim_model is not None else None
     metrics: dict[str, Any] = {
@@ -158,7 +161,7 @@ def gensim_test_data() -> Path:
 def _default_file(name: str, option: str) -> Path:
     path = gensim_test_data() / name
     if not path.exists():
-        raise FileNotFoundError(Errors.E203.format(path=path, option=option))
+        raise InputNotFoundError(Errors.E203.format(path=path, option=option))
     return path
 
 
@@ -377,10 +380,10 @@ def next_word_metrics(
             score(chunk)
 
     if not counts["n_tokens"]:
-        raise EvaluationError(Errors.E201.format(path=heldout))
+        raise InputError(Errors.E201.format(path=heldout))
     n_scored = scores["cbow"].n
     if not n_scored:
-        raise EvaluationError(
+        raise InputError(
             Errors.E202.format(
                 path=heldout,
                 n_tokens=counts["n_tokens"],
@@ -431,7 +434,7 @@ def _sentences(path: Path, model: HSModel, progress: Any) -> Iterator[tuple[list
             try:
                 line = raw.decode("utf8")
             except UnicodeDecodeError as err:
-                raise EvaluationError(
+                raise InputError(
                     Errors.E204.format(path=path, line=line_no, reason=err)
                 ) from None
             tokens = line.split()
@@ -564,15 +567,15 @@ def load_gensim_model(path: str | Path) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(Errors.E205.format(path=path))
+        raise InputNotFoundError(Errors.E205.format(path=path))
     try:
         gensim_model = Word2Vec.load(str(path))
     except Exception as err:  # unpickling raises many unrelated types on a wrong file
-        raise EvaluationError(
+        raise InputError(
             Errors.E206.format(path=path, reason=f"{type(err).__name__}: {err}")
         ) from None
     if not isinstance(gensim_model, Word2Vec):
-        raise EvaluationError(
+        raise InputError(
             Errors.E206.format(path=path, reason=f"it holds a {type(gensim_model).__name__}")
         )
     return gensim_model
@@ -581,9 +584,9 @@ def load_gensim_model(path: str | Path) -> Any:
 def _check_heldout(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(Errors.E200.format(path=path))
+        raise InputNotFoundError(Errors.E200.format(path=path))
     if path.stat().st_size == 0:
-        raise EvaluationError(Errors.E201.format(path=path))
+        raise InputError(Errors.E201.format(path=path))
     return path
 
 
@@ -606,7 +609,7 @@ def _check_normalizer(model: HSModel, heldout: Path) -> None:
 def _check_file(path: str | Path, option: str) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(Errors.E208.format(path=path, option=option))
+        raise InputNotFoundError(Errors.E208.format(path=path, option=option))
     return path
 
 
@@ -712,7 +715,7 @@ def write_json(path: str | Path, data: dict[str, Any]) -> Path:
     which JSON cannot hold, become null."""
     path = Path(path)
     if path.is_dir():
-        raise EvaluationError(Errors.E209.format(path=path))
+        raise OutputError(Errors.E209.format(path=path))
     with atomic_file(path, "w", encoding="utf8") as file:
         file.write(srsly.json_dumps(_json_safe(data), indent=2) + "\n")
     return path

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from .. import _tree_search
-from ..errors import Errors
+from ..errors import ConfigError, Errors, InputError, InputNotFoundError, ModelFileError
 from ..heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class DirectionalHead:
         """A new, untrained head: input vectors copied from ``hs_model.vectors``, output weights
         from gensim's ``syn1`` with zero node biases (see ``train_head`` for the options)."""
         if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 Errors.E403.format(
                     option="context_size", value=context_size, expected="a positive integer"
                 )
@@ -193,10 +193,10 @@ class DirectionalHead:
         """Rebuild a saved head for ``hs_model``; ValueError if config or arrays do not fit."""
         if not isinstance(config, dict) or config.get("architecture") != ARCHITECTURE:
             found = config.get("architecture") if isinstance(config, dict) else config
-            raise ValueError(f"unknown head architecture {found!r}, expected {ARCHITECTURE!r}")
+            raise ModelFileError(Errors.E405.format(found=found, expected=ARCHITECTURE))
         size, width = config.get("context_size"), config.get("width")
         if not isinstance(size, int) or size < 1 or not isinstance(width, int) or width < 1:
-            raise ValueError(f"head context_size {size!r} or width {width!r} is not valid")
+            raise ModelFileError(Errors.E406.format(size=size, width=width))
         n_words, diagonal = len(hs_model), bool(config.get("diagonal"))
         expected = {
             "input_vectors": (n_words, width),
@@ -207,11 +207,16 @@ class DirectionalHead:
         }
         for name, shape in expected.items():
             if name not in arrays:
-                raise ValueError(f"the head array {name} is missing")
+                raise ModelFileError(Errors.E407.format(name=name))
             if arrays[name].shape != shape or arrays[name].dtype != np.float32:
-                raise ValueError(
-                    f"head array {name} has shape {arrays[name].shape} and dtype "
-                    f"{arrays[name].dtype}, expected {shape} and float32"
+                raise ModelFileError(
+                    Errors.E408.format(
+                        name=name,
+                        shape=arrays[name].shape,
+                        dtype=arrays[name].dtype,
+                        expected=shape,
+                        dtype_expected="float32",
+                    )
                 )
         tree = hs_model.tree
         context = LogBilinearContext(
@@ -256,7 +261,7 @@ def read_sentences(
     with ``eos_id`` appended if given. Returns (sentences, number of skipped tokens)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(Errors.E401.format(path=path))
+        raise InputNotFoundError(Errors.E401.format(path=path))
     sentences, n_unknown = [], 0
     with path.open(encoding="utf8") as file:
         for line in file:
@@ -376,7 +381,7 @@ def train_head(
     eos_id = None
     if eos_token is not None:
         if eos_token not in model.key_to_index:
-            raise ValueError(Errors.E402.format(token=eos_token))
+            raise ConfigError(Errors.E402.format(token=eos_token))
         eos_id = model.key_to_index[eos_token]
     fix_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -492,7 +497,7 @@ def _read_split(
         heldout = [sentences[i] for i in np.sort(order[:n_heldout])]
         train = [sentences[i] for i in np.sort(order[n_heldout:])]
     if not train or not heldout:
-        raise ValueError(
+        raise InputError(
             Errors.E404.format(path=corpus_path, n_train=len(train), n_heldout=len(heldout))
         )
     return train, heldout, n_unknown
@@ -557,4 +562,4 @@ def _check_options(
     }
     for option, (value, ok, expected) in checks.items():
         if not ok:
-            raise ValueError(Errors.E403.format(option=option, value=value, expected=expected))
+            raise ConfigError(Errors.E403.format(option=option, value=value, expected=expected))

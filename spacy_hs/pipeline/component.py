@@ -49,7 +49,7 @@ from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
 from ..corpus.normalize import TokenNormalizer
-from ..errors import Errors, Warnings
+from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..hs_model import HSModel, Predictor
 
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
@@ -110,7 +110,7 @@ def make_hs_predictor(
     """
     conflicts = register_extensions()
     if conflicts:
-        raise ValueError(Errors.E306.format(names=", ".join(conflicts)))
+        raise PipelineError(Errors.E306.format(names=", ".join(conflicts)))
     model = None
     if model_path is not None and Path(model_path).exists():
         model = HSModel.from_disk(model_path)
@@ -144,13 +144,13 @@ class HSPredictor(Pipe):
         set_vectors: bool = True,
     ) -> None:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(Errors.E301.format(top_k=top_k))
+            raise ConfigError(Errors.E301.format(top_k=top_k))
         if context_size is not None and (
             isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1
         ):
-            raise ValueError(Errors.E302.format(context_size=context_size))
+            raise ConfigError(Errors.E302.format(context_size=context_size))
         if head not in HEADS:
-            raise ValueError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
+            raise ConfigError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
         self.vocab = vocab
         self.name = name
         self.model_path = None if model_path is None else str(model_path)
@@ -170,7 +170,7 @@ class HSPredictor(Pipe):
     def set_model(self, model: HSModel, *, copy_vectors: bool | None = None) -> None:
         """Use ``model`` from now on: its head, normaliser and (if ``set_vectors``) vectors."""
         if not isinstance(model, HSModel):
-            raise TypeError(f"Expected an HSModel, got {type(model).__name__}.")
+            raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
         normalizer = model.settings.get("normalizer")
         context_size = self.context_size or int(predictor.context_size)
@@ -200,8 +200,8 @@ class HSPredictor(Pipe):
     def _require_model(self) -> HSModel:
         if self.model is None:
             if self.model_path is not None:
-                raise ValueError(Errors.E307.format(name=self.name, path=self.model_path))
-            raise ValueError(Errors.E300.format(name=self.name))
+                raise PipelineError(Errors.E307.format(name=self.name, path=self.model_path))
+            raise PipelineError(Errors.E300.format(name=self.name))
         return self.model
 
     def _copy_vectors(self) -> None:
@@ -634,14 +634,14 @@ def _unpickle(
 def _data(doc: Doc) -> dict:
     data = doc.user_data.get(DATA_KEY)
     if data is None:
-        raise ValueError(Errors.E304)
+        raise PipelineError(Errors.E304)
     return data
 
 
 def _component(data: dict) -> HSPredictor:
     for component in _COMPONENTS.get(data.get("component", ""), ()):
         return component
-    raise ValueError(Errors.E305)
+    raise PipelineError(Errors.E305)
 
 
 def _eager(doc: Doc) -> dict:

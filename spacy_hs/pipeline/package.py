@@ -21,17 +21,13 @@ import srsly
 from spacy.language import Language
 
 from .. import __version__
-from ..errors import Errors, ModelFileError
+from ..errors import Errors, ModelFileError, PipelineError
 from ..hs_model import META_FILE, HSModel
-from ..pipeline.component import HSPredictor
 from ..util import staging_dir
+from .component import HSPredictor
 
 FACTORY = "hs_predictor"
 DISTRIBUTION = "spacy-hs"  # our name on PyPI, required by every packaged pipeline
-
-
-class PipelineError(ValueError):
-    """A pipeline directory, package name or build step is not usable; the message says why."""
 
 
 # -- building and saving ----------------------------------------------------------------------

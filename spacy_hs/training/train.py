@@ -28,7 +28,14 @@ from typing import Any
 import srsly
 from confection import Config
 
-from ..errors import Errors, Warnings
+from ..errors import (
+    ConfigError,
+    Errors,
+    InputError,
+    InputNotFoundError,
+    OutputError,
+    Warnings,
+)
 from ..hs_model import HSModel
 from ..util import atomic_file
 from ..training.word2vec import (
@@ -103,11 +110,11 @@ def load_config(
     elif isinstance(config, (str, Path)):
         path = Path(config)
         if not path.is_file():
-            raise FileNotFoundError(Errors.E156.format(path=path))
+            raise InputNotFoundError(Errors.E156.format(path=path))
         try:
             user = Config().from_disk(path, interpolate=False)
         except Exception as err:  # configparser and confection raise many types
-            raise ValueError(Errors.E157.format(path=path, reason=_reason(err))) from None
+            raise ConfigError(Errors.E157.format(path=path, reason=_reason(err))) from None
     else:
         user = Config(copy.deepcopy(dict(config)))
     _check_keys(user)
@@ -119,7 +126,7 @@ def load_config(
     try:
         merged = merged.interpolate()
     except Exception as err:  # an unresolvable ${section.key}
-        raise ValueError(Errors.E157.format(path=config, reason=_reason(err))) from None
+        raise ConfigError(Errors.E157.format(path=config, reason=_reason(err))) from None
     _check_values(merged)
     return merged
 
@@ -127,7 +134,7 @@ def load_config(
 def _check_keys(config: Mapping[str, Any]) -> None:
     for section, values in config.items():
         if section not in DEFAULTS or not isinstance(values, Mapping):
-            raise ValueError(Errors.E158.format(section=section, valid=", ".join(DEFAULTS)))
+            raise ConfigError(Errors.E158.format(section=section, valid=", ".join(DEFAULTS)))
         for key in values:
             if key in DEFAULTS[section] or (section == "head" and key in HEAD_KEYS):
                 continue
@@ -138,7 +145,7 @@ def _check_keys(config: Mapping[str, Any]) -> None:
                 valid = sorted(options or HEAD_KEYS)
             else:
                 valid = sorted(DEFAULTS[section])
-            raise ValueError(Errors.E159.format(section=section, key=key, valid=", ".join(valid)))
+            raise ConfigError(Errors.E159.format(section=section, key=key, valid=", ".join(valid)))
 
 
 def head_options() -> dict[str, Any] | None:
@@ -164,7 +171,7 @@ def _check_values(config: Config) -> None:
     word2vec_params(config["word2vec"])
     loss_sample = config["training"]["loss_sample"]
     if isinstance(loss_sample, bool) or not isinstance(loss_sample, int) or loss_sample < 0:
-        raise ValueError(
+        raise ConfigError(
             Errors.E160.format(
                 section="training",
                 key="loss_sample",
@@ -173,7 +180,7 @@ def _check_values(config: Config) -> None:
             )
         )
     if not isinstance(config["head"]["enabled"], bool):
-        raise ValueError(
+        raise ConfigError(
             Errors.E160.format(
                 section="head",
                 key="enabled",
@@ -191,9 +198,9 @@ def read_corpus_meta(corpus_path: str | Path) -> dict[str, Any]:
     try:
         meta = srsly.read_json(path)
     except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(Errors.E165.format(path=path, reason=_reason(err))) from None
+        raise InputError(Errors.E165.format(path=path, reason=_reason(err))) from None
     if not isinstance(meta, dict):
-        raise ValueError(Errors.E165.format(path=path, reason="it is not a JSON object"))
+        raise InputError(Errors.E165.format(path=path, reason="it is not a JSON object"))
     return meta
 
 
@@ -271,7 +278,7 @@ def _head_trainer(head_config: Mapping[str, Any]) -> Callable[..., None] | None:
         return None
     for key in head_config:
         if key not in options:
-            raise ValueError(Errors.E163.format(key=key, valid=", ".join(sorted(options))))
+            raise ConfigError(Errors.E163.format(key=key, valid=", ".join(sorted(options))))
     from ..heads.directional import train_head
 
     return train_head
@@ -280,13 +287,13 @@ def _head_trainer(head_config: Mapping[str, Any]) -> Callable[..., None] | None:
 def _check_output(output_dir: Path) -> None:
     """Fail before training, not after, if the model could not be written."""
     if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(Errors.E164.format(path=output_dir))
+        raise OutputError(Errors.E164.format(path=output_dir))
     model_dir = output_dir / MODEL_DIR
     if model_dir.exists() and (
         not model_dir.is_dir()
         or (any(model_dir.iterdir()) and not (model_dir / "meta.json").exists())
     ):
-        raise ValueError(Errors.E166.format(path=model_dir))
+        raise OutputError(Errors.E166.format(path=model_dir))
 
 
 def _training_meta(

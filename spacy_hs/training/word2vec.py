@@ -40,7 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Errors
+from ..errors import (
+    ConfigError,
+    Errors,
+    InputError,
+    InputIsDirectoryError,
+    InputNotFoundError,
+)
 
 # Default number of training examples the per-epoch loss is measured on.
 LOSS_SAMPLE = 2000
@@ -116,7 +122,7 @@ def word2vec_params(section: Mapping[str, Any]) -> dict[str, Any]:
     """
     unknown = sorted(set(section) - set(WORD2VEC_DEFAULTS))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             Errors.E159.format(
                 section="word2vec", key=unknown[0], valid=", ".join(sorted(WORD2VEC_DEFAULTS))
             )
@@ -124,15 +130,15 @@ def word2vec_params(section: Mapping[str, Any]) -> dict[str, Any]:
     params = {**WORD2VEC_DEFAULTS, **section}
     for key, (test, expected) in _CHECKS.items():
         if not test(params[key]):
-            raise ValueError(
+            raise ConfigError(
                 Errors.E160.format(
                     section="word2vec", key=key, expected=expected, value=params[key]
                 )
             )
     if params["hs"] != 1:
-        raise ValueError(Errors.E161.format(hs=params["hs"]))
+        raise ConfigError(Errors.E161.format(hs=params["hs"]))
     if params["negative"] != 0:
-        raise ValueError(Errors.E162.format(negative=params["negative"]))
+        raise ConfigError(Errors.E162.format(negative=params["negative"]))
     for key in ("sg", "hs", "negative", "cbow_mean"):
         params[key] = int(params[key])
     for key in ("sample", "alpha", "min_alpha"):
@@ -163,11 +169,11 @@ def check_corpus(path: str | Path, what: str = "Corpus file") -> CorpusCheck:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(Errors.E150.format(what=what, path=path))
+        raise InputNotFoundError(Errors.E150.format(what=what, path=path))
     if path.is_dir():
-        raise IsADirectoryError(Errors.E151.format(what=what, path=path))
+        raise InputIsDirectoryError(Errors.E151.format(what=what, path=path))
     if path.name.lower().endswith(COMPRESSED_SUFFIXES):
-        raise ValueError(Errors.E152.format(what=what, path=path))
+        raise InputError(Errors.E152.format(what=what, path=path))
     # An incremental decoder: a character split across two blocks is fine, and memory stays
     # flat even for a corpus that is one huge line (text8).
     decoder = codecs.getincrementaldecoder("utf8")()
@@ -182,7 +188,7 @@ def check_corpus(path: str | Path, what: str = "Corpus file") -> CorpusCheck:
                 text = decoder.decode(chunk or b"", final=chunk is None)
             except UnicodeDecodeError as err:
                 data = pending + (chunk or b"")
-                raise ValueError(
+                raise InputError(
                     Errors.E153.format(
                         what=what,
                         path=path,
@@ -197,7 +203,7 @@ def check_corpus(path: str | Path, what: str = "Corpus file") -> CorpusCheck:
                 n_lines += chunk.count(b"\n")
                 last = chunk[-1:]
     if not has_token:
-        raise ValueError(Errors.E154.format(what=what, path=path))
+        raise InputError(Errors.E154.format(what=what, path=path))
     n_lines += last not in (b"", b"\n")  # a last line without a newline
     return CorpusCheck(str(path), n_bytes, n_lines)
 
@@ -439,7 +445,7 @@ def train_word2vec(
         vocab_seconds=time.perf_counter() - start,
     )
     if len(model.wv) < 2:
-        raise ValueError(_too_few_words(corpus_path, raw_counts, result, params["min_count"]))
+        raise InputError(_too_few_words(corpus_path, raw_counts, result, params["min_count"]))
     del raw_counts
     sample = (
         sampler.examples(model.wv.key_to_index, params["sg"], params["cbow_mean"])
