@@ -12,7 +12,7 @@ Rows:
 * the CBOW-style HS head of an spacy-hs model (hs=1, negative=0): `HSModel.predict_next` /
   `log_prob_next_batch` with `head="cbow"`;
 * unigram and an interpolated bigram (weight tuned on `valid`);
-* the directional head (`spacy_hs.head.train_head`) through the same exact API,
+* the directional head (`spacy_hs.training.head.train_head`) through the same exact API,
   `head="directional"`;
 * the directional head interpolated with the bigram (tuned on `valid`): not a tree distribution,
   so not servable with exact tree search; shown as the size of that lever;
@@ -271,7 +271,7 @@ def train_models(args: argparse.Namespace, paths: dict[str, Path], timings: dict
     from gensim.models import Word2Vec
 
     from spacy_hs import HSModel
-    from spacy_hs.heads.directional import train_head
+    from spacy_hs.training.head import attach_head, train_head
 
     def timed(name, fn):
         wall, cpu = time.perf_counter(), _cpu_seconds()
@@ -313,7 +313,9 @@ def train_models(args: argparse.Namespace, paths: dict[str, Path], timings: dict
         )
         timed(
             f"directional head ({label} C_i)",
-            lambda m=head_model, o=options: train_head(m, paths["train"], paths["valid"], **o),
+            lambda m=head_model, o=options: attach_head(
+                m, train_head(m, paths["train"], paths["valid"], **o)
+            ),
         )
         head_models[label] = head_model
     return model, ns_gensim, head_models

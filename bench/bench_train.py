@@ -4,7 +4,7 @@
     python bench/bench_train.py --cli                 # also both as command-line processes
     python bench/bench_train.py --loss-probe          # what gensim's own running loss reports
 
-spacy-hs: ``spacy_hs.train.train`` with configs/default.cfg, everything included (config,
+spacy-hs: ``spacy_hs.training.train.train`` with configs/default.cfg, everything included (config,
 corpus checks, vocabulary scan with the loss sample, training with the per-epoch loss, the
 HSModel conversion and the atomic write of the model directory).
 gensim: ``Word2Vec(corpus_file=..., **same parameters)``, training only, nothing written.
@@ -69,7 +69,8 @@ def vocab_scan(corpus: Path, params: dict, sample: bool) -> float:
     from gensim.models import Word2Vec
     from gensim.models.word2vec import LineSentence
 
-    from spacy_hs.training.word2vec import LOSS_SAMPLE, LossSampler
+    from spacy_hs.training.config import LOSS_SAMPLE
+    from spacy_hs.training.word2vec import LossSampler
 
     model = Word2Vec(**params)
     start = time.perf_counter()
@@ -175,8 +176,7 @@ def main() -> None:
 
     from gensim import __version__ as gensim_version
 
-    from spacy_hs.training.train import load_config
-    from spacy_hs.training.word2vec import available_cores, word2vec_params
+    from spacy_hs.training.config import available_cores, load_config, word2vec_params
 
     overrides = {}
     if args.epochs is not None:
@@ -208,7 +208,7 @@ def main() -> None:
                 else:
                     gensim_times.append(time_gensim(corpus, params))
         compare(
-            "library: spacy_hs.train.train vs gensim Word2Vec(corpus_file=...)",
+            "library: spacy_hs.training.train.train vs gensim Word2Vec(corpus_file=...)",
             spacy_hs_times,
             gensim_times,
         )

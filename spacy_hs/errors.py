@@ -118,6 +118,14 @@ class Errors(metaclass=ErrorsWithCodes):
         "{path} exists and is not an spacy-hs model directory; refusing to overwrite it. "
         "Choose a new or empty output directory."
     )
+    E017 = (
+        "Cannot write {path}: {reason}. Check that the directory exists and is writable (not a "
+        "file, not read-only), or choose another output path."
+    )
+    E018 = (
+        "Cannot put the output at {path}: something of another kind (a file where a directory "
+        "goes, or the reverse) is in the way. Move it away or choose another output path."
+    )
     E015 = (
         "Model data is not an spacy-hs byte string: {reason}. Pass bytes from HSModel.to_bytes()."
     )
@@ -210,12 +218,9 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     # Directional head (head.py, layers.py)
     E400 = (
-        "Model {path} has a directional head that cannot be loaded: {reason}. Re-train the head "
-        "with `spacy-hs train` (or spacy_hs.head.train_head and HSModel.to_disk)."
-    )
-    E401 = (
-        "Head training file {path} does not exist. Pass a token file written by "
-        "`spacy-hs preprocess` (one sentence per line, tokens separated by spaces)."
+        "Model {path} has a {kind} head that cannot be loaded: {reason}. Re-train the head "
+        "with `spacy-hs train` (or spacy_hs.training.head.train_head and HSModel.to_disk), or "
+        "install the package that registers its architecture."
     )
     E402 = (
         "eos_token {token!r} is not in the model's vocabulary, so the head cannot predict it. "
@@ -228,7 +233,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "{n_heldout} held-out sentences with known words. Pass a larger corpus, a heldout_path, "
         "or a larger heldout_fraction."
     )
-    E405 = "unknown head architecture {found!r}, expected {expected!r}"
+    E405 = "unknown head architecture {found!r}, expected one of: {expected}"
     E406 = "head context_size {size!r} or width {width!r} is not valid"
     E407 = "the head array {name} is missing"
     E408 = (
@@ -253,10 +258,6 @@ class Errors(metaclass=ErrorsWithCodes):
     E203 = (
         "gensim's test data file {path} is missing (some gensim builds strip it). Pass your own "
         "file with {option}, or reinstall gensim from its PyPI wheel."
-    )
-    E204 = (
-        "Held-out token file {path} is not UTF-8 (line {line}: {reason}). Re-create it with "
-        "`spacy-hs preprocess`, which writes UTF-8."
     )
     E205 = "gensim model file {path} does not exist. Pass a file written by Word2Vec.save()."
     E206 = (
@@ -405,6 +406,10 @@ class Errors(metaclass=ErrorsWithCodes):
 
 
 class Warnings(metaclass=ErrorsWithCodes):
+    W010 = (
+        "{path} was missing: a run that replaced it was interrupted after setting the previous "
+        "version aside as {old}. That previous version has been restored."
+    )
     W001 = (
         "All the context words are out of vocabulary ({context}); no prediction is possible. "
         "Check the text is normalised as the training corpus was (see model.settings)."

@@ -19,18 +19,16 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import shutil
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import srsly
 
-from . import _tree_search
+from . import _tree_search, registry
 from .errors import (
     ConfigError,
     Errors,
@@ -41,9 +39,11 @@ from .errors import (
     UnknownWordError,
     Warnings,
     WrongTypeError,
+    describe,
 )
+from .heads.protocol import Predictor
 from .tree import HuffmanTree
-from .util import replace_dir
+from .util import staging_dir
 
 FORMAT = "spacy-hs.hs-model"
 FORMAT_VERSION = 1
@@ -58,41 +58,16 @@ ARRAYS = {
     "path_nodes": np.int32,
     "path_codes": np.uint8,
 }
-# A directional head's arrays (head.py: ARRAYS) are stored as head.<name>.npy, its config in
-# the header as header["head"].
+# A trained head is stored as its config (header["head"], with its registered "architecture")
+# and its arrays, as head.<name>.npy; restored through spacy_hs.registry.heads.
 HEAD_PREFIX = "head."
+HEAD_DTYPES = ("<f4", "<i4", "<i8", "|u1")
+# Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
+CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 # The gensim settings that define the hidden vector, kept with the model.
 HIDDEN_SETTINGS = ("sg", "cbow_mean", "window", "vector_size")
 
 Context = Sequence[str | int]
-
-
-class Predictor(Protocol):
-    """A next-word head: maps left contexts to hidden vectors scored against ``output_weights``
-    (one row per inner node of the model's tree).
-
-    Optional fast paths, which the pipeline component uses when present (no Python per
-    context), else it falls back to ``hidden_from_ids``: ``hidden_from_matrix(context_ids) ->
-    (hidden, has_context)``, the same for contexts given as an int32 matrix (B, K) of word ids,
-    oldest first, negative entries being padding; and ``log_prob_from_matrix(context_ids,
-    word_ids) -> log_probs`` (NaN where unscorable), scoring them in one pass."""
-
-    name: str
-
-    @property
-    def context_size(self) -> int:
-        """How many of the most recent known context words the head reads."""
-        ...
-
-    @property
-    def output_weights(self) -> np.ndarray:
-        """float32 (V - 1, hidden width), C-contiguous."""
-        ...
-
-    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Hidden vectors (B, hidden width) and a has_context mask (B,) for contexts given as
-        lists of word ids, oldest first."""
-        ...
 
 
 class HSModel:
@@ -127,7 +102,7 @@ class HSModel:
         self.settings = {"sg": 0, "cbow_mean": 1, "window": 5, **(settings or {})}
         self.settings["vector_size"] = int(self.vectors.shape[1])
         self.meta = dict(meta or {})
-        # The directional next-word head, if one was trained (see head.py); a Predictor.
+        # The trained next-word head, if any (e.g. spacy_hs/heads/directional.py).
         self.head: Predictor | None = None
         self._check()
 
@@ -342,17 +317,17 @@ class HSModel:
         """The head that turns a left context into a hidden vector.
 
         "cbow": gensim's CBOW-style mean/sum over the context, scored with ``syn1``.
-        "directional": the trained next-word head (``self.head``), if the model has one.
-        "auto": the directional head if present, else "cbow".
+        "directional" (or another trained head's name): the trained head, ``self.head``.
+        "auto": the trained head if the model has one, else "cbow".
         """
         if head == "auto":
-            head = "directional" if self.head is not None else "cbow"
+            head = self.head.name if self.head is not None else "cbow"
         if head == "cbow":
-            return CBOWPredictor(self)
-        if head == "directional":
-            if self.head is None:
-                raise ConfigError(Errors.E023)
+            return registry.heads.get(CBOW_ARCHITECTURE).from_arrays({}, {}, self)
+        if self.head is not None and head == self.head.name:
             return self.head
+        if head == "directional":
+            raise ConfigError(Errors.E023)
         raise ConfigError(Errors.E024.format(head=head))
 
     def predict_next(
@@ -504,7 +479,7 @@ class HSModel:
             "path_nodes": self.tree.path_nodes,
             "path_codes": self.tree.path_codes,
         }
-        if self.head is not None:  # the directional head (head.py): its params, prefixed
+        if self.head is not None:  # a trained head's arrays, by their names, prefixed
             arrays.update({HEAD_PREFIX + k: v for k, v in self.head.to_arrays().items()})
         return arrays
 
@@ -544,7 +519,7 @@ class HSModel:
             names = [*ARRAYS, *_head_arrays(header)]
             blobs = {name: io.BytesIO(blobs.get(name, b"")) for name in names}
         except Exception as err:  # msgpack raises several unrelated types on bad input
-            raise ModelFileError(Errors.E015.format(reason=_reason(err))) from None
+            raise ModelFileError(Errors.E015.format(reason=describe(err))) from None
         _check_header(header, "<bytes>")
         arrays = {name: _read_npy(blobs[name], f"<bytes>:{name}") for name in names}
         return cls._from_parts(header, words, arrays, "<bytes>")
@@ -558,19 +533,11 @@ class HSModel:
         path = Path(path)
         if path.exists() and not _is_replaceable(path):
             raise OutputExistsError(Errors.E016.format(path=path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # mkdir rather than tempfile.mkdtemp, whose 0700 mode would carry over to the model.
-        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
-        tmp.mkdir()
-        try:
+        with staging_dir(path) as tmp:
             for name, array in self._arrays().items():
                 np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             srsly.write_json(tmp / WORDS_FILE, self.words)
             srsly.write_json(tmp / META_FILE, self._header())
-            replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_disk(cls, path: str | Path) -> HSModel:
@@ -634,32 +601,48 @@ class HSModel:
         except (ValueError, TypeError) as err:  # TypeError: settings or meta of the wrong type
             raise ModelFileError(Errors.E013.format(path=where, reason=err)) from None
         if header.get("head") is not None:
-            from .heads.directional import DirectionalHead
-
             head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
-            try:
-                model.head = DirectionalHead.from_arrays(header["head"], head_arrays, model)
-            except (ValueError, TypeError) as err:
-                raise ModelFileError(Errors.E400.format(path=where, reason=err)) from None
+            model.head = _restore_head(header["head"], head_arrays, model, where)
         return model
 
 
+def _restore_head(
+    config: Any, arrays: dict[str, np.ndarray], model: HSModel, where: str | Path
+) -> Predictor:
+    """The head a header describes, built by the class registered under its architecture."""
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
+    try:
+        head_class = registry.heads.get(str(architecture))
+    except Exception:  # catalogue.RegistryError, or a broken entry point
+        reason = Errors.E405.format(found=architecture, expected=", ".join(_registered_heads()))
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason)) from None
+    try:
+        return head_class.from_arrays(config, arrays, model)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
+
+
+def _registered_heads() -> list[str]:
+    return sorted(registry.heads.get_all())
+
+
 def _head_arrays(header: Any) -> dict[str, Any]:
-    """The head array names (with dtypes) a header announces; none if it has no head."""
+    """The head arrays (name -> dtype) a header announces; none if it has no head."""
     if not isinstance(header, dict) or header.get("head") is None:
         return {}
-    from .heads.directional import ARRAYS as HEAD_ARRAYS  # imported lazily: it needs thinc
-
-    return {HEAD_PREFIX + name: np.float32 for name in HEAD_ARRAYS}
+    specs = header.get("arrays") if isinstance(header.get("arrays"), dict) else {}
+    found = {}
+    for name, spec in specs.items():
+        if isinstance(name, str) and name.startswith(HEAD_PREFIX):
+            dtype = spec.get("dtype") if isinstance(spec, dict) else None
+            found[name] = np.dtype(dtype) if dtype in HEAD_DTYPES else np.float32
+    return found
 
 
 def _check_topn(topn: int) -> None:
     if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 1:
         raise ConfigError(Errors.E021.format(topn=topn))
-
-
-def _reason(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -672,7 +655,7 @@ def _read_npy(file: Any, name: str | Path) -> np.ndarray:
     try:
         return np.lib.format.read_array(file, allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, EOFError, OSError... for bad bytes
-        raise ModelFileError(Errors.E011.format(path=name, reason=_reason(err))) from None
+        raise ModelFileError(Errors.E011.format(path=name, reason=describe(err))) from None
 
 
 def _read_json(path: Path) -> Any:
@@ -681,7 +664,7 @@ def _read_json(path: Path) -> Any:
     try:
         return srsly.read_json(path)
     except (ValueError, UnicodeDecodeError) as err:
-        raise ModelFileError(Errors.E011.format(path=path, reason=_reason(err))) from None
+        raise ModelFileError(Errors.E011.format(path=path, reason=describe(err))) from None
 
 
 def _check_header(header: Any, where: str | Path) -> None:
@@ -724,30 +707,3 @@ def _is_replaceable(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(header, dict) and header.get("format") == FORMAT
-
-
-class CBOWPredictor:
-    """gensim's CBOW-style head: the mean (or sum, per ``cbow_mean``) of the last ``window``
-    context vectors, scored with gensim's inner-node weights."""
-
-    name = "cbow"
-
-    def __init__(self, model: HSModel):
-        self.model = model
-
-    @property
-    def context_size(self) -> int:
-        return int(self.model.settings["window"])
-
-    @property
-    def output_weights(self) -> np.ndarray:
-        return self.model.inner_node_weights
-
-    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.hidden_from_ids(id_lists)
-
-    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.hidden_from_matrix(context_ids)
-
-    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
-        return self.model.log_prob_from_matrix(context_ids, word_ids)

@@ -12,8 +12,9 @@ from gensim.models import Word2Vec
 
 from spacy_hs import HSModel, HuffmanTree
 from spacy_hs.errors import MissingModelFileError, ModelFileError
-from spacy_hs.heads.directional import DirectionalHead, Examples, read_sentences, train_head
+from spacy_hs.heads.directional import DirectionalHead
 from spacy_hs.heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+from spacy_hs.training.head import Examples, attach_head, read_sentences, train_head
 
 HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progress=False)
 
@@ -22,7 +23,7 @@ HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progres
 def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """An HS model of the Lee corpus with a directional head trained briefly on it."""
     model = HSModel.from_gensim(cbow_gensim)
-    train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING))
     return model
 
 
@@ -118,12 +119,13 @@ def test_directional_head_beats_cbow_head_on_next_words(headed: HSModel, lee_pat
 
 def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path: Path) -> None:
     model = HSModel.from_gensim(cbow_gensim)
-    train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1})
+    attach_head(model, train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1}))
     np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
     tuned = model.head.to_arrays()["input_vectors"]
     assert not np.array_equal(tuned, model.vectors)
     exported = HSModel.from_gensim(cbow_gensim)
-    train_head(exported, lee_path, None, export_fine_tuned_vectors=True, **HEAD_TRAINING)
+    head = train_head(exported, lee_path, None, **HEAD_TRAINING)
+    attach_head(exported, head, export_fine_tuned_vectors=True)
     np.testing.assert_array_equal(exported.vectors, exported.head.to_arrays()["input_vectors"])
 
 
@@ -133,17 +135,17 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, eos_token="<eos>", progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train_head(model, tmp_path / "missing.txt", None, progress=False)
-    with pytest.raises(ValueError, match="context_size = 0 is not valid"):
+    with pytest.raises(ValueError, match="head.context_size must be a positive integer, got 0"):
         train_head(model, lee_path, None, context_size=0, progress=False)
-    with pytest.raises(ValueError, match="lr_decay = 2 is not valid"):
+    with pytest.raises(ValueError, match=r"head.lr_decay must be a number in \(0, 1\], got 2"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
-    with pytest.raises(ValueError, match=r"l2 = -1 is not valid: a number >= 0"):
+    with pytest.raises(ValueError, match=r"head.l2 must be a number >= 0, got -1"):
         train_head(model, lee_path, None, l2=-1, progress=False)
     unknown = tmp_path / "unknown.txt"
     unknown.write_text("zzqx qqzx\n", encoding="utf8")
     with pytest.raises(ValueError, match="Not enough text to train the directional head"):
         train_head(model, unknown, None, progress=False)
-    train_head(model, lee_path, None, enabled=False)
+    assert train_head(model, lee_path, None, enabled=False) is None
     assert model.head is None
 
 

@@ -18,10 +18,9 @@ from conftest import run_cli
 from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 from spacy_hs.corpus.preprocess import (
     _LexemeTable,
-    meta_path,
     preprocess,
-    read_meta,
 )
+from spacy_hs.corpus.tokenfile import meta_path, read_meta
 from spacy_hs.errors import InputNotFoundError, SpacyHSError
 
 # Lines that exercise the sentence rule's corners: leading and repeated sentence-final marks,

@@ -16,16 +16,8 @@ from conftest import run_cli
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
-from spacy_hs.training.train import (
-    DEFAULTS,
-    GENSIM_FILE,
-    HEAD_KEYS,
-    MODEL_DIR,
-    default_config,
-    head_options,
-    load_config,
-    train,
-)
+from spacy_hs.training.config import default_config, load_config
+from spacy_hs.training.train import GENSIM_FILE, MODEL_DIR, train
 
 DEFAULT_CFG = Path(__file__).parent.parent / "configs" / "default.cfg"
 # Small and deterministic: one worker, few dimensions, two epochs.
@@ -49,29 +41,17 @@ def trained(lee_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 
 
 def test_default_cfg_matches_the_built_in_defaults():
+    """configs/default.cfg spells out the defaults of the registered settings functions."""
     config = load_config(DEFAULT_CFG)
-    assert config["word2vec"] == DEFAULTS["word2vec"]
-    assert config["training"] == DEFAULTS["training"]
-    assert load_config(None)["word2vec"] == config["word2vec"]
-    assert default_config()["head"] == {"enabled": True}
-
-
-def test_default_cfg_head_matches_train_head():
-    """configs/default.cfg spells out train_head's defaults; they must not drift apart."""
-    options = head_options()
-    if options is None:
-        pytest.skip("this version has no spacy_hs.heads.directional")
-    head = dict(load_config(DEFAULT_CFG)["head"])
-    assert head.pop("enabled") is True
-    options.pop("enabled", None)
-    assert head == options
-    assert set(HEAD_KEYS) - {"enabled"} <= set(options)
+    assert config == default_config() == load_config(None)
+    assert config["head"]["enabled"] is True
+    assert config["word2vec"]["@settings"] == "spacy_hs.word2vec.v1"
 
 
 def test_loading_the_default_cfg_does_not_import_thinc():
     """With the head off, training never imports the head module (thinc)."""
     code = (
-        "import sys; from spacy_hs.training.train import load_config; "
+        "import sys; from spacy_hs.training.config import load_config; "
         f"load_config({str(DEFAULT_CFG)!r}); print('thinc' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -85,8 +65,8 @@ def test_overrides_apply_before_interpolation(tmp_path: Path):
     assert config["word2vec"]["seed"] == 42 and config["head"]["seed"] == 42
     assert config["word2vec"]["window"] == 2 and config["word2vec"]["epochs"] == 3
     # Keys the file leaves out take the defaults.
-    assert config["word2vec"]["vector_size"] == DEFAULTS["word2vec"]["vector_size"]
-    assert config["training"] == DEFAULTS["training"]
+    assert config["word2vec"]["vector_size"] == default_config()["word2vec"]["vector_size"]
+    assert config["training"] == default_config()["training"]
 
 
 @pytest.mark.parametrize(
@@ -244,8 +224,6 @@ def test_train_never_overwrites_other_data(lee_path: Path, tmp_path: Path):
 
 
 def test_train_with_head(lee_path: Path, tmp_path: Path):
-    if head_options() is None:
-        pytest.skip("this version has no spacy_hs.heads.directional")
     overrides = {**FAST, "head.enabled": True, "head.epochs": 1, "head.progress": False}
     with pytest.raises(ValueError, match="Unknown setting head.progress"):
         train(lee_path, tmp_path, None, overrides)

@@ -12,15 +12,8 @@ import pytest
 from gensim.models.word2vec import LineSentence
 
 from spacy_hs import HSModel
-from spacy_hs.training.word2vec import (
-    WORD2VEC_DEFAULTS,
-    LossSampler,
-    available_cores,
-    check_corpus,
-    sample_loss,
-    train_word2vec,
-    word2vec_params,
-)
+from spacy_hs.training.config import available_cores, settings_names, word2vec_params
+from spacy_hs.training.word2vec import LossSampler, sample_loss, train_word2vec
 
 SMALL = dict(vector_size=16, epochs=2, workers=1, seed=3)
 
@@ -33,7 +26,7 @@ def test_params_defaults_and_all_cores():
     assert params["hs"] == 1 and params["negative"] == 0
     assert params["workers"] == available_cores() >= 1
     assert word2vec_params({"workers": 1})["workers"] == 1
-    assert set(params) == set(WORD2VEC_DEFAULTS)
+    assert set(params) == set(settings_names("word2vec"))
 
 
 def test_params_unknown_key_lists_valid_ones():
@@ -62,63 +55,6 @@ def test_params_negative_must_be_0():
 def test_params_bad_values(key, value):
     with pytest.raises(ValueError, match=f"word2vec.{key} must be"):
         word2vec_params({key: value})
-
-
-# -- corpus checks ------------------------------------------------------------------------
-
-
-def test_check_corpus_counts(lee_path: Path):
-    check = check_corpus(lee_path)
-    assert check.lines == 300
-    assert check.bytes == lee_path.stat().st_size
-
-
-def test_check_corpus_missing(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="does not exist.*spacy-hs preprocess"):
-        check_corpus(tmp_path / "nope.txt")
-
-
-def test_check_corpus_directory(tmp_path: Path):
-    with pytest.raises(IsADirectoryError, match="is a directory"):
-        check_corpus(tmp_path)
-
-
-def test_check_corpus_compressed(tmp_path: Path):
-    path = tmp_path / "corpus.txt.gz"
-    path.write_bytes(b"\x1f\x8b")
-    with pytest.raises(ValueError, match="compressed.*gunzip"):
-        check_corpus(path)
-
-
-@pytest.mark.parametrize("text", ["", "\n\n", "  \n \t \n"])
-def test_check_corpus_empty(tmp_path: Path, text: str):
-    path = tmp_path / "empty.txt"
-    path.write_text(text)
-    with pytest.raises(ValueError, match="has no tokens"):
-        check_corpus(path)
-
-
-def test_check_corpus_not_utf8_names_the_line(tmp_path: Path, lee_path: Path):
-    lines = lee_path.read_bytes().splitlines(keepends=True)
-    path = tmp_path / "latin1.txt"
-    path.write_bytes(b"".join(lines[:250]) + "café au lait\n".encode("latin1") + lines[250])
-    with pytest.raises(ValueError, match=r"not UTF-8 \(line 251, byte") as err:
-        check_corpus(path)
-    assert "spacy-hs preprocess" in str(err.value)
-
-
-def test_check_corpus_character_split_across_blocks(tmp_path: Path):
-    """A valid multi-byte character straddling the 1 MB read boundary is not an error; a
-    truncated one at the very end is, with its line number."""
-    from spacy_hs.training.word2vec import READ_CHUNK
-
-    path = tmp_path / "boundary.txt"
-    head = b"word " * ((READ_CHUNK - 1) // 5) + b"x" * ((READ_CHUNK - 1) % 5)
-    path.write_bytes(head + "é caf\u00e9\nlast line".encode("utf8"))
-    assert check_corpus(path).lines == 2
-    path.write_bytes(head + "é\nend ".encode() + "é".encode()[:1])
-    with pytest.raises(ValueError, match=r"line 2, byte"):
-        check_corpus(path)
 
 
 # -- the loss sample ----------------------------------------------------------------------

@@ -75,8 +75,9 @@ def train_cli(
 
     Each epoch prints its own loss: the exact mean -log P(word | context), in nats, on a sample.
     """
-    from ..training.train import MODEL_DIR, load_config, train
-    from ..training.word2vec import EpochReport, Word2VecResult, word2vec_params
+    from ..training.config import load_config, resolve_config
+    from ..training.train import MODEL_DIR, train
+    from ..training.word2vec import EpochReport, Word2VecResult
 
     overrides = parse_overrides(ctx.args)
     widths = (7, 10, 9, 12)
@@ -103,7 +104,7 @@ def train_cli(
         msg.row(row, widths=widths, aligns=aligns)
 
     config = load_config(config_path, overrides)
-    params = word2vec_params(config["word2vec"])
+    params = resolve_config(config)["word2vec"]
     mode = "skip-gram" if params["sg"] else "CBOW"
     msg.info(
         f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
@@ -138,7 +139,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     """
     import srsly
 
-    from ..training.train import DEFAULTS, HEAD_KEYS
+    from ..training.config import SECTIONS, settings_names
 
     overrides: dict[str, Any] = {}
     args = list(args)
@@ -155,8 +156,7 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             value = "true"
         name = name.replace("-", "_")  # --word2vec.vector-size is --word2vec.vector_size
         if "." not in name:
-            sections = [s for s, keys in DEFAULTS.items() if name in keys]
-            sections += ["head"] if name in HEAD_KEYS and "head" not in sections else []
+            sections = [s for s in SECTIONS if name in settings_names(s)]
             hint = f" Did you mean --{sections[0]}.{name}?" if sections else ""
             raise ConfigError(Errors.E168.format(arg=arg, hint=hint))
         try:

@@ -49,10 +49,11 @@ from ..errors import (
     OutputError,
     Warnings,
 )
+from ..util import atomic_outputs, open_new
+from . import tokenfile
 from .normalize import NormalizerSettings, TokenNormalizer
 
 PathLike = str | os.PathLike
-META_SUFFIX = ".meta.json"
 TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl",)
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
@@ -70,18 +71,6 @@ class PreprocessResult:
     meta: dict[str, Any]
     heldout: Path | None = None
     heldout_meta: dict[str, Any] | None = None
-
-
-def meta_path(token_file: PathLike) -> Path:
-    """The path of the meta file beside a token file: ``<token file>.meta.json``."""
-    token_file = Path(token_file)
-    return token_file.with_name(token_file.name + META_SUFFIX)
-
-
-def read_meta(token_file: PathLike) -> dict[str, Any] | None:
-    """The meta dict written beside ``token_file``, or None for a token file made elsewhere."""
-    path = meta_path(token_file)
-    return srsly.read_json(path) if path.exists() else None
 
 
 def preprocess(
@@ -157,10 +146,11 @@ def preprocess(
     reader = _Reader(files, max_length=max_length)
     splits = [_SplitStats()] + ([_SplitStats()] if heldout_path is not None else [])
     targets = [output] + ([heldout_path] if heldout_path is not None else [])
-    temporaries = [_temporary_path(p) for p in targets]
     bar = _progress_bar(progress)
-    try:
-        handles = [_open_output(p) for p in temporaries]
+    # The token files and their meta files appear together when everything is written.
+    outputs = targets + [tokenfile.meta_path(target) for target in targets]
+    with atomic_outputs(outputs) as temporaries:
+        handles = [_open_output(p) for p in temporaries[: len(targets)]]
         try:
             batches = _batches(reader, batch_size)
             if n_process == 1:
@@ -203,20 +193,12 @@ def preprocess(
             )
             for i, split in enumerate(splits)
         ]
-        meta_temporaries = [_temporary_path(meta_path(target)) for target in targets]
-        temporaries.extend(meta_temporaries)
-        for i, (meta_tmp, meta) in enumerate(zip(meta_temporaries, metas)):
-            text = srsly.json_dumps(meta, indent=2)
-            meta_tmp.write_text(text + "\n", encoding="utf-8")
+        for i, (meta_tmp, meta) in enumerate(zip(temporaries[len(targets) :], metas)):
+            text = tokenfile.dump_meta(meta)
+            with open_new(meta_tmp, "w", encoding="utf-8") as file:
+                file.write(text)
             # Return what a reader of the file gets (ujson's float parsing is not exact).
             metas[i] = srsly.json_loads(text)
-        # Everything is on disk: only now replace the previous files.
-        for target, text_tmp, meta_tmp in zip(targets, temporaries, meta_temporaries):
-            os.replace(text_tmp, target)
-            os.replace(meta_tmp, meta_path(target))
-    finally:
-        for tmp in temporaries:
-            tmp.unlink(missing_ok=True)
     _warn_about_input(reader, max_length)
     return PreprocessResult(
         output=output,
@@ -308,7 +290,7 @@ def _check_outputs(
     for target in [output] + ([heldout] if heldout is not None else []):
         if target.is_dir():
             raise OutputError(Errors.E111.format(path=target))
-        written = {target.resolve(), meta_path(target).resolve()}
+        written = {target.resolve(), tokenfile.meta_path(target).resolve()}
         for path in files:
             if path.resolve() in written:
                 raise OutputError(Errors.E106.format(path=target, input=path))
@@ -659,8 +641,9 @@ class _BatchProcessor:
                 hashes = np.zeros(len(grown) // 2, dtype=np.uint64)
                 hashes[: len(self._word_hashes)] = self._word_hashes
                 self._word_hashes = hashes
-            self._word_array[2 * word_id] = word + " "
-            self._word_array[2 * word_id + 1] = word + "\n"
+            # Each word followed by what follows it in a token file: a space, or the line's end.
+            self._word_array[2 * word_id] = word + tokenfile.SEPARATOR
+            self._word_array[2 * word_id + 1] = word + tokenfile.LINE_END
             if self.config.heldout_fraction:
                 self._word_hashes[word_id] = hash_string(word)
         return word_id
@@ -834,14 +817,11 @@ def _process_in_workers(
 # Output --------------------------------------------------------------------------------------
 
 
-def _temporary_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def _open_output(path: Path) -> IO[str]:
     # Lone surrogates (possible from JSON escapes) cannot be UTF-8: write U+FFFD-free "?".
-    return open(path, "w", encoding="utf-8", errors="replace", newline="\n", buffering=1 << 20)
+    return open_new(
+        path, "w", encoding="utf-8", errors="replace", newline="\n", buffering=1 << 20
+    )
 
 
 def _meta(
@@ -886,23 +866,11 @@ def _warn_about_input(reader: _Reader, max_length: int) -> None:
         )
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(enabled: bool) -> Any:
-    if not enabled:
-        return _NoProgress()
     from tqdm import tqdm  # a spaCy dependency
 
     return tqdm(
+        disable=not enabled,
         desc="Preprocessing",
         unit=" tokens",
         unit_scale=True,

@@ -26,6 +26,7 @@ import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
 from ..errors import ConfigError, Errors, InputError, OutputError
+from ..util import atomic_outputs, open_new
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"
@@ -159,19 +160,16 @@ def _write_lines(path: Path, lines: Iterator[str]) -> CorpusFile:
     """Write non-empty lines atomically (temp file, then rename), counting them and their words.
 
     Nothing is written if there is no line."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     documents = words = 0
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with atomic_outputs([path]) as (tmp,):
+        with open_new(tmp, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:
                 if line:
                     f.write(line + "\n")
                     documents += 1
                     words += len(line.split())
-        if documents:  # never leave an empty corpus file behind
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if not documents:  # never leave an empty corpus file behind
+            tmp.unlink()
     return CorpusFile(path=path, documents=documents, words=words)
 
 

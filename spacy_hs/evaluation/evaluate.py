@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import srsly
 
+from ..corpus import tokenfile
+from ..corpus.sources import gensim_test_data
 from ..errors import (
     ConfigError,
     Errors,
@@ -53,7 +55,6 @@ TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
 CHUNK_SIZE = 4096
 DEFAULT_MAX_POSITIONS = 5000
-GENSIM_TEST_DATA = "test/test_data"
 ANALOGIES_FILE = "questions-words.txt"
 SIMILARITY_FILES = ("wordsim353.tsv", "simlex999.txt")
 PLOTS_EXTRA = 'pip install "spacy-hs[plots]"'
@@ -149,13 +150,6 @@ def loss_metrics(model: HSModel) -> dict[str, Any]:
 
 
 # -- intrinsic: analogies and similarity ----------------------------------------------------
-
-
-def gensim_test_data() -> Path:
-    """gensim's bundled test-data directory (source of the default evaluation files)."""
-    import gensim
-
-    return Path(gensim.__file__).parent / GENSIM_TEST_DATA
 
 
 def _default_file(name: str, option: str) -> Path:
@@ -357,7 +351,9 @@ def next_word_metrics(
     counts = {"n_sentences": 0, "n_tokens": 0, "oov_target": 0, "no_known_context": 0}
     chunk = _Chunk()
     with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
-        for tokens, ids in _sentences(heldout, model, progress):
+        key_to_index = model.key_to_index
+        for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
+            ids = [key_to_index.get(token, -1) for token in tokens]
             counts["n_sentences"] += 1
             counts["n_tokens"] += len(ids)
             known: list[int] = []
@@ -423,23 +419,6 @@ def _unigram(model: HSModel) -> tuple[np.ndarray, np.ndarray]:
     log_probs = np.log(counts / counts.sum())
     top = np.argsort(-counts, kind="stable")[:TOP_K]
     return log_probs, top
-
-
-def _sentences(path: Path, model: HSModel, progress: Any) -> Iterator[tuple[list[str], list[int]]]:
-    """(tokens, word ids with -1 for unknown words) per non-empty line of a token file."""
-    key_to_index = model.key_to_index
-    with path.open("rb") as file:
-        for line_no, raw in enumerate(file, 1):
-            progress.update(len(raw))
-            try:
-                line = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                raise InputError(
-                    Errors.E204.format(path=path, line=line_no, reason=err)
-                ) from None
-            tokens = line.split()
-            if tokens:
-                yield tokens, [key_to_index.get(token, -1) for token in tokens]
 
 
 class _GensimBaseline:
@@ -592,14 +571,10 @@ def _check_heldout(path: str | Path) -> Path:
 
 def _check_normalizer(model: HSModel, heldout: Path) -> None:
     """Warn if the held-out file was normalised differently from the training corpus."""
-    meta_path = heldout.with_name(heldout.name + ".meta.json")
     expected = model.settings.get("normalizer")
-    if expected is None or not meta_path.exists():
+    if expected is None:
         return
-    try:
-        found = srsly.read_json(meta_path).get("normalizer")
-    except (ValueError, AttributeError):
-        return
+    found = (tokenfile.read_meta(heldout) or {}).get("normalizer")
     if found is not None and found != expected:
         warnings.warn(
             Warnings.W201.format(path=heldout, found=found, expected=expected), stacklevel=3
@@ -740,23 +715,14 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
-
-
 def _progress(path: Path | None, show: bool, desc: str, total: int | None = None) -> Any:
-    """A tqdm bar over a file's bytes (or ``total`` items), or a silent stand-in."""
-    if not show:
-        return _NoProgress()
+    """A tqdm bar over a file's bytes (or ``total`` items); silent unless ``show``."""
     from tqdm import tqdm
 
     if path is not None:
-        return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=desc, leave=False)
-    return tqdm(total=total, unit="query", desc=desc, leave=False)
+        total, unit, scale = path.stat().st_size, "B", True
+    else:
+        unit, scale = "query", False
+    return tqdm(
+        total=total, unit=unit, unit_scale=scale, desc=desc, leave=False, disable=not show
+    )

@@ -22,28 +22,21 @@ held-out perplexity.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from thinc.api import Adam, Model, Optimizer, fix_random_seed
-from tqdm import tqdm
-from wasabi import msg
+from thinc.api import Model
 
-from .. import _tree_search
-from ..errors import ConfigError, Errors, InputError, InputNotFoundError, ModelFileError
-from ..heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+from .. import _tree_search, registry
+from ..errors import ConfigError, Errors, ModelFileError
+from ..tree import HuffmanTree
+from .layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 if TYPE_CHECKING:
     from ..hs_model import HSModel
 
 NAME = "directional"
-# Relative held-out improvement below which the learning rate starts to decay (train_head).
-DECAY_BELOW = 0.01
 ARCHITECTURE = "spacy_hs.HierarchicalLogBilinear.v1"
 # Arrays saved with the model (as head.<name>.npy), all float32, and the thinc params they hold.
 ARRAYS = {
@@ -55,18 +48,27 @@ ARRAYS = {
 }
 
 
+@registry.heads(ARCHITECTURE)
 class DirectionalHead:
-    """A trained hierarchical log-bilinear head; satisfies ``hs_model.Predictor``.
+    """A trained hierarchical log-bilinear head; satisfies ``heads.protocol.Predictor``.
 
     model: the thinc ``HierarchicalLogBilinear`` model.
-    n_words: vocabulary size of the HS model it belongs to (also the padding id).
+    tree: the HS model's Huffman tree, which the head's output weights belong to.
+    history: what training recorded (per-epoch loss, held-out perplexity, timings), if known.
     """
 
     name = NAME
+    predicts_sentence_start = True
 
-    def __init__(self, model: Model, n_words: int):
+    def __init__(self, model: Model, tree: HuffmanTree, history: dict[str, Any] | None = None):
         self.model = model
-        self.n_words = int(n_words)
+        self.tree = tree
+        self.history = dict(history or {})
+
+    @property
+    def n_words(self) -> int:
+        """Vocabulary size of the HS model (also the padding id of context matrices)."""
+        return self.tree.n_words
 
     @classmethod
     def from_hs_model(
@@ -101,7 +103,7 @@ class DirectionalHead:
             TreeLogLikelihood(tree.path_offsets, tree.path_nodes, tree.path_codes, weights=weights),
         )
         model.initialize()
-        return cls(model, len(hs_model))
+        return cls(model, tree)
 
     # -- the Predictor protocol, and scoring ---------------------------------------------
 
@@ -127,6 +129,34 @@ class DirectionalHead:
         """
         return self.hidden(self.context_matrix(id_lists)), np.ones(len(id_lists), dtype=bool)
 
+    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``hidden_from_ids`` for an int32 matrix (B, K') of word ids, oldest first, negative
+        entries being padding (``Predictor``); every row has a context."""
+        contexts = self.from_padded_matrix(context_ids)
+        return self.hidden(contexts), np.ones(len(contexts), dtype=bool)
+
+    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """log P(word_ids[b] | context b) for a padded matrix as in ``hidden_from_matrix``; NaN
+        where the word id is negative."""
+        return self.log_probs(self.from_padded_matrix(context_ids), word_ids)
+
+    def from_padded_matrix(self, context_ids: np.ndarray) -> np.ndarray:
+        """The head's own context matrix (``context_matrix``) of a matrix of word ids, oldest
+        first, negative entries being padding: known ids right-aligned, reversed (most recent
+        first), padded with the padding id and cut or extended to ``context_size`` columns."""
+        context_ids = np.asarray(context_ids)
+        if context_ids.ndim != 2:
+            raise ConfigError(Errors.E008.format(shape=context_ids.shape))
+        is_known = context_ids >= 0
+        # A stable sort of the known flags moves padding to the left, keeping the words' order.
+        order = np.argsort(is_known, axis=1, kind="stable")
+        aligned = np.take_along_axis(context_ids, order, axis=1)[:, ::-1]
+        size = self.context_size
+        contexts = np.full((len(aligned), size), self.n_words, dtype=np.int32)
+        width = min(size, aligned.shape[1])
+        contexts[:, :width] = np.where(aligned[:, :width] >= 0, aligned[:, :width], self.n_words)
+        return contexts
+
     def hidden(self, contexts: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Hidden vectors, float32 (B, d + 1), for context matrix rows (``context_matrix``)."""
         ops = self.model.ops
@@ -137,12 +167,13 @@ class DirectionalHead:
         return hidden
 
     def log_probs(
-        self, contexts: np.ndarray, targets: np.ndarray, hs_model: HSModel, batch_size: int = 8192
+        self, contexts: np.ndarray, targets: np.ndarray, batch_size: int = 8192
     ) -> np.ndarray:
         """log P(targets[i] | contexts[i]) for context matrix rows (see ``context_matrix``),
-        through the compiled path kernel that ``HSModel.log_prob_next`` uses."""
+        through the compiled path kernel that ``HSModel.log_prob_next`` uses; NaN where a
+        target is negative."""
         out = np.empty(len(targets), dtype=np.float64)
-        weights, tree = self.output_weights, hs_model.tree
+        weights, tree = self.output_weights, self.tree
         for start in range(0, len(targets), batch_size):
             out[start : start + batch_size] = _tree_search.path_log_probs(
                 self.hidden(contexts[start : start + batch_size]),
@@ -163,7 +194,7 @@ class DirectionalHead:
             ids[row, : len(recent)] = recent
         return ids
 
-    # -- serialization (used by HSModel) ------------------------------------------------
+    # -- serialization (HSModel stores config and arrays as they are) --------------------
 
     @property
     def config(self) -> dict[str, Any]:
@@ -190,10 +221,11 @@ class DirectionalHead:
     def from_arrays(
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSModel
     ) -> DirectionalHead:
-        """Rebuild a saved head for ``hs_model``; ValueError if config or arrays do not fit."""
+        """Rebuild a saved head for ``hs_model``; ModelFileError if config or arrays do not
+        fit."""
         if not isinstance(config, dict) or config.get("architecture") != ARCHITECTURE:
             found = config.get("architecture") if isinstance(config, dict) else config
-            raise ModelFileError(Errors.E405.format(found=found, expected=ARCHITECTURE))
+            raise ModelFileError(Errors.E405.format(found=found, expected=repr(ARCHITECTURE)))
         size, width = config.get("context_size"), config.get("width")
         if not isinstance(size, int) or size < 1 or not isinstance(width, int) or width < 1:
             raise ModelFileError(Errors.E406.format(size=size, width=width))
@@ -231,11 +263,12 @@ class DirectionalHead:
             TreeLogLikelihood(tree.path_offsets, tree.path_nodes, tree.path_codes, width + 1),
         )
         model.initialize()
-        head = cls(model, n_words)
-        head._set_arrays(arrays)
+        head = cls(model, tree)
+        head.set_arrays(arrays)
         return head
 
-    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the parameters from arrays by the names in ``ARRAYS`` (copied)."""
         layers = {"context": self._context, "tree": self._tree}
         for name, (layer, param) in ARRAYS.items():
             layers[layer].set_param(param, self.model.ops.asarray(arrays[name].copy()))
@@ -244,322 +277,8 @@ class DirectionalHead:
 
     @property
     def _context(self) -> Model:
-        return self.model.layers[0]
+        return self.model.get_ref("context")
 
     @property
     def _tree(self) -> Model:
-        return self.model.layers[1]
-
-
-# -- training ---------------------------------------------------------------------------------
-
-
-def read_sentences(
-    path: str | Path, key_to_index: dict[str, int], eos_id: int | None = None
-) -> tuple[list[np.ndarray], int]:
-    """Each line of a token file as an int32 array of known word ids (unknown words skipped),
-    with ``eos_id`` appended if given. Returns (sentences, number of skipped tokens)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(Errors.E401.format(path=path))
-    sentences, n_unknown = [], 0
-    with path.open(encoding="utf8") as file:
-        for line in file:
-            tokens = line.split()
-            ids = [key_to_index[t] for t in tokens if t in key_to_index]
-            n_unknown += len(tokens) - len(ids)
-            if eos_id is not None and tokens:
-                ids.append(eos_id)
-            if ids:
-                sentences.append(np.array(ids, dtype=np.int32))
-    return sentences, n_unknown
-
-
-@dataclass
-class Examples:
-    """Every word of a set of sentences as a target, with the words before it.
-
-    stream: int32, the sentences concatenated, each preceded by ``context_size`` padding ids.
-    positions: int64, the stream index of every target word.
-    """
-
-    stream: np.ndarray
-    positions: np.ndarray
-    context_size: int
-
-    @classmethod
-    def from_sentences(
-        cls, sentences: Sequence[np.ndarray], context_size: int, pad_id: int
-    ) -> Examples:
-        padding = np.full(context_size, pad_id, dtype=np.int32)
-        parts = [part for s in sentences for part in (padding, s)]
-        stream = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
-        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        ends = np.cumsum(lengths + context_size)
-        # Target positions: everything but the padding before each sentence.
-        is_target = np.ones(len(stream), dtype=bool)
-        pad_starts = ends - lengths - context_size
-        for offset in range(context_size):
-            is_target[pad_starts + offset] = False
-        return cls(stream, np.flatnonzero(is_target), context_size)
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def contexts(self, index: Any = slice(None)) -> np.ndarray:
-        """int32 (n, K) context matrix rows (see ``DirectionalHead.context_matrix``)."""
-        positions = self.positions[index]
-        return self.stream[positions[:, None] - np.arange(1, self.context_size + 1)]
-
-    def targets(self, index: Any = slice(None)) -> np.ndarray:
-        return self.stream[self.positions[index]]
-
-
-def train_head(
-    model: HSModel,
-    corpus_path: str | Path,
-    heldout_path: str | Path | None = None,
-    *,
-    enabled: bool = True,
-    context_size: int = 5,
-    diagonal: bool = True,
-    epochs: int = 10,
-    learn_rate: float = 0.004,
-    batch_size: int = 1024,
-    patience: int = 2,
-    lr_decay: float = 0.5,
-    dropout: float = 0.5,
-    l2: float = 0.15,
-    fine_tune_vectors: bool = True,
-    export_fine_tuned_vectors: bool = False,
-    averages: bool = False,
-    eos_token: str | None = None,
-    seed: int = 0,
-    heldout_fraction: float = 0.05,
-    progress: bool = True,
-) -> None:
-    """Train a directional head on a token file and attach it as ``model.head``.
-
-    corpus_path: token file (one sentence per line, tokens separated by spaces), normally the
-        one gensim was trained on. Unknown words are skipped, as they are at prediction time.
-        Each line is a sentence: the words before its first word are padding.
-    heldout_path: token file for early stopping; if None, ``heldout_fraction`` of the corpus
-        lines (chosen with ``seed``) are held out instead.
-    enabled: if False, do nothing (the ``[head]`` config switch).
-    context_size: K, how many of the most recent known words the head reads.
-    diagonal: diagonal position weights C_i (K * d parameters) or full ones (K * d * d). On Penn
-        Treebank diagonal was better (full ones overfit sooner) and faster.
-    epochs: maximum passes over the training text.
-    learn_rate: Adam's step size. Once an epoch lowers held-out perplexity by less than 1%, it
-        is multiplied by ``lr_decay`` after that epoch and every later one.
-    batch_size: next-word predictions per update. Smaller batches suit small corpora.
-    patience: stop after this many epochs in a row without a held-out improvement; the best
-        parameters seen are kept.
-    dropout: rate at which entries of the context vectors are zeroed in training.
-    l2: decoupled weight decay (thinc's Adam ``L2``): each step shrinks every parameter by
-        ``learn_rate * l2`` of itself. With dropout, what keeps the head from overfitting.
-    fine_tune_vectors: train the head's own copy of the input vectors. ``model.vectors`` (the
-        vectors exported to spaCy) are not changed unless ``export_fine_tuned_vectors``.
-    export_fine_tuned_vectors: replace ``model.vectors`` with the fine-tuned copy. This changes
-        what the CBOW head and spaCy's ``token.vector`` see.
-    averages: evaluate and keep the running averages of the parameters (thinc's Adam
-        ``use_averages``) rather than their last values. On Penn Treebank this made no
-        difference and cost 15% of the training time.
-    eos_token: appended to every line as a last word to predict. It must be in the vocabulary,
-        so it must have been in the corpus gensim saw. None: lines are used as they are.
-    seed: random seed for initialisation, dropout, shuffling and the held-out split.
-    progress: print one line per epoch, with a progress bar during it.
-
-    The history (per-epoch loss, held-out perplexity, learning rate, timings) is recorded in
-    ``model.meta["head"]``.
-    """
-    if not enabled:
-        return
-    _check_options(
-        epochs, learn_rate, batch_size, patience, lr_decay, dropout, l2, heldout_fraction
-    )
-    eos_id = None
-    if eos_token is not None:
-        if eos_token not in model.key_to_index:
-            raise ConfigError(Errors.E402.format(token=eos_token))
-        eos_id = model.key_to_index[eos_token]
-    fix_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    train, heldout, n_unknown = _read_split(
-        corpus_path, heldout_path, model.key_to_index, eos_id, heldout_fraction, rng
-    )
-    head = DirectionalHead.from_hs_model(
-        model,
-        context_size=context_size,
-        diagonal=diagonal,
-        fine_tune_vectors=fine_tune_vectors,
-        dropout=dropout,
-    )
-    train_examples = Examples.from_sentences(train, context_size, len(model))
-    heldout_examples = Examples.from_sentences(heldout, context_size, len(model))
-    optimizer = Adam(learn_rate, grad_clip=0.0, L2=l2, use_averages=averages)
-
-    def heldout_perplexity() -> float:
-        with _averaged(head, optimizer):
-            log_probs = head.log_probs(
-                heldout_examples.contexts(), heldout_examples.targets(), model
-            )
-        return float(np.exp(-log_probs.mean()))
-
-    history: dict[str, Any] = {
-        "context_size": context_size,
-        "diagonal": diagonal,
-        "fine_tune_vectors": fine_tune_vectors,
-        "dropout": dropout,
-        "batch_size": batch_size,
-        "n_train_tokens": len(train_examples),
-        "n_heldout_tokens": len(heldout_examples),
-        "n_unknown_tokens_skipped": n_unknown,
-        "initial_heldout_perplexity": heldout_perplexity(),
-        "loss_history": [],
-        "heldout_perplexity": [],
-        "learn_rate": [],
-        "epoch_seconds": [],
-    }
-    if progress:
-        msg.info(
-            f"Training the directional head on {len(train_examples):,} tokens (held-out: "
-            f"{len(heldout_examples):,}); initial held-out perplexity "
-            f"{history['initial_heldout_perplexity']:.1f}"
-        )
-    best_perplexity, best_arrays, best_epoch = history["initial_heldout_perplexity"], None, 0
-    bad_epochs, decaying = 0, False
-    start_time = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        epoch_start = time.perf_counter()
-        loss = _train_epoch(head, optimizer, train_examples, batch_size, rng, progress)
-        perplexity = heldout_perplexity()
-        history["loss_history"].append(loss)
-        history["heldout_perplexity"].append(perplexity)
-        history["learn_rate"].append(float(optimizer.learn_rate))
-        history["epoch_seconds"].append(time.perf_counter() - epoch_start)
-        improved = perplexity < best_perplexity
-        if progress:
-            msg.text(
-                f"epoch {epoch}: train loss {loss:.3f}  held-out perplexity {perplexity:.1f}"
-                f"{' (best)' if improved else ''}  "
-                f"{len(train_examples) / history['epoch_seconds'][-1]:,.0f} tokens/s"
-            )
-        # Once an epoch gains less than DECAY_BELOW, the step size shrinks every epoch.
-        decaying = decaying or perplexity > best_perplexity * (1 - DECAY_BELOW)
-        if improved:
-            with _averaged(head, optimizer):
-                best_perplexity, best_arrays, best_epoch = perplexity, head.to_arrays(), epoch
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if bad_epochs >= patience:
-                break
-        if decaying:
-            optimizer.learn_rate *= lr_decay
-    if best_arrays is not None:
-        head._set_arrays(best_arrays)
-    train_seconds = time.perf_counter() - start_time
-    history.update(
-        best_epoch=best_epoch,
-        best_heldout_perplexity=best_perplexity,
-        train_seconds=train_seconds,
-        tokens_per_second=len(train_examples) * len(history["epoch_seconds"]) / train_seconds,
-    )
-    model.head = head
-    model.meta["head"] = history
-    if export_fine_tuned_vectors:
-        model.vectors = head.to_arrays()["input_vectors"]
-        history["exported_fine_tuned_vectors"] = True
-    if progress:
-        msg.good(
-            f"Directional head: best held-out perplexity {best_perplexity:.1f} (epoch "
-            f"{best_epoch}), {train_seconds:.0f} s"
-        )
-
-
-def _read_split(
-    corpus_path: str | Path,
-    heldout_path: str | Path | None,
-    key_to_index: dict[str, int],
-    eos_id: int | None,
-    heldout_fraction: float,
-    rng: np.random.Generator,
-) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """Training and held-out sentences, and how many unknown training tokens were skipped."""
-    sentences, n_unknown = read_sentences(corpus_path, key_to_index, eos_id)
-    if heldout_path is not None:
-        heldout, _ = read_sentences(heldout_path, key_to_index, eos_id)
-        train = sentences
-    else:
-        order = rng.permutation(len(sentences))
-        n_heldout = int(round(heldout_fraction * len(sentences)))
-        heldout = [sentences[i] for i in np.sort(order[:n_heldout])]
-        train = [sentences[i] for i in np.sort(order[n_heldout:])]
-    if not train or not heldout:
-        raise InputError(
-            Errors.E404.format(path=corpus_path, n_train=len(train), n_heldout=len(heldout))
-        )
-    return train, heldout, n_unknown
-
-
-def _train_epoch(
-    head: DirectionalHead,
-    optimizer: Optimizer,
-    examples: Examples,
-    batch_size: int,
-    rng: np.random.Generator,
-    progress: bool,
-) -> float:
-    """One pass over the examples in random order; returns the mean negative log-likelihood."""
-    ops = head.model.ops
-    order = rng.permutation(len(examples))
-    total = 0.0
-    batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, disable=not progress, leave=False, unit="batch"):
-        batch = order[start : start + batch_size]
-        X = (ops.asarray2i(examples.contexts(batch)), ops.asarray1i(examples.targets(batch)))
-        log_probs, backprop = head.model.begin_update(X)
-        # The loss is the mean negative log-likelihood of the batch.
-        backprop(ops.alloc1f(len(batch)) - 1.0 / len(batch))
-        head.model.finish_update(optimizer)
-        total -= float(log_probs.sum())
-    return total / len(order)
-
-
-@contextlib.contextmanager
-def _averaged(head: DirectionalHead, optimizer: Optimizer) -> Iterator[None]:
-    """Use the optimizer's parameter averages, if it keeps them, inside the block."""
-    if optimizer.averages:
-        with head.model.use_params(optimizer.averages):
-            yield
-    else:
-        yield
-
-
-def _check_options(
-    epochs: int,
-    learn_rate: float,
-    batch_size: int,
-    patience: int,
-    lr_decay: float,
-    dropout: float,
-    l2: float,
-    heldout_fraction: float,
-) -> None:
-    def positive_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-    checks = {
-        "epochs": (epochs, positive_int(epochs), "a positive integer"),
-        "learn_rate": (learn_rate, learn_rate > 0, "a positive number"),
-        "batch_size": (batch_size, positive_int(batch_size), "a positive integer"),
-        "patience": (patience, positive_int(patience), "a positive integer"),
-        "lr_decay": (lr_decay, 0 < lr_decay <= 1, "a number in (0, 1]"),
-        "dropout": (dropout, 0 <= dropout < 1, "a number in [0, 1)"),
-        "l2": (l2, l2 >= 0, "a number >= 0"),
-        "heldout_fraction": (heldout_fraction, 0 < heldout_fraction < 1, "a number in (0, 1)"),
-    }
-    for option, (value, ok, expected) in checks.items():
-        if not ok:
-            raise ConfigError(Errors.E403.format(option=option, value=value, expected=expected))
+        return self.model.get_ref("tree")

@@ -262,6 +262,7 @@ def HierarchicalLogBilinear(
         _head_forward,
         init=_head_init,
         layers=[context, tree],
+        refs={"context": context, "tree": tree},
     )
 
 
@@ -273,7 +274,7 @@ def _head_init(model: Model[HeadIn, Floats1d], X: HeadIn | None = None, Y=None) 
 def _head_forward(
     model: Model[HeadIn, Floats1d], X: HeadIn, is_train: bool
 ) -> tuple[Floats1d, Callable]:
-    context, tree = model.layers
+    context, tree = model.get_ref("context"), model.get_ref("tree")
     ids, targets = X
     hidden, backprop_context = context(ids, is_train)
     log_probs, backprop_tree = tree((hidden, targets), is_train)

@@ -29,8 +29,6 @@ No ``from __future__ import annotations`` here: spaCy validates the factory's se
 its annotations at run time.
 """
 
-import contextlib
-import gc
 import math
 import uuid
 import warnings
@@ -186,9 +184,6 @@ class HSPredictor(Pipe):
             )
         self.model = model
         self._predictor: Predictor = predictor
-        # The optional fast paths of the head (see Predictor), used when it has them.
-        self._hidden_from_matrix = getattr(predictor, "hidden_from_matrix", None)
-        self._log_prob_from_matrix = getattr(predictor, "log_prob_from_matrix", None)
         self._context = context_size
         self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
         self._reset_caches()
@@ -247,8 +242,7 @@ class HSPredictor(Pipe):
     def _process(self, docs: list[Doc]) -> None:
         self._require_model()
         if self.eager:
-            with _gc_paused():
-                self._annotate(docs)
+            self._annotate(docs)
         else:
             for doc in docs:
                 doc.user_data[DATA_KEY] = {"component": self.instance_id}
@@ -307,15 +301,6 @@ class HSPredictor(Pipe):
         self._orth_ids[orth] = word_id
         return word_id
 
-    def _hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hidden vectors of contexts given as a matrix (see ``_context_matrix``): through the
-        head's ``hidden_from_matrix`` if it has one, else as lists through ``hidden_from_ids``."""
-        if self._hidden_from_matrix is not None:
-            return self._hidden_from_matrix(context_ids)
-        n_padding = (context_ids < 0).sum(axis=1).tolist()
-        rows = context_ids.tolist()
-        return self._predictor.hidden_from_ids([row[p:] for row, p in zip(rows, n_padding)])
-
     def _annotate(self, docs: Sequence[Doc]) -> None:
         """Compute the eager attributes of a batch of docs with batched model calls.
 
@@ -354,16 +339,16 @@ class HSPredictor(Pipe):
         opens = np.ones(n_known, dtype=bool)
         opens[1:] = known_sentence[1:] != known_sentence[:-1]
         first = np.maximum.accumulate(np.where(opens, k, 0)) if n_known else k
-        targets = np.where(opens, UNKNOWN, known_ids)  # a sentence's first word is unscorable
+        predictor = self._predictor
+        # A sentence's first known word has an empty context: scored by a head that predicts
+        # from the sentence start (directional), unscorable for one that cannot (CBOW).
+        targets = (
+            known_ids if predictor.predicts_sentence_start else np.where(opens, UNKNOWN, known_ids)
+        )
         scored = np.empty(n_known)
         for c in range(0, n_known, CHUNK):
             contexts = _context_matrix(known_ids, first[c : c + CHUNK], k[c : c + CHUNK], size)
-            if self._log_prob_from_matrix is not None:
-                scored[c : c + CHUNK] = self._log_prob_from_matrix(contexts, targets[c : c + CHUNK])
-                continue
-            hidden, has_context = self._hidden(contexts)
-            chunk_targets = np.where(has_context, targets[c : c + CHUNK], UNKNOWN)
-            scored[c : c + CHUNK] = model.log_prob_hidden(hidden, chunk_targets, weights)
+            scored[c : c + CHUNK] = predictor.log_prob_from_matrix(contexts, targets[c : c + CHUNK])
         log_probs = np.full(n_tokens, np.nan)
         log_probs[known_pos] = scored
         # Perplexity per doc.
@@ -376,7 +361,7 @@ class HSPredictor(Pipe):
         last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
         lo = np.searchsorted(known_sentence, last_sentence, side="left")
         hi = np.searchsorted(known_sentence, last_sentence, side="right")
-        hidden, has_context = self._hidden(_context_matrix(known_ids, lo, hi, size))
+        hidden, has_context = predictor.hidden_from_matrix(_context_matrix(known_ids, lo, hi, size))
         # Few container objects per doc (a dict and three tuples of atoms): each one allocated
         # counts towards the garbage collector's next run, and those of docs still alive are
         # traversed and promoted by it. With a list per [word, probability] pair, collections
@@ -586,25 +571,6 @@ def _context_matrix(
             break
         matrix[:, size - back] = np.where(present, known_ids[np.maximum(source, 0)], UNKNOWN)
     return matrix
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch allocates its many small, acyclic lists.
-
-    That is, with a head without the matrix forms (see ``Predictor``), which gets its contexts
-    as one list per token. Otherwise those lists, alive until their chunk is scored, are
-    promoted to the oldest generation and trigger full collections, which cost about 0.1 s each
-    once spaCy is imported: more than the scoring itself. Reference counting still frees
-    everything; nothing allocated here forms a cycle.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _register(component: HSPredictor, instance_id: str) -> None:

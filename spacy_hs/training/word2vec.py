@@ -1,7 +1,7 @@
 """Train gensim Word2Vec with hierarchical softmax on a token file: the ``[word2vec]`` section of
 the training config, validated, and gensim's fast ``corpus_file`` mode.
 
-Data flow: token file (``preprocess.py``) -> gensim model (here) -> ``HSModel`` (``hs_model.py``).
+Data flow: token file (``corpus/tokenfile.py``) -> gensim model (here) -> ``HSModel``.
 Nothing here imports from a later stage.
 
 **Per-epoch loss.** gensim's ``get_latest_training_loss()`` is no use here, for three reasons
@@ -27,10 +27,7 @@ is the model's loss on the corpus as it is, comparable across epochs and runs.
 
 from __future__ import annotations
 
-import codecs
-import itertools
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -40,173 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import (
-    ConfigError,
-    Errors,
-    InputError,
-    InputIsDirectoryError,
-    InputNotFoundError,
-)
-
-# Default number of training examples the per-epoch loss is measured on.
-LOSS_SAMPLE = 2000
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst", ".lzma")
-READ_CHUNK = 1 << 20
-
-
-# Defaults for a corpus of a few hundred thousand to a few million words; they are also
-# written out, with comments, in configs/default.cfg.
-WORD2VEC_DEFAULTS: dict[str, Any] = {
-    "sg": 0,
-    "hs": 1,
-    "negative": 0,
-    "vector_size": 100,
-    "window": 5,
-    "min_count": 3,
-    "max_vocab_size": None,
-    "max_final_vocab": None,
-    "sample": 0.001,
-    "alpha": 0.025,
-    "min_alpha": 0.0001,
-    "cbow_mean": 1,
-    "shrink_windows": True,
-    "epochs": 10,
-    "workers": 0,
-    "seed": 0,
-}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-# key -> (test, what the value must be)
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "sg": (lambda v: v in (0, 1), "0 (CBOW) or 1 (skip-gram)"),
-    # hs and negative have one valid value each; a wrong one gets its own explanation below.
-    "hs": (lambda v: _is_int(v) or isinstance(v, bool), "1"),
-    "negative": (lambda v: _is_int(v), "0"),
-    "vector_size": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "min_count": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "max_vocab_size": (lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2"),
-    "max_final_vocab": (lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2"),
-    "sample": (lambda v: _is_number(v) and v >= 0, "a number >= 0 (0 disables down-sampling)"),
-    "alpha": (lambda v: _is_number(v) and v > 0, "a positive number"),
-    "min_alpha": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    "cbow_mean": (lambda v: v in (0, 1), "0 (sum) or 1 (mean)"),
-    "shrink_windows": (lambda v: isinstance(v, bool), "true or false"),
-    "epochs": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = all cores)"),
-    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-}
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def word2vec_params(section: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a ``[word2vec]`` config section and return the keyword arguments for gensim's
-    ``Word2Vec``: defaults filled in, ``workers = 0`` resolved to the number of cores.
-
-    Raises ValueError naming the bad setting and the fix.
-    """
-    unknown = sorted(set(section) - set(WORD2VEC_DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            Errors.E159.format(
-                section="word2vec", key=unknown[0], valid=", ".join(sorted(WORD2VEC_DEFAULTS))
-            )
-        )
-    params = {**WORD2VEC_DEFAULTS, **section}
-    for key, (test, expected) in _CHECKS.items():
-        if not test(params[key]):
-            raise ConfigError(
-                Errors.E160.format(
-                    section="word2vec", key=key, expected=expected, value=params[key]
-                )
-            )
-    if params["hs"] != 1:
-        raise ConfigError(Errors.E161.format(hs=params["hs"]))
-    if params["negative"] != 0:
-        raise ConfigError(Errors.E162.format(negative=params["negative"]))
-    for key in ("sg", "hs", "negative", "cbow_mean"):
-        params[key] = int(params[key])
-    for key in ("sample", "alpha", "min_alpha"):
-        params[key] = float(params[key])
-    if params["workers"] == 0:
-        params["workers"] = available_cores()
-    return params
-
-
-# -- the corpus -----------------------------------------------------------------------------
-
-
-@dataclass
-class CorpusCheck:
-    """What one streaming pass over a token file found (before gensim reads it)."""
-
-    path: str
-    bytes: int
-    lines: int
-
-
-def check_corpus(path: str | Path, what: str = "Corpus file") -> CorpusCheck:
-    """Check that ``path`` is a plain-text, UTF-8 token file with at least one token.
-
-    One streaming pass in 1 MB blocks (memory stays flat). Non-UTF-8 bytes are an error, not
-    replaced: gensim's ``corpus_file`` mode reads the file's raw bytes, so repairing it would
-    mean writing a second copy; ``spacy-hs preprocess`` already writes clean UTF-8.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputNotFoundError(Errors.E150.format(what=what, path=path))
-    if path.is_dir():
-        raise InputIsDirectoryError(Errors.E151.format(what=what, path=path))
-    if path.name.lower().endswith(COMPRESSED_SUFFIXES):
-        raise InputError(Errors.E152.format(what=what, path=path))
-    # An incremental decoder: a character split across two blocks is fine, and memory stays
-    # flat even for a corpus that is one huge line (text8).
-    decoder = codecs.getincrementaldecoder("utf8")()
-    n_bytes = n_lines = 0
-    has_token = False
-    last = b""
-    with path.open("rb") as file:
-        # None, after the last block, flushes the decoder (a truncated character at the end).
-        for chunk in itertools.chain(iter(lambda: file.read(READ_CHUNK), b""), [None]):
-            pending = decoder.getstate()[0]
-            try:
-                text = decoder.decode(chunk or b"", final=chunk is None)
-            except UnicodeDecodeError as err:
-                data = pending + (chunk or b"")
-                raise InputError(
-                    Errors.E153.format(
-                        what=what,
-                        path=path,
-                        line=n_lines + data.count(b"\n", 0, err.start) + 1,
-                        offset=n_bytes - len(pending) + err.start,
-                        reason=err.reason,
-                    )
-                ) from None
-            if chunk:
-                has_token = has_token or (bool(text) and not text.isspace())
-                n_bytes += len(chunk)
-                n_lines += chunk.count(b"\n")
-                last = chunk[-1:]
-    if not has_token:
-        raise InputError(Errors.E154.format(what=what, path=path))
-    n_lines += last not in (b"", b"\n")  # a last line without a newline
-    return CorpusCheck(str(path), n_bytes, n_lines)
-
+from .. import _tree_search
+from ..corpus.tokenfile import check_token_file
+from ..errors import Errors, InputError
+from ..tree import HuffmanTree
+from .config import LOSS_SAMPLE, word2vec_params
 
 # -- per-epoch loss on a fixed sample -------------------------------------------------------
 
@@ -325,40 +160,29 @@ class LossSampler:
         )
 
 
-class TreePaths:
-    """Every word's path in gensim's Huffman tree, flattened: the inner nodes (gensim's
-    ``point``) and the sign ``1 - 2 * code`` of each step (gensim's ``code``)."""
-
-    def __init__(self, model: Any):
-        wv = model.wv
-        # gensim keeps them as object arrays of per-word arrays (what get_vecattr reads).
-        points = list(wv.expandos["point"][: len(wv)])
-        codes = list(wv.expandos["code"][: len(wv)])
-        lengths = np.array([len(p) for p in points], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(lengths)])
-        self.nodes = np.concatenate(points).astype(np.int64)
-        self.signs = 1.0 - 2.0 * np.concatenate(codes).astype(np.float32)
+def tree_of(model: Any) -> HuffmanTree:
+    """gensim's trained Huffman tree (``code`` / ``point``), as spacy-hs reads it."""
+    wv = model.wv
+    return HuffmanTree.from_paths(wv.expandos["point"][: len(wv)], wv.expandos["code"][: len(wv)])
 
 
-def sample_loss(model: Any, sample: LossSample, paths: TreePaths | None = None) -> float:
-    """Mean -log P(target | input) over ``sample`` with the model's current weights (nats)."""
+def sample_loss(model: Any, sample: LossSample, tree: HuffmanTree | None = None) -> float:
+    """Mean -log P(target | input) over ``sample`` with the model's current weights (nats),
+    through the same compiled path kernel as every HS query (exact; no clipping, no table)."""
     if not len(sample):
         return float("nan")
-    paths = paths or TreePaths(model)
-    hidden = sample.context_matrix(len(model.wv)) @ model.wv.vectors
-    total = 0.0
-    for start in range(0, len(sample), 2048):  # bounds the (steps, d) gather below
-        targets = sample.targets[start : start + 2048]
-        path_lengths = paths.offsets[targets + 1] - paths.offsets[targets]
-        steps = np.repeat(np.arange(len(targets)), path_lengths) + start
-        step_in_path = np.arange(len(steps)) - np.repeat(
-            np.cumsum(path_lengths) - path_lengths, path_lengths
-        )
-        flat = np.repeat(paths.offsets[targets], path_lengths) + step_in_path
-        dots = np.einsum("ij,ij->i", hidden[steps], model.syn1[paths.nodes[flat]])
-        # log sigmoid(x) = -log(1 + exp(-x)), exact in float64 (no clipping, no table).
-        total += float(np.logaddexp(0.0, -(paths.signs[flat] * dots).astype(np.float64)).sum())
-    return total / len(sample)
+    tree = tree or tree_of(model)
+    n_words = len(model.wv)
+    hidden = np.ascontiguousarray(sample.context_matrix(n_words) @ model.wv.vectors, np.float32)
+    log_probs = _tree_search.path_log_probs(
+        hidden,
+        np.ascontiguousarray(sample.targets, dtype=np.int32),
+        np.ascontiguousarray(model.syn1[: n_words - 1], dtype=np.float32),
+        tree.path_offsets,
+        tree.path_nodes,
+        tree.path_codes,
+    )
+    return float(-log_probs.mean())
 
 
 # -- training -------------------------------------------------------------------------------
@@ -415,11 +239,11 @@ def train_word2vec(
 ) -> Word2VecResult:
     """Build the vocabulary and train gensim ``Word2Vec`` on ``corpus_path`` in corpus_file mode.
 
-    params: a validated ``[word2vec]`` section (see ``word2vec_params``).
+    params: a ``[word2vec]`` section; validated and completed by ``word2vec_params``.
     loss_sample: how many training examples the per-epoch loss is measured on (0: no loss).
     on_epoch: called after each epoch with its report (the CLI prints it).
     on_vocab: called once the vocabulary is built, before the first epoch.
-    check: run ``check_corpus`` first (False if the caller just did).
+    check: run ``check_token_file`` first (False if the caller just did).
     """
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
@@ -427,7 +251,7 @@ def train_word2vec(
 
     corpus_path = Path(corpus_path)
     if check:
-        check_corpus(corpus_path)
+        check_token_file(corpus_path)
     params = word2vec_params(params)
     model = Word2Vec(**params)
     sampler = LossSampler(loss_sample, params["window"], seed=params["seed"])
@@ -455,7 +279,7 @@ def train_word2vec(
     result.loss_sample_size = len(sample) if sample is not None else 0
     if on_vocab is not None:
         on_vocab(result)
-    paths = TreePaths(model) if sample is not None else None
+    tree = tree_of(model) if sample is not None else None
 
     class EpochLogger(CallbackAny2Vec):
         def __init__(self) -> None:
@@ -466,7 +290,7 @@ def train_word2vec(
 
         def on_epoch_end(self, model: Any) -> None:
             seconds = time.perf_counter() - self.started
-            loss = sample_loss(model, sample, paths) if sample is not None else float("nan")
+            loss = sample_loss(model, sample, tree) if sample is not None else float("nan")
             loss_seconds = time.perf_counter() - self.started - seconds
             report = EpochReport(
                 epoch=len(result.epochs) + 1,
