@@ -43,7 +43,7 @@ from .errors import (
 )
 from .heads.protocol import Predictor
 from .tree import HuffmanTree
-from .util import staging_dir
+from .util import is_positive_int, staging_dir
 
 FORMAT = "spacy-hs.hs-model"
 FORMAT_VERSION = 1
@@ -641,7 +641,7 @@ def _head_arrays(header: Any) -> dict[str, Any]:
 
 
 def _check_topn(topn: int) -> None:
-    if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 1:
+    if not is_positive_int(topn):
         raise ConfigError(Errors.E021.format(topn=topn))
 
 

@@ -1,6 +1,7 @@
-"""Atomic output: a file or directory appears complete under its name, or not at all.
+"""Shared helpers at the bottom of the package: value checks, and atomic output.
 
-Everything spacy-hs writes goes through here. Outputs are first written to temporary siblings
+Atomic output: a file or directory appears complete under its name, or not at all. Everything
+spacy-hs writes goes through here. Outputs are first written to temporary siblings
 named ``.<name>.spacy-hs-<pid>-<random>.tmp`` and renamed into place once complete. They are
 created with the user's umask (a new directory is 0755 and a file 0644 under umask 022;
 ``tempfile.mkstemp`` and ``mkdtemp`` would give 0600 and 0700). Temporaries left by a run that
@@ -20,10 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from .errors import Errors, OutputError, Warnings, describe
 
 TAG = "spacy-hs"
 PathLike = str | os.PathLike
+
+
+def is_positive_int(value: Any) -> bool:
+    """An integer >= 1 (numpy integers included), but not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def temporary_sibling(path: Path, kind: str = "tmp") -> Path:

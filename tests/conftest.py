@@ -72,6 +72,26 @@ def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
     )
 
 
+def _saved(model: HSModel, factory: pytest.TempPathFactory, name: str) -> Path:
+    path = factory.mktemp("models") / name
+    model.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_dir(hs_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``hs_model`` saved (a model directory)."""
+    return _saved(hs_model, tmp_path_factory, "lee_cbow")
+
+
+@pytest.fixture(scope="session")
+def normalized_model_dir(
+    normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """``normalized_model`` saved (a model directory)."""
+    return _saved(normalized_model, tmp_path_factory, "hs_model")
+
+
 # -- the command line ----------------------------------------------------------------------
 
 # Rich and wasabi wrap at the terminal width (80 columns when there is no terminal), and the

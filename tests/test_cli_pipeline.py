@@ -4,6 +4,8 @@ end-to-end test installs a packaged pipeline into a fresh venv and loads it by n
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -24,16 +26,9 @@ TEXT = "Hundreds of people have been forced to vacate their"
 
 
 @pytest.fixture(scope="module")
-def model_dir(normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "hs_model"
-    normalized_model.to_disk(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def pipeline_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pipeline_dir(normalized_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pipelines") / "hs_pipeline"
-    result = run_cli("assemble", str(model_dir), str(path), "--lang", "en")
+    result = run_cli("assemble", str(normalized_model_dir), str(path), "--lang", "en")
     assert result.exit_code == 0, result.output
     return path
 
@@ -71,25 +66,39 @@ def test_assemble_writes_a_loadable_pipeline(pipeline_dir: Path, normalized_mode
     assert [p.name for p in pipeline_dir.parent.iterdir()] == [pipeline_dir.name]
 
 
-def test_assemble_replaces_its_own_output_only(model_dir: Path, tmp_path: Path) -> None:
+def test_assembled_pipeline_is_readable_by_others(normalized_model_dir: Path, tmp_path: Path):
+    """Created with the user's umask, as any directory: 0755 under umask 022 (not mkdtemp's
+    0700), its files 0644."""
+    old = os.umask(0o022)
+    try:
+        assemble(normalized_model_dir, tmp_path / "shared" / "pipeline")
+    finally:
+        os.umask(old)
+    pipeline = tmp_path / "shared" / "pipeline"
+    assert stat.S_IMODE(pipeline.stat().st_mode) == 0o755
+    assert stat.S_IMODE((pipeline / "hs_predictor").stat().st_mode) == 0o755
+    assert stat.S_IMODE((pipeline / "config.cfg").stat().st_mode) == 0o644
+
+
+def test_assemble_replaces_its_own_output_only(normalized_model_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "pipeline"
-    assemble(model_dir, target, top_k=3)
-    assemble(model_dir, target, top_k=4)  # a previous pipeline is replaced
+    assemble(normalized_model_dir, target, top_k=3)
+    assemble(normalized_model_dir, target, top_k=4)  # a previous pipeline is replaced
     assert spacy.load(target).get_pipe("hs_predictor").top_k == 4
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("keep me")
-    result = invoke("assemble", model_dir, other)
+    result = invoke("assemble", normalized_model_dir, other)
     assert result.exit_code == 1
     assert "refusing to overwrite" in result.output
     assert (other / "todo.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "pipeline"]
 
 
-def test_assemble_bad_inputs(model_dir: Path, tmp_path: Path) -> None:
+def test_assemble_bad_inputs(normalized_model_dir: Path, tmp_path: Path) -> None:
     result = invoke("assemble", tmp_path / "missing", tmp_path / "out")
     assert result.exit_code == 1 and "Missing model file" in result.output
-    result = invoke("assemble", model_dir, tmp_path / "out", "--lang", "qq")
+    result = invoke("assemble", normalized_model_dir, tmp_path / "out", "--lang", "qq")
     assert result.exit_code == 1 and "Unknown language 'qq'" in result.output
     assert not (tmp_path / "out").exists()
 
@@ -99,9 +108,9 @@ def test_assemble_bad_inputs(model_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source", ["model", "pipeline"])
 def test_predict_prints_the_top_k(
-    source: str, model_dir: Path, pipeline_dir: Path, normalized_model: HSModel
+    source: str, normalized_model_dir: Path, pipeline_dir: Path, normalized_model: HSModel
 ) -> None:
-    path = model_dir if source == "model" else pipeline_dir
+    path = normalized_model_dir if source == "model" else pipeline_dir
     result = invoke("predict", path, TEXT, "--top-k", "3")
     assert result.exit_code == 0, result.output
     expected = normalized_model.predict_next(TEXT.lower().split(), topn=3)
@@ -112,7 +121,7 @@ def test_predict_prints_the_top_k(
     assert "Context (4 known words): been forced to their" in result.output
 
 
-def test_predict_bad_inputs(tmp_path: Path, model_dir: Path) -> None:
+def test_predict_bad_inputs(tmp_path: Path, normalized_model_dir: Path) -> None:
     result = invoke("predict", tmp_path, "some words")
     assert result.exit_code == 1 and "neither an spacy-hs model directory" in result.output
     nlp = spacy.blank("en")
@@ -120,9 +129,9 @@ def test_predict_bad_inputs(tmp_path: Path, model_dir: Path) -> None:
     nlp.to_disk(tmp_path / "plain")
     result = invoke("predict", tmp_path / "plain", "some words")
     assert result.exit_code == 1 and "has no hs_predictor component" in result.output
-    result = invoke("predict", model_dir, "zzqx qqzx")
+    result = invoke("predict", normalized_model_dir, "zzqx qqzx")
     assert result.exit_code == 0 and "nothing to predict" in result.output
-    result = invoke("predict", model_dir, "the", "--head", "directional")
+    result = invoke("predict", normalized_model_dir, "the", "--head", "directional")
     assert result.exit_code == 1 and "no directional next-word head" in result.output
 
 

@@ -23,10 +23,8 @@ from spacy_hs import HSModel
 from spacy_hs.errors import ModelFileError
 from spacy_hs.pipeline.component import (
     DATA_KEY,
-    NOT_SEEN,
     HSPredictor,
     _context_matrix,
-    _OrthTable,
     register_extensions,
 )
 
@@ -36,13 +34,6 @@ TEXTS = [
     "Police said the man was arrested",
     "Israeli security forces killed two Palestinians in the West Bank on Tuesday.",
 ]
-
-
-@pytest.fixture(scope="module")
-def model_dir(hs_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "lee_cbow"
-    hs_model.to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -271,27 +262,6 @@ def test_context_matrix_respects_sentence_starts() -> None:
     for row in range(200):
         context = known_ids[max(first[row], row - 4) : row].tolist()
         assert matrix[row].tolist() == [-1] * (4 - len(context)) + context
-
-
-def test_orth_table_maps_batches_of_orths() -> None:
-    """The hash table behind the word-id cache: long collision chains, growth, absent keys and
-    orth 0 (which marks empty slots)."""
-    rng = np.random.default_rng(0)
-    table = _OrthTable(capacity=16)
-    stored: dict[int, int] = {}
-    for _ in range(5):
-        orths = rng.integers(1, 2**64 - 1, 400, dtype=np.uint64, endpoint=True)
-        orths[:150] &= ~np.uint64(0xFFFF)  # the same low bits: they all want the same slot
-        orths = np.unique(orths)
-        new = np.array([orth not in stored for orth in orths.tolist()])
-        ids = rng.integers(-1, 1000, int(new.sum())).astype(np.int32)
-        table.add(orths[new], ids)
-        stored.update(zip(orths[new].tolist(), ids.tolist()))
-        absent = rng.integers(1, 2**63, 300, dtype=np.uint64)
-        queries = np.concatenate([orths, absent, np.zeros(2, dtype=np.uint64)])
-        expected = [stored.get(orth, NOT_SEEN) for orth in queries.tolist()]
-        assert table.get(queries).tolist() == expected
-    assert len(table.keys) >= 4 * len(stored)
 
 
 def test_docs_without_sentences_use_the_whole_doc(model_dir: Path, hs_model: HSModel) -> None:

@@ -8,7 +8,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 import spacy
 import srsly
@@ -17,7 +16,6 @@ from conftest import run_cli
 
 from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 from spacy_hs.corpus.preprocess import (
-    _LexemeTable,
     preprocess,
 )
 from spacy_hs.corpus.tokenfile import meta_path, read_meta
@@ -342,24 +340,6 @@ def test_worker_processes_give_the_same_output(tmp_path: Path, lee_txt: Path) ->
 def test_progress_bar_reports_tokens_per_second(tmp_path: Path, lee_txt: Path, capsys) -> None:
     preprocess(lee_txt, tmp_path / "out.txt", progress=True)
     assert "tokens/s" in capsys.readouterr().err
-
-
-def test_lexeme_table_survives_slot_collisions_and_growth() -> None:
-    resolved: list[int] = []
-
-    def resolve(orths: list[int]) -> list[int]:
-        resolved.extend(orths)
-        return [orth % 1009 for orth in orths]
-
-    table = _LexemeTable(resolve, bits=4)  # 16 slots: collisions and growth are certain
-    rng = np.random.default_rng(0)
-    orths = rng.integers(1, 2**63, size=200, dtype=np.uint64)
-    orths[1::2] = orths[::2] + np.uint64(16)  # same low 4 bits as a neighbour
-    for _ in range(3):
-        batch = rng.choice(orths, size=500)
-        assert (table.lookup(batch) == batch % np.uint64(1009)).all()
-    assert len(resolved) == len(set(resolved))  # each orth resolved once
-    assert len(table.keys) >= 4 * len(table.values)
 
 
 def test_cli_preprocess(tmp_path: Path, lee_txt: Path) -> None:

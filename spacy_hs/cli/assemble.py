@@ -7,6 +7,7 @@ from typing import Annotated
 
 from wasabi import msg
 
+from ..pipeline import DEFAULT_HEAD, DEFAULT_TOP_K
 from ._util import Arg, Opt, app
 
 
@@ -22,11 +23,11 @@ def assemble_cli(
     ] = None,
     top_k: Annotated[
         int, Opt("--top-k", "-k", min=1, help="How many words Doc/Span/Token._.hs_next list.")
-    ] = 10,
+    ] = DEFAULT_TOP_K,
     head: Annotated[
         str,
         Opt("--head", help="Prediction head: auto (directional if trained), directional, cbow."),
-    ] = "auto",
+    ] = DEFAULT_HEAD,
     context_size: Annotated[
         int | None,
         Opt("--context-size", min=1, help="Context words per prediction. Default: the head's."),

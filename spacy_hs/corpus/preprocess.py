@@ -49,7 +49,8 @@ from ..errors import (
     OutputError,
     Warnings,
 )
-from ..util import atomic_outputs, open_new
+from ..orth_table import OrthTable
+from ..util import atomic_outputs, is_positive_int, open_new
 from . import tokenfile
 from .normalize import NormalizerSettings, TokenNormalizer
 
@@ -140,9 +141,7 @@ def preprocess(
     if max_length is None:
         max_length = processor.nlp.max_length
     if max_length < 2:
-        raise ConfigError(
-            Errors.E110.format(name="max_length", expected=">= 2", value=max_length)
-        )
+        raise ConfigError(Errors.E110.format(name="max_length", expected=">= 2", value=max_length))
     reader = _Reader(files, max_length=max_length)
     splits = [_SplitStats()] + ([_SplitStats()] if heldout_path is not None else [])
     targets = [output] + ([heldout_path] if heldout_path is not None else [])
@@ -269,7 +268,7 @@ def _check_options(
         ("n_process", n_process),
         ("batch_size", batch_size),
     ):
-        if not isinstance(value, int) or value < 1:
+        if not is_positive_int(value):
             raise ConfigError(
                 Errors.E110.format(name=name, expected="an integer >= 1", value=value)
             )
@@ -383,9 +382,7 @@ class _Reader:
             try:
                 record = srsly.json_loads(line)
             except ValueError as err:
-                raise InputError(
-                    Errors.E102.format(line=number, path=path, reason=err)
-                ) from None
+                raise InputError(Errors.E102.format(line=number, path=path, reason=err)) from None
             text = record.get("text") if isinstance(record, dict) else None
             if not isinstance(text, str):
                 found = (
@@ -503,7 +500,7 @@ class _BatchProcessor:
         self.normalizer = TokenNormalizer(config.normalizer)
         # The sentencizer's sentence-final characters, as orth ids (no string decoding per type).
         self.final_orths = frozenset(map(get_string_id, Sentencizer.default_punct_chars))
-        self.table = _LexemeTable(self._resolve_orths)
+        self.table = OrthTable(1 << 16)
         self._by_text: dict[str, int] = {}  # pretokenized input: token text -> packed value
         self._word_ids: dict[str, int] = {}
         self._words: list[str] = []
@@ -521,7 +518,7 @@ class _BatchProcessor:
         arrays = [doc.to_array(ORTH) for doc in self.nlp.tokenizer.pipe(batch.texts)]
         lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
         orths = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
-        packed = self.table.lookup(orths)
+        packed = self.table.lookup(orths, lambda new, _: self._resolve_orths(new.tolist()))
         starts = _sentence_starts(packed & _FLAGS, lengths)
         return self._emit(packed, starts, lengths, batch.doc_ids)
 
@@ -649,56 +646,6 @@ class _BatchProcessor:
         return word_id
 
 
-class _LexemeTable:
-    """A vectorised cache orth id -> packed value, in front of a dict.
-
-    Orth ids are 64-bit hashes, so their low bits index a direct-mapped table: one numpy gather
-    serves every cached token. Misses (new lexemes, or the rare slot collision) go through the
-    dict and ``resolve``. The table grows to keep at most a quarter of its slots used, so
-    collisions stay rare and its size follows the vocabulary.
-    """
-
-    def __init__(self, resolve: Callable[[list[int]], list[int]], bits: int = 16):
-        self.resolve = resolve  # packed values of a list of new orth ids
-        self.values: dict[int, int] = {}
-        self._allocate(bits)
-
-    def _allocate(self, bits: int) -> None:
-        self.mask = np.uint64((1 << bits) - 1)
-        # Empty slots hold orth 0, the empty string's id, which is never a token.
-        self.keys = np.zeros(1 << bits, dtype=np.uint64)
-        self.packed = np.zeros(1 << bits, dtype=np.int64)
-        if self.values:
-            self._store(np.fromiter(self.values, dtype=np.uint64, count=len(self.values)))
-
-    def _store(self, orths: np.ndarray) -> None:
-        slots = (orths & self.mask).astype(np.intp)
-        self.keys[slots] = orths
-        self.packed[slots] = [self.values[o] for o in orths.tolist()]
-
-    def lookup(self, orths: np.ndarray) -> np.ndarray:
-        slots = (orths & self.mask).astype(np.intp)
-        packed = self.packed[slots]
-        missed = np.flatnonzero(self.keys[slots] != orths)
-        if not len(missed):
-            return packed
-        new = np.unique(orths[missed])
-        values = self.values
-        unknown = [orth for orth in new.tolist() if orth not in values]
-        values.update(zip(unknown, self.resolve(unknown)))
-        if 4 * len(values) > len(self.keys):
-            self._allocate((4 * len(values)).bit_length())
-            slots = (orths & self.mask).astype(np.intp)
-        else:
-            self._store(new)
-        packed[missed] = self.packed[slots[missed]]
-        # Two new orths may share a slot: the one stored last wins, the other uses the dict.
-        collided = missed[self.keys[slots[missed]] != orths[missed]]
-        if len(collided):
-            packed[collided] = [values[o] for o in orths[collided].tolist()]
-        return packed
-
-
 def _offsets(lengths: np.ndarray) -> np.ndarray:
     offsets = np.zeros(len(lengths) + 1, dtype=np.intp)
     np.cumsum(lengths, out=offsets[1:])
@@ -819,9 +766,7 @@ def _process_in_workers(
 
 def _open_output(path: Path) -> IO[str]:
     # Lone surrogates (possible from JSON escapes) cannot be UTF-8: write U+FFFD-free "?".
-    return open_new(
-        path, "w", encoding="utf-8", errors="replace", newline="\n", buffering=1 << 20
-    )
+    return open_new(path, "w", encoding="utf-8", errors="replace", newline="\n", buffering=1 << 20)
 
 
 def _meta(

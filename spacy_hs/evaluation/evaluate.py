@@ -49,7 +49,7 @@ from ..errors import (
     Warnings,
 )
 from ..hs_model import HSModel
-from ..util import atomic_file
+from ..util import atomic_file, is_positive_int
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
@@ -93,7 +93,7 @@ def evaluate(
     # Cheap input checks first, so a typo fails before the model loads.
     if heldout is not None:
         heldout = _check_heldout(heldout)
-    if isinstance(max_positions, bool) or not isinstance(max_positions, int) or max_positions < 1:
+    if not is_positive_int(max_positions):
         raise ConfigError(Errors.E207.format(value=max_positions))
     if output is not None and Path(output).is_dir():
         raise OutputError(Errors.E209.format(path=output))

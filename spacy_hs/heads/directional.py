@@ -31,6 +31,7 @@ from thinc.api import Model
 from .. import _tree_search, registry
 from ..errors import ConfigError, Errors, ModelFileError
 from ..tree import HuffmanTree
+from ..util import is_positive_int
 from .layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class DirectionalHead:
     ) -> DirectionalHead:
         """A new, untrained head: input vectors copied from ``hs_model.vectors``, output weights
         from gensim's ``syn1`` with zero node biases (see ``train_head`` for the options)."""
-        if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
+        if not is_positive_int(context_size):
             raise ConfigError(
                 Errors.E403.format(
                     option="context_size", value=context_size, expected="a positive integer"
@@ -227,7 +228,7 @@ class DirectionalHead:
             found = config.get("architecture") if isinstance(config, dict) else config
             raise ModelFileError(Errors.E405.format(found=found, expected=repr(ARCHITECTURE)))
         size, width = config.get("context_size"), config.get("width")
-        if not isinstance(size, int) or size < 1 or not isinstance(width, int) or width < 1:
+        if not is_positive_int(size) or not is_positive_int(width):
             raise ModelFileError(Errors.E406.format(size=size, width=width))
         n_words, diagonal = len(hs_model), bool(config.get("diagonal"))
         expected = {

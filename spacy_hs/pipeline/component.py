@@ -49,11 +49,12 @@ from spacy.vocab import Vocab
 from ..corpus.normalize import TokenNormalizer
 from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..hs_model import HSModel, Predictor
+from ..orth_table import OrthTable
+from ..util import is_positive_int
+from . import DEFAULT_HEAD, DEFAULT_TOP_K, HEADS
 
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
-HEADS = ("auto", "directional", "cbow")
 UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
-NOT_SEEN = -2  # an orth not in the id cache yet
 CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
@@ -65,9 +66,9 @@ _COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
     "hs_predictor",
     default_config={
         "model_path": None,
-        "top_k": 10,
+        "top_k": DEFAULT_TOP_K,
         "context_size": None,
-        "head": "auto",
+        "head": DEFAULT_HEAD,
         "eager": True,
         "set_vectors": True,
     },
@@ -135,17 +136,15 @@ class HSPredictor(Pipe):
         *,
         model: HSModel | None = None,
         model_path: str | Path | None = None,
-        top_k: int = 10,
+        top_k: int = DEFAULT_TOP_K,
         context_size: int | None = None,
-        head: str = "auto",
+        head: str = DEFAULT_HEAD,
         eager: bool = True,
         set_vectors: bool = True,
     ) -> None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if not is_positive_int(top_k):
             raise ConfigError(Errors.E301.format(top_k=top_k))
-        if context_size is not None and (
-            isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1
-        ):
+        if context_size is not None and not is_positive_int(context_size):
             raise ConfigError(Errors.E302.format(context_size=context_size))
         if head not in HEADS:
             raise ConfigError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
@@ -216,7 +215,7 @@ class HSPredictor(Pipe):
         # hashes of the text, the same in every vocab, so one cache serves docs of any vocab.
         # The dict serves single lookups, the table whole batches (``_word_ids``).
         self._orth_ids: dict[int, int] = {}
-        self._orth_table = _OrthTable()
+        self._orth_table = OrthTable()
 
     # -- processing -----------------------------------------------------------------------
 
@@ -273,20 +272,11 @@ class HSPredictor(Pipe):
 
         vocabs(i): the vocab of token i, to read the lexeme of an orth not seen before.
         """
-        ids = self._orth_table.get(orths)
-        missing = np.flatnonzero(ids == NOT_SEEN)
-        if len(missing):
-            new_orths, first = np.unique(orths[missing], return_index=True)
-            new_ids = np.array(
-                [
-                    self._lookup(orth, vocabs(i))
-                    for orth, i in zip(new_orths.tolist(), missing[first].tolist())
-                ],
-                dtype=np.int32,
-            )
-            ids[missing] = new_ids[np.searchsorted(new_orths, orths[missing])]
-            self._orth_table.add(new_orths, new_ids)
-        return ids
+
+        def resolve(new: np.ndarray, first: np.ndarray) -> list[int]:
+            return [self._lookup(orth, vocabs(i)) for orth, i in zip(new.tolist(), first.tolist())]
+
+        return self._orth_table.lookup(orths, resolve).astype(np.int32)
 
     def _lookup(self, orth: int, vocab: Vocab) -> int:
         model = self.model
@@ -493,68 +483,6 @@ class HSPredictor(Pipe):
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
-
-
-class _OrthTable:
-    """orth hash -> model word id for whole arrays of orths: open addressing with linear
-    probing in two numpy arrays, kept at most a quarter full so that most orths sit in their
-    first slot. About ten times faster than ``np.searchsorted`` over sorted keys, and adding
-    keys needs no re-sort. Orth hashes are uniformly distributed, so their low bits are the
-    slot. Key 0 marks an empty slot (0 is the orth of the empty string, which no token has; its
-    lookups find an empty slot, whose value is NOT_SEEN)."""
-
-    def __init__(self, capacity: int = 1 << 12) -> None:
-        self.keys = np.zeros(capacity, dtype=np.uint64)
-        self.values = np.full(capacity, NOT_SEEN, dtype=np.int32)
-        self.size = 0
-
-    def get(self, orths: np.ndarray) -> np.ndarray:
-        """Word ids of ``orths`` (uint64), NOT_SEEN for those not in the table."""
-        mask = len(self.keys) - 1
-        slots = (orths & np.uint64(mask)).astype(np.intp)
-        found = self.keys[slots]
-        ids = self.values[slots]
-        probing = np.flatnonzero((found != orths) & (found != 0))
-        slots = slots[probing]
-        while len(probing):  # collided: try the next slots until the key or an empty one
-            slots = (slots + 1) & mask
-            found = self.keys[slots]
-            ids[probing] = self.values[slots]  # NOT_SEEN if empty
-            still = (found != orths[probing]) & (found != 0)
-            probing, slots = probing[still], slots[still]
-        return ids
-
-    def add(self, orths: np.ndarray, ids: np.ndarray) -> None:
-        """Store new (not yet present, distinct) orths with their word ids."""
-        keep = orths != 0
-        orths, ids = orths[keep], ids[keep]
-        if 4 * (self.size + len(orths)) > len(self.keys):
-            capacity = len(self.keys)
-            while 4 * (self.size + len(orths)) > capacity:
-                capacity *= 4
-            used = np.flatnonzero(self.keys)
-            old_keys, old_ids = self.keys[used], self.values[used]
-            self.keys = np.zeros(capacity, dtype=np.uint64)
-            self.values = np.full(capacity, NOT_SEEN, dtype=np.int32)
-            self._place(old_keys, old_ids)
-        self._place(orths, ids)
-        self.size += len(orths)
-
-    def _place(self, orths: np.ndarray, ids: np.ndarray) -> None:
-        # All keys at once: each round, of the keys whose current slot is free the first takes
-        # it and the others move one slot on. No slot is freed, so every slot between a key's
-        # first slot and its place stays taken, as ``get`` needs.
-        mask = len(self.keys) - 1
-        slots = (orths & np.uint64(mask)).astype(np.intp)
-        while len(orths):
-            free = np.flatnonzero(self.keys[slots] == 0)
-            _, first = np.unique(slots[free], return_index=True)
-            taking = free[first]
-            self.keys[slots[taking]] = orths[taking]
-            self.values[slots[taking]] = ids[taking]
-            rest = np.ones(len(orths), dtype=bool)
-            rest[taking] = False
-            orths, ids, slots = orths[rest], ids[rest], (slots[rest] + 1) & mask
 
 
 def _context_matrix(

@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import Errors, ModelFileError, PipelineError
 from ..hs_model import META_FILE, HSModel
 from ..util import staging_dir
+from . import DEFAULT_HEAD, DEFAULT_TOP_K
 from .component import HSPredictor
 
 FACTORY = "hs_predictor"
@@ -37,8 +38,8 @@ def build_pipeline(
     model: HSModel,
     lang: str | None = None,
     *,
-    top_k: int = 10,
-    head: str = "auto",
+    top_k: int = DEFAULT_TOP_K,
+    head: str = DEFAULT_HEAD,
     context_size: int | None = None,
     sentencizer: bool = True,
 ) -> Language:
@@ -76,8 +77,8 @@ def assemble(
     pipeline_dir: str | Path,
     lang: str | None = None,
     *,
-    top_k: int = 10,
-    head: str = "auto",
+    top_k: int = DEFAULT_TOP_K,
+    head: str = DEFAULT_HEAD,
     context_size: int | None = None,
 ) -> Language:
     """Write a pipeline directory (``spacy.load``-able) for the HSModel in ``model_dir``.
@@ -123,7 +124,7 @@ def load_predictor_pipeline(
     """A pipeline and its hs_predictor from an HSModel directory or a pipeline directory.
 
     top_k / head: override the component's settings (None keeps the pipeline's own; for an
-    HSModel directory the defaults, 10 and "auto").
+    HSModel directory the defaults, DEFAULT_TOP_K and DEFAULT_HEAD).
     """
     path = Path(path)
     if not path.exists():
@@ -147,7 +148,7 @@ def load_predictor_pipeline(
             model = HSModel.from_disk(path)
         except ModelFileError as err:
             raise PipelineError(str(err)) from None
-        nlp = build_pipeline(model, top_k=top_k or 10, head=head or "auto")
+        nlp = build_pipeline(model, top_k=top_k or DEFAULT_TOP_K, head=head or DEFAULT_HEAD)
         component = nlp.get_pipe(FACTORY)
     else:
         raise PipelineError(Errors.E311.format(path=path))
