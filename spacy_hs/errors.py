@@ -98,6 +98,17 @@ class Errors(metaclass=ErrorsWithCodes):
     E007 = "The tree has {tree} words but the vocabulary {n}; pass the tree trained with them."
     E008 = "context_ids must be a (B, K) matrix of word ids, got shape {shape}."
     E009 = "Expected an HSModel, got {type}. Load one with HSModel.from_disk(path)."
+    # The Huffman tree (tree.py): what is wrong with its paths; E013 says what to do.
+    E030 = "{points} point lists but {codes} code lists"
+    E031 = "{name} must be one-dimensional, got shape {shape}"
+    E032 = "{name} must hold integers, got dtype {dtype}"
+    E033 = "{name} has values outside [{low}, {high}]"
+    E034 = "a tree needs at least 2 words, got {n}"
+    E035 = "path_nodes and path_codes differ in length"
+    E036 = "word paths are empty or their offsets do not match the path arrays"
+    E037 = "path node ids must lie in [0, {n_inner}) and codes in {{0, 1}}"
+    E038 = "word paths do not share one root"
+    E039 = "word paths do not form a full binary tree"
     # Model files
     E010 = (
         "Missing model file {path}. Point to a directory written by HSModel.to_disk or "

@@ -25,8 +25,7 @@ class OrthTable:
     resolved on every lookup)."""
 
     def __init__(self, capacity: int = 1 << 12) -> None:
-        if capacity < 1 or capacity & (capacity - 1):
-            raise ValueError(f"capacity must be a power of 2, got {capacity}")
+        assert capacity >= 1 and not capacity & (capacity - 1), "capacity: a power of 2"
         self.keys = np.zeros(capacity, dtype=np.uint64)
         self.values = np.full(capacity, MISSING, dtype=np.int64)
         self.size = 0

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .errors import Errors, InputError
+
 LEAF = -1  # children entries < 0 are leaves: word id = -(entry + 1)
 
 
@@ -47,7 +49,7 @@ class HuffmanTree:
     ) -> HuffmanTree:
         """Build from per-word ``point`` and ``code`` lists, as gensim stores them."""
         if len(points) != len(codes):
-            raise ValueError(f"{len(points)} point lists but {len(codes)} code lists")
+            raise InputError(Errors.E030.format(points=len(points), codes=len(codes)))
         lengths = np.fromiter((len(p) for p in points), dtype=np.int64, count=len(points))
         offsets = np.zeros(len(points) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -82,14 +84,14 @@ def _integers(values: np.ndarray, name: str, dtype: type) -> np.ndarray:
     fit."""
     array = np.asarray(values)
     if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+        raise InputError(Errors.E031.format(name=name, shape=array.shape))
     if array.size == 0:
         return np.zeros(0, dtype=dtype)
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise ValueError(f"{name} must hold integers, got dtype {array.dtype}")
+        raise InputError(Errors.E032.format(name=name, dtype=array.dtype))
     info = np.iinfo(dtype)
     if array.min() < info.min or array.max() > info.max:
-        raise ValueError(f"{name} has values outside [{info.min}, {info.max}]")
+        raise InputError(Errors.E033.format(name=name, low=info.min, high=info.max))
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -100,17 +102,17 @@ def _link_children(
     n_words = len(offsets) - 1
     n_inner = n_words - 1
     if n_words < 2:
-        raise ValueError(f"a tree needs at least 2 words, got {n_words}")
+        raise InputError(Errors.E034.format(n=n_words))
     lengths = np.diff(offsets)
     if len(nodes) != len(codes):
-        raise ValueError("path_nodes and path_codes differ in length")
+        raise InputError(Errors.E035)
     if (lengths < 1).any() or offsets[0] != 0 or offsets[-1] != len(nodes):
-        raise ValueError("word paths are empty or their offsets do not match the path arrays")
+        raise InputError(Errors.E036)
     if len(nodes) and (nodes.min() < 0 or nodes.max() >= n_inner or codes.max() > 1):
-        raise ValueError(f"path node ids must lie in [0, {n_inner}) and codes in {{0, 1}}")
+        raise InputError(Errors.E037.format(n_inner=n_inner))
     roots = nodes[offsets[:-1]]
     if (roots != roots[0]).any():
-        raise ValueError("word paths do not share one root")
+        raise InputError(Errors.E038)
     # The child of path step i is the next node on the path, or the word itself at the end.
     word_of_step = np.repeat(np.arange(n_words, dtype=np.int64), lengths)
     is_last = np.zeros(len(nodes), dtype=bool)
@@ -123,5 +125,5 @@ def _link_children(
     children.reshape(-1)[slot] = child
     # Every (node, branch) slot must be filled, and filled consistently by all paths through it.
     if (children == np.iinfo(np.int32).min).any() or (children.reshape(-1)[slot] != child).any():
-        raise ValueError("word paths do not form a full binary tree")
+        raise InputError(Errors.E039)
     return children.astype(np.int32), int(roots[0])
