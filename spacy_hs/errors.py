@@ -151,6 +151,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "This model has no directional next-word head. Train one with `spacy-hs train` and a "
         "[head] section, or use head='cbow'."
     )
+    E025 = (
+        "The unknown-word setting names {word!r}, which is not in the model's vocabulary. Name a "
+        "word of the vocabulary (e.g. '<unk>'), 'auto' (<unk> if present) or None."
+    )
     E024 = "Unknown head {head!r}: choose 'auto', 'directional' or 'cbow'."
     # HS model files: integrity (hs_model.py)
     E050 = (
@@ -417,6 +421,7 @@ class Errors(metaclass=ErrorsWithCodes):
 
 
 class Warnings(metaclass=ErrorsWithCodes):
+    W011 = "{word!r} is not in the model's vocabulary: scored as {unknown!r}."
     W010 = (
         "{path} was missing: a run that replaced it was interrupted after setting the previous "
         "version aside as {old}. That previous version has been restored."
@@ -429,6 +434,11 @@ class Warnings(metaclass=ErrorsWithCodes):
     W300 = (
         "context_size={size} is longer than the directional head's context of {head} words; "
         "using {head}. Leave context_size unset to use the head's own."
+    )
+    W302 = (
+        "{name}: the model has no normaliser settings and every word of its vocabulary is "
+        "lowercase, so tokens are looked up lowercased (as Token.lower_). Give the settings with "
+        "HSModel.from_gensim(w2v, normalizer=...) to use others."
     )
     W301 = (
         "The model was trained on {model_lang!r} text but the pipeline's language is {lang!r}; "

@@ -64,6 +64,8 @@ HEAD_PREFIX = "head."
 HEAD_DTYPES = ("<f4", "<i4", "<i8", "|u1")
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
+# What language-model corpora (Penn Treebank, WikiText) call the words outside the vocabulary.
+UNKNOWN_WORD = "<unk>"
 # The gensim settings that define the hidden vector, kept with the model.
 HIDDEN_SETTINGS = ("sg", "cbow_mean", "window", "vector_size")
 
@@ -104,6 +106,7 @@ class HSModel:
         self.meta = dict(meta or {})
         # The trained next-word head, if any (e.g. spacy_hs/heads/directional.py).
         self.head: Predictor | None = None
+        self._lowercase: bool | None = None  # is_lowercase(), once computed
         self._check()
 
     def _check(self) -> None:
@@ -128,12 +131,23 @@ class HSModel:
     # -- construction --------------------------------------------------------------------
 
     @classmethod
-    def from_gensim(cls, model: Any, settings: dict[str, Any] | None = None) -> HSModel:
+    def from_gensim(
+        cls, model: Any, settings: dict[str, Any] | None = None, *, normalizer: Any = None
+    ) -> HSModel:
         """Copy a trained gensim ``Word2Vec`` with ``hs=1``: words, counts, input vectors, the
         Huffman tree exactly as trained (``code``/``point``) and the inner-node weights (``syn1``).
 
         settings: extra settings to keep with the model (for example preprocessing options).
+        normalizer: how the training text was normalised (``NormalizerSettings`` or its dict),
+            so the pipeline component normalises new text the same way. Without it, a model
+            whose words are all lowercase is looked up lowercased, others as they are.
         """
+        if normalizer is not None:
+            from .corpus.normalize import NormalizerSettings
+
+            if not isinstance(normalizer, NormalizerSettings):
+                normalizer = NormalizerSettings.from_dict(dict(normalizer))
+            settings = {**(settings or {}), "normalizer": normalizer.to_dict()}
         from gensim.models import Word2Vec
 
         if not isinstance(model, Word2Vec) or type(model).__name__ in ("FastText", "Doc2Vec"):
@@ -181,6 +195,12 @@ class HSModel:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def is_lowercase(self) -> bool:
+        """Whether no word of the vocabulary has an uppercase letter."""
+        if self._lowercase is None:
+            self._lowercase = all(word == word.lower() for word in self.words)
+        return self._lowercase
 
     def __contains__(self, word: object) -> bool:
         return word in self.key_to_index
@@ -351,26 +371,64 @@ class HSModel:
             hidden, has_context, topn, contexts if warn else None, predictor.output_weights
         )
 
-    def log_prob_next(self, word: str | int, context_words: Context, head: str = "auto") -> float:
-        """log P(word | left context); NaN (with a warning) if no context word is known."""
-        word_id = self._word_id(word)
-        value = self.log_prob_next_batch([word_id], [context_words], head=head)[0]
+    def log_prob_next(
+        self,
+        word: str | int,
+        context_words: Context,
+        head: str = "auto",
+        unknown: str | None = "auto",
+    ) -> float:
+        """log P(word | left context); NaN (with a warning) if the head needs a known context
+        word and there is none.
+
+        unknown: the word an out-of-vocabulary ``word`` is scored as (with a warning saying so),
+            as language models score unknown words: "auto" is ``<unk>`` if the vocabulary has
+            it; None (or a vocabulary without it) raises KeyError for an unknown ``word``.
+        """
+        word_id = self.word_ids([word])
+        if not word_id:
+            unknown_id = self.unknown_id(unknown)
+            if unknown_id is None:
+                raise UnknownWordError(Errors.E020.format(word=word, n=len(self.words)))
+            warnings.warn(
+                Warnings.W011.format(word=word, unknown=self.words[unknown_id]), stacklevel=2
+            )
+            word_id = [unknown_id]
+        value = self.log_prob_next_batch(word_id, [context_words], head=head)[0]
         if np.isnan(value):
             warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
         return float(value)
 
     def log_prob_next_batch(
-        self, words: Sequence[str | int], contexts: Sequence[Context], head: str = "auto"
+        self,
+        words: Sequence[str | int],
+        contexts: Sequence[Context],
+        head: str = "auto",
+        unknown: str | None = "auto",
     ) -> np.ndarray:
-        """log P(words[i] | contexts[i]) for all i; NaN where the word or every context word is
-        unknown."""
+        """log P(words[i] | contexts[i]) for all i; NaN where the word is unknown (and the model
+        has no ``unknown`` word, see ``log_prob_next``) or the head has no context."""
         if len(words) != len(contexts):
             raise ConfigError(Errors.E022.format(n=len(contexts), n_words=len(words)))
         predictor = self.predictor(head)
         hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
         word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
+        unknown_id = self.unknown_id(unknown)
+        if unknown_id is not None:
+            word_ids[word_ids < 0] = unknown_id
         word_ids[~has_context] = -1
         return self.log_prob_hidden(hidden, word_ids, predictor.output_weights)
+
+    def unknown_id(self, unknown: str | None = "auto") -> int | None:
+        """The id of the word unknown words are scored as: ``unknown`` itself, or for "auto"
+        ``<unk>`` if the vocabulary has it; None for None or "auto" without ``<unk>``."""
+        if unknown is None:
+            return None
+        if unknown == "auto":
+            return self.key_to_index.get(UNKNOWN_WORD)
+        if unknown not in self.key_to_index:
+            raise UnknownWordError(Errors.E025.format(word=unknown))
+        return self.key_to_index[unknown]
 
     def _left_ids(self, contexts: Sequence[Context], predictor: Predictor) -> list[list[int]]:
         size = predictor.context_size

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import logging
 import math
 import pickle
 import shutil
@@ -524,3 +525,108 @@ print(json.dumps({{"next": doc._.hs_next, "log_probs": [t._.hs_logprob for t in 
     doc = nlp(TEXTS[0])
     assert [w for w, _ in got["next"]] == [w for w, _ in doc._.hs_next]
     assert got["log_probs"] == pytest.approx([t._.hs_logprob for t in doc])
+
+
+def test_a_lowercased_gensim_model_reads_capitalised_text(
+    lee_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """gensim tutorials lowercase their corpus; ``HSModel.from_gensim`` of such a model has no
+    normaliser settings, and capitalised words are looked up lowercased (said once, in a log)."""
+    from gensim.models import Word2Vec
+
+    lowered = tmp_path / "lee.lower.txt"
+    lowered.write_text(lee_path.read_text(encoding="utf8").lower(), encoding="utf8")
+    w2v = Word2Vec(
+        corpus_file=str(lowered),
+        vector_size=16,
+        min_count=3,
+        epochs=2,
+        workers=1,
+        hs=1,
+        negative=0,
+        seed=1,
+    )
+    model = HSModel.from_gensim(w2v)
+    assert "normalizer" not in model.settings and model.is_lowercase()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    with caplog.at_level(logging.INFO, logger="spacy_hs"):
+        component = nlp.add_pipe("hs_predictor")
+        component.set_model(model)
+    assert sum("looked up lowercased" in r.getMessage() for r in caplog.records) == 1
+    doc = nlp("The President of the United States said")
+    assert doc[1]._.hs_logprob == pytest.approx(model.log_prob_next("president", ["the"]))
+    assert doc[2:5]._.hs_next and doc[4].has_vector
+    np.testing.assert_array_equal(doc[4].vector, model.vectors[model.key_to_index["united"]])
+    # Saying how the text was normalised replaces the guess.
+    explicit = HSModel.from_gensim(w2v, normalizer={"lowercase": True, "punct": "keep"})
+    assert explicit.settings["normalizer"]["punct"] == "keep"
+
+
+@pytest.fixture(scope="module")
+def headed_model(hs_model: HSModel, lee_path: Path) -> HSModel:
+    """``hs_model`` with a directional head, trained briefly."""
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = copy.copy(hs_model)
+    head = train_head(model, lee_path, None, epochs=1, context_size=3, progress=False)
+    attach_head(model, head)
+    return model
+
+
+def test_the_directional_head_scores_every_known_word(headed_model: HSModel) -> None:
+    """A sentence's first word has a probability under the directional head (P(w | sentence
+    start)), and counts in the perplexity, as in KenLM or SRILM; not under the CBOW head."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    directional = HSPredictor(nlp.vocab, model=headed_model, set_vectors=False)
+    cbow = HSPredictor(nlp.vocab, model=headed_model, head="cbow", set_vectors=False)
+    text = "Police said the fire. The minister was there."
+    doc = directional(nlp(text))
+    known = [t for t in doc if t.text in headed_model]
+    assert all(t._.hs_logprob is not None for t in known)
+    assert doc[0]._.hs_logprob == pytest.approx(headed_model.log_prob_next("Police", []))
+    sentence_2 = next(s for s in doc.sents if s.start > 0)
+    assert doc[sentence_2.start]._.hs_logprob == pytest.approx(
+        headed_model.log_prob_next(doc[sentence_2.start].text, [])
+    )
+    log_probs = [t._.hs_logprob for t in known]
+    assert doc._.hs_perplexity == pytest.approx(math.exp(-sum(log_probs) / len(log_probs)))
+    cbow_doc = cbow(nlp(text))
+    assert cbow_doc[0]._.hs_logprob is None and cbow_doc[sentence_2.start]._.hs_logprob is None
+    # Empty and all-unknown docs: the directional head predicts a first word, CBOW nothing.
+    assert directional(nlp(""))._.hs_next == headed_model.predict_next([], 10)
+    assert directional(nlp("zzqx qqzx"))._.hs_next == headed_model.predict_next(["zzqx"], 10)
+    assert cbow(nlp(""))._.hs_next == [] and cbow(nlp("zzqx"))._.hs_next == []
+    with pytest.warns(UserWarning, match="out of vocabulary"):
+        assert headed_model.predict_next(["zzqx"], head="cbow") == []
+
+
+def test_unknown_words_score_as_unk(hs_model: HSModel) -> None:
+    words = [*hs_model.words[:-1], "<unk>"]  # the rarest word becomes <unk>
+    model = HSModel(
+        words,
+        hs_model.counts,
+        hs_model.vectors,
+        hs_model.tree,
+        hs_model.inner_node_weights,
+        settings=hs_model.settings,
+    )
+    unk = model.key_to_index["<unk>"]
+    with pytest.warns(UserWarning, match="'centrust' is not in the model's vocabulary: scored"):
+        value = model.log_prob_next("centrust", ["the", "fire"])
+    assert value == model.log_prob_next(unk, ["the", "fire"])
+    with pytest.raises(KeyError, match="Unknown word 'centrust'"):
+        model.log_prob_next("centrust", ["the", "fire"], unknown=None)
+    batch = model.log_prob_next_batch(["centrust", "fire"], [["the"], ["the"]])
+    assert batch[0] == pytest.approx(model.log_prob_next("<unk>", ["the"]))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    component = HSPredictor(nlp.vocab, model=model, set_vectors=False)
+    doc = component(nlp("the fire centrust was"))
+    assert doc[2]._.hs_logprob == pytest.approx(model.log_prob_next("<unk>", ["the", "fire"]))
+    assert doc._.hs_unknown == 1
+    assert doc[3]._.hs_logprob == pytest.approx(model.log_prob_next("was", ["the", "fire"]))
+    plain = HSPredictor(nlp.vocab, model=model, unknown_word=None, set_vectors=False)
+    doc = plain(nlp("the fire centrust was"))
+    assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 0

@@ -723,6 +723,4 @@ def _progress(path: Path | None, show: bool, desc: str, total: int | None = None
         total, unit, scale = path.stat().st_size, "B", True
     else:
         unit, scale = "query", False
-    return tqdm(
-        total=total, unit=unit, unit_scale=scale, desc=desc, leave=False, disable=not show
-    )
+    return tqdm(total=total, unit=unit, unit_scale=scale, desc=desc, leave=False, disable=not show)

@@ -29,6 +29,7 @@ No ``from __future__ import annotations`` here: spaCy validates the factory's se
 its annotations at run time.
 """
 
+import logging
 import math
 import uuid
 import warnings
@@ -53,8 +54,10 @@ from ..orth_table import OrthTable
 from ..util import is_positive_int
 from . import DEFAULT_HEAD, DEFAULT_TOP_K, HEADS
 
+logger = logging.getLogger("spacy_hs")
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
-UNKNOWN = -1  # word id of out-of-vocabulary and dropped tokens
+UNKNOWN = -1  # word id of out-of-vocabulary tokens
+DROPPED = -2  # word id of tokens the normaliser drops (e.g. punctuation)
 CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
@@ -71,10 +74,12 @@ _COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
         "head": DEFAULT_HEAD,
         "eager": True,
         "set_vectors": True,
+        "unknown_word": "auto",
     },
     assigns=[
         "doc._.hs_next",
         "doc._.hs_perplexity",
+        "doc._.hs_unknown",
         "span._.hs_next",
         "token._.hs_next",
         "token._.hs_logprob",
@@ -89,6 +94,7 @@ def make_hs_predictor(
     head: str,
     eager: bool,
     set_vectors: bool,
+    unknown_word: str | None,
 ) -> "HSPredictor":
     """Build the ``hs_predictor`` component.
 
@@ -106,6 +112,9 @@ def make_hs_predictor(
     eager: compute ``Token._.hs_logprob``, ``Doc._.hs_next`` and ``Doc._.hs_perplexity`` while
         processing (batched); if False they are computed on first access.
     set_vectors: copy the model's input vectors into ``nlp.vocab.vectors``.
+    unknown_word: the word out-of-vocabulary tokens are scored as, as language models score
+        them: "auto" is ``<unk>`` if the model has it; None leaves them unscored. How many
+        tokens of a doc were scored so is ``Doc._.hs_unknown``.
     """
     conflicts = register_extensions()
     if conflicts:
@@ -123,6 +132,7 @@ def make_hs_predictor(
         head=head,
         eager=eager,
         set_vectors=set_vectors,
+        unknown_word=unknown_word,
     )
 
 
@@ -141,6 +151,7 @@ class HSPredictor(Pipe):
         head: str = DEFAULT_HEAD,
         eager: bool = True,
         set_vectors: bool = True,
+        unknown_word: str | None = "auto",
     ) -> None:
         if not is_positive_int(top_k):
             raise ConfigError(Errors.E301.format(top_k=top_k))
@@ -156,7 +167,10 @@ class HSPredictor(Pipe):
         self.head = head
         self.eager = eager
         self.set_vectors = set_vectors
+        self.unknown_word = unknown_word
+        self._unknown_id: int | None = None
         self.model: HSModel | None = None
+        self._lowercase = False  # look tokens up lowercased (set_model)
         self.instance_id = ""
         self._reset_caches()
         if model is not None:
@@ -183,8 +197,14 @@ class HSPredictor(Pipe):
             )
         self.model = model
         self._predictor: Predictor = predictor
+        self._unknown_id = model.unknown_id(self.unknown_word)
         self._context = context_size
         self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
+        # A model without normaliser settings (e.g. HSModel.from_gensim on a tutorial's
+        # lowercased corpus) whose words are all lowercase is looked up lowercased.
+        self._lowercase = normalizer is None and model.is_lowercase()
+        if self._lowercase:
+            logger.info(Warnings.W302.format(name=self.name))
         self._reset_caches()
         # A new model gets a new id: docs made with the old one no longer find a component.
         _register(self, uuid.uuid4().hex)
@@ -201,7 +221,9 @@ class HSPredictor(Pipe):
     def _copy_vectors(self) -> None:
         model = self.model
         assert model is not None
-        lowercase = self._normalizer is not None and self._normalizer.settings.lowercase
+        lowercase = self._lowercase or (
+            self._normalizer is not None and self._normalizer.settings.lowercase
+        )
         self.vocab.vectors = Vectors(
             strings=self.vocab.strings,
             data=np.array(model.vectors, dtype=np.float32, copy=True),
@@ -285,9 +307,9 @@ class HSPredictor(Pipe):
         if self._normalizer is not None:
             word = self._normalizer.norm(lex)
         else:
-            text = lex.orth_
+            text = lex.lower_ if self._lowercase else lex.orth_
             word = text if text.strip() else None
-        word_id = UNKNOWN if word is None else model.key_to_index.get(word, UNKNOWN)
+        word_id = DROPPED if word is None else model.key_to_index.get(word, UNKNOWN)
         self._orth_ids[orth] = word_id
         return word_id
 
@@ -319,33 +341,39 @@ class HSPredictor(Pipe):
             lambda i: docs[int(np.searchsorted(doc_starts, i, side="right")) - 1].vocab,
         )
         sentence = np.cumsum(is_start)  # sentence number of each token, over the whole batch
-        # The known tokens in order. The k-th one's context is the known words
-        # [max(first[k], k - size), k), first[k] being the first known word of its sentence.
         known_pos = np.flatnonzero(word_ids >= 0)
         known_ids = word_ids[known_pos]
         known_sentence = sentence[known_pos]
-        n_known = len(known_pos)
-        k = np.arange(n_known)
-        opens = np.ones(n_known, dtype=bool)
-        opens[1:] = known_sentence[1:] != known_sentence[:-1]
-        first = np.maximum.accumulate(np.where(opens, k, 0)) if n_known else k
+        # The scored tokens: the known ones, and out-of-vocabulary ones as the unknown word if
+        # the model has one. A target's context is the known words [max(first, end - size),
+        # end) of ``known_ids``: ``end`` known words come before it, ``first`` is the first known
+        # word of its sentence.
+        unknown = self._unknown_id
+        is_target = word_ids >= 0 if unknown is None else word_ids >= UNKNOWN
+        target_pos = np.flatnonzero(is_target)
+        target_ids = np.where(word_ids[target_pos] == UNKNOWN, unknown or 0, word_ids[target_pos])
+        ends = np.searchsorted(known_pos, target_pos)
+        firsts = np.searchsorted(known_sentence, sentence[target_pos], side="left")
         predictor = self._predictor
-        # A sentence's first known word has an empty context: scored by a head that predicts
-        # from the sentence start (directional), unscorable for one that cannot (CBOW).
-        targets = (
-            known_ids if predictor.predicts_sentence_start else np.where(opens, UNKNOWN, known_ids)
-        )
-        scored = np.empty(n_known)
-        for c in range(0, n_known, CHUNK):
-            contexts = _context_matrix(known_ids, first[c : c + CHUNK], k[c : c + CHUNK], size)
-            scored[c : c + CHUNK] = predictor.log_prob_from_matrix(contexts, targets[c : c + CHUNK])
+        # A sentence's first word has an empty context: scored by a head that predicts from
+        # the sentence start (directional), unscorable for one that cannot (CBOW).
+        if not predictor.predicts_sentence_start:
+            target_ids = np.where(ends > firsts, target_ids, UNKNOWN).astype(np.int32)
+        scored = np.empty(len(target_pos))
+        for c in range(0, len(target_pos), CHUNK):
+            contexts = _context_matrix(known_ids, firsts[c : c + CHUNK], ends[c : c + CHUNK], size)
+            scored[c : c + CHUNK] = predictor.log_prob_from_matrix(
+                contexts, target_ids[c : c + CHUNK]
+            )
         log_probs = np.full(n_tokens, np.nan)
-        log_probs[known_pos] = scored
+        log_probs[target_pos] = scored
+        scored_unknown = (word_ids == UNKNOWN) & ~np.isnan(log_probs)
         # Perplexity per doc.
         valid = ~np.isnan(log_probs)
         doc_of_token = np.repeat(np.arange(n_docs), lengths)
         sums = np.bincount(doc_of_token[valid], weights=log_probs[valid], minlength=n_docs)
         counts = np.bincount(doc_of_token[valid], minlength=n_docs)
+        unknown_counts = np.bincount(doc_of_token[scored_unknown], minlength=n_docs)
         # Top-k after each doc: the last `size` known words of its last sentence.
         last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
         last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
@@ -372,12 +400,13 @@ class HSPredictor(Pipe):
         values = np.empty(n_tokens, dtype=object)
         values[valid] = log_probs[valid]
         instance_id = self.instance_id
-        for doc, start, end, total, count, doc_words, doc_probs in zip(
+        for doc, start, end, total, count, n_unknown, doc_words, doc_probs in zip(
             docs,
             doc_starts.tolist(),
             (doc_starts + lengths).tolist(),
             sums.tolist(),
             counts.tolist(),
+            unknown_counts.tolist(),
             next_words,
             next_probs,
         ):
@@ -385,6 +414,7 @@ class HSPredictor(Pipe):
                 "component": instance_id,
                 "log_probs": tuple(values[start:end].tolist()),
                 "perplexity": math.exp(-total / count) if count else None,
+                "unknown": n_unknown,
                 "next_words": doc_words,
                 "next_probs": doc_probs,
             }
@@ -480,6 +510,7 @@ class HSPredictor(Pipe):
             "head": self.head,
             "eager": self.eager,
             "set_vectors": self.set_vectors,
+            "unknown_word": self.unknown_word,
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
@@ -574,6 +605,11 @@ def doc_hs_perplexity(doc: Doc) -> float | None:
     return _eager(doc)["perplexity"]
 
 
+def doc_hs_unknown(doc: Doc) -> int:
+    """How many tokens of the doc were scored as the model's unknown word (``unknown_word``)."""
+    return _eager(doc).get("unknown", 0)
+
+
 def span_hs_next(span: Span) -> list[tuple[str, float]]:
     """Top-k words after the span, given the span's words (from its last sentence start)."""
     return _cached_next(span.doc, "span_next", f"{span.start}:{span.end}", span.start, span.end)
@@ -592,6 +628,7 @@ def token_hs_logprob(token: Token) -> float | None:
 EXTENSIONS: list[tuple[type, str, Callable]] = [
     (Doc, "hs_next", doc_hs_next),
     (Doc, "hs_perplexity", doc_hs_perplexity),
+    (Doc, "hs_unknown", doc_hs_unknown),
     (Span, "hs_next", span_hs_next),
     (Token, "hs_next", token_hs_next),
     (Token, "hs_logprob", token_hs_logprob),
