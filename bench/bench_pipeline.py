@@ -1,7 +1,10 @@
 """Throughput of ``nlp.pipe`` with and without ``hs_predictor``, measured in the same run.
 
 The pipelines are ``spacy.blank("en")`` + sentencizer, and the same + ``hs_predictor`` (eager
-attributes on: ``Token._.hs_logprob``, ``Doc._.hs_next``, ``Doc._.hs_perplexity``). The model
+attributes on: ``Token._.hs_logprob``, ``Doc._.hs_next``, ``Doc._.hs_perplexity``), once with
+each head: the directional head (the default, ``head="auto"``; K = 5, initialised from the
+model as training starts it, which costs the same to run as a trained one) and gensim's
+CBOW-style head. The model
 has a 100k-word vocabulary: the words of the benchmark text (normalised as the component does)
 ranked by frequency, then filler words, Zipf counts, random weights (hs=1, d=100), then one epoch
 on the benchmark text so that the inner-node weights are shaped like a trained model's (the cost
@@ -35,6 +38,7 @@ from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
 from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
+from spacy_hs.heads.directional import DirectionalHead
 
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TARGET = 0.5
@@ -95,44 +99,53 @@ def main() -> None:
     corpora = {"lee (paragraphs)": lee * args.lee_copies, "ptb test (sentences)": ptb}
     start = time.perf_counter()
     model = build_model(lee + ptb, args.n_words, args.dim, args.train_epochs)
+    model.head = DirectionalHead.from_hs_model(model, context_size=5)
     print(f"model: {len(model)} words, d={model.vector_size} ({time.perf_counter() - start:.1f} s)")
+    pipelines = {}
     with tempfile.TemporaryDirectory() as tmp:
         model.to_disk(Path(tmp) / "model")
-        base = spacy.blank("en")
-        base.add_pipe("sentencizer")
-        full = spacy.blank("en")
-        full.add_pipe("sentencizer")
-        full.add_pipe("hs_predictor", config={"model_path": str(Path(tmp) / "model")})
+        for head in ("base", "directional", "cbow"):
+            nlp = pipelines[head] = spacy.blank("en")
+            nlp.add_pipe("sentencizer")
+            if head != "base":
+                config = {"model_path": str(Path(tmp) / "model"), "head": head}
+                nlp.add_pipe("hs_predictor", config=config)
 
     print(
-        f"\n{'text':<22} {'docs':>6} {'tokens':>8} {'base tok/s':>11} {'+hs tok/s':>10} "
-        f"{'hs us/tok':>9} ratio"
+        f"\n{'text':<22} {'head':<12} {'docs':>6} {'tokens':>8} {'base tok/s':>11} "
+        f"{'+hs tok/s':>10} {'hs us/tok':>9} ratio"
     )
     ratios = []
     for name, texts in corpora.items():
-        for nlp in (base, full):  # warm up: lexemes, caches
+        for nlp in pipelines.values():  # warm up: lexemes, caches
             time_pipe(nlp, texts, args.batch_size)
-        best = {"base": float("inf"), "full": float("inf")}
+        best = dict.fromkeys(pipelines, float("inf"))
         n_tokens = 0
-        for _ in range(args.repeats):
-            for key, nlp in (("base", base), ("full", full)):
+        for _ in range(args.repeats):  # interleaved
+            for key, nlp in pipelines.items():
                 n_tokens, seconds = time_pipe(nlp, texts, args.batch_size)
                 best[key] = min(best[key], seconds)
-        ratio = best["base"] / best["full"]
-        ratios.append(ratio)
-        added = (best["full"] - best["base"]) / n_tokens * 1e6  # the component's cost per token
-        print(
-            f"{name:<22} {len(texts):>6} {n_tokens:>8} {n_tokens / best['base']:>11,.0f} "
-            f"{n_tokens / best['full']:>10,.0f} {added:>9.2f} {ratio:.0%}"
-        )
-        if args.profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            time_pipe(full, texts, args.batch_size)
-            profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
-    verdict = "met" if min(ratios) >= TARGET else "MISSED"
-    print(f"\ntarget: with hs_predictor >= {TARGET:.0%} of the base throughput: {verdict}")
+        for head in ("directional", "cbow"):
+            ratio = best["base"] / best[head]
+            ratios.append(ratio)
+            added = (best[head] - best["base"]) / n_tokens * 1e6  # the component's cost per token
+            print(
+                f"{name:<22} {head:<12} {len(texts):>6} {n_tokens:>8} "
+                f"{n_tokens / best['base']:>11,.0f} {n_tokens / best[head]:>10,.0f} "
+                f"{added:>9.2f} {ratio:.0%}"
+            )
+            if args.profile:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                time_pipe(pipelines[head], texts, args.batch_size)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+    paragraphs = ratios[:2]  # the target is set on paragraph text, for both heads
+    verdict = "met" if min(paragraphs) >= TARGET else "MISSED"
+    print(
+        f"\ntarget: with hs_predictor >= {TARGET:.0%} of the base throughput on paragraphs, "
+        f"both heads: {verdict}"
+    )
     print(f"command: OPENBLAS_NUM_THREADS=1 python {' '.join(sys.argv)}")
 
 

@@ -301,3 +301,28 @@ def _tree_of(n_words: int) -> HuffmanTree:
         points.append(list(range(depth)))
         codes.append([1] * (depth - 1) + [0 if word < n_words - 1 else 1])
     return HuffmanTree.from_paths(points, codes)
+
+
+def test_matrix_forms_equal_the_list_form(headed: HSModel) -> None:
+    """The protocol's matrix methods (the component's vectorised path) give what the list form
+    gives for the same words, whether padding is on the left or anywhere in the row."""
+    head = headed.head
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, len(headed), (40, 6)).astype(np.int32)
+    rows[rng.random(rows.shape) < 0.3] = -1
+    left = np.full_like(rows, -1)  # the same words, right-aligned
+    lists = [[i for i in row if i >= 0] for row in rows.tolist()]
+    for b, words in enumerate(lists):
+        if words:
+            left[b, -len(words) :] = words
+    expected, _ = head.hidden_from_ids(lists)
+    targets = rng.integers(0, len(headed), 40).astype(np.int32)
+    for matrix in (rows, left):
+        hidden, has_context = head.hidden_from_matrix(matrix)
+        np.testing.assert_array_equal(hidden, expected)
+        assert has_context.all()
+        np.testing.assert_allclose(
+            head.log_prob_from_matrix(matrix, targets),
+            headed.log_prob_hidden(expected, targets, head.output_weights),
+            rtol=1e-12,
+        )

@@ -149,9 +149,11 @@ class DirectionalHead:
         if context_ids.ndim != 2:
             raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         is_known = context_ids >= 0
-        # A stable sort of the known flags moves padding to the left, keeping the words' order.
-        order = np.argsort(is_known, axis=1, kind="stable")
-        aligned = np.take_along_axis(context_ids, order, axis=1)[:, ::-1]
+        if (is_known[:, 1:] >= is_known[:, :-1]).all():  # padded on the left (the component's)
+            aligned = context_ids[:, ::-1]
+        else:  # a stable sort of the known flags moves padding left, keeping the words' order
+            order = np.argsort(is_known, axis=1, kind="stable")
+            aligned = np.take_along_axis(context_ids, order, axis=1)[:, ::-1]
         size = self.context_size
         contexts = np.full((len(aligned), size), self.n_words, dtype=np.int32)
         width = min(size, aligned.shape[1])
