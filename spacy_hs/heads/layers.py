@@ -108,6 +108,8 @@ def _context_forward(
     n_words, width = E.shape
     n_rows, size = X.shape
     is_pad = X >= n_words
+    if not is_train and model.attrs["diagonal"]:
+        return _diagonal_hidden(model, X, is_pad), _no_backprop
     gathered = E[xp.where(is_pad, 0, X)]  # (B, K, d)
     gathered[is_pad] = model.get_param("pad")
     drop_mask = None
@@ -148,6 +150,30 @@ def _context_forward(
         return ops.alloc2i(n_rows, size)
 
     return output, backprop
+
+
+def _diagonal_hidden(model: Model[ContextIn, Floats2d], X: ContextIn, is_pad) -> Floats2d:
+    """The diagonal forward pass for prediction: the same sums, in the same order, as the
+    training pass (bit for bit), one position at a time, without the (B, K, d) gather."""
+    ops, xp = model.ops, model.ops.xp
+    E, C, pad = model.get_param("E"), model.get_param("C"), model.get_param("pad")
+    width = E.shape[1]
+    ids = xp.where(is_pad, 0, X)
+    hidden = ops.alloc((X.shape[0], width), dtype=E.dtype)  # contiguous: faster to add into
+    for i in range(X.shape[1]):
+        column = E[ids[:, i]]
+        column[is_pad[:, i]] = pad
+        column *= C[i]
+        hidden += column
+    hidden += model.get_param("b")
+    output = ops.alloc((X.shape[0], width + 1), dtype=E.dtype, zeros=False)
+    output[:, :width] = hidden
+    output[:, width] = 1.0
+    return output
+
+
+def _no_backprop(d_output: Floats2d) -> ContextIn:
+    raise ValueError("the prediction pass has no backward pass; call the layer with is_train")
 
 
 def _dropout_mask(ops, shape: tuple[int, ...], rate: float) -> Floats2d:
