@@ -213,6 +213,25 @@ def test_heads_match_the_public_prediction_api(trained, small_heldout, head):
     assert ("directional" in result["predictors"]) == (head == "directional")
     if head == "directional":
         assert metrics["context_size"] == 2
+        # Also measured on every known word, a sentence's first one included (P(w | start)).
+        every = metrics["with_sentence_starts"]
+        firsts = sentence_starts(small_heldout, model)
+        start_log_probs = model.log_prob_next_batch(firsts, [[] for _ in firsts], head=head)
+        all_log_probs = np.concatenate([log_probs, start_log_probs])
+        assert every["n_scored"] == len(positions) + len(firsts)
+        assert every["perplexity"] == pytest.approx(math.exp(-np.mean(all_log_probs)), rel=1e-5)
+    else:
+        assert "with_sentence_starts" not in metrics
+
+
+def sentence_starts(path, model):
+    """The first known word of each line of a token file."""
+    firsts = []
+    for line in Path(path).read_text(encoding="utf8").splitlines():
+        known = [w for w in line.split() if w in model]
+        if known:
+            firsts.append(known[0])
+    return firsts
 
 
 # -- gensim's predict_output_word ---------------------------------------------------------------

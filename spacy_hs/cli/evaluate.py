@@ -158,6 +158,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             unavailable = f"{label}: not measured, {result['reason']}"
             continue
         rows.append(_row(label, result))
+        if "with_sentence_starts" in result:
+            rows.append(_row(f"{label}, sentence starts too", result["with_sentence_starts"]))
         if name == "gensim_predict_output_word":
             rows.append(_row("HS CBOW-style head, same positions", result["cbow_same_positions"]))
     msg.table(

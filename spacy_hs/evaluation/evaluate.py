@@ -288,6 +288,14 @@ class _Score:
         self.hit_10 += int((top_ids == targets[:, None]).any(axis=1).sum())
         self.neg_log_prob -= float(np.sum(log_probs, dtype=np.float64))
 
+    def __add__(self, other: _Score) -> _Score:
+        return _Score(
+            self.n + other.n,
+            self.hit_1 + other.hit_1,
+            self.hit_10 + other.hit_10,
+            self.neg_log_prob + other.neg_log_prob,
+        )
+
     def result(self, **extra: Any) -> dict[str, Any]:
         if not self.n:
             return {"n_scored": 0, "hit_at_1": None, "hit_at_10": None, "perplexity": None}
@@ -330,11 +338,14 @@ def next_word_metrics(
         heads["directional"] = model.predictor("directional")
     max_context = max(int(head.context_size) for head in heads.values())
     scores = {name: _Score() for name in heads}
+    # Heads that predict a sentence's first word (directional) are also scored on those.
+    starters = {name: head for name, head in heads.items() if head.predicts_sentence_start}
+    start_scores = {name: _Score() for name in starters}
     unigram = _Score()
     unigram_log_probs, unigram_top = _unigram(model)
     gensim = _GensimBaseline(model, gensim_model, max_positions)
 
-    def score(chunk: _Chunk) -> None:
+    def score_heads(chunk: _Chunk, heads: dict[str, Any], scores: dict[str, _Score]) -> None:
         targets = np.asarray(chunk.targets, dtype=np.int32)
         for name, head in heads.items():
             size = int(head.context_size)
@@ -342,6 +353,10 @@ def next_word_metrics(
             top_ids, _ = model.top_k_hidden(hidden, TOP_K, head.output_weights)
             log_probs = model.log_prob_hidden(hidden, targets, head.output_weights)
             scores[name].add(top_ids, log_probs, targets)
+
+    def score(chunk: _Chunk) -> None:
+        score_heads(chunk, heads, scores)
+        targets = np.asarray(chunk.targets, dtype=np.int32)
         unigram.add(
             np.broadcast_to(unigram_top, (len(targets), len(unigram_top))),
             unigram_log_probs[targets],
@@ -349,7 +364,7 @@ def next_word_metrics(
         )
 
     counts = {"n_sentences": 0, "n_tokens": 0, "oov_target": 0, "no_known_context": 0}
-    chunk = _Chunk()
+    chunk, starts = _Chunk(), _Chunk()
     with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
         key_to_index = model.key_to_index
         for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
@@ -363,6 +378,12 @@ def next_word_metrics(
                     continue
                 if not known:
                     counts["no_known_context"] += 1
+                    if starters:
+                        starts.contexts.append([])
+                        starts.targets.append(word_id)
+                        if len(starts.targets) >= chunk_size:
+                            score_heads(starts, starters, start_scores)
+                            starts = _Chunk()
                 else:
                     context = known[-max_context:]
                     chunk.contexts.append(context)
@@ -374,6 +395,8 @@ def next_word_metrics(
                 known.append(word_id)
         if chunk.targets:
             score(chunk)
+        if starts.targets:
+            score_heads(starts, starters, start_scores)
 
     if not counts["n_tokens"]:
         raise InputError(Errors.E201.format(path=heldout))
@@ -391,6 +414,10 @@ def next_word_metrics(
         name: scores[name].result(context_size=int(head.context_size))
         for name, head in heads.items()
     }
+    for name in starters:  # every known word, as a language model is measured (KenLM, SRILM)
+        every_word = (scores[name] + start_scores[name]).result()
+        every_word["coverage"] = every_word["n_scored"] / counts["n_tokens"]
+        predictors[name]["with_sentence_starts"] = every_word
     predictors["unigram"] = unigram.result()
     predictors["gensim_predict_output_word"] = gensim.result(show_progress)
     return {
