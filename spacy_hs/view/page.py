@@ -179,7 +179,8 @@ def _tokens_markup(doc: Doc, result: DocSurprisal, options: ViewOptions) -> str:
 
 def _doc_data(result: DocSurprisal) -> dict[str, Any]:
     """Top-k per token as [word index..., probability...] into a per-doc word list (0: none),
-    and the looked-up word of out-of-vocabulary tokens."""
+    probabilities rounded as the tooltip shows them, and the looked-up word of
+    out-of-vocabulary tokens."""
     index: dict[str, int] = {}
     top = []
     for words, probs in zip(result.top_words, result.top_probs):
@@ -187,7 +188,7 @@ def _doc_data(result: DocSurprisal) -> dict[str, Any]:
             top.append(0)
             continue
         ids = [index.setdefault(word, len(index)) for word in words]
-        top.append(ids + [float(f"{p:.3g}") for p in probs])
+        top.append(ids + [_shown(p) for p in probs])
     oov = {
         str(i): word
         for i, (status, word) in enumerate(zip(result.status, result.normal_forms))
@@ -283,6 +284,11 @@ def _json(data: Any) -> str:
     """JSON safe inside a <script> element: no "<", ">" or "&" can end it or open a comment."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _shown(prob: float) -> float:
+    """A probability to the precision the tooltip shows (view.js: formatProb)."""
+    return float(f"{prob:.3f}" if prob >= 0.01 else f"{prob:.2g}")
 
 
 def _sha256(text: str) -> str:
