@@ -399,6 +399,10 @@ def test_browser_hover_and_focus_show_the_top_k(
         assert words == [w for w, _ in expected]
         probs = [float(p.text) for p in tooltip.find_elements(By.CSS_SELECTOR, ".hs-tip-prob")]
         assert probs == pytest.approx([p for _, p in expected], rel=0.06, abs=1e-4)
+        # The bars are drawn, relative to the most probable word.
+        bars = [b.size["width"] for b in tooltip.find_elements(By.CSS_SELECTOR, ".hs-tip-bar")]
+        assert bars[0] > 50
+        assert [w / bars[0] for w in bars] == pytest.approx([p / probs[0] for p in probs], abs=0.05)
         text = " ".join(tooltip.text.split())
         assert f"rank {int(elements[i].get_attribute('data-rank')):,} of" in text
         assert "entropy of the whole prediction" in text and "bits" in text

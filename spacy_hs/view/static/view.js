@@ -128,8 +128,13 @@
       var box = view.getBoundingClientRect();
       var rect = token.getBoundingClientRect();
       var left = Math.max(0, Math.min(rect.left - box.left, view.clientWidth - tip.offsetWidth));
+      var top = rect.bottom - box.top + 6;
+      var room = window.innerHeight - rect.bottom - 6;
+      if (tip.offsetHeight > room && rect.top - 6 >= tip.offsetHeight) {
+        top = rect.top - box.top - 6 - tip.offsetHeight;  // above the word: no room below
+      }
       tip.style.left = left + "px";
-      tip.style.top = (rect.bottom - box.top + 6) + "px";
+      tip.style.top = top + "px";
     }
 
     function hide() {
