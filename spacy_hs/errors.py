@@ -390,6 +390,10 @@ class Errors:
     )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
     E738 = "Cannot write {path}: {reason}. Write the view to a writable location."
+    E739 = (
+        "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
+        "out (plain text has one document per line)."
+    )
 
 class Warnings:
     W001 = (

@@ -118,6 +118,7 @@ def test_render_errors_name_the_fix(pipeline_dir: Path, tmp_path: Path) -> None:
         (("render", pipeline_dir, tmp_path / "missing.txt", "-o", output), "does not exist"),
         (("render", pipeline_dir, "--text", TEXT, "-o", tmp_path), "is a directory"),
         (("render", pipeline_dir, "--text", TEXT, "-o", output, "--style", "x"), "rank"),
+        (("render", pipeline_dir, "--text", TEXT, "-o", output, "--sentences-per-doc", 2), "add"),
     ]
     for args, message in cases:
         result = Run(*args)

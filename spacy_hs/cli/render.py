@@ -73,6 +73,8 @@ def render_cli(
         msg.fail(Errors.E730, exits=1)
     if input_path is None and text is None:
         msg.fail(Errors.E731, exits=1)
+    if sentences_per_doc != 1 and not pretokenized:
+        msg.fail(Errors.E739, exits=1)
     try:
         if text is not None:
             lines = [text]

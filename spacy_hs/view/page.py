@@ -30,7 +30,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from ..surprisal import DROPPED, NO_CONTEXT, OOV, SCORED, DocSurprisal
 from .options import ViewOptions
@@ -45,7 +45,7 @@ STATUS_LABELS = {
 
 
 def view_markup(
-    docs: Sequence[Doc],
+    docs: Sequence[Doc | Span],
     results: Sequence[DocSurprisal],
     style: str,
     options: ViewOptions,
@@ -66,7 +66,7 @@ def view_markup(
         "scaleMax": top,
         "vocab": vocab_size,
         "statusLabels": STATUS_LABELS,
-        "reasons": _reasons(head, vocab_size),
+        "reasons": _reasons(vocab_size),
     }
     parts = [
         f'<div class="hs-view tex2jax_ignore" id="{view_id}" data-mode="{style}">',
@@ -74,7 +74,9 @@ def view_markup(
         _toolbar(options, top, view_id),
         f'<p class="hs-model">{vocab_size:,}-word vocabulary, {escape(head)} head: ranks and '
         "entropies are exact, over the whole vocabulary. Hover or focus a word for its "
-        "predictions.</p>",
+        "predictions.</p>"
+        if results
+        else "",
         *(
             _doc_markup(n, doc, result, options)
             for n, (doc, result) in enumerate(zip(docs, results))
@@ -130,7 +132,13 @@ def content_security_policy(css: str, script: str) -> str:
     )
 
 
-def _doc_markup(number: int, doc: Doc, result: DocSurprisal, options: ViewOptions) -> str:
+def _title(doc: Doc | Span, number: int) -> str:
+    """``doc.user_data["title"]`` if set (as displaCy reads it), else "Doc 1", "Doc 2"..."""
+    title = doc.doc.user_data.get("title") if isinstance(doc, Span) else doc.user_data.get("title")
+    return title if isinstance(title, str) and title.strip() else f"Doc {number + 1}"
+
+
+def _doc_markup(number: int, doc: Doc | Span, result: DocSurprisal, options: ViewOptions) -> str:
     counts = result.counts
     words = len(result) - counts[DROPPED]
     perplexity = result.perplexity
@@ -151,7 +159,7 @@ def _doc_markup(number: int, doc: Doc, result: DocSurprisal, options: ViewOption
     return "".join(
         [
             f'<section class="hs-doc" {attributes}>',
-            f'<header class="hs-header"><h2>Doc {number + 1}</h2>'
+            f'<header class="hs-header"><h2>{escape(_title(doc, number))}</h2>'
             f'<p class="hs-stats">{" ".join(stats)}</p></header>',
             doc_panels(result, options),
             f'<div class="hs-text">{_tokens_markup(doc, result, options)}</div>',
@@ -161,7 +169,7 @@ def _doc_markup(number: int, doc: Doc, result: DocSurprisal, options: ViewOption
     )
 
 
-def _tokens_markup(doc: Doc, result: DocSurprisal, options: ViewOptions) -> str:
+def _tokens_markup(doc: Doc | Span, result: DocSurprisal, options: ViewOptions) -> str:
     parts = []
     bucket = options.bucket
     for token, status, rank, log_prob, entropy in zip(
@@ -219,12 +227,12 @@ def _toolbar(options: ViewOptions, top: float, view_id: str) -> str:
     )
 
 
-def _reasons(head: str, vocab_size: int) -> dict[str, str]:
+def _reasons(vocab_size: int) -> dict[str, str]:
     """Why a token has no rank, per status; {word} is filled in by the script."""
     return {
         NO_CONTEXT: (
-            f"No context: nothing before this word in its sentence that the {head} head can "
-            "predict from, so it is not scored."
+            "No context: no known word comes before it in its sentence, so the component "
+            "does not score it."
         ),
         OOV: (
             f"Out of vocabulary: “{{word}}” is not one of the model's {vocab_size:,} words, so "
@@ -261,7 +269,7 @@ def _static(name: str) -> str:
 def _minify_css(css: str) -> str:
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
     css = re.sub(r"\s+", " ", css)
-    return re.sub(r"\s*([{};:,>])\s*", r"\1", css).strip()
+    return re.sub(r"\s*([{};,])\s*", r"\1", css).strip()  # not ":", as in "a :focus"
 
 
 def _minify_js(script: str) -> str:
@@ -271,7 +279,7 @@ def _minify_js(script: str) -> str:
     return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
-def _view_id(docs: Sequence[Doc], style: str, options: ViewOptions) -> str:
+def _view_id(docs: Sequence[Doc | Span], style: str, options: ViewOptions) -> str:
     """An id for the view's scoped styles; the same input gives the same page."""
     digest = hashlib.sha1(repr((style, options)).encode("utf8"))
     for doc in docs:

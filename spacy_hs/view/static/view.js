@@ -102,7 +102,8 @@
           " · surprisal " + (-logProb / Math.LN2).toFixed(2) + " bits"));
       } else {
         var word = data.oov[String(i)] || "";
-        tip.appendChild(element("div", "hs-tip-reason", config.reasons[status].replace("{word}", word)));
+        var reason = config.reasons[status].replace("{word}", function () { return word; });
+        tip.appendChild(element("div", "hs-tip-reason", reason));
       }
       var entropy = token.getAttribute("data-entropy");
       if (entropy) {
