@@ -412,6 +412,12 @@ def test_browser_hover_and_focus_show_the_top_k(
     dropped = next(t.i for t in doc if t.is_punct)
     ActionChains(driver).move_to_element(elements[dropped]).perform()
     assert "Dropped by the normaliser" in tooltip.text
+    normalizer = TokenNormalizer(directional_model.settings["normalizer"])
+    oov = next(t for t in doc if t.i > 0 and normalizer.norm(t) not in directional_model)
+    ActionChains(driver).move_to_element(elements[oov.i]).perform()
+    text = " ".join(tooltip.text.split())
+    vocab = f"{len(directional_model):,}"
+    assert f"“{normalizer.norm(oov)}” is not one of the model's {vocab} words" in text
 
 
 def test_browser_mode_switch_changes_the_colours(page) -> None:

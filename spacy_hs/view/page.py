@@ -36,6 +36,21 @@ from ..surprisal import DROPPED, NO_CONTEXT, OOV, SCORED, DocSurprisal
 from .options import ViewOptions
 from .panels import doc_panels, surprisal_legend
 
+# Why a token has no rank, per status; the script fills in {word} and {vocab}.
+REASONS = {
+    NO_CONTEXT: (
+        "No context: no known word comes before it in its sentence, so the component does not "
+        "score it."
+    ),
+    OOV: (
+        "Out of vocabulary: “{word}” is not one of the model's {vocab} words, so it has no rank "
+        "or probability."
+    ),
+    DROPPED: (
+        "Dropped by the normaliser, as in the training corpus (punctuation, whitespace or a "
+        "stop word): the model never predicts it."
+    ),
+}
 STATUS_LABELS = {
     SCORED: "scored",
     NO_CONTEXT: "no context",
@@ -54,8 +69,8 @@ def view_markup(
     minify: bool = False,
 ) -> str:
     """The whole view: a page (``page=True``) or a fragment with its own style and script."""
+    # The colour scale is one per view; tooltips and headers use each doc's own model.
     vocab_size = results[0].vocab_size if results else 0
-    head = results[0].head if results else ""
     view_id = _view_id(docs, style, options)
     top = options.scale_max(vocab_size)
     css = _css(view_id, options, minify)
@@ -64,19 +79,15 @@ def view_markup(
         "thresholds": list(options.thresholds),
         "scale": list(options.surprisal_colors),
         "scaleMax": top,
-        "vocab": vocab_size,
         "statusLabels": STATUS_LABELS,
-        "reasons": _reasons(vocab_size),
+        "reasons": REASONS,
     }
     parts = [
         f'<div class="hs-view tex2jax_ignore" id="{view_id}" data-mode="{style}">',
         "" if page else f"<style>{css}</style>",
         _toolbar(options, top, view_id),
-        f'<p class="hs-model">{vocab_size:,}-word vocabulary, {escape(head)} head: ranks and '
-        "entropies are exact, over the whole vocabulary. Hover or focus a word for its "
-        "predictions.</p>"
-        if results
-        else "",
+        '<p class="hs-model">Ranks and entropies are exact, over the whole vocabulary of the '
+        "model. Hover or focus a word for its predictions.</p>",
         *(
             _doc_markup(n, doc, result, options)
             for n, (doc, result) in enumerate(zip(docs, results))
@@ -151,6 +162,7 @@ def _doc_markup(number: int, doc: Doc | Span, result: DocSurprisal, options: Vie
         "words scored)</span>",
         f"<span><b>not scored</b> {counts[NO_CONTEXT]:,} no context, {counts[OOV]:,} out of "
         f"vocabulary, {counts[DROPPED]:,} dropped</span>",
+        f"<span><b>model</b> {result.vocab_size:,} words, {escape(result.head)} head</span>",
     ]
     attributes = (
         f'data-perplexity="{_attr(perplexity, ".4f")}" data-mean-surprisal="{_attr(mean, ".4f")}" '
@@ -202,7 +214,7 @@ def _doc_data(result: DocSurprisal) -> dict[str, Any]:
         for i, (status, word) in enumerate(zip(result.status, result.normal_forms))
         if status == OOV
     }
-    return {"words": list(index), "top": top, "oov": oov}
+    return {"vocab": result.vocab_size, "words": list(index), "top": top, "oov": oov}
 
 
 def _toolbar(options: ViewOptions, top: float, view_id: str) -> str:
@@ -225,24 +237,6 @@ def _toolbar(options: ViewOptions, top: float, view_id: str) -> str:
         f'<span class="hs-legend-unscored">not scored: {unscored}</span>'
         "</div>"
     )
-
-
-def _reasons(vocab_size: int) -> dict[str, str]:
-    """Why a token has no rank, per status; {word} is filled in by the script."""
-    return {
-        NO_CONTEXT: (
-            "No context: no known word comes before it in its sentence, so the component "
-            "does not score it."
-        ),
-        OOV: (
-            f"Out of vocabulary: “{{word}}” is not one of the model's {vocab_size:,} words, so "
-            "it has no rank or probability."
-        ),
-        DROPPED: (
-            "Dropped by the normaliser, as in the training corpus (punctuation, whitespace or "
-            "a stop word): the model never predicts it."
-        ),
-    }
 
 
 def _css(view_id: str, options: ViewOptions, minify: bool) -> str:

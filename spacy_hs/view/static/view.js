@@ -97,12 +97,14 @@
       if (status === "scored") {
         var logProb = Number(token.getAttribute("data-logprob"));
         tip.appendChild(element("div", "hs-tip-line",
-          "rank " + formatInt(rank) + " of " + formatInt(config.vocab) +
+          "rank " + formatInt(rank) + " of " + formatInt(data.vocab) +
           " · P = " + formatProb(Math.exp(logProb)) +
           " · surprisal " + (-logProb / Math.LN2).toFixed(2) + " bits"));
       } else {
         var word = data.oov[String(i)] || "";
-        var reason = config.reasons[status].replace("{word}", function () { return word; });
+        var reason = config.reasons[status]
+          .replace("{vocab}", formatInt(data.vocab))
+          .replace("{word}", function () { return word; });
         tip.appendChild(element("div", "hs-tip-reason", reason));
       }
       var entropy = token.getAttribute("data-entropy");
