@@ -4,7 +4,7 @@ Targets (issue 11): a 1,000-token doc renders, with exact ranks and entropies, i
 default model; the page of 10 docs of 1,000 tokens is <= 2 MB.
 
 Compared side by side, in the same run, on the same 1,000-token doc (median of ``--repeats``
-wall times, one BLAS thread):
+interleaved wall times, one BLAS thread):
 
 * ``nlp(text)``: the pipeline itself (tokenizer, sentencizer, ``hs_predictor``'s eager
   log-probabilities): what the doc costs before any view;
@@ -90,14 +90,18 @@ def docs_of(nlp: Language, texts: list[str], n_docs: int, n_tokens: int) -> list
     return docs
 
 
-def median_time(function: Callable[[], object], repeats: int) -> float:
-    function()  # warm-up: caches, lazy imports
-    times = []
+def median_times(functions: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function, the runs interleaved so that a burst of load on the
+    machine hits them all alike."""
+    for function in functions.values():
+        function()  # warm-up: caches, lazy imports
+    times: dict[str, list[float]] = {label: [] for label in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,13 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     top_k_positions = _top_k_only(component, doc)
-    systems = [
-        ("nlp(text): the pipeline, before any view", lambda: nlp(doc_texts[0])),
-        ("top-5 only at every position (tree search)", top_k_positions),
-        ("doc_surprisal: exact ranks and entropies", lambda: doc_surprisal(doc)),
-        ("render(doc, page=True)", lambda: render(doc, page=True, jupyter=False)),
-    ]
-    times = {label: median_time(function, args.repeats) for label, function in systems}
+    systems = {
+        "nlp(text): the pipeline, before any view": lambda: nlp(doc_texts[0]),
+        "top-5 only at every position (tree search)": top_k_positions,
+        "doc_surprisal: exact ranks and entropies": lambda: doc_surprisal(doc),
+        "render(doc, page=True)": lambda: render(doc, page=True, jupyter=False),
+    }
+    times = median_times(systems, args.repeats)
     render_time = times["render(doc, page=True)"]
     print(f"{'system (1,000-token doc)':<45} {'median s':>9} {'ms/token':>9} {'vs render':>9}")
     print("-" * 75)
