@@ -64,6 +64,10 @@ class PipelineError(SpacyHSError, ValueError):
     """A spaCy pipeline or package cannot be built, loaded or used as asked."""
 
 
+class ServeError(SpacyHSError, OSError):
+    """A page cannot be served (the port is taken, the host is not valid)."""
+
+
 class UnknownWordError(SpacyHSError, KeyError):
     """A word is not in the model's vocabulary."""
 
@@ -419,6 +423,86 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot read {path}: {reason}. Delete it and download it again with `spacy project assets`."
     )
 
+    # Surprisal view (surprisal.py, view/, cli/render.py)
+    E700 = (
+        "Doc {text} was not processed by a pipeline with an hs_predictor component, so it has "
+        "no next-word probabilities to show. Add the component "
+        "(nlp.add_pipe('hs_predictor', config={{'model_path': 'training/hs_model'}}), or load a "
+        "pipeline made by `spacy-hs assemble`), then process the text with nlp(text) or "
+        "nlp.pipe(texts)."
+    )
+    E701 = (
+        "The hs_predictor that processed Doc {text} is not loaded in this process (the Doc was "
+        "read from bytes or a DocBin, or its pipeline was deleted). Run the loaded component on "
+        "it again: nlp.get_pipe('hs_predictor')(doc)."
+    )
+    E702 = "top_k must be a positive integer, got {top_k!r}."
+    E703 = (
+        "Expected a spaCy Doc or Span, got {type}. Pass a Doc, a Span or a list of them, e.g. "
+        "render(nlp(text)) or render(list(nlp.pipe(texts)))."
+    )
+    E704 = (
+        "Token {i}: the next-word distribution computed through the tree ({ours}) disagrees "
+        "with the hs_predictor's log-probability ({theirs}), so its rank would not be exact. "
+        "The head scores words in a way the surprisal view does not follow: report this, with "
+        "the model's head settings."
+    )
+    E710 = "Unknown render option(s) {keys}. Valid options: {valid}."
+    E711 = (
+        "Option thresholds={value!r} is not valid: give increasing positive integers, e.g. "
+        "[10, 100, 1000] (GLTR's)."
+    )
+    E712 = (
+        "Option colors={value!r} is not valid: give {n} hex colours such as '#adff80', one per "
+        "rank bucket (one more than there are thresholds)."
+    )
+    E713 = (
+        "Option surprisal_colors={value!r} is not valid: give two or more hex colours such as "
+        "'#ffffcc', from low to high surprisal."
+    )
+    E714 = (
+        "Option surprisal_max={value!r} is not valid: give a positive number of bits, or None "
+        "(log2 of the vocabulary size)."
+    )
+    E715 = "Option top_k={value!r} is not valid: give an integer from 1 to {max}."
+    E716 = "Unknown style {style!r}: choose one of {styles}."
+    E720 = "Port {port!r} is not valid: give an integer from 0 (any free port) to 65535."
+    E721 = (
+        "Cannot serve on {host}:{port}: {reason}. Use a local address such as 127.0.0.1 (the "
+        "default) or 0.0.0.0 for every interface."
+    )
+    E722 = (
+        "Port {port} on {host} is in use. Pass another port (--port, or port=0 for any free "
+        "one), or auto_select_port=True to take the next free one."
+    )
+    E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
+    E730 = (
+        "Give the text to render either as INPUT (a text file, or - for stdin) or with --text, "
+        "not both."
+    )
+    E731 = (
+        "Nothing to render: give INPUT (a text file with one document per line, or - for "
+        "stdin) or --text \"...\"."
+    )
+    E732 = "Input {path} does not exist. Pass a text file (one document per line), or - for stdin."
+    E733 = "Input {path} is a directory. Pass a text file (one document per line)."
+    E734 = (
+        "Input {path} is not UTF-8 ({reason}). Convert it first, for example with "
+        "`iconv -f latin1 -t utf-8 {path} > text.txt`."
+    )
+    E735 = (
+        "No text to render in {path}: every line is empty. Give a file with one document per "
+        "line."
+    )
+    E736 = (
+        "Refusing to write {path}: it is also the input, which would be lost. Write the view "
+        "somewhere else, e.g. --output view.html."
+    )
+    E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
+    E739 = (
+        "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
+        "out (plain text has one document per line)."
+    )
 
 class Warnings(metaclass=ErrorsWithCodes):
     W011 = "{word!r} is not in the model's vocabulary: scored as {unknown!r}."
@@ -444,6 +528,11 @@ class Warnings(metaclass=ErrorsWithCodes):
         "The model was trained on {model_lang!r} text but the pipeline's language is {lang!r}; "
         "tokens may be normalised differently from the training corpus. Build the pipeline "
         "with spacy.blank({model_lang!r})."
+    )
+    # Surprisal view (view/)
+    W700 = (
+        "serve() blocks this notebook's kernel until it is interrupted. In a notebook, show "
+        "the view in place with spacy_hs.render(docs) instead."
     )
     # Evaluation (evaluate.py)
     W200 = (

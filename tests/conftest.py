@@ -46,16 +46,14 @@ def hs_model(cbow_gensim: Word2Vec) -> HSModel:
 
 
 @pytest.fixture(scope="session")
-def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
-    """An HS model trained on the Lee corpus as `spacy-hs preprocess` would write it (spaCy
-    tokens, lowercased, punctuation dropped, numbers as <num>), with the normaliser settings
-    and language stored in ``model.settings``."""
+def normalized_token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Lee corpus as `spacy-hs preprocess` would write it (spaCy tokens, lowercased,
+    punctuation dropped, numbers as <num>): one sentence per line."""
     import spacy
 
-    from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
+    from spacy_hs.corpus.normalize import TokenNormalizer
 
-    settings = NormalizerSettings()
-    normalizer = TokenNormalizer(settings)
+    normalizer = TokenNormalizer()
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     lines = []
@@ -66,9 +64,18 @@ def normalized_model(tmp_path_factory: pytest.TempPathFactory) -> HSModel:
                 lines.append(" ".join(words))
     token_file = tmp_path_factory.mktemp("normalized") / "lee.tok.txt"
     token_file.write_text("\n".join(lines) + "\n", encoding="utf8")
-    gensim_model = train_lee(sg=0, hs=1, negative=0, corpus_file=str(token_file))
+    return token_file
+
+
+@pytest.fixture(scope="session")
+def normalized_model(normalized_token_file: Path) -> HSModel:
+    """An HS model trained on ``normalized_token_file``, with the normaliser settings and
+    language stored in ``model.settings``."""
+    from spacy_hs.corpus.normalize import NormalizerSettings
+
+    gensim_model = train_lee(sg=0, hs=1, negative=0, corpus_file=str(normalized_token_file))
     return HSModel.from_gensim(
-        gensim_model, settings={"normalizer": settings.to_dict(), "lang": "en"}
+        gensim_model, settings={"normalizer": NormalizerSettings().to_dict(), "lang": "en"}
     )
 
 
@@ -120,3 +127,14 @@ class CliRun:
 def run_cli(*args: object) -> CliRun:
     """Run ``spacy-hs ARGS...``; see ``CliRun``."""
     return CliRun(args)
+
+
+@pytest.fixture(scope="session")
+def directional_model(normalized_model: HSModel, normalized_token_file: Path) -> HSModel:
+    """A copy of ``normalized_model`` with a directional head trained briefly on the same text."""
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_bytes(normalized_model.to_bytes())
+    head = train_head(model, normalized_token_file, epochs=2, context_size=3, progress=False)
+    attach_head(model, head)
+    return model

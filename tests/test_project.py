@@ -52,6 +52,8 @@ def test_run_all_produces_model_metrics_pipeline_and_wheel(project: Path) -> Non
     assert (project / "pipelines" / "hs_pipeline" / "config.cfg").exists()
     wheels = list((project / "packages").rglob("en_hs_ci-0.0.1-*.whl"))
     assert len(wheels) == 1
+    view = (project / "metrics" / "view.html").read_text(encoding="utf8")
+    assert view.count('class="hs-doc"') == 4 and 'data-status="scored"' in view
 
 
 def test_pipeline_from_workflow_predicts(project: Path) -> None:
@@ -66,5 +68,5 @@ def test_pipeline_from_workflow_predicts(project: Path) -> None:
 def test_second_run_skips_finished_steps(project: Path) -> None:
     result = run_project(project, "all")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for step in ("corpus", "preprocess", "train", "evaluate", "assemble", "package"):
+    for step in ("corpus", "preprocess", "train", "evaluate", "assemble", "package", "render"):
         assert f"Skipping '{step}'" in result.stdout, result.stdout[-3000:]

@@ -1,7 +1,7 @@
 """The `spacy-hs` command line. Each command lives in its own module and only calls library code."""
 
 # Commands register themselves on `app` when their module is imported.
-from . import assemble, corpus, evaluate, package, predict, preprocess, train  # noqa: F401
+from . import assemble, corpus, evaluate, package, predict, preprocess, render, train  # noqa: F401
 from ._util import app
 
 

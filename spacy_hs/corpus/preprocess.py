@@ -112,8 +112,9 @@ def preprocess(
         ``max_length`` of the spaCy pipeline, 1,000,000).
     progress: show a progress bar with tokens/s on stderr.
 
-    Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input or options and when no token
-    is left; warns about non-UTF-8 bytes (replaced by U+FFFD), skipped files and split lines.
+    Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input,
+    options or outputs and when no token is left; warns about non-UTF-8 bytes (replaced by
+    U+FFFD), skipped files and split lines.
     """
     start = time.perf_counter()
     input_paths = [

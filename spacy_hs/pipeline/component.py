@@ -42,6 +42,7 @@ import numpy as np
 from spacy import util
 from spacy.attrs import ORTH, SENT_START
 from spacy.language import Language
+from spacy.lexeme import Lexeme
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span, Token
 from spacy.vectors import Vectors
@@ -303,15 +304,17 @@ class HSPredictor(Pipe):
     def _lookup(self, orth: int, vocab: Vocab) -> int:
         model = self.model
         assert model is not None
-        lex = vocab[orth]
-        if self._normalizer is not None:
-            word = self._normalizer.norm(lex)
-        else:
-            text = lex.lower_ if self._lowercase else lex.orth_
-            word = text if text.strip() else None
+        word = self.normal_form(vocab[orth])
         word_id = DROPPED if word is None else model.key_to_index.get(word, UNKNOWN)
         self._orth_ids[orth] = word_id
         return word_id
+
+    def normal_form(self, lex: Lexeme) -> str | None:
+        """The corpus word a lexeme is looked up as, or None if the normaliser drops it."""
+        if self._normalizer is not None:
+            return self._normalizer.norm(lex)
+        text = lex.lower_ if self._lowercase else lex.orth_
+        return text if text.strip() else None
 
     def _annotate(self, docs: Sequence[Doc]) -> None:
         """Compute the eager attributes of a batch of docs with batched model calls.

@@ -1,0 +1,88 @@
+"""`spacy-hs render`: a self-contained HTML page showing how predictable each word of a text is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from wasabi import msg
+
+from ..errors import ConfigError, Errors
+from ._util import Arg, Opt, app
+
+
+@app.command("render")
+def render_cli(
+    pipeline: Annotated[
+        Path,
+        Arg(
+            help="Pipeline directory (`spacy-hs assemble`) or HSModel directory (`spacy-hs train`)."
+        ),
+    ],
+    output: Annotated[
+        Path, Opt("--output", "-o", help="The HTML page to write (atomically), e.g. view.html.")
+    ],
+    input_path: Annotated[
+        str | None,
+        Arg(
+            metavar="INPUT",
+            show_default=False,
+            help="Text file with one document per line, or - for stdin. Or give --text.",
+        ),
+    ] = None,
+    text: Annotated[
+        str | None, Opt("--text", help="The text to render (one document), instead of INPUT.")
+    ] = None,
+    style: Annotated[
+        str,
+        Opt("--style", help="Colour by 'rank' or 'surprisal' first; the page can switch."),
+    ] = "rank",
+    top_k: Annotated[
+        int, Opt("--top-k", "-k", min=1, max=100, help="Predictions shown on hover.")
+    ] = 5,
+    max_docs: Annotated[
+        int | None, Opt("--max-docs", min=1, help="Render only the first N documents.")
+    ] = None,
+    pretokenized: Annotated[
+        bool,
+        Opt(
+            "--pretokenized",
+            help="INPUT is a token file (one sentence per line, tokens separated by spaces, "
+            "as `spacy-hs preprocess` writes), scored line by line as `spacy-hs evaluate` does.",
+        ),
+    ] = False,
+    sentences_per_doc: Annotated[
+        int,
+        Opt("--sentences-per-doc", min=1, help="With --pretokenized: lines grouped per document."),
+    ] = 1,
+) -> None:
+    """Write the surprisal view of a text: each word coloured by the exact rank (or surprisal)
+    of the actual word in the pipeline's next-word distribution, with its top-k predictions and
+    the distribution's entropy on hover. The page needs no server and makes no request."""
+    from ..pipeline.package import load_predictor_pipeline  # spaCy loads lazily: --help stays fast
+    from ..view import render
+    from ..view.documents import read_lines, texts_to_docs, token_lines_to_docs, write_page
+
+    if input_path is not None and text is not None:
+        raise ConfigError(Errors.E730)
+    if input_path is None and text is None:
+        raise ConfigError(Errors.E731)
+    if sentences_per_doc != 1 and not pretokenized:
+        raise ConfigError(Errors.E739)
+    if text is not None:
+        lines = [text]
+    else:
+        limit = None if max_docs is None else max_docs * (sentences_per_doc if pretokenized else 1)
+        lines = read_lines(input_path, max_lines=limit)
+    nlp, _ = load_predictor_pipeline(pipeline)
+    if pretokenized:
+        docs = token_lines_to_docs(nlp, lines, sentences_per_doc=sentences_per_doc)
+    else:
+        docs = texts_to_docs(nlp, lines)
+    docs = docs[:max_docs] if max_docs is not None else docs
+    html = render(docs, style=style, page=True, jupyter=False, options={"top_k": top_k})
+    assert html is not None
+    write_page(output, html, inputs=[input_path] if input_path is not None else [])
+    n_tokens = sum(len(doc) for doc in docs)
+    size = len(html.encode("utf8"))
+    msg.good(f"Wrote {output}: {len(docs)} document(s), {n_tokens:,} tokens, {size:,} bytes")

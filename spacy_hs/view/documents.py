@@ -1,0 +1,98 @@
+"""Texts in, Docs out, a page written: the library side of ``spacy-hs render``.
+
+Plain text: one document per non-empty line (as ``spacy-hs preprocess`` reads ``.txt``), from a
+file or stdin (``-``). Pretokenized text: a token file as ``spacy-hs preprocess`` writes it (one
+sentence per line, tokens separated by spaces, e.g. ``corpus/heldout.txt``); each line is one
+sentence, as ``spacy-hs evaluate`` scores it, and consecutive lines are grouped into docs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..errors import Errors, InputError, OutputError
+from ..util import atomic_file
+
+STDIN = "-"
+# Components that set sentence boundaries; for pretokenized text the lines are the sentences.
+SENTENCE_ATTRIBUTES = ("token.is_sent_start", "token.sent_start")
+
+
+def read_lines(source: str | Path, *, max_lines: int | None = None) -> list[str]:
+    """The non-empty lines of a UTF-8 file, or of stdin for ``-`` (at most ``max_lines``)."""
+    if str(source) == STDIN:
+        return _take(_non_empty(sys.stdin), max_lines)
+    path = Path(source)
+    if not path.exists():
+        raise InputError(Errors.E732.format(path=path))
+    if path.is_dir():
+        raise InputError(Errors.E733.format(path=path))
+    try:
+        with path.open(encoding="utf8") as file:
+            lines = _take(_non_empty(file), max_lines)
+    except UnicodeDecodeError as err:
+        raise InputError(Errors.E734.format(path=path, reason=err.reason)) from None
+    if not lines:
+        raise InputError(Errors.E735.format(path=path))
+    return lines
+
+
+def texts_to_docs(nlp: Language, texts: Sequence[str]) -> list[Doc]:
+    """Each text through the whole pipeline."""
+    return list(nlp.pipe(texts))
+
+
+def token_lines_to_docs(
+    nlp: Language, lines: Sequence[str], *, sentences_per_doc: int = 1
+) -> list[Doc]:
+    """Pretokenized lines (tokens separated by spaces) as Docs of ``sentences_per_doc`` lines,
+    one sentence per line. The pipeline runs without its sentence-setting components (e.g. the
+    sentencizer), which would re-split the lines."""
+    docs = []
+    for start in range(0, len(lines), sentences_per_doc):
+        words: list[str] = []
+        sent_starts: list[bool] = []
+        for line in lines[start : start + sentences_per_doc]:
+            tokens = line.split()
+            words.extend(tokens)
+            sent_starts.extend([True] + [False] * (len(tokens) - 1))
+        docs.append(Doc(nlp.vocab, words=words, sent_starts=sent_starts))
+    splitters = [
+        name
+        for name in nlp.pipe_names
+        if any(attr in SENTENCE_ATTRIBUTES for attr in nlp.get_pipe_meta(name).assigns)
+    ]
+    with nlp.select_pipes(disable=splitters):
+        return list(nlp.pipe(docs))
+
+
+def write_page(path: str | Path, html: str, *, inputs: Sequence[str | Path] = ()) -> Path:
+    """Write ``html`` to ``path`` atomically; never over one of ``inputs``."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(Errors.E737.format(path=path))
+    for source in inputs:
+        if str(source) != STDIN and Path(source).exists() and path.exists():
+            if path.resolve() == Path(source).resolve():
+                raise OutputError(Errors.E736.format(path=path))
+    with atomic_file(path, "w", encoding="utf8") as file:
+        file.write(html)
+    return path
+
+
+def _non_empty(lines: Iterator[str]) -> Iterator[str]:
+    return (line.rstrip("\r\n") for line in lines if line.strip())
+
+
+def _take(lines: Iterator[str], limit: int | None) -> list[str]:
+    taken = []
+    for line in lines:
+        if limit is not None and len(taken) >= limit:
+            break
+        taken.append(line)
+    return taken
