@@ -1,0 +1,294 @@
+"""The training config: ``[word2vec]``, ``[training]`` and ``[head]``, each resolved through a
+function registered in ``spacy_hs.registry.settings`` and validated by confection, as spaCy and
+thinc resolve theirs.
+
+A section names its function with ``@settings`` (a section without one gets the default name,
+so short user configs and older ones keep working). The function's signature is the one place
+where each setting's type, range and default are written: confection checks a section against
+it (an unknown key, a wrong type or an out-of-range value is an error naming the section, the
+key and what it must be) and fills in the defaults; the saved config (``model.meta["config"]``)
+keeps the function names, so the code is found again when it is read.
+
+No ``from __future__ import annotations`` here: confection reads the annotations at run time.
+"""
+
+import copy
+import inspect
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import catalogue
+import confection
+from confection import Config, ConfigValidationError
+
+from .. import registry as spacy_hs_registry
+from ..errors import ConfigError, Errors, InputNotFoundError, describe
+
+
+class registry(confection.registry):
+    """confection's registry with spacy-hs's ``settings`` namespace."""
+
+    settings = spacy_hs_registry.settings
+
+
+# -- types that say what a value must be ------------------------------------------------------
+
+
+def bounded(kind: type | tuple, description: str, **bounds: float) -> type:
+    """A type for a config setting: a ``kind`` (never a bool) within ``bounds`` (ge, gt, le,
+    lt). confection checks values against it through its validator hook; ``description`` is
+    what error messages say the value must be."""
+    checks = {
+        "ge": lambda v, b: v >= b,
+        "gt": lambda v, b: v > b,
+        "le": lambda v, b: v <= b,
+        "lt": lambda v, b: v < b,
+    }
+
+    class Bounded:
+        @classmethod
+        def __get_validators__(cls) -> typing.Iterator[typing.Callable]:
+            yield cls.validate
+
+        @classmethod
+        def validate(cls, value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise TypeError(description)
+            if not all(checks[name](value, bound) for name, bound in bounds.items()):
+                raise ValueError(description)
+            return value
+
+    Bounded.__name__ = Bounded.__qualname__ = description
+    Bounded.description = description  # type: ignore[attr-defined]
+    return Bounded
+
+
+Number = (int, float)
+PositiveInt = bounded(int, "a positive integer", ge=1)
+NonNegativeInt = bounded(int, "an integer >= 0", ge=0)
+PositiveFloat = bounded(Number, "a positive number", gt=0)
+NonNegativeFloat = bounded(Number, "a number >= 0", ge=0)
+Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
+Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
+Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
+VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
+
+
+def describe_type(annotation: Any) -> str:
+    """What a value of ``annotation`` must be, in words, for error messages."""
+    if hasattr(annotation, "description"):
+        return annotation.description
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "an integer"
+    if annotation is str:
+        return "a string"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin is Union:
+        options = [describe_type(a) for a in args if a is not type(None)]
+        text = " or ".join(options)
+        return text if text.startswith("null") else f"null or {text}"
+    return str(annotation)
+
+
+# -- the sections -----------------------------------------------------------------------------
+
+LOSS_SAMPLE = 2000
+
+
+@registry.settings("spacy_hs.word2vec.v1")
+def word2vec_settings(
+    sg: Literal[0, 1] = 0,
+    hs: int = 1,
+    negative: int = 0,
+    vector_size: PositiveInt = 100,
+    window: PositiveInt = 5,
+    min_count: PositiveInt = 3,
+    max_vocab_size: VocabLimit | None = None,
+    max_final_vocab: VocabLimit | None = None,
+    sample: NonNegativeFloat = 0.001,
+    alpha: PositiveFloat = 0.025,
+    min_alpha: NonNegativeFloat = 0.0001,
+    cbow_mean: Literal[0, 1] = 1,
+    shrink_windows: bool = True,
+    epochs: PositiveInt = 10,
+    workers: NonNegativeInt = 0,
+    seed: NonNegativeInt = 0,
+) -> dict[str, Any]:
+    """gensim ``Word2Vec`` keyword arguments (configs/default.cfg explains each one).
+
+    hs must be 1 and negative 0: the exact next-word probabilities need the Huffman tree and
+    its inner-node weights, and nothing else trained into the vectors. workers = 0 means all
+    the cores this process may use.
+    """
+    if hs != 1:
+        raise ConfigError(Errors.E161.format(hs=hs))
+    if negative != 0:
+        raise ConfigError(Errors.E162.format(negative=negative))
+    return {
+        "sg": int(sg),
+        "hs": 1,
+        "negative": 0,
+        "vector_size": vector_size,
+        "window": window,
+        "min_count": min_count,
+        "max_vocab_size": max_vocab_size,
+        "max_final_vocab": max_final_vocab,
+        "sample": float(sample),
+        "alpha": float(alpha),
+        "min_alpha": float(min_alpha),
+        "cbow_mean": int(cbow_mean),
+        "shrink_windows": shrink_windows,
+        "epochs": epochs,
+        "workers": workers or available_cores(),
+        "seed": seed,
+    }
+
+
+@registry.settings("spacy_hs.training.v1")
+def training_settings(loss_sample: NonNegativeInt = LOSS_SAMPLE) -> dict[str, Any]:
+    """How training is measured: ``loss_sample`` examples for the exact per-epoch loss (0
+    skips it)."""
+    return {"loss_sample": loss_sample}
+
+
+@registry.settings("spacy_hs.directional_head.v1")
+@dataclass(frozen=True)
+class DirectionalHeadSettings:
+    """The directional next-word head (spacy_hs/heads/directional.py) and how it is trained
+    (spacy_hs/training/head.py, whose ``train_head`` docstring explains each setting)."""
+
+    enabled: bool = True
+    context_size: PositiveInt = 5
+    diagonal: bool = True
+    epochs: PositiveInt = 10
+    learn_rate: PositiveFloat = 0.004
+    batch_size: PositiveInt = 1024
+    patience: PositiveInt = 2
+    lr_decay: Factor = 0.5
+    dropout: Rate = 0.5
+    l2: NonNegativeFloat = 0.15
+    fine_tune_vectors: bool = True
+    export_fine_tuned_vectors: bool = False
+    averages: bool = False
+    eos_token: str | None = None
+    seed: NonNegativeInt = 0
+    heldout_fraction: Fraction = 0.05
+
+
+SECTIONS = {
+    "word2vec": "spacy_hs.word2vec.v1",
+    "training": "spacy_hs.training.v1",
+    "head": "spacy_hs.directional_head.v1",
+}
+FUNCTION_KEY = "@settings"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# -- reading, completing and checking a config ------------------------------------------------
+
+
+def default_config() -> Config:
+    """The built-in defaults, every setting spelled out (the values of configs/default.cfg)."""
+    return load_config(None)
+
+
+def load_config(
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, complete and validate a training config; returns it with every default filled in.
+
+    config: a .cfg path, a dict/Config, or None for the defaults.
+    overrides: dotted keys as ``spacy train`` takes them on the command line, e.g.
+        ``{"word2vec.epochs": 10}``; applied before ``${...}`` variables are interpolated.
+
+    Raises ConfigError (InputNotFoundError for a missing file) naming the bad section or key,
+    what it must be, and the fix.
+    """
+    if config is None:
+        user = Config()
+    elif isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.is_file():
+            raise InputNotFoundError(Errors.E156.format(path=path))
+        try:
+            user = Config().from_disk(path, interpolate=False)
+        except Exception as err:  # configparser and confection raise many types
+            raise ConfigError(Errors.E157.format(path=path, reason=describe(err))) from None
+    else:
+        user = Config(copy.deepcopy(dict(config)))
+    merged = Config({section: {FUNCTION_KEY: name} for section, name in SECTIONS.items()})
+    for section, values in user.items():
+        _check_section(section, values)
+        merged[section].update(values)
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        _check_section(section, {})
+        merged[section][name] = value
+    try:
+        merged = merged.interpolate()
+    except Exception as err:  # an unresolvable ${section.key}
+        raise ConfigError(Errors.E157.format(path=config, reason=describe(err))) from None
+    try:
+        filled = registry.fill(merged, validate=True)
+    except ConfigValidationError as err:
+        raise ConfigError(_validation_message(err, merged)) from None
+    except catalogue.RegistryError as err:
+        raise ConfigError(Errors.E157.format(path=config, reason=describe(err))) from None
+    resolve_config(filled)  # runs the functions' own checks (hs, negative) now, not later
+    return filled
+
+
+def resolve_config(config: Config) -> dict[str, Any]:
+    """The sections of a loaded config resolved: ``word2vec`` (gensim keyword arguments),
+    ``training`` (a dict) and ``head`` (``DirectionalHeadSettings``)."""
+    return registry.resolve(config, validate=False)
+
+
+def word2vec_params(section: Mapping[str, Any]) -> dict[str, Any]:
+    """gensim ``Word2Vec`` keyword arguments from a ``[word2vec]`` section, validated and
+    completed (``workers = 0`` resolved to the number of cores)."""
+    return resolve_config(load_config({"word2vec": dict(section)}))["word2vec"]
+
+
+def settings_names(section: str) -> list[str]:
+    """The settings of a section, as its registered function declares them."""
+    function = registry.settings.get(SECTIONS[section])
+    return list(inspect.signature(function).parameters)
+
+
+def _check_section(section: str, values: Any) -> None:
+    if section not in SECTIONS or not isinstance(values, Mapping):
+        raise ConfigError(Errors.E158.format(section=section, valid=", ".join(SECTIONS)))
+
+
+def _validation_message(err: ConfigValidationError, config: Config) -> str:
+    """The first problem confection found, as one message naming section, key and type."""
+    problem = err.errors[0]
+    loc = [str(part) for part in problem.get("loc", [])]
+    section, key = (loc + ["", ""])[:2]
+    if section not in SECTIONS:
+        return Errors.E157.format(path="the config", reason=problem.get("msg"))
+    function = registry.settings.get(config[section].get(FUNCTION_KEY, SECTIONS[section]))
+    parameters = inspect.signature(function).parameters
+    if key not in parameters:
+        return Errors.E159.format(section=section, key=key, valid=", ".join(sorted(parameters)))
+    expected = describe_type(typing.get_type_hints(function).get(key, parameters[key].annotation))
+    return Errors.E160.format(
+        section=section, key=key, expected=expected, value=config[section].get(key)
+    )
