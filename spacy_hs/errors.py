@@ -307,10 +307,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "each link with the file itself (e.g. `cp --remove-destination \"$(readlink -f L)\" L`) "
         "or remove it."
     )
-    E332 = (
-        "Refusing to write the package into {path}: it is inside the pipeline directory "
-        "{pipeline}, which the package copies. Choose an output directory outside it."
-    )
     # Directional head (head.py, layers.py)
     E400 = (
         "Model {path} has a {kind} head that cannot be loaded: {reason}. Re-train the head "
@@ -456,9 +452,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "output path."
     )
     E183 = (
-        "Refusing to replace {path}: it was not written by spacy-hs ({why}), so replacing it "
-        "could lose your data. Move it away (or delete it, if it is an earlier output of "
-        "spacy-hs), or choose another output directory."
+        "Refusing to replace {path}: {why}, so it may not be an output of spacy-hs and "
+        "replacing it could lose your data. Move it away (or delete it, if it is an earlier "
+        "output of spacy-hs), or choose another output directory."
     )
     E184 = (
         "Cannot read {path}: {reason}. Its name ends in {suffix}, but it is not a complete "

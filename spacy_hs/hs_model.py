@@ -782,6 +782,12 @@ def _wrong_type_hint(path: Path, found_format: str | None = None) -> str:
     return "Point to a directory written by `spacy-hs train` or HSModel.to_disk."
 
 
+def read_header(path: str | Path) -> dict[str, Any] | None:
+    """The header (meta.json) of the model directory at ``path``, or None if it is not one;
+    read as ``from_disk`` reads it (a regular file, size-capped), but not checked."""
+    return _existing_header(Path(path))
+
+
 def _existing_header(path: Path) -> dict[str, Any] | None:
     """The header of the model directory at ``path``, or None if it is not one."""
     try:

@@ -169,7 +169,7 @@ def same_content(target: Path, temporary: Path) -> str | None:
     by the same bytes (nothing is lost)."""
     if target.is_file() and filecmp.cmp(target, temporary, shallow=False):
         return None
-    return "its content differs from what spacy-hs writes now"
+    return "its content differs from what this run writes"
 
 
 def open_new(path: Path, mode: str = "w", **open_kwargs: Any) -> IO:
@@ -183,12 +183,15 @@ def open_new(path: Path, mode: str = "w", **open_kwargs: Any) -> IO:
 
 
 @contextmanager
-def atomic_file(path: PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; on success it is renamed to ``path``.
+def atomic_file(
+    path: PathLike, mode: str = "w", *, not_ours: NotOurs | None = None, **open_kwargs: Any
+) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; on success it is renamed to ``path``
+    (if ``not_ours`` allows it to replace an existing one: see ``atomic_outputs``).
 
     On error the temporary file is removed and an existing ``path`` is left untouched.
     """
-    with atomic_outputs([path]) as (temporary,):
+    with atomic_outputs([path], not_ours=not_ours) as (temporary,):
         with open_new(temporary, mode, **open_kwargs) as file:
             yield file
 

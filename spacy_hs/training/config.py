@@ -27,6 +27,7 @@ from confection import Config, ConfigValidationError
 
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
+from ..validation import MAX_CONTEXT_SIZE
 
 
 class registry(confection.registry):
@@ -76,6 +77,8 @@ Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
 Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
 Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
 VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
+# A model may not read more context words than loading accepts (spacy_hs.validation).
+ContextSize = bounded(int, f"an integer from 1 to {MAX_CONTEXT_SIZE}", ge=1, le=MAX_CONTEXT_SIZE)
 
 
 def describe_type(annotation: Any) -> str:
@@ -109,7 +112,7 @@ def word2vec_settings(
     hs: int = 1,
     negative: int = 0,
     vector_size: PositiveInt = 100,
-    window: PositiveInt = 5,
+    window: ContextSize = 5,
     min_count: PositiveInt = 3,
     max_vocab_size: VocabLimit | None = None,
     max_final_vocab: VocabLimit | None = None,
@@ -166,7 +169,7 @@ class DirectionalHeadSettings:
     (spacy_hs/training/head.py, whose ``train_head`` docstring explains each setting)."""
 
     enabled: bool = True
-    context_size: PositiveInt = 5
+    context_size: ContextSize = 5
     diagonal: bool = True
     epochs: PositiveInt = 10
     learn_rate: PositiveFloat = 0.004
