@@ -261,7 +261,14 @@ def _shapes_problem(specs: Mapping[str, ArraySpec], settings: Any) -> Problem | 
     }
     for name, shape in expected.items():
         if name in specs and (specs[name][0] != shape or width < 0):
-            return f"arrays.{name}.shape", list(specs[name][0]), _describe_shape(shape)
+            where = f"V = {n_words} words in counts" + (
+                f", d = {width} from vectors" * (width >= 0)
+            )
+            return (
+                f"arrays.{name}.shape",
+                list(specs[name][0]),
+                f"{_describe_shape(shape)} ({where})",
+            )
     if "path_nodes" in specs and "path_codes" in specs:
         if len(specs["path_nodes"][0]) != 1 or specs["path_nodes"][0] != specs["path_codes"][0]:
             return "arrays.path_codes.shape", list(specs["path_codes"][0]), "that of path_nodes"
