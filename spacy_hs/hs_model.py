@@ -815,6 +815,7 @@ def check_output_dir(path: str | Path) -> set[str]:
     must not exist, be an empty directory, or be a model directory that holds nothing but its
     model files (E016, E182). Returns those files, for ``staging_dir``."""
     path = Path(path)
+    recover_dir(path)  # a replacement killed between its renames: the old model comes back
     if not path.exists() and not path.is_symlink():
         return set()
     if path.is_dir() and not any(path.iterdir()):

@@ -88,6 +88,7 @@ def assemble(
     not write (``pipeline_files``); anything else is left alone and an error raised.
     """
     pipeline_dir = Path(pipeline_dir)
+    recover_dir(pipeline_dir)  # a replacement killed between its renames is undone first
     if pipeline_dir.exists() and not _is_replaceable(pipeline_dir):
         raise PipelineError(Errors.E310.format(path=pipeline_dir))
     check_output_location(pipeline_dir, [model_dir], replaces_dir=True)
@@ -260,6 +261,7 @@ def package_pipeline(
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     main_path = output_dir / f"{package_name}-{version}"
     check_output_location(main_path, [pipeline_dir], replaces_dir=True)
+    recover_dir(main_path)
     owned = set(PACKAGE_FILES) | {f"{package_name}/", f"{package_name}.egg-info/"}
     if main_path.exists() or main_path.is_symlink():
         if not force:
