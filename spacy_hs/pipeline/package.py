@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,8 +276,8 @@ def package_pipeline(
     requirements.append(DISTRIBUTION + spacy.util.get_minor_version_range(__version__))
     # spaCy writes <parent>/<package>-<version>: its parent is our staging directory, whose
     # content then moves up one level, so the staging directory becomes the package directory.
-    with staging_dir(main_path, owned) as staged, tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / "meta.json"
+    with staging_dir(main_path, owned) as staged:
+        meta_path = staged / ".package-meta.json"  # what spaCy packages; removed before the swap
         srsly.write_json(meta_path, {**meta, "requirements": requirements})
         try:
             package(
@@ -306,6 +305,7 @@ def package_pipeline(
         for entry in list(written.iterdir()):
             entry.rename(staged / entry.name)
         written.rmdir()
+        meta_path.unlink()
     wheels = sorted((main_path / "dist").glob("*.whl"), key=lambda p: p.stat().st_mtime)
     return wheels[-1]
 
