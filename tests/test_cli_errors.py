@@ -429,3 +429,12 @@ def test_an_interrupted_pipeline_replacement_is_recovered_by_the_next_run(
     result = run_cli("assemble", normalized_model_dir, pipeline)  # and the next run cleans up
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline"]
+
+
+@pytest.mark.parametrize("option", ["--word2vec.window", "--head.context_size"])
+def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) -> None:
+    """A model that reads more context words than loading accepts is never trained."""
+    start = time.perf_counter()
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, option, "100000")
+    fails_with(result, "E160", option[2:], "an integer from 1 to 256, got 100000")
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()

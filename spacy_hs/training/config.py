@@ -77,8 +77,15 @@ Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
 Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
 Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
 VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
-# A model may not read more context words than loading accepts (spacy_hs.validation).
-ContextSize = bounded(int, f"an integer from 1 to {MAX_CONTEXT_SIZE}", ge=1, le=MAX_CONTEXT_SIZE)
+
+
+def check_context_size(section: str, key: str, value: int) -> None:
+    """A model may not read more context words than loading accepts (spacy_hs.validation)."""
+    if value > MAX_CONTEXT_SIZE:
+        expected = f"an integer from 1 to {MAX_CONTEXT_SIZE}"
+        raise ConfigError(
+            Errors.E160.format(section=section, key=key, expected=expected, value=value)
+        )
 
 
 def describe_type(annotation: Any) -> str:
@@ -112,7 +119,7 @@ def word2vec_settings(
     hs: int = 1,
     negative: int = 0,
     vector_size: PositiveInt = 100,
-    window: ContextSize = 5,
+    window: PositiveInt = 5,
     min_count: PositiveInt = 3,
     max_vocab_size: VocabLimit | None = None,
     max_final_vocab: VocabLimit | None = None,
@@ -135,6 +142,7 @@ def word2vec_settings(
         raise ConfigError(Errors.E161.format(hs=hs))
     if negative != 0:
         raise ConfigError(Errors.E162.format(negative=negative))
+    check_context_size("word2vec", "window", window)
     return {
         "sg": int(sg),
         "hs": 1,
@@ -169,7 +177,7 @@ class DirectionalHeadSettings:
     (spacy_hs/training/head.py, whose ``train_head`` docstring explains each setting)."""
 
     enabled: bool = True
-    context_size: ContextSize = 5
+    context_size: PositiveInt = 5
     diagonal: bool = True
     epochs: PositiveInt = 10
     learn_rate: PositiveFloat = 0.004
@@ -184,6 +192,9 @@ class DirectionalHeadSettings:
     eos_token: str | None = None
     seed: NonNegativeInt = 0
     heldout_fraction: Fraction = 0.05
+
+    def __post_init__(self) -> None:
+        check_context_size("head", "context_size", self.context_size)
 
 
 SECTIONS = {
