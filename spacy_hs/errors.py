@@ -66,6 +66,12 @@ class PipelineError(SpacyHSError, ValueError):
 
 class ServeError(SpacyHSError, OSError):
     """A page cannot be served (the port is taken, the host is not valid)."""
+class WordIdError(SpacyHSError, IndexError, KeyError):
+    """A word id is outside the model's vocabulary: an IndexError (an id is an index), and a
+    KeyError, as for an unknown word (``UnknownWordError``)."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 
 class UnknownWordError(SpacyHSError, KeyError):
@@ -143,6 +149,66 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E015 = (
         "Model data is not an spacy-hs byte string: {reason}. Pass bytes from HSModel.to_bytes()."
+    )
+    # Model files: what is read, and what it may hold (validation.py, util.read_regular_file)
+    E060 = (
+        "Model file {path} is {kind}, not a regular file. spacy-hs reads only regular files, "
+        "so that a FIFO, a device such as /dev/urandom or a directory in place of a model file "
+        "cannot make loading hang or fill memory. Put back the file written by "
+        "HSModel.to_disk, or re-create the model with `spacy-hs train`."
+    )
+    E061 = (
+        "Model file {path} is {size:,} bytes, more than the {limit:,} bytes {why}. It does not "
+        "belong to this model, or meta.json is wrong: re-create the model with `spacy-hs train` "
+        "or HSModel.to_disk."
+    )
+    E062 = (
+        "Model file {path}: format_version is {value!r} ({type}), not the integer "
+        "{expected}. Write it as a JSON number ({expected}, not \"{expected}\"), or re-create "
+        "the model with `spacy-hs train` or HSModel.to_disk."
+    )
+    E063 = (
+        "Model file {path}: {key} = {value} is not valid: it must be {expected}. Fix that "
+        "value, or re-create the model with `spacy-hs train` or HSModel.to_disk."
+    )
+    E064 = "HSModel setting {key} = {value} is not valid: it must be {expected}."
+    E065 = (
+        "Model file {path} holds {count:,} NaN or infinite value(s), the first at flat index "
+        "{index:,}: the file is corrupt or the training that wrote it diverged. Re-create the "
+        "model (if training diverged, with a lower learning rate, e.g. `--word2vec.alpha`)."
+    )
+    E066 = (
+        "The gensim model's {name} hold NaN or infinite values: its training diverged. "
+        "Retrain it with a lower learning rate (alpha) or fewer epochs."
+    )
+    E067 = (
+        "This gensim model was trained (on {words:,} words) but no update reached its "
+        "inner-node weights (syn1 is all zeros): down-sampling of frequent words "
+        "(sample={sample}) or the window removed every training example, as happens on a very "
+        "small or repetitive corpus. Train with sample=0 (`--word2vec.sample 0`), or on more "
+        "text."
+    )
+    E068 = (
+        "Word id {value} is out of range [0, {n}): it is not in the model's vocabulary of {n} "
+        "words (ids index model.words). Look words up with model.key_to_index, or pass the "
+        "words themselves."
+    )
+    E069 = (
+        "{name} must hold integer word ids, got {what}. Pass a list or an integer numpy array "
+        "of ids (model.key_to_index[word]), or the words themselves."
+    )
+    E070 = (
+        "A context must be a sequence of words, not one string: got {context!r}. Split it into "
+        "words first, e.g. {example!r}."
+    )
+    E071 = (
+        "Context entries must be words (str) or word ids (int), got {type} {value!r}. Pass "
+        "token.text (or the normalised words) for spaCy tokens."
+    )
+    E072 = (
+        "Model file {path} is inconsistent with meta.json: it holds shape {found} and dtype "
+        "{found_dtype}, meta.json says {shape} and {dtype}. It belongs to another model, or "
+        "meta.json was changed: re-create the model with `spacy-hs train` or HSModel.to_disk."
     )
     # Queries
     E020 = "Unknown word {word!r}: it is not in the model's vocabulary of {n} words."
@@ -234,6 +300,18 @@ class Errors(metaclass=ErrorsWithCodes):
     E318 = (
         "Unknown language {lang!r}: spaCy has no language class for it. Use an ISO code that "
         "spaCy supports, e.g. en, de, fr, or xx for multi-language."
+    )
+    # Pipelines and packages: bounds, links, versions
+    E330 = (
+        "hs_predictor context_size={context_size} is more than {limit}, the most context words "
+        "spacy-hs reads (longer contexts only cost memory: {limit} int32 ids per token). Use "
+        "a context_size up to {limit}, or leave it unset to use the head's own."
+    )
+    E331 = (
+        "Refusing to package {path}: it holds symbolic link(s) {links}. A package would copy "
+        "the files they point to, which may lie outside the pipeline, into the wheel. Replace "
+        "each link with the file itself (e.g. `cp --remove-destination \"$(readlink -f L)\" L`) "
+        "or remove it."
     )
     # Directional head (head.py, layers.py)
     E400 = (
@@ -362,6 +440,37 @@ class Errors(metaclass=ErrorsWithCodes):
     E166 = (
         "{path} exists and is not an spacy-hs model directory, so the trained model could not "
         "be written there. Choose another OUTPUT_DIR, or move that directory away."
+    )
+
+    # Outputs: never over an input, never inside a model, never over files spacy-hs did not
+    # write (util.check_output_location, staging_dir, atomic_outputs); unreadable inputs.
+    E180 = (
+        "Refusing to write {path}: it is {relation} {input}, an input of this command, which "
+        "would be lost. Write the output somewhere else."
+    )
+    E181 = (
+        "Refusing to write {path}: it is inside {directory}, {kind}, which it would change or "
+        "destroy. Write the output outside that directory."
+    )
+    E182 = (
+        "Refusing to replace {path}: it holds {count} item(s) that spacy-hs did not write, "
+        "which replacing it would delete: {items}. Move them out of {path}, or choose another "
+        "output path."
+    )
+    E183 = (
+        "Refusing to replace {path}: {why}, so it may not be an output of spacy-hs and "
+        "replacing it could lose your data. Move it away (or delete it, if it is an earlier "
+        "output of spacy-hs), or choose another output directory."
+    )
+    E184 = (
+        "Cannot read {path}: {reason}. Its name ends in {suffix}, but it is not a complete "
+        "{format} file (not compressed, or truncated). Check it with `{check}`; if it is plain "
+        "text, rename it without the {suffix} suffix."
+    )
+    E185 = "Cannot read input {path}: {reason}. Check that it is a readable text file."
+    E186 = (
+        "Plots directory {path} is a file. Pass a directory path for loss.png and "
+        "next_word.png (it is created if missing)."
     )
 
     # Preprocessing and the default corpus (preprocess.py, corpus.py)
@@ -513,6 +622,14 @@ class Warnings(metaclass=ErrorsWithCodes):
     W001 = (
         "All the context words are out of vocabulary ({context}); no prediction is possible. "
         "Check the text is normalised as the training corpus was (see model.settings)."
+    )
+    # Building and loading models
+    W020 = (
+        "This gensim model was trained with negative sampling as well (negative={negative}): "
+        "its negative-sampling output layer (syn1neg) is ignored, and only the hierarchical "
+        "softmax (syn1) scores words. The input vectors were fitted to both objectives, so "
+        "the HS probabilities are not those of a pure HS model: for those, train with hs=1, "
+        "negative=0 (as `spacy-hs train` does)."
     )
     # Pipeline component (component.py)
     W300 = (

@@ -17,7 +17,6 @@ nodes rather than scoring all V words.
 from __future__ import annotations
 
 import io
-import json
 import math
 import warnings
 import zlib
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import srsly
 
-from . import _tree_search, registry
+from . import _tree_search, registry, validation
 from .errors import (
     ConfigError,
     Errors,
@@ -43,7 +42,7 @@ from .errors import (
 )
 from .heads.protocol import Predictor
 from .tree import HuffmanTree
-from .util import is_positive_int, staging_dir
+from .util import check_replaceable, is_positive_int, recover_dir, staging_dir
 
 FORMAT = "spacy-hs.hs-model"
 FORMAT_VERSION = 1
@@ -110,6 +109,12 @@ class HSModel:
         self._check()
 
     def _check(self) -> None:
+        problem = validation.settings_problem(self.settings)
+        if problem is not None:
+            key, value, expected = problem
+            raise ConfigError(
+                Errors.E064.format(key=key, value=validation.shown(value), expected=expected)
+            )
         n_words = len(self.words)
         if len(self.key_to_index) != n_words:
             raise InputError(Errors.E005)
@@ -157,7 +162,16 @@ class HSModel:
         if not hasattr(model, "syn1") or len(model.wv) < 2 or not model.syn1.any():
             if len(model.wv) < 2:
                 raise InputError(Errors.E004.format(n=len(model.wv)))
+            if hasattr(model, "syn1") and getattr(model, "train_count", 0):
+                # Trained, yet not one update: down-sampling or the window left no example.
+                words = int(getattr(model, "corpus_total_words", 0) or 0)
+                raise InputError(Errors.E067.format(words=words, sample=model.sample))
             raise InputError(Errors.E002)
+        for name, array in (("vectors", model.wv.vectors), ("inner-node weights", model.syn1)):
+            if validation.non_finite(array) is not None:
+                raise InputError(Errors.E066.format(name=name))
+        if model.negative:
+            warnings.warn(Warnings.W020.format(negative=model.negative), stacklevel=2)
         wv = model.wv
         n_words = len(wv.index_to_key)
         # gensim keeps per-word attributes in ``wv.expandos`` (what get_vecattr reads one by
@@ -206,17 +220,25 @@ class HSModel:
         return word in self.key_to_index
 
     def word_ids(self, words: Iterable[str | int]) -> list[int]:
-        """Ids of the in-vocabulary words; unknown words (and out-of-range ids) are skipped."""
+        """Ids of the in-vocabulary words, unknown words skipped.
+
+        ``words`` is a sequence of words (str) or word ids (int); an id outside the vocabulary
+        raises WordIdError (an IndexError), a string instead of a sequence, or an entry of
+        another type (a bool, a float, a spaCy Token), WrongTypeError (a TypeError).
+        """
+        validation.check_context(words)
         n_words = len(self.words)
+        get = self.key_to_index.get
         ids = []
         for word in words:
-            if isinstance(word, (int, np.integer)):
-                if 0 <= word < n_words:
-                    ids.append(int(word))
-            else:
-                index = self.key_to_index.get(word)
+            if isinstance(word, str):
+                index = get(word)
                 if index is not None:
                     ids.append(index)
+            elif validation.is_word_id(word):
+                ids.append(validation.check_word_id(word, n_words))
+            else:
+                raise validation.bad_context_entry(word)
         return ids
 
     def _word_id(self, word: str | int) -> int:
@@ -257,7 +279,7 @@ class HSModel:
             raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         return _tree_search.context_hidden_matrix(
             self.vectors,
-            np.ascontiguousarray(context_ids, dtype=np.int32),
+            validation.word_id_array(context_ids, len(self.words), "context_ids"),
             bool(self.settings["cbow_mean"]),
         )
 
@@ -271,9 +293,9 @@ class HSModel:
             raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         return _tree_search.context_path_log_probs(
             self.vectors,
-            np.ascontiguousarray(context_ids, dtype=np.int32),
+            validation.word_id_array(context_ids, len(self.words), "context_ids"),
             bool(self.settings["cbow_mean"]),
-            np.ascontiguousarray(word_ids, dtype=np.int32),
+            validation.word_id_array(word_ids, len(self.words)),
             self.inner_node_weights,
             self.tree.path_offsets,
             self.tree.path_nodes,
@@ -310,7 +332,7 @@ class HSModel:
         """log P(word_ids[i] | hidden[i]); a negative id gives NaN."""
         return _tree_search.path_log_probs(
             np.ascontiguousarray(hidden, dtype=np.float32),
-            np.ascontiguousarray(word_ids, dtype=np.int32),
+            validation.word_id_array(word_ids, len(self.words)),
             self.inner_node_weights if weights is None else weights,
             self.tree.path_offsets,
             self.tree.path_nodes,
@@ -570,28 +592,34 @@ class HSModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HSModel:
-        """Load from ``to_bytes`` output."""
+        """Load from ``to_bytes`` output, checked as ``from_disk`` checks files."""
         try:
             msg = srsly.msgpack_loads(data)
             header, words, blobs = msg["header"], msg["words"], msg["arrays"]
-            names = [*ARRAYS, *_head_arrays(header)]
-            blobs = {name: io.BytesIO(blobs.get(name, b"")) for name in names}
+            if not isinstance(blobs, dict):
+                raise TypeError(f"arrays is a {type(blobs).__name__}, not a map")
         except Exception as err:  # msgpack raises several unrelated types on bad input
             raise ModelFileError(Errors.E015.format(reason=describe(err))) from None
-        _check_header(header, "<bytes>")
-        arrays = {name: _read_npy(blobs[name], f"<bytes>:{name}") for name in names}
+        specs = _check_header(header, "<bytes>")
+        arrays = {}
+        for name, (shape, dtype) in specs.items():
+            blob = blobs.get(name, b"")
+            if not isinstance(blob, bytes):
+                reason = f"array {name} is a {type(blob).__name__}, not bytes"
+                raise ModelFileError(Errors.E015.format(reason=reason))
+            arrays[name] = validation.read_npy(blob, shape, dtype, f"<bytes>:{name}")
         return cls._from_parts(header, words, arrays, "<bytes>")
 
     def to_disk(self, path: str | Path) -> None:
         """Write the model directory atomically: into a temporary sibling, then renamed.
 
-        An existing spacy-hs model at ``path`` is replaced; any other existing non-empty
-        directory or file is left alone and an error raised.
+        An existing spacy-hs model at ``path`` is replaced, if it holds nothing but model files
+        (see ``check_output_dir``); any other existing non-empty directory or file is left alone
+        and an error raised.
         """
         path = Path(path)
-        if path.exists() and not _is_replaceable(path):
-            raise OutputExistsError(Errors.E016.format(path=path))
-        with staging_dir(path) as tmp:
+        owned = check_output_dir(path)
+        with staging_dir(path, owned) as tmp:
             for name, array in self._arrays().items():
                 np.save(tmp / f"{name}.npy", array, allow_pickle=False)
             srsly.write_json(tmp / WORDS_FILE, self.words)
@@ -599,26 +627,37 @@ class HSModel:
 
     @classmethod
     def from_disk(cls, path: str | Path) -> HSModel:
-        """Load a model directory written by ``to_disk``."""
+        """Load a model directory written by ``to_disk``.
+
+        Everything is checked before it is used (``spacy_hs.validation``): only regular files
+        are read, each no larger than meta.json allows; every setting and array spec in
+        meta.json; each array's header before its data; no NaN or infinity. A bad file raises
+        ModelFileError naming it (and the key of meta.json). If a replacement of the directory
+        was interrupted (a killed ``to_disk`` or ``spacy-hs train``), the previous model is put
+        back first, with a warning that says so.
+        """
         path = Path(path)
+        recover_dir(path)
         if not path.exists():
             raise MissingModelFileError(Errors.E010.format(path=path))
         meta_path = path / META_FILE
-        if path.is_file() or not meta_path.exists():
+        if path.is_file() or not (meta_path.exists() or meta_path.is_symlink()):
             raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path)))
-        header = _read_json(meta_path)
+        header = _read_json(meta_path, validation.META_MAX_BYTES, "meta.json may have")
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             found = header.get("format") if isinstance(header, dict) else None
             raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path, found)))
-        _check_header(header, meta_path)
-        words = _read_json(path / WORDS_FILE)
+        specs = _check_header(header, meta_path)
+        n_words = specs["counts"][0][0]
+        words = _read_json(
+            path / WORDS_FILE,
+            validation.words_limit(n_words),
+            f"a vocabulary of {n_words:,} words (meta.json) may take",
+        )
         arrays = {}
-        for name in [*ARRAYS, *_head_arrays(header)]:
+        for name, (shape, dtype) in specs.items():
             file = path / f"{name}.npy"
-            if not file.exists():
-                raise MissingModelFileError(Errors.E010.format(path=file))
-            with file.open("rb") as f:
-                arrays[name] = _read_npy(f, file)
+            arrays[name] = validation.read_npy(file, shape, dtype, file)
         return cls._from_parts(header, words, arrays, path)
 
     @classmethod
@@ -642,9 +681,16 @@ class HSModel:
                     )
                 )
             checksum = spec.get("crc32")
+            file = f"<bytes>:{name}" if where == "<bytes>" else Path(where) / f"{name}.npy"
             if checksum is not None and zlib.crc32(np.ascontiguousarray(array).data) != checksum:
-                file = f"<bytes>:{name}" if where == "<bytes>" else Path(where) / f"{name}.npy"
                 raise ModelFileError(Errors.E050.format(path=file))
+            bad = validation.non_finite(array)
+            if bad is not None:
+                raise ModelFileError(Errors.E065.format(path=file, count=bad[0], index=bad[1]))
+        if (arrays["counts"] < 0).any():
+            raise ModelFileError(
+                Errors.E013.format(path=where, reason="counts.npy holds negatives")
+            )
         try:
             tree = HuffmanTree(arrays["path_offsets"], arrays["path_nodes"], arrays["path_codes"])
             model = cls(
@@ -661,6 +707,17 @@ class HSModel:
         if header.get("head") is not None:
             head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
             model.head = _restore_head(header["head"], head_arrays, model, where)
+            size = model.head.context_size
+            if not 1 <= size <= validation.MAX_CONTEXT_SIZE:  # whatever its config calls it
+                expected = f"an integer from 1 to {validation.MAX_CONTEXT_SIZE}"
+                raise ModelFileError(
+                    Errors.E063.format(
+                        path=_meta_file(where),
+                        key="head context size",
+                        value=size,
+                        expected=expected,
+                    )
+                )
         return model
 
 
@@ -709,26 +766,36 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _read_npy(file: Any, name: str | Path) -> np.ndarray:
-    try:
-        return np.lib.format.read_array(file, allow_pickle=False)
-    except Exception as err:  # numpy raises ValueError, EOFError, OSError... for bad bytes
-        raise ModelFileError(Errors.E011.format(path=name, reason=describe(err))) from None
-
-
-def _read_json(path: Path) -> Any:
-    if not path.exists():
+def _read_json(path: Path, limit: int, why: str) -> Any:
+    """A JSON model file: a regular file of at most ``limit`` bytes (``why`` says whence)."""
+    if not path.exists() and not path.is_symlink():
         raise MissingModelFileError(Errors.E010.format(path=path))
+    data = validation.read_regular_file(path, limit, why)
     try:
-        return srsly.read_json(path)
+        return srsly.json_loads(data.decode("utf8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise ModelFileError(Errors.E011.format(path=path, reason=describe(err))) from None
 
 
-def _check_header(header: Any, where: str | Path) -> None:
+def _meta_file(where: str | Path) -> str | Path:
+    """Where a model's header came from, for messages: its meta.json, or "<bytes>"."""
+    if str(where) == "<bytes>" or Path(where).name == META_FILE:
+        return where
+    return Path(where) / META_FILE
+
+
+def _check_header(header: Any, where: str | Path) -> dict[str, validation.ArraySpec]:
+    """Check a header (meta.json) before any array is read; returns the (shape, dtype) of
+    each array it announces. ModelFileError names ``where`` and the bad key."""
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(Errors.E015.format(reason="no spacy-hs header"))
     version = header.get("format_version")
+    if not validation.is_word_id(version):  # "1" is not 1 (nor is true)
+        raise ModelFileError(
+            Errors.E062.format(
+                path=where, value=version, type=type(version).__name__, expected=FORMAT_VERSION
+            )
+        )
     if version != FORMAT_VERSION:
         raise ModelFileError(
             Errors.E012.format(
@@ -737,6 +804,23 @@ def _check_header(header: Any, where: str | Path) -> None:
         )
     if not isinstance(header.get("arrays"), dict):
         raise ModelFileError(Errors.E013.format(path=where, reason="meta.json lists no arrays"))
+    meta = header.get("meta")
+    problem = (
+        validation.settings_problem(header.get("settings", {}))
+        or validation.head_config_problem(header.get("head"))
+        or (None if meta is None or isinstance(meta, dict) else ("meta", meta, "a JSON object"))
+    )
+    specs: dict[str, validation.ArraySpec] = {}
+    if problem is None:
+        specs, problem = validation.array_specs(header, {**ARRAYS, **_head_arrays(header)})
+    if problem is not None:
+        key, value, expected = problem
+        raise ModelFileError(
+            Errors.E063.format(
+                path=where, key=key, value=validation.shown(value), expected=expected
+            )
+        )
+    return specs
 
 
 def _wrong_type_hint(path: Path, found_format: str | None = None) -> str:
@@ -756,12 +840,46 @@ def _wrong_type_hint(path: Path, found_format: str | None = None) -> str:
     return "Point to a directory written by `spacy-hs train` or HSModel.to_disk."
 
 
-def _is_replaceable(path: Path) -> bool:
-    """An existing spacy-hs model directory or an empty directory may be replaced."""
-    if path.is_dir() and not any(path.iterdir()):
-        return True
+def read_header(path: str | Path) -> dict[str, Any] | None:
+    """The header (meta.json) of the model directory at ``path``, or None if it is not one;
+    read as ``from_disk`` reads it (a regular file, size-capped), but not checked."""
+    return _existing_header(Path(path))
+
+
+def _existing_header(path: Path) -> dict[str, Any] | None:
+    """The header of the model directory at ``path``, or None if it is not one."""
     try:
-        header = json.loads((path / META_FILE).read_text(encoding="utf8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(header, dict) and header.get("format") == FORMAT
+        data = validation.read_regular_file(
+            path / META_FILE, validation.META_MAX_BYTES, "meta.json may have"
+        )
+        header = srsly.json_loads(data.decode("utf8"))
+    except (OSError, ValueError, ModelFileError):
+        return None
+    return header if isinstance(header, dict) and header.get("format") == FORMAT else None
+
+
+def model_files(path: str | Path) -> set[str]:
+    """The files of the model directory at ``path`` that its format defines (meta.json,
+    words.json and the arrays its meta.json lists): what spacy-hs wrote there."""
+    header = _existing_header(Path(path))
+    if header is None:
+        return set()
+    arrays = header.get("arrays") if isinstance(header.get("arrays"), dict) else {}
+    return {META_FILE, WORDS_FILE, *(f"{name}.npy" for name in arrays if isinstance(name, str))}
+
+
+def check_output_dir(path: str | Path) -> set[str]:
+    """Check that a model may be written to ``path`` before anything is computed for it: it
+    must not exist, be an empty directory, or be a model directory that holds nothing but its
+    model files (E016, E182). Returns those files, for ``staging_dir``."""
+    path = Path(path)
+    recover_dir(path)  # a replacement killed between its renames: the old model comes back
+    if not path.exists() and not path.is_symlink():
+        return set()
+    if path.is_dir() and not any(path.iterdir()):
+        return set()
+    owned = model_files(path)
+    if not owned:
+        raise OutputExistsError(Errors.E016.format(path=path))
+    check_replaceable(path, owned)
+    return owned

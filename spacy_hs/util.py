@@ -1,32 +1,54 @@
 """Shared helpers at the bottom of the package: value checks, and atomic output.
 
 Atomic output: a file or directory appears complete under its name, or not at all. Everything
-spacy-hs writes goes through here. Outputs are first written to temporary siblings
-named ``.<name>.spacy-hs-<pid>-<random>.tmp`` and renamed into place once complete. They are
-created with the user's umask (a new directory is 0755 and a file 0644 under umask 022;
-``tempfile.mkstemp`` and ``mkdtemp`` would give 0600 and 0700). Temporaries left by a run that
-was killed (its process is gone) are removed by the next run that writes the same output, and a
-directory replacement interrupted between its two renames is undone (``recover_dir``).
+spacy-hs writes goes through here, and so does the policy that nothing is lost
+(``check_output_location``, and the ownership checks of ``staging_dir`` and
+``atomic_outputs``):
+
+* an output is never an input of the same command, nor inside a model or pipeline directory,
+  whether named directly or through a symbolic link;
+* a file named explicitly as the output is replaced, as ``cp`` would; but spacy-hs replaces a
+  directory, or a file whose name it chose inside a directory you gave, only if everything it
+  would delete is something spacy-hs wrote. Otherwise it refuses and lists the other files.
+
+Outputs are first written to temporary siblings named ``.<name>.spacy-hs-<pid>-<random>.tmp``
+and renamed into place once complete. They are created with the user's umask (a new directory
+is 0755 and a file 0644 under umask 022; ``tempfile.mkstemp`` and ``mkdtemp`` would give 0600
+and 0700). Temporaries left by a run that was killed (its process is gone) are removed by the
+next run that writes the same output, and a directory replacement interrupted between its two
+renames is undone (``recover_dir``) by the next run or load.
 """
 
 from __future__ import annotations
 
 import errno
+import filecmp
 import glob
+import json
 import os
+import re
 import shutil
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from .errors import Errors, OutputError, Warnings, describe
+from .errors import Errors, OutputError, OutputExistsError, Warnings, describe
 
 TAG = "spacy-hs"
 PathLike = str | os.PathLike
+# A temporary sibling's name: the output's name, this tag, the writer's pid, a random part.
+_TEMPORARY = re.compile(rf"\.(?P<name>.+)\.{TAG}-\d+-[0-9a-f]+\.(?:tmp|old)")
+# Directories nothing is written into: spacy-hs models (meta.json of a "spacy-hs.*" format) and
+# spaCy pipelines (config.cfg beside meta.json).
+MODEL_FORMAT_PREFIX = f"{TAG}."
+_META_MAX_BYTES = 64 << 20
+_LISTED = 10  # items named in an error message; the rest are counted
+# Says why an existing output may not be replaced (``atomic_outputs``), or None if it may.
+NotOurs = Callable[[Path, Path], "str | None"]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -81,33 +103,73 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _output_name(path: Path) -> Path:
+    """The output a temporary sibling stands for (messages name what the user asked for)."""
+    match = _TEMPORARY.fullmatch(path.name)
+    return path.with_name(match["name"]) if match else path
+
+
+def _write_error(path: Path, err: OSError) -> OutputError:
+    """E017 for an OSError while creating ``path``, naming the output, not a temporary."""
+    path = _output_name(path)
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():  # mkdir says only "File exists"
+                reason = f"{parent} is a file, not a directory"
+                return OutputError(Errors.E017.format(path=path, reason=reason))
+            break
+    reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+    return OutputError(Errors.E017.format(path=path, reason=reason))
+
+
 def _prepare(path: Path) -> None:
     """Create the parent directory and clear stale temporaries; OutputError if impossible."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(Errors.E017.format(path=path, reason=describe(err))) from None
+        raise _write_error(path, err) from None
     recover_dir(path)
     remove_stale_temporaries(path)
 
 
 @contextmanager
-def atomic_outputs(paths: Sequence[PathLike]) -> Iterator[list[Path]]:
+def atomic_outputs(
+    paths: Sequence[PathLike], *, not_ours: NotOurs | None = None
+) -> Iterator[list[Path]]:
     """Yield one temporary path per output; when the block succeeds, each temporary the block
     wrote is renamed onto its output, all after the block, so that either every output is
-    replaced or (on an error) none is. Temporaries are always removed."""
+    replaced or (on an error) none is. Temporaries are always removed.
+
+    not_ours(target, temporary): for outputs whose names spacy-hs chose (inside a directory
+    the user gave), why an existing ``target`` may not be replaced by the new ``temporary``,
+    or None if it may (it is something spacy-hs wrote, or holds the same bytes). A reason
+    raises OutputExistsError (E183) before anything is renamed.
+    """
     targets = [Path(p) for p in paths]
     for target in targets:
         _prepare(target)
     temporaries = [temporary_sibling(target) for target in targets]
     try:
         yield temporaries
-        for temporary, target in zip(temporaries, targets):
-            if temporary.exists():
-                _rename(temporary, target)
+        written = [(t, target) for t, target in zip(temporaries, targets) if t.exists()]
+        if not_ours is not None:
+            for temporary, target in written:
+                why = not_ours(target, temporary) if target.exists() else None
+                if why:
+                    raise OutputExistsError(Errors.E183.format(path=target, why=why))
+        for temporary, target in written:
+            _rename(temporary, target)
     finally:
         for temporary in temporaries:
             _remove(temporary)
+
+
+def same_content(target: Path, temporary: Path) -> str | None:
+    """``not_ours`` for text outputs that carry no mark: an existing file may be replaced only
+    by the same bytes (nothing is lost)."""
+    if target.is_file() and filecmp.cmp(target, temporary, shallow=False):
+        return None
+    return "its content differs from what this run writes"
 
 
 def open_new(path: Path, mode: str = "w", **open_kwargs: Any) -> IO:
@@ -116,37 +178,150 @@ def open_new(path: Path, mode: str = "w", **open_kwargs: Any) -> IO:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as err:
-        raise OutputError(Errors.E017.format(path=path, reason=describe(err))) from None
+        raise _write_error(path, err) from None
     return os.fdopen(fd, mode, **open_kwargs)
 
 
 @contextmanager
-def atomic_file(path: PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
-    """Open a temporary sibling of ``path`` for writing; on success it is renamed to ``path``.
+def atomic_file(
+    path: PathLike, mode: str = "w", *, not_ours: NotOurs | None = None, **open_kwargs: Any
+) -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; on success it is renamed to ``path``
+    (if ``not_ours`` allows it to replace an existing one: see ``atomic_outputs``).
 
     On error the temporary file is removed and an existing ``path`` is left untouched.
     """
-    with atomic_outputs([path]) as (temporary,):
+    with atomic_outputs([path], not_ours=not_ours) as (temporary,):
         with open_new(temporary, mode, **open_kwargs) as file:
             yield file
 
 
 @contextmanager
-def staging_dir(target: PathLike) -> Iterator[Path]:
+def staging_dir(target: PathLike, owned: Iterable[str] = ()) -> Iterator[Path]:
     """Yield a new temporary sibling directory of ``target``; on success it replaces
-    ``target`` (``replace_dir``), else it is removed."""
+    ``target`` (``replace_dir``), else it is removed.
+
+    An existing ``target`` is replaced only if everything in it is something spacy-hs wrote:
+    a path the new directory holds too, or one of ``owned`` (see ``check_replaceable``);
+    otherwise OutputExistsError (E182) lists the rest, and ``target`` is left as it was.
+    """
     target = Path(target)
+    owned = list(owned)
     _prepare(target)
     temporary = temporary_sibling(target)
     try:
         temporary.mkdir()
     except OSError as err:
-        raise OutputError(Errors.E017.format(path=target, reason=describe(err))) from None
+        raise _write_error(target, err) from None
     try:
         yield temporary
+        check_replaceable(target, [*owned, *_files_under(temporary)])
         replace_dir(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+# -- what may be replaced ---------------------------------------------------------------------
+
+
+def _files_under(directory: Path) -> list[str]:
+    """The relative POSIX paths of everything under ``directory`` that is not a directory."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        relative = Path(root).relative_to(directory)
+        found.extend((relative / name).as_posix() for name in files)
+        found.extend((relative / d).as_posix() for d in dirs if Path(root, d).is_symlink())
+    return found
+
+
+def unowned(target: PathLike, owned: Iterable[str]) -> list[str]:
+    """What replacing the directory ``target`` would delete that spacy-hs did not write.
+
+    owned: relative POSIX paths of what spacy-hs wrote under ``target``; one that ends in "/"
+    stands for everything under it. Returns the other paths, sorted; a directory none of whose
+    contents are owned is listed once, with a trailing "/". Symbolic links are not followed.
+    """
+    owned = set(owned)
+    prefixes = tuple(p for p in owned if p.endswith("/"))
+    found: list[str] = []
+
+    def walk(directory: Path, prefix: str) -> None:
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            relative = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                inside = relative + "/"
+                if inside in owned or inside.startswith(prefixes):
+                    continue
+                if any(p.startswith(inside) for p in owned):
+                    walk(Path(entry.path), inside)
+                else:
+                    found.append(inside)
+            elif relative not in owned and not relative.startswith(prefixes):
+                found.append(relative)
+
+    walk(Path(target), "")
+    return found
+
+
+def check_replaceable(target: PathLike, owned: Iterable[str]) -> None:
+    """OutputExistsError (E182) listing what replacing the directory ``target`` would delete
+    that spacy-hs did not write (``unowned``); nothing if ``target`` is not a directory."""
+    target = Path(target)
+    if not target.is_dir() or target.is_symlink():  # a symlink is replaced, not what it holds
+        return
+    items = unowned(target, owned)
+    if items:
+        listed = ", ".join(items[:_LISTED])
+        if len(items) > _LISTED:
+            listed += f" and {len(items) - _LISTED} more"
+        raise OutputExistsError(Errors.E182.format(path=target, count=len(items), items=listed))
+
+
+def protected_kind(directory: PathLike) -> str | None:
+    """What ``directory`` is if nothing may be written into it (a spacy-hs model or a spaCy
+    pipeline directory), else None."""
+    directory = Path(directory)
+    meta = directory / "meta.json"
+    if not meta.is_file():
+        return None
+    if (directory / "config.cfg").is_file():
+        return "a spaCy pipeline directory"
+    try:
+        if meta.stat().st_size > _META_MAX_BYTES:
+            return None
+        header = json.loads(meta.read_bytes())
+    except (OSError, ValueError):
+        return None
+    found = header.get("format") if isinstance(header, dict) else None
+    if isinstance(found, str) and found.startswith(MODEL_FORMAT_PREFIX):
+        return "a spacy-hs model directory"
+    return None
+
+
+def check_output_location(
+    output: PathLike, inputs: Iterable[PathLike | None] = (), *, replaces_dir: bool = False
+) -> None:
+    """OutputError unless writing ``output`` is safe: it must not be one of ``inputs`` (E180),
+    nor, if it is a directory that will be replaced (``replaces_dir``), hold one (E180); and it
+    must not lie inside a model or pipeline directory (E181). Paths are compared after
+    resolving symbolic links, so a link cannot lead an output onto an input or into a model."""
+    resolved = Path(os.path.realpath(output))
+    for source in inputs:
+        if source is None:
+            continue
+        source_path = Path(os.path.realpath(source))
+        if source_path == resolved:
+            raise OutputError(
+                Errors.E180.format(path=output, relation="the same file as", input=source)
+            )
+        if replaces_dir and source_path.is_relative_to(resolved):
+            raise OutputError(
+                Errors.E180.format(path=output, relation="a directory holding", input=source)
+            )
+    for parent in resolved.parents:
+        kind = protected_kind(parent)
+        if kind is not None:
+            raise OutputError(Errors.E181.format(path=output, directory=parent, kind=kind))
 
 
 def replace_dir(new: Path, target: Path) -> None:
@@ -195,4 +370,4 @@ def _rename(source: Path, target: Path) -> None:
     except OSError as err:
         if err.errno in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
             raise OutputError(Errors.E018.format(path=target)) from None
-        raise OutputError(Errors.E017.format(path=target, reason=describe(err))) from None
+        raise _write_error(target, err) from None

@@ -17,7 +17,8 @@ COMMAND = "spacy-hs"
 
 
 class _App(typer.Typer):
-    """A Typer app whose commands print any ``SpacyHSError`` as one line and exit with 1.
+    """A Typer app whose commands print any ``SpacyHSError`` as one line and exit with 1,
+    and the library's warnings as ``msg.warn`` lines (``library_warnings``).
 
     The message already says what went wrong and how to fix it, so no traceback is shown;
     any other exception is a bug, and keeps its traceback.
@@ -30,7 +31,8 @@ class _App(typer.Typer):
             @functools.wraps(function)
             def run(*call_args: Any, **call_kwargs: Any) -> Any:
                 try:
-                    return function(*call_args, **call_kwargs)
+                    with library_warnings():
+                        return function(*call_args, **call_kwargs)
                 except SpacyHSError as err:
                     msg.fail(str(err), exits=1)
 

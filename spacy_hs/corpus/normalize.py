@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
-
-from spacy.lexeme import Lexeme
-from spacy.tokens import Token
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError, Errors
+
+if TYPE_CHECKING:  # spaCy loads only when tokens are normalised: model loading checks settings
+    from spacy.lexeme import Lexeme
+    from spacy.tokens import Token
 
 Action = Literal["keep", "drop", "placeholder"]
 ACTIONS = ("keep", "drop", "placeholder")
@@ -40,6 +41,10 @@ class NormalizerSettings:
     stopwords: Literal["keep", "drop"] = "keep"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.lowercase, bool):  # "no" would read as True
+            raise ConfigError(
+                Errors.E112.format(name="lowercase", value=self.lowercase, choices="True, False")
+            )
         for name in ("punct", "numbers", "urls"):
             if getattr(self, name) not in ACTIONS:
                 raise ConfigError(
@@ -59,6 +64,10 @@ class NormalizerSettings:
     def from_dict(cls, data: dict[str, Any] | None) -> NormalizerSettings:
         """Rebuild from ``to_dict`` output; unknown keys (from other spacy-hs versions) are
         ignored, missing ones take the defaults."""
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(
+                Errors.E112.format(name="normalizer", value=data, choices="a dict of settings")
+            )
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (data or {}).items() if k in names})
 
@@ -76,7 +85,7 @@ class TokenNormalizer:
         """The corpus word for ``token``, or None if it is dropped."""
         value = self._cache.get(token.orth, _UNSEEN)
         if value is _UNSEEN:
-            lex = token.lex if isinstance(token, Token) else token
+            lex = getattr(token, "lex", token)  # a Token's lexeme; a Lexeme is its own
             value = self._cache[token.orth] = self._norm_lexeme(lex)
         return value  # type: ignore[return-value]
 

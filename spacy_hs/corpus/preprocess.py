@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import warnings
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,9 +49,10 @@ from ..errors import (
     InputNotFoundError,
     OutputError,
     Warnings,
+    describe,
 )
 from ..orth_table import OrthTable
-from ..util import atomic_outputs, is_positive_int, open_new
+from ..util import atomic_outputs, check_output_location, is_positive_int, open_new
 from . import tokenfile
 from .normalize import NormalizerSettings, TokenNormalizer
 
@@ -58,6 +60,8 @@ PathLike = str | os.PathLike
 TEXT_SUFFIXES = (".txt", ".text")
 JSONL_SUFFIXES = (".jsonl",)
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
+# For messages about a compressed input that cannot be read: its format and how to test it.
+COMPRESSED_FORMATS = {".gz": ("gzip", "gzip -t"), ".bz2": ("bzip2", "bzip2 -t")}
 # Upper bound on the characters of one batch: with long documents, batch_size alone would let a
 # batch (and memory) grow with document length.
 BATCH_CHARS = 1_000_000
@@ -112,8 +116,9 @@ def preprocess(
         ``max_length`` of the spaCy pipeline, 1,000,000).
     progress: show a progress bar with tokens/s on stderr.
 
-    Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input,
-    options or outputs and when no token is left; warns about non-UTF-8 bytes (replaced by
+    Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input
+    or options (a fake or truncated .gz or .bz2 file, an output that is an input or lies in a
+    model directory) and when no token is left; warns about non-UTF-8 bytes (replaced by
     U+FFFD), skipped files and split lines.
     """
     start = time.perf_counter()
@@ -298,6 +303,8 @@ def _check_outputs(
         for path in inputs:
             if path.is_dir() and resolved.is_relative_to(path.resolve()):
                 raise OutputError(Errors.E107.format(path=target, input=path))
+        for written_path in (target, tokenfile.meta_path(target)):  # E180 / E181
+            check_output_location(written_path, files)
     if heldout is not None and heldout.resolve() == output.resolve():
         raise OutputError(Errors.E108.format(path=output))
 
@@ -337,12 +344,18 @@ class _Reader:
     def __iter__(self) -> Iterator[tuple[str, int]]:
         for path in self.files:
             _Reader.replaced_in_file = 0
-            opener: Callable[..., IO[str]] = COMPRESSED.get(path.suffix.lower(), open)
-            with opener(path, "rt", encoding="utf-8", errors=_DECODE_ERRORS, newline=None) as f:
-                if _is_jsonl(path):
-                    yield from self._jsonl(f, path)
-                else:
-                    yield from self._text(f)
+            suffix = path.suffix.lower()
+            opener: Callable[..., IO[str]] = COMPRESSED.get(suffix, open)
+            try:
+                with opener(path, "rt", encoding="utf-8", errors=_DECODE_ERRORS, newline=None) as f:
+                    if _is_jsonl(path):
+                        yield from self._jsonl(f, path)
+                    else:
+                        yield from self._text(f)
+            except (OSError, EOFError, zlib.error) as err:
+                # gzip raises BadGzipFile (an OSError) for a fake file and EOFError for a
+                # truncated one; bz2 raises OSError.
+                raise _read_error(path, suffix, err) from None
             if _Reader.replaced_in_file:
                 self.replaced_by_file[path] = _Reader.replaced_in_file
                 self.replaced_bytes += _Reader.replaced_in_file
@@ -404,6 +417,18 @@ class _Reader:
                         yield piece.strip(), self.documents - 1
             if text.strip():
                 yield text.strip(), self.documents - 1
+
+
+def _read_error(path: Path, suffix: str, err: BaseException) -> InputError:
+    reason = describe(err) if str(err) else f"{type(err).__name__}: the file ends too early"
+    if suffix in COMPRESSED_FORMATS:
+        name, check = COMPRESSED_FORMATS[suffix]
+        return InputError(
+            Errors.E184.format(
+                path=path, reason=reason, suffix=suffix, format=name, check=f"{check} {path}"
+            )
+        )
+    return InputError(Errors.E185.format(path=path, reason=reason))
 
 
 def _cut(text: str, limit: int) -> tuple[str, str]:

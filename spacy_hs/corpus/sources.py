@@ -26,7 +26,7 @@ import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
 from ..errors import ConfigError, Errors, InputError, OutputError
-from ..util import atomic_outputs, open_new
+from ..util import atomic_outputs, check_output_location, open_new, same_content
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"
@@ -159,9 +159,12 @@ def article_paragraphs(markup: str) -> list[str]:
 def _write_lines(path: Path, lines: Iterator[str]) -> CorpusFile:
     """Write non-empty lines atomically (temp file, then rename), counting them and their words.
 
-    Nothing is written if there is no line."""
+    Nothing is written if there is no line. The name is ours, the directory the user's: an
+    existing file is replaced only by the same text (a plain text file carries no mark of who
+    wrote it), and never inside a model or pipeline directory."""
+    check_output_location(path)
     documents = words = 0
-    with atomic_outputs([path]) as (tmp,):
+    with atomic_outputs([path], not_ours=same_content) as (tmp,):
         with open_new(tmp, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:
                 if line:

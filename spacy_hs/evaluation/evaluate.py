@@ -49,7 +49,7 @@ from ..errors import (
     Warnings,
 )
 from ..hs_model import HSModel
-from ..util import atomic_file, is_positive_int
+from ..util import atomic_file, check_output_location, is_positive_int
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
@@ -60,6 +60,8 @@ SIMILARITY_FILES = ("wordsim353.tsv", "simlex999.txt")
 PLOTS_EXTRA = 'pip install "spacy-hs[plots]"'
 LOSS_PLOT = "loss.png"
 NEXT_WORD_PLOT = "next_word.png"
+# Plots carry this in their PNG "Software" text chunk: a later run may replace them.
+PLOT_SOFTWARE = "spacy-hs"
 
 
 # -- public entry point ---------------------------------------------------------------------
@@ -97,6 +99,9 @@ def evaluate(
         raise ConfigError(Errors.E207.format(value=max_positions))
     if output is not None and Path(output).is_dir():
         raise OutputError(Errors.E209.format(path=output))
+    _check_outputs(
+        output, plots_dir, [model_dir, heldout, gensim_model, analogies, *(similarity or [])]
+    )
     model = HSModel.from_disk(model_dir)
     gensim_w2v = load_gensim_model(gensim_model) if gensim_model is not None else None
     metrics: dict[str, Any] = {
@@ -587,6 +592,24 @@ def load_gensim_model(path: str | Path) -> Any:
     return gensim_model
 
 
+def _check_outputs(
+    output: str | Path | None, plots_dir: str | Path | None, inputs: list[Any]
+) -> None:
+    """Before any work: no output may be an input, or lie inside the model directory (or any
+    other model or pipeline directory), given directly or through a symbolic link."""
+    if output is not None:
+        check_output_location(output, inputs)
+    if plots_dir is not None:
+        _check_plots_dir(Path(plots_dir))
+        for name in (LOSS_PLOT, NEXT_WORD_PLOT):
+            check_output_location(Path(plots_dir) / name, inputs)
+
+
+def _check_plots_dir(plots_dir: Path) -> None:
+    if plots_dir.exists() and not plots_dir.is_dir():
+        raise OutputError(Errors.E186.format(path=plots_dir))
+
+
 def _check_heldout(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -631,7 +654,7 @@ def write_plots(metrics: dict[str, Any], plots_dir: str | Path) -> list[Path]:
         warnings.warn(Warnings.W200.format(command=PLOTS_EXTRA), stacklevel=2)
         return []
     plots_dir = Path(plots_dir)
-    plots_dir.mkdir(parents=True, exist_ok=True)
+    _check_plots_dir(plots_dir)
     written = []
     loss = (metrics.get("loss") or {}).get("per_epoch")
     if loss:
@@ -704,9 +727,40 @@ def _next_word_bars(next_word: dict[str, Any] | None) -> list[tuple[str, dict[st
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
-    with atomic_file(path, "wb") as file:
-        fig.savefig(file, format="png", dpi=110)
+    with atomic_file(path, "wb", not_ours=_plot_not_ours) as file:
+        fig.savefig(file, format="png", dpi=110, metadata={"Software": PLOT_SOFTWARE})
     return path
+
+
+def _plot_not_ours(target: Path, temporary: Path) -> str | None:
+    """An existing plot may be replaced if spacy-hs drew it: its PNG says so."""
+    if _png_software(target).startswith(PLOT_SOFTWARE):
+        return None
+    return f"it is not a plot drawn by spacy-hs (no {PLOT_SOFTWARE!r} in its PNG metadata)"
+
+
+def _png_software(path: Path) -> str:
+    """The "Software" text of a PNG file ("" if none, or not a PNG): the chunks before the
+    image data, read a few bytes at a time."""
+    try:
+        with path.open("rb") as file:
+            if file.read(8) != b"\x89PNG\r\n\x1a\n":
+                return ""
+            for _ in range(64):
+                head = file.read(8)
+                if len(head) < 8 or head[4:] == b"IDAT":
+                    return ""
+                length = int.from_bytes(head[:4], "big")
+                if head[4:] == b"tEXt" and length < 4096:
+                    key, _, value = file.read(length).partition(b"\0")
+                    if key == b"Software":
+                        return value.decode("latin-1")
+                    file.seek(4, 1)
+                else:
+                    file.seek(length + 4, 1)
+    except OSError:
+        return ""
+    return ""
 
 
 # -- output ---------------------------------------------------------------------------------

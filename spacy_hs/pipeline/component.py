@@ -53,6 +53,7 @@ from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeErro
 from ..hs_model import HSModel, Predictor
 from ..orth_table import OrthTable
 from ..util import is_positive_int
+from ..validation import MAX_CONTEXT_SIZE
 from . import DEFAULT_HEAD, DEFAULT_TOP_K, HEADS
 
 logger = logging.getLogger("spacy_hs")
@@ -156,8 +157,7 @@ class HSPredictor(Pipe):
     ) -> None:
         if not is_positive_int(top_k):
             raise ConfigError(Errors.E301.format(top_k=top_k))
-        if context_size is not None and not is_positive_int(context_size):
-            raise ConfigError(Errors.E302.format(context_size=context_size))
+        _check_context_size(context_size)
         if head not in HEADS:
             raise ConfigError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
         self.vocab = vocab
@@ -183,6 +183,7 @@ class HSPredictor(Pipe):
         """Use ``model`` from now on: its head, normaliser and (if ``set_vectors``) vectors."""
         if not isinstance(model, HSModel):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
+        _check_context_size(self.context_size)  # it may have been set since __init__
         predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
         normalizer = model.settings.get("normalizer")
         context_size = self.context_size or int(predictor.context_size)
@@ -517,6 +518,14 @@ class HSPredictor(Pipe):
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
+
+
+def _check_context_size(context_size: Any) -> None:
+    # Bounded: contexts are (tokens, context_size) int32 matrices.
+    if context_size is not None and not is_positive_int(context_size):
+        raise ConfigError(Errors.E302.format(context_size=context_size))
+    if context_size is not None and context_size > MAX_CONTEXT_SIZE:
+        raise ConfigError(Errors.E330.format(context_size=context_size, limit=MAX_CONTEXT_SIZE))
 
 
 def _context_matrix(

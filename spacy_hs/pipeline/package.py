@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import spacy
 import srsly
+from packaging.version import Version
 from spacy.language import Language
 
 from .. import __version__
 from ..errors import Errors, ModelFileError, PipelineError
-from ..hs_model import META_FILE, HSModel
-from ..util import staging_dir
+from ..hs_model import META_FILE, HSModel, model_files
+from ..util import check_output_location, check_replaceable, recover_dir, staging_dir
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 from .component import HSPredictor
 
@@ -84,15 +83,19 @@ def assemble(
     """Write a pipeline directory (``spacy.load``-able) for the HSModel in ``model_dir``.
 
     Written atomically: into a temporary sibling, then renamed. An existing pipeline with an
-    hs_predictor, or an empty directory, is replaced; anything else is left alone and an error
-    raised.
+    hs_predictor, or an empty directory, is replaced, if it holds nothing that spacy-hs did
+    not write (``pipeline_files``); anything else is left alone and an error raised.
     """
     pipeline_dir = Path(pipeline_dir)
+    recover_dir(pipeline_dir)  # a replacement killed between its renames is undone first
     if pipeline_dir.exists() and not _is_replaceable(pipeline_dir):
         raise PipelineError(Errors.E310.format(path=pipeline_dir))
+    check_output_location(pipeline_dir, [model_dir], replaces_dir=True)
+    owned = pipeline_files(pipeline_dir)
+    check_replaceable(pipeline_dir, owned)  # before the model is read, not after
     model = HSModel.from_disk(model_dir)
     nlp = build_pipeline(model, lang, top_k=top_k, head=head, context_size=context_size)
-    with staging_dir(pipeline_dir) as tmp:
+    with staging_dir(pipeline_dir, owned) as tmp:
         nlp.to_disk(tmp)
     return nlp
 
@@ -101,6 +104,32 @@ def _is_replaceable(path: Path) -> bool:
     if path.is_dir() and not any(path.iterdir()):
         return True
     return FACTORY in _pipeline_factories(path)
+
+
+# What nlp.to_disk writes besides the components' own files.
+SPACY_FILES = ("config.cfg", "meta.json", "tokenizer", "vocab/")
+
+
+def pipeline_files(path: str | Path) -> set[str]:
+    """What spacy-hs wrote in the pipeline directory ``path`` (as ``check_replaceable`` reads
+    them): spaCy's own files, the hs_predictor's model files and the sentencizer's settings. A
+    component of another kind (added since) is not ours, and neither is anything else."""
+    path = Path(path)
+    config_path = path / "config.cfg"
+    if not config_path.is_file():
+        return set()
+    try:
+        components = spacy.util.load_config(config_path, interpolate=False).get("components", {})
+    except Exception:  # a broken config is not a pipeline we made
+        return set()
+    owned = set(SPACY_FILES)
+    for name, component in components.items():
+        factory = component.get("factory") if isinstance(component, dict) else None
+        if factory == FACTORY:
+            owned |= {f"{name}/model/{file}" for file in model_files(path / name / "model")}
+        elif factory == "sentencizer":
+            owned |= {f"{name}.json", f"{name}/"}
+    return owned
 
 
 def _pipeline_factories(path: Path) -> list[str]:
@@ -127,6 +156,7 @@ def load_predictor_pipeline(
     HSModel directory the defaults, DEFAULT_TOP_K and DEFAULT_HEAD).
     """
     path = Path(path)
+    recover_dir(path)  # an interrupted replacement: the previous version is put back (W010)
     if not path.exists():
         raise PipelineError(Errors.E311.format(path=path))
     if (path / "config.cfg").exists():
@@ -198,11 +228,19 @@ def package_pipeline(
     The wheel is built with ``python -m build --wheel``, by default without an isolated build
     environment, so nothing is downloaded: this environment's setuptools and wheel are used.
 
+    version: X.Y.Z, normalised as the wheel's metadata will be (PEP 440: "01.2.3" is "1.2.3"),
+    so that the directory and the wheel carry the same version.
+    Refused: a pipeline with symbolic links inside (their targets would be copied into the
+    wheel); an output inside the pipeline. The package directory is built in a temporary
+    sibling and renamed into place; with ``force`` an existing one is replaced, if it holds
+    nothing but what packaging writes.
+
     Returns the path of the wheel, ``output_dir/{lang}_{name}-{version}/dist/*.whl``.
     """
     from spacy.cli.package import package
 
     pipeline_dir, output_dir = Path(pipeline_dir), Path(output_dir)
+    recover_dir(pipeline_dir)  # an interrupted replacement: the previous version is put back
     missing = [f for f in ("config.cfg", "meta.json") if not (pipeline_dir / f).exists()]
     if not pipeline_dir.is_dir() or missing:
         raise PipelineError(
@@ -212,15 +250,22 @@ def package_pipeline(
         raise PipelineError(Errors.E314.format(name=name))
     if not re.fullmatch(r"\d+\.\d+\.\d+", version):
         raise PipelineError(Errors.E315.format(version=version))
+    version = str(Version(version))  # as setuptools will write it into the wheel
+    links = _symlinks(pipeline_dir)
+    if links:
+        shown = ", ".join(links[:10]) + (f" and {len(links) - 10} more" if len(links) > 10 else "")
+        raise PipelineError(Errors.E331.format(path=pipeline_dir, links=shown))
     meta = srsly.read_json(pipeline_dir / "meta.json")
     lang = meta.get("lang") or "en"
     package_name = name if name.startswith(f"{lang}_") else f"{lang}_{name}"
     main_path = output_dir / f"{package_name}-{version}"
-    if main_path.exists():
+    check_output_location(main_path, [pipeline_dir], replaces_dir=True)
+    recover_dir(main_path)
+    owned = set(PACKAGE_FILES) | {f"{package_name}/", f"{package_name}.egg-info/"}
+    if main_path.exists() or main_path.is_symlink():
         if not force:
             raise PipelineError(Errors.E317.format(path=main_path))
-        shutil.rmtree(main_path)
-    output_dir.mkdir(parents=True, exist_ok=True)
+        check_replaceable(main_path, owned)
     # spaCy finds third-party requirements through the factories' modules, which works only
     # for an installed spacy-hs; naming the requirement here makes it hold in every case.
     requirements = [
@@ -229,13 +274,15 @@ def package_pipeline(
         if spacy.util.split_requirement(r)[0] != DISTRIBUTION
     ]
     requirements.append(DISTRIBUTION + spacy.util.get_minor_version_range(__version__))
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / "meta.json"
+    # spaCy writes <parent>/<package>-<version>: its parent is our staging directory, whose
+    # content then moves up one level, so the staging directory becomes the package directory.
+    with staging_dir(main_path, owned) as staged:
+        meta_path = staged / ".package-meta.json"  # what spaCy packages; removed before the swap
         srsly.write_json(meta_path, {**meta, "requirements": requirements})
         try:
             package(
                 pipeline_dir,
-                output_dir,
+                staged,
                 meta_path=meta_path,
                 name=name,
                 version=version,
@@ -249,13 +296,33 @@ def package_pipeline(
                 f"spaCy could not create the package directory (exit code {err.code}). "
                 "Run `spacy-hs package` (not silent) to see spaCy's message."
             ) from None
-    _build_wheel(main_path, isolation=isolation)
+        written = staged / main_path.name
+        _build_wheel(written, isolation=isolation)
+        if not list((written / "dist").glob("*.whl")):
+            raise PipelineError(
+                Errors.E316.format(code=0, command="build", output="no wheel was written")
+            )
+        for entry in list(written.iterdir()):
+            entry.rename(staged / entry.name)
+        written.rmdir()
+        meta_path.unlink()
     wheels = sorted((main_path / "dist").glob("*.whl"), key=lambda p: p.stat().st_mtime)
-    if not wheels:
-        raise PipelineError(
-            Errors.E316.format(code=0, command="build", output="no wheel was written")
-        )
     return wheels[-1]
+
+
+# What spaCy's packaging and the wheel build write in a package directory, besides the
+# package itself and its .egg-info.
+PACKAGE_FILES = ("setup.py", "MANIFEST.in", "meta.json", "README.md", "LICENSE", "build/", "dist/")
+
+
+def _symlinks(directory: Path) -> list[str]:
+    """The symbolic links under ``directory`` (relative paths; not followed)."""
+    links = []
+    for root, dirs, files in os.walk(directory):
+        for name in sorted(dirs + files):
+            if Path(root, name).is_symlink():
+                links.append((Path(root, name).relative_to(directory)).as_posix())
+    return links
 
 
 def _build_wheel(package_dir: Path, *, isolation: bool) -> None:

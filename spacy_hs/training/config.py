@@ -27,6 +27,7 @@ from confection import Config, ConfigValidationError
 
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
+from ..validation import MAX_CONTEXT_SIZE
 
 
 class registry(confection.registry):
@@ -76,6 +77,15 @@ Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
 Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
 Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
 VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
+
+
+def check_context_size(section: str, key: str, value: int) -> None:
+    """A model may not read more context words than loading accepts (spacy_hs.validation)."""
+    if value > MAX_CONTEXT_SIZE:
+        expected = f"an integer from 1 to {MAX_CONTEXT_SIZE}"
+        raise ConfigError(
+            Errors.E160.format(section=section, key=key, expected=expected, value=value)
+        )
 
 
 def describe_type(annotation: Any) -> str:
@@ -132,6 +142,7 @@ def word2vec_settings(
         raise ConfigError(Errors.E161.format(hs=hs))
     if negative != 0:
         raise ConfigError(Errors.E162.format(negative=negative))
+    check_context_size("word2vec", "window", window)
     return {
         "sg": int(sg),
         "hs": 1,
@@ -181,6 +192,9 @@ class DirectionalHeadSettings:
     eos_token: str | None = None
     seed: NonNegativeInt = 0
     heldout_fraction: Fraction = 0.05
+
+    def __post_init__(self) -> None:
+        check_context_size("head", "context_size", self.context_size)
 
 
 SECTIONS = {

@@ -27,13 +27,16 @@ from confection import Config
 
 from ..corpus import tokenfile
 from ..errors import Errors, OutputError
-from ..hs_model import HSModel
-from ..util import atomic_file
+from ..hs_model import HSModel, check_output_dir, read_header
+from ..util import atomic_file, check_output_location
 from .config import load_config, resolve_config
 from .word2vec import EpochReport, Word2VecResult, train_word2vec
 
 MODEL_DIR = "hs_model"
 GENSIM_FILE = "word2vec.model"
+# model.meta[GENSIM_RECORD]: the gensim file saved beside the model (name, bytes, mtime_ns), so
+# that the next run knows it may replace it.
+GENSIM_RECORD = "gensim_file"
 
 
 def train(
@@ -64,7 +67,8 @@ def train(
     tokenfile.check_token_file(corpus_path)
     if heldout_path is not None:
         tokenfile.check_token_file(heldout_path, what="Held-out file")
-    _check_output(output_dir)
+    inputs = [corpus_path, heldout_path, config if isinstance(config, (str, Path)) else None]
+    _check_output(output_dir, inputs, save_gensim)
     corpus_meta = tokenfile.read_meta(corpus_path) or {}
 
     result = train_word2vec(
@@ -92,19 +96,20 @@ def train(
         model.meta["head_seconds"] = time.perf_counter() - start
 
     model_dir = output_dir / MODEL_DIR
+    if save_gensim:  # first, so that the model's meta records it
+        gensim_path = output_dir / GENSIM_FILE
+        model.meta[GENSIM_RECORD] = _save_gensim(result.model, gensim_path, model_dir)
+        if on_status is not None:
+            on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
     model.to_disk(model_dir)
     if on_status is not None:
         on_status(f"Saved the HS model to {model_dir}")
-    if save_gensim:
-        gensim_path = output_dir / GENSIM_FILE
-        _save_gensim(result.model, gensim_path)
-        if on_status is not None:
-            on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
     return model
 
 
-def _check_output(output_dir: Path) -> None:
-    """Fail before training, not after, if the model could not be written."""
+def _check_output(output_dir: Path, inputs: list[Any], save_gensim: bool) -> None:
+    """Fail before training, not after, if the model could not be written, or writing it
+    would lose an input or files spacy-hs did not write."""
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(Errors.E164.format(path=output_dir))
     model_dir = output_dir / MODEL_DIR
@@ -113,6 +118,14 @@ def _check_output(output_dir: Path) -> None:
         or (any(model_dir.iterdir()) and not (model_dir / "meta.json").exists())
     ):
         raise OutputError(Errors.E166.format(path=model_dir))
+    check_output_location(model_dir, inputs, replaces_dir=True)
+    check_output_dir(model_dir)  # E016 / E182: only model files may be replaced
+    if save_gensim:
+        gensim_path = output_dir / GENSIM_FILE
+        check_output_location(gensim_path, inputs)
+        why = _gensim_not_ours(model_dir)(gensim_path, gensim_path)
+        if gensim_path.exists() and why:
+            raise OutputError(Errors.E183.format(path=gensim_path, why=why))
 
 
 def _training_meta(
@@ -156,7 +169,32 @@ def _training_meta(
     }
 
 
-def _save_gensim(model: Any, path: Path) -> None:
-    """gensim's own pickle, in one file, written to a temporary file and renamed into place."""
-    with atomic_file(path, "wb") as file:
+def _save_gensim(model: Any, path: Path, model_dir: Path) -> dict[str, Any]:
+    """gensim's own pickle, in one file, written to a temporary file and renamed into place;
+    returns the record of it that the model's meta keeps (``GENSIM_RECORD``)."""
+    with atomic_file(path, "wb", not_ours=_gensim_not_ours(model_dir)) as file:
         model.save(file)  # a file handle: gensim pickles everything into it (no .npy files)
+    info = path.stat()
+    return {"name": path.name, "bytes": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def _gensim_not_ours(model_dir: Path) -> Any:
+    """``not_ours`` for the gensim file: it may be replaced if the model beside it records it
+    (unchanged since: same size and modification time)."""
+
+    def not_ours(target: Path, temporary: Path) -> str | None:
+        record = ((read_header(model_dir) or {}).get("meta") or {}).get(GENSIM_RECORD)
+        try:
+            info = target.stat()
+        except OSError:
+            return None
+        if (
+            isinstance(record, dict)
+            and record.get("name") == target.name
+            and record.get("bytes") == info.st_size
+            and record.get("mtime_ns") == info.st_mtime_ns
+        ):
+            return None
+        return f"{model_dir / 'meta.json'} does not record it as the gensim model saved there"
+
+    return not_ours

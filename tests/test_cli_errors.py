@@ -1,0 +1,440 @@
+"""Every bad input of issue 10, through the command line: a one-line error with its code and
+exit code 1, never a traceback, never a hang, and no file lost. Then the cases where a run is
+killed: its temporaries are removed by the next run, and an interrupted directory replacement
+is undone by the next load or run, with a message saying so."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import spacy
+from conftest import LEE, CliRun, run_cli
+from isolated import run_python
+
+from spacy_hs import HSModel
+from spacy_hs.pipeline.package import assemble, package_pipeline
+
+FAST = [
+    "--word2vec.vector_size", "8", "--word2vec.epochs", "1", "--word2vec.workers", "1",
+    "--training.loss_sample", "100", "--head.enabled", "false",
+]  # fmt: skip
+
+
+def fails_with(result: CliRun, code: str, *fragments: object) -> None:
+    """Exit code 1, one error (✘) carrying ``code``, the fragments in it, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.raw and "Aborted" not in result.raw
+    assert result.output.count("\u2718") == 1, result.output  # one ✘ line (wrapped or not)
+    assert f"\u2718 [{code}]" in result.output, result.output
+    for fragment in fragments:
+        assert str(fragment) in result.output, (fragment, result.output)
+
+
+@pytest.fixture
+def model(model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the session's model directory, for tests that damage or protect it."""
+    path = tmp_path / "model"
+    shutil.copytree(model_dir, path)
+    return path
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` and its bytes: what must still be there afterwards."""
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
+
+
+# -- preprocess: inputs that are not what their name says --------------------------------------
+
+
+def test_fake_gz(tmp_path: Path) -> None:
+    fake = tmp_path / "text.txt.gz"
+    fake.write_text("plain text, not gzip\n")
+    result = run_cli("preprocess", fake, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E184", fake, "gzip -t", "BadGzipFile")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_fake_bz2(tmp_path: Path) -> None:
+    fake = tmp_path / "text.txt.bz2"
+    fake.write_text("plain text, not bzip2\n")
+    result = run_cli("preprocess", fake, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E184", fake, "bzip2 -t")
+
+
+def test_truncated_gz(tmp_path: Path) -> None:
+    """It used to end in click's bare "Aborted." (an EOFError)."""
+    data = gzip.compress(LEE.read_bytes())
+    truncated = tmp_path / "lee.txt.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    result = run_cli("preprocess", truncated, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E184", truncated, "EOFError", "truncated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lee.txt.gz"]  # no temporary left
+
+
+# -- outputs that cannot be written ----------------------------------------------------------------
+
+
+def test_output_under_proc(tmp_path: Path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("some text here\n")
+    result = run_cli("preprocess", text, "/proc/spacy-hs-out.txt", "--no-progress")
+    fails_with(result, "E017", "Cannot write /proc/spacy-hs-out.txt")
+    assert ".tmp" not in result.output  # names the output, not its temporary
+
+
+def test_output_in_a_read_only_location(tmp_path: Path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("some text here\n")
+    if os.geteuid() == 0:  # root writes through permissions: use a read-only file system
+        output = Path("/sys/spacy-hs-out.txt")
+    else:
+        read_only = tmp_path / "read_only"
+        read_only.mkdir()
+        read_only.chmod(0o555)
+        output = read_only / "out.txt"
+    result = run_cli("preprocess", text, output, "--no-progress")
+    fails_with(result, "E017", f"Cannot write {output}")
+
+
+def test_output_whose_parent_is_a_file(tmp_path: Path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("some text here\n")
+    result = run_cli("preprocess", text, text / "out.txt", "--no-progress")
+    fails_with(result, "E017", f"{text} is a file, not a directory")
+    assert text.read_text() == "some text here\n"
+
+
+def test_evaluate_plots_pointing_at_a_file(model: Path, tmp_path: Path) -> None:
+    plots = tmp_path / "plots.png"
+    plots.write_bytes(b"mine")
+    result = run_cli("evaluate", model, "--plots", plots, "--no-progress")
+    fails_with(result, "E186", plots)
+    assert plots.read_bytes() == b"mine"
+
+
+# -- model files that are not what they should be -----------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["evaluate", "assemble", "predict"])
+def test_model_file_replaced_by_a_directory(model: Path, tmp_path: Path, command: str) -> None:
+    """It used to end in an IsADirectoryError traceback."""
+    (model / "vectors.npy").unlink()
+    (model / "vectors.npy").mkdir()
+    args = {
+        "evaluate": ["evaluate", model, "--no-progress"],
+        "assemble": ["assemble", model, tmp_path / "pipeline"],
+        "predict": ["predict", model, "the"],
+    }[command]
+    fails_with(run_cli(*args), "E060", model / "vectors.npy", "a directory")
+
+
+def test_format_version_as_a_string(model: Path) -> None:
+    meta = json.loads((model / "meta.json").read_text())
+    meta["format_version"] = "1"
+    (model / "meta.json").write_text(json.dumps(meta))
+    result = run_cli("evaluate", model, "--no-progress")
+    fails_with(result, "E062", "format_version is '1' (str), not the integer 1")
+
+
+def test_urandom_meta_through_the_cli(model: Path) -> None:
+    (model / "meta.json").unlink()
+    (model / "meta.json").symlink_to("/dev/urandom")
+    run = run_python(
+        "import sys; from spacy_hs.cli import main; sys.argv = ['spacy-hs'] + sys.argv[1:]; main()",
+        "predict",
+        str(model),
+        "the",
+        timeout=60,
+    )
+    assert not run.timed_out and run.returncode == 1
+    assert "[E060]" in run.stdout + run.stderr and "Traceback" not in run.stderr
+
+
+# -- nothing lost: outputs never over inputs or models ------------------------------------------
+
+
+def test_evaluate_output_into_the_model(model: Path, tmp_path: Path) -> None:
+    """`evaluate MODEL --output MODEL/meta.json` used to exit 0 and destroy the model."""
+    before = snapshot(model)
+    link = tmp_path / "link"
+    link.symlink_to(model)
+    alias = tmp_path / "metrics.json"
+    alias.symlink_to(model / "meta.json")
+    for output in (model / "meta.json", model / "metrics.json", link / "meta.json", alias):
+        result = run_cli("evaluate", model, "--output", output, "--no-progress")
+        fails_with(result, "E181", "a spacy-hs model directory")
+    result = run_cli("evaluate", model, "--plots", model, "--no-progress")
+    fails_with(result, "E181")
+    assert snapshot(model) == before
+    HSModel.from_disk(model)
+
+
+def test_evaluate_output_over_the_heldout_file(model: Path, tmp_path: Path) -> None:
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text("the government said\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(heldout)
+    for output in (heldout, link):
+        result = run_cli("evaluate", model, "--heldout", heldout, "--output", output)
+        fails_with(result, "E180", "the same file as", heldout)
+    assert heldout.read_text() == "the government said\n"
+
+
+def test_preprocess_output_into_a_model(model: Path, tmp_path: Path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("some text here\n")
+    before = snapshot(model)
+    result = run_cli("preprocess", text, model / "words.json", "--no-progress")
+    fails_with(result, "E181", model)
+    assert snapshot(model) == before
+
+
+def test_corpus_into_a_model(model: Path) -> None:
+    before = snapshot(model)
+    fails_with(run_cli("corpus", model, "--max-articles", "1", "--no-lee"), "E181")
+    assert snapshot(model) == before
+
+
+def test_train_into_a_model(model: Path) -> None:
+    result = run_cli("train", LEE, model, *FAST)
+    fails_with(result, "E181", model)
+
+
+def test_assemble_over_its_model(model: Path, tmp_path: Path) -> None:
+    """A pipeline directory that holds the model it is built from would delete it."""
+    pipeline = tmp_path / "pipeline"
+    assemble(model, pipeline)
+    inner = pipeline / "hs_predictor" / "model"
+    fails_with(run_cli("assemble", inner, pipeline), "E180", "a directory holding")
+    HSModel.from_disk(inner)
+
+
+# -- nothing lost: replacing removes only what spacy-hs wrote -------------------------------------
+
+
+def test_assemble_keeps_the_users_files(normalized_model_dir: Path, tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    assemble(normalized_model_dir, pipeline, top_k=4)  # its own output: replaced
+    (pipeline / "NOTES.md").write_text("my notes")
+    (pipeline / "extra").mkdir()
+    (pipeline / "extra" / "data.txt").write_text("mine")
+    (pipeline / "hs_predictor" / "model" / "README").write_text("also mine")
+    before = snapshot(pipeline)
+    result = run_cli("assemble", normalized_model_dir, pipeline, "--top-k", "5")
+    fails_with(result, "E182", "3 item(s)", "NOTES.md", "extra/", "hs_predictor/model/README")
+    assert snapshot(pipeline) == before
+    assert spacy.load(pipeline).get_pipe("hs_predictor").top_k == 4
+
+
+def test_assemble_keeps_components_it_did_not_add(
+    normalized_model_dir: Path, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "pipeline"
+    nlp = assemble(normalized_model_dir, pipeline)
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "ORG", "pattern": "acme"}])
+    nlp.to_disk(pipeline)
+    result = run_cli("assemble", normalized_model_dir, pipeline)
+    fails_with(result, "E182", "entity_ruler")
+    assert "entity_ruler" in spacy.load(pipeline).pipe_names
+
+
+def test_train_keeps_the_users_files(model: Path, tmp_path: Path) -> None:
+    output = tmp_path / "training"
+    output.mkdir()
+    shutil.copytree(model, output / "hs_model")
+    (output / "hs_model" / "NOTES.md").write_text("my notes")
+    (output / "hs_model" / "plots").mkdir()
+    before = snapshot(output)
+    start = time.perf_counter()
+    result = run_cli("train", LEE, output, *FAST)
+    fails_with(result, "E182", "NOTES.md", "plots/")
+    assert time.perf_counter() - start < 20  # refused before gensim trains
+    assert snapshot(output) == before
+
+
+def test_train_keeps_a_gensim_file_it_did_not_save(tmp_path: Path) -> None:
+    output = tmp_path / "training"
+    assert run_cli("train", LEE, output, *FAST, "--save-gensim").exit_code == 0
+    assert run_cli("train", LEE, output, *FAST, "--save-gensim").exit_code == 0  # its own
+    (output / "word2vec.model").write_bytes(b"my own gensim model")
+    result = run_cli("train", LEE, output, *FAST, "--save-gensim")
+    fails_with(result, "E183", output / "word2vec.model", "does not record it")
+    assert (output / "word2vec.model").read_bytes() == b"my own gensim model"
+
+
+def test_corpus_keeps_the_users_wiki_txt(tmp_path: Path) -> None:
+    """`spacy-hs corpus DIR` used to replace DIR/wiki.txt."""
+    out = tmp_path / "corpus"
+    args = ("corpus", out, "--max-articles", "1", "--no-lee")
+    assert run_cli(*args).exit_code == 0
+    assert run_cli(*args).exit_code == 0  # the same text again: nothing is lost
+    (out / "wiki.txt").write_text("my own wiki notes\n")
+    fails_with(run_cli(*args), "E183", out / "wiki.txt", "differs")
+    assert (out / "wiki.txt").read_text() == "my own wiki notes\n"
+
+
+def test_evaluate_keeps_a_plot_it_did_not_draw(model: Path, tmp_path: Path) -> None:
+    plots = tmp_path / "plots"
+    model_dir = tmp_path / "with_loss"
+    loaded = HSModel.from_disk(model)
+    loaded.meta["loss_history"] = [3.0, 2.5]
+    loaded.to_disk(model_dir)
+    args = ("evaluate", model_dir, "--plots", plots, "--no-progress")
+    assert run_cli(*args).exit_code == 0
+    assert run_cli(*args).exit_code == 0  # its own plot is replaced
+    (plots / "loss.png").write_bytes(b"\x89PNG\r\n\x1a\nmy own plot")
+    fails_with(run_cli(*args), "E183", plots / "loss.png", "not a plot drawn by spacy-hs")
+    assert (plots / "loss.png").read_bytes().endswith(b"my own plot")
+
+
+def test_package_keeps_the_users_files(normalized_model_dir: Path, tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    out = tmp_path / "packages"
+    package_pipeline(pipeline, out, "keep", "1.0.0")
+    package_pipeline(pipeline, out, "keep", "1.0.0", force=True)  # its own: replaced
+    notes = out / "en_keep-1.0.0" / "NOTES.md"
+    notes.write_text("release notes")
+    args = ("package", pipeline, out, "--name", "keep", "--version", "1.0.0", "--force")
+    fails_with(run_cli(*args), "E182", "NOTES.md")
+    assert notes.read_text() == "release notes"
+
+
+# -- packaging --------------------------------------------------------------------------------
+
+
+def test_package_refuses_symlinks(normalized_model_dir: Path, tmp_path: Path) -> None:
+    """A symlink inside the pipeline used to pack the file it points to into the wheel."""
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the wheel")
+    (pipeline / "vocab" / "extra.txt").symlink_to(secret)
+    result = run_cli("package", pipeline, tmp_path / "out", "--name", "x", "--version", "1.0.0")
+    fails_with(result, "E331", "vocab/extra.txt")
+    assert not (tmp_path / "out").exists()
+
+
+def test_package_output_inside_the_pipeline(normalized_model_dir: Path, tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    before = snapshot(pipeline)
+    result = run_cli("package", pipeline, pipeline / "dist", "--name", "x", "--version", "1.0.0")
+    fails_with(result, "E181", "a spaCy pipeline directory")
+    assert snapshot(pipeline) == before
+
+
+def test_package_version_is_normalised_once(normalized_model_dir: Path, tmp_path: Path) -> None:
+    """--version 01.2.3 used to name the directory ...-01.2.3 but the wheel ...-1.2.3."""
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    out = tmp_path / "packages"
+    result = run_cli("package", pipeline, out, "--name", "v", "--version", "01.2.3")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["en_v-1.2.3"]
+    wheel = out / "en_v-1.2.3" / "dist" / "en_v-1.2.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        assert "Version: 1.2.3" in archive.read("en_v-1.2.3.dist-info/METADATA").decode()
+    result = run_cli("package", pipeline, out, "--name", "v", "--version", "1.2.3")
+    fails_with(result, "E317", "en_v-1.2.3")  # the same version
+
+
+# -- killed runs ---------------------------------------------------------------------------
+
+
+def test_temporaries_of_a_killed_preprocess_are_removed(tmp_path: Path) -> None:
+    """preprocess is killed while it reads (its input, a FIFO, never delivers): its hidden
+    temporaries stay behind, and the next run writing the same output removes them."""
+    fifo = tmp_path / "input.txt"
+    os.mkfifo(fifo)
+    output = tmp_path / "out" / "corpus.txt"
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(fifo), str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(output.parent.glob(".*.tmp")):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    left = sorted(p.name for p in output.parent.glob(".*.tmp"))
+    assert left == [f".corpus.txt.spacy-hs-{process.pid}-{left[0].rsplit('-', 1)[1]}"]
+    text = tmp_path / "text.txt"
+    text.write_text("Hello there. A second sentence.\n")
+    assert run_cli("preprocess", text, output, "--no-progress").exit_code == 0
+    assert sorted(p.name for p in output.parent.iterdir()) == ["corpus.txt", "corpus.txt.meta.json"]
+
+
+# Replace a model directory, and die between the two renames of the replacement.
+KILLED_REPLACEMENT = """
+import os, sys
+from spacy_hs import HSModel
+from spacy_hs.pipeline.package import assemble
+real = os.replace
+def replace(source, target):
+    real(source, target)
+    if str(target).endswith(".old"):  # the old version is set aside; the new one is not in place
+        os._exit(9)
+os.replace = replace
+kind, source, target = sys.argv[1:]
+if kind == "model":
+    HSModel.from_disk(source).to_disk(target)
+else:
+    assemble(source, target)
+"""
+
+
+def test_an_interrupted_model_replacement_is_recovered_by_the_next_load(
+    model: Path, tmp_path: Path
+) -> None:
+    before = snapshot(model)
+    run = run_python(KILLED_REPLACEMENT, "model", str(model), str(model), timeout=120)
+    assert run.returncode == 9, run.stderr
+    assert not model.exists() and list(tmp_path.glob(".model.spacy-hs-*.old"))
+    with pytest.warns(UserWarning, match=r"\[W010\] .*model was missing.*has been restored"):
+        HSModel.from_disk(model)
+    assert snapshot(model) == before
+    assert not list(tmp_path.glob(".model.spacy-hs-*.old"))
+    HSModel.from_disk(model).to_disk(model)  # the next write clears the dead run's staging
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_an_interrupted_pipeline_replacement_is_recovered_by_the_next_run(
+    normalized_model_dir: Path, tmp_path: Path
+) -> None:
+    pipeline = tmp_path / "pipeline"
+    assemble(normalized_model_dir, pipeline)
+    before = snapshot(pipeline)
+    run = run_python(
+        KILLED_REPLACEMENT, "pipeline", str(normalized_model_dir), str(pipeline), timeout=120
+    )
+    assert run.returncode == 9, run.stderr
+    assert not pipeline.exists()
+    result = run_cli("predict", pipeline, "the government")
+    assert result.exit_code == 0, result.output
+    assert "[W010]" in result.output and "has been restored" in result.output
+    assert snapshot(pipeline) == before
+    result = run_cli("assemble", normalized_model_dir, pipeline)  # and the next run cleans up
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipeline"]
+
+
+@pytest.mark.parametrize("option", ["--word2vec.window", "--head.context_size"])
+def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) -> None:
+    """A model that reads more context words than loading accepts is never trained."""
+    start = time.perf_counter()
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, option, "100000")
+    fails_with(result, "E160", option[2:], "an integer from 1 to 256, got 100000")
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
