@@ -273,3 +273,13 @@ def test_cli_train_help_names_the_layout():
     text = " ".join(result.output.split())
     assert result.exit_code == 0
     assert "OUTPUT_DIR/hs_model" in text and "pickle" in text and "--word2vec.epochs" in text
+
+
+def test_train_without_the_loss_sample(lee_path: Path, tmp_path: Path):
+    """loss_sample = 0 skips the per-epoch loss: the meta records None (JSON has no NaN)."""
+    model = train(
+        lee_path, tmp_path, None, {**FAST, "training.loss_sample": 0, "head.enabled": False}
+    )
+    assert model.meta["loss_history"] == [None, None]
+    saved = HSModel.from_disk(tmp_path / MODEL_DIR)
+    assert [epoch["loss"] for epoch in saved.meta["epochs"]] == [None, None]

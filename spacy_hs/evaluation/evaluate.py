@@ -146,10 +146,11 @@ def model_summary(model: HSModel, path: str | Path | None = None) -> dict[str, A
 def loss_metrics(model: HSModel) -> dict[str, Any]:
     """The per-epoch training loss from ``model.meta["loss_history"]``, if training kept it."""
     history = model.meta.get("loss_history")
-    if not history:
+    if not history or any(x is None for x in history):
         return {
             "per_epoch": None,
-            "note": "the model's meta has no loss_history (not trained with `spacy-hs train`)",
+            "note": "the model's meta has no loss_history (not trained with `spacy-hs train`, "
+            "or with training.loss_sample = 0)",
         }
     return {"per_epoch": [float(x) for x in history], "epochs": len(history)}
 

@@ -52,7 +52,7 @@ from ..corpus.normalize import TokenNormalizer
 from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..hs_model import HSModel, Predictor
 from ..orth_table import OrthTable
-from ..util import is_positive_int
+from ..util import is_positive_int, recover_dir
 from ..validation import MAX_CONTEXT_SIZE
 from . import DEFAULT_HEAD, DEFAULT_TOP_K, HEADS
 
@@ -497,6 +497,7 @@ class HSPredictor(Pipe):
             return self
 
         def read_model(model_path: Path) -> None:
+            recover_dir(model_path)  # a replacement interrupted between its two renames
             if model_path.exists():
                 self.set_model(HSModel.from_disk(model_path))
 

@@ -217,8 +217,9 @@ class Word2VecResult:
     loss_sample_size: int = 0
 
     @property
-    def loss_history(self) -> list[float]:
-        return [report.loss for report in self.epochs]
+    def loss_history(self) -> list[float | None]:
+        """The loss of each epoch; None where it was not measured (``loss_sample = 0``)."""
+        return [None if math.isnan(report.loss) else report.loss for report in self.epochs]
 
     @property
     def words_per_second(self) -> float:
@@ -226,7 +227,11 @@ class Word2VecResult:
         return self.words * len(self.epochs) / self.train_seconds if self.train_seconds else 0.0
 
     def epoch_dicts(self) -> list[dict[str, Any]]:
-        return [asdict(report) for report in self.epochs]
+        """The reports as JSON-able dicts (an unmeasured loss is None: JSON has no NaN)."""
+        return [
+            {**asdict(report), "loss": loss}
+            for report, loss in zip(self.epochs, self.loss_history)
+        ]
 
 
 def train_word2vec(
