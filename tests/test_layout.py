@@ -1,0 +1,104 @@
+"""The house rules: data flows one way through the package, and HSModel knows no head."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import spacy_hs
+
+PACKAGE = Path(spacy_hs.__file__).parent
+# Stages, earliest first: a module may import only from its own stage or earlier ones.
+STAGES = [
+    {"errors", "registry", "util", "orth_table"},
+    {"corpus"},
+    {"tree", "_tree_search", "heads", "validation"},
+    {"hs_model"},
+    {"training", "evaluation"},
+    {"pipeline"},
+    {"view"},
+    {"cli", "__init__", "__main__"},
+]
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Modules of the package that ``name`` imports, function-level imports included and
+    ``if TYPE_CHECKING:`` blocks left out."""
+    tree = ast.parse(path.read_text(encoding="utf8"))
+    skipped = {
+        id(sub)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for sub in ast.walk(stmt)
+    }
+    package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package[: len(package) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            found.add(target)
+            found.update(f"{target}.{alias.name}".strip(".") for alias in node.names)
+        elif node.module and node.module.startswith("spacy_hs"):
+            found.add(node.module.removeprefix("spacy_hs").strip("."))
+    return found
+
+
+def _stage(module: str) -> int:
+    top = module.split(".")[0] or "__init__"
+    return next(i for i, stage in enumerate(STAGES) if top in stage)
+
+
+def test_no_module_imports_from_a_later_stage_and_there_is_no_cycle() -> None:
+    modules = _modules()
+    graph = {
+        name: {m for m in _imports(name, path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    for name, targets in graph.items():
+        for target in targets:
+            assert _stage(target) <= _stage(name), f"{name} imports the later {target}"
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in graph[node]:
+            assert state.get(target) != 1, "import cycle: " + " -> ".join([*trail, target])
+            if target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+def test_hs_model_names_no_head_class() -> None:
+    tree = ast.parse((PACKAGE / "hs_model.py").read_text(encoding="utf8"))
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    names |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {"DirectionalHead", "CBOWHead"} & names
+    head_imports = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and "heads" in (node.module or "")
+    }
+    assert head_imports <= {"heads.protocol"}
