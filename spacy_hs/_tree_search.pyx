@@ -630,3 +630,83 @@ def path_log_probs(
                     word_ids[row],
                 )
     return out_arr
+
+
+def directional_path_log_probs(
+    const float[:, ::1] vectors,
+    const float[::1] padding,
+    const float[:, ::1] position_weights,
+    const float[::1] bias,
+    const int[:, ::1] context_ids,
+    const int[::1] word_ids,
+    const float[:, ::1] weights,
+    const cnp.int64_t[::1] path_offsets,
+    const int[::1] path_nodes,
+    const unsigned char[::1] path_codes,
+):
+    """log P(word | context) under the directional head with diagonal position weights, each
+    hidden vector built in a buffer and scored at once (never stored)::
+
+        hidden = sum over i of position_weights[i] * vec(context_ids[:, i]) + bias, then 1
+
+    ``context_ids[:, i]`` is the (i+1)-th most recent word; the id ``len(vectors)`` stands for
+    ``padding``. The sums are the same float32 operations, in the same order, as the head's
+    numpy forward pass, so the results equal ``path_log_probs`` of its hidden vectors. NaN where
+    the word id is negative."""
+    cdef Py_ssize_t n_rows = context_ids.shape[0]
+    cdef Py_ssize_t size = context_ids.shape[1]
+    cdef Py_ssize_t n_dims = vectors.shape[1]
+    cdef Py_ssize_t n_vectors = vectors.shape[0]
+    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1
+    cdef Py_ssize_t row, i, j
+    cdef int word
+    cdef const float* source
+    if word_ids.shape[0] != n_rows:
+        raise ValueError("context_ids and word_ids differ in length")
+    if position_weights.shape[0] < size or position_weights.shape[1] != n_dims:
+        raise ValueError("position_weights do not match the context size and vector size")
+    if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
+        raise ValueError("padding and bias must have one value per dimension")
+    if weights.shape[1] != n_dims + 1:
+        raise ValueError(f"weights have {weights.shape[1]} columns, expected {n_dims + 1}")
+    if n_words < 0 or weights.shape[0] < n_words - 1:
+        raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
+    for row in range(n_rows):
+        if word_ids[row] >= n_words:
+            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
+        for i in range(size):
+            if context_ids[row, i] < 0 or context_ids[row, i] > n_vectors:
+                raise IndexError(f"context id {context_ids[row, i]} is out of range")
+    out_arr = np.full(n_rows, np.nan, dtype=np.float64)
+    if n_rows == 0:
+        return out_arr
+    cdef double[::1] out = out_arr
+    cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
+    cdef const unsigned char* codes = &path_codes[0] if path_codes.shape[0] else NULL
+    cdef float* hidden = <float*>malloc((n_dims + 1) * sizeof(float))
+    cdef float product
+    if hidden == NULL:
+        raise MemoryError()
+    with nogil:
+        for row in range(n_rows):
+            word = word_ids[row]
+            if word < 0:
+                continue
+            for j in range(n_dims):
+                hidden[j] = 0.0
+            for i in range(size):
+                if context_ids[row, i] == n_vectors:
+                    source = &padding[0]
+                else:
+                    source = &vectors[context_ids[row, i], 0]
+                for j in range(n_dims):
+                    product = source[j] * position_weights[i, j]  # rounded to float32 first
+                    hidden[j] = hidden[j] + product
+            for j in range(n_dims):
+                hidden[j] = hidden[j] + bias[j]
+            hidden[n_dims] = 1.0
+            out[row] = path_log_prob(
+                hidden, &weights[0, 0], n_dims + 1, &path_offsets[0], nodes, codes, word
+            )
+    free(hidden)
+    return out_arr

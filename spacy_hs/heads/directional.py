@@ -138,8 +138,22 @@ class DirectionalHead:
 
     def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
         """log P(word_ids[b] | context b) for a padded matrix as in ``hidden_from_matrix``; NaN
-        where the word id is negative."""
-        return self.log_probs(self.from_padded_matrix(context_ids), word_ids)
+        where the word id is negative. With diagonal position weights, in one compiled pass
+        that never stores the hidden vectors (the same values as ``log_probs``)."""
+        contexts = self.from_padded_matrix(context_ids)
+        if not self.diagonal:
+            return self.log_probs(contexts, word_ids)
+        context, ops = self._context, self.model.ops
+        tree = self.tree
+        return _tree_search.directional_path_log_probs(
+            *(ops.to_numpy(context.get_param(name)) for name in ("E", "pad", "C", "b")),
+            contexts,
+            np.ascontiguousarray(word_ids, dtype=np.int32),
+            self.output_weights,
+            tree.path_offsets,
+            tree.path_nodes,
+            tree.path_codes,
+        )
 
     def from_padded_matrix(self, context_ids: np.ndarray) -> np.ndarray:
         """The head's own context matrix (``context_matrix``) of a matrix of word ids, oldest
