@@ -447,7 +447,7 @@ def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
     # A codec error handler: replace like errors="replace", and count the bytes for the warning.
     if not isinstance(error, UnicodeDecodeError):
         raise error
-    _decoding.replaced += error.end - error.start
+    _decoding.replaced = getattr(_decoding, "replaced", 0) + error.end - error.start
     return "\ufffd", error.end
 
 
