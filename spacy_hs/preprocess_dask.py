@@ -189,7 +189,7 @@ class DaskEngine:
                     Errors.E806.format(address=address, timeout=self.timeout)
                 ) from None
             if verbose:
-                n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+                n_workers = len(client.nthreads())
                 _say(f"Dask: {n_workers} worker(s) of the scheduler at {address}")
             yield client
 

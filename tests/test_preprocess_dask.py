@@ -11,6 +11,7 @@ import bz2
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -295,7 +296,7 @@ def test_existing_cluster_matches_local_engine(
     assert sorted(after) == sorted(before) and len(after) == 2
     assert all(after[w] - before[w] <= 1 for w in after) and after != before
     # The cluster is still up for the next client.
-    assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2
+    assert len(client.nthreads()) == 2
 
 
 def test_cli_against_existing_cluster(
@@ -439,3 +440,33 @@ def test_units_cover_the_file_at_line_starts(tmp_path: Path, lee_lines: list[str
     packed = tmp_path / "packed.txt.gz"
     packed.write_bytes(gzip.compress(data))
     assert split_units([packed], 100) == [WorkUnit(packed)]
+
+
+def test_project_passes_engine_and_scheduler(
+    corpus: Path, tmp_path: Path, cluster: tuple[str, object]
+) -> None:
+    # `spacy project run preprocess` with vars engine/scheduler, against the local engine.
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    results = {}
+    for engine, scheduler in (("local", ""), ("dask", cluster[0])):
+        project = tmp_path / engine
+        (project / "corpus").mkdir(parents=True)
+        shutil.copy(root / "project.yml", project)
+        shutil.copytree(corpus, project / "corpus" / "raw")
+        command = [sys.executable, "-m", "spacy", "project", "run", "preprocess", str(project)]
+        command += [f"--vars.engine={engine}", f"--vars.scheduler={scheduler}"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        if engine == "dask":
+            assert f"worker(s) of the scheduler at {scheduler}" in done.stdout
+        shutil.rmtree(project / "corpus" / "raw")
+        results[engine] = contents(project / "corpus")
+    assert set(results["dask"]) == {
+        "train.txt",
+        "train.txt.meta.json",
+        "heldout.txt",
+        "heldout.txt.meta.json",
+    }
+    assert results["dask"] == results["local"]
