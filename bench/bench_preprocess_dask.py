@@ -60,17 +60,38 @@ def build_corpus(directory: Path, min_mb: float, copies: int = 1) -> tuple[Path,
     return path, repeats
 
 
-def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[float, int, str]:
-    """(wall seconds, tokens written, digest of the files) of one preprocess call."""
+def busy_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds used by the whole machine, by this process and its finished children)."""
+    import resource
+
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    machine = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+    ours = sum(
+        getattr(resource.getrusage(who), attr)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for attr in ("ru_utime", "ru_stime")
+    )
+    return machine, ours
+
+
+def run_system(
+    key: str, corpus: Path, out_dir: Path, chunk_mb: float
+) -> tuple[float, int, str, float]:
+    """(wall seconds, tokens written, digest of the files, cores used by other programs meanwhile)
+    of one preprocess call."""
     _, options = SYSTEMS[key]
     output, heldout = out_dir / f"{key}.tok.txt", out_dir / f"{key}.heldout.txt"
     engine = None
     if key.startswith("dask"):
         engine = DaskEngine(workers=options["workers"], chunk_mb=chunk_mb)
         options = {}
+    machine, ours = busy_cpu_seconds()
     start = time.perf_counter()
     result = preprocess(corpus, output, heldout=heldout, progress=False, engine=engine, **options)
     wall = time.perf_counter() - start
+    machine_after, ours_after = busy_cpu_seconds()
+    others = max(0.0, (machine_after - machine) - (ours_after - ours)) / wall
     tokens = result.meta["stats"]["tokens"] + result.heldout_meta["stats"]["tokens"]
     digest = hashlib.md5()
     for path in (output, heldout):
@@ -79,7 +100,7 @@ def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[
     for meta in (result.meta, result.heldout_meta):
         stats = {k: v for k, v in meta["stats"].items() if k != "seconds"}
         digest.update(repr(sorted(stats.items())).encode())
-    return wall, tokens, digest.hexdigest()
+    return wall, tokens, digest.hexdigest(), others
 
 
 def cluster_start_seconds(n_workers: int) -> float:
@@ -146,11 +167,13 @@ def main() -> None:
         size = corpus.stat().st_size
         walls: dict[str, list[float]] = {key: [] for key in SYSTEMS}
         digests: dict[str, set[str]] = {key: set() for key in SYSTEMS}
+        others: dict[str, list[float]] = {key: [] for key in SYSTEMS}
         for _ in range(args.repeat):
             for key in SYSTEMS:
-                wall, tokens, digest = run_system(key, corpus, tmp_dir, args.chunk_mb)
+                wall, tokens, digest, other = run_system(key, corpus, tmp_dir, args.chunk_mb)
                 walls[key].append(wall)
                 digests[key].add(digest)
+                others[key].append(other)
         starts = {n: cluster_start_seconds(n) for n in (1, 2)}
         memory = {}
         if not args.no_memory:
@@ -165,9 +188,12 @@ def main() -> None:
         f"dask units of {args.chunk_mb:g} MB (about {units})"
     )
     rate = {key: tokens / statistics.median(w) for key, w in walls.items()}
-    print(f"{'system':<30}{'wall s (median)':>16}{'tokens/s':>12}   wall of each run")
+    print(
+        f"{'system':<30}{'wall s (median)':>16}{'tokens/s':>12}   wall of each run "
+        "(cores busy with other programs meanwhile)"
+    )
     for key, (name, _) in SYSTEMS.items():
-        each = " ".join(f"{w:.2f}" for w in walls[key])
+        each = " ".join(f"{w:.2f} ({o:.1f})" for w, o in zip(walls[key], others[key]))
         print(f"{name:<30}{statistics.median(walls[key]):>16.2f}{rate[key]:>12,.0f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
