@@ -16,7 +16,12 @@ Targets: dask 2 workers >= 1.6x dask 1 worker; dask 1 worker >= 0.85x local ``n_
 Memory: peak RSS (``ru_maxrss``) of each worker process, read on the workers at the end of a run
 on a fresh 2-worker cluster, for the corpus and for 5 times the corpus. Target: flat.
 
-    python bench/bench_preprocess_dask.py [--min-mb 20] [--chunk-mb 1] [--repeat 2]
+    python bench/bench_preprocess_dask.py [--min-mb 20] [--chunk-mb 1] [--repeat 3]
+        [--no-memory | --no-throughput] [--quiet-cores 0.3 --quiet-wait 60]
+
+On a shared machine other programs take cores from the systems compared: before each run the
+script waits (a bounded time) for them to go quiet, and it prints the cores they used just
+before and during each run.
 
 The corpus is small next to the default ``--chunk-mb 32`` (made for corpora of GBs), so the units
 here are smaller, to give the workers a few dozen units as a large corpus would.
@@ -153,48 +158,82 @@ def worker_peak_rss(corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[list[
     return sorted(kb / 1024 for kb in peaks.values()), rate  # ru_maxrss is in KB on Linux
 
 
+def wait_until_quiet(max_cores: float, max_wait: float) -> float:
+    """Wait (at most ``max_wait`` s) until other programs use under ``max_cores`` cores, averaged
+    over one second; return the cores they used in the last second."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        machine, ours = busy_cpu_seconds()
+        time.sleep(1.0)
+        machine_after, ours_after = busy_cpu_seconds()
+        others = (machine_after - machine) - (ours_after - ours)
+        if others < max_cores or time.monotonic() > deadline:
+            return others
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--min-mb", type=float, default=20.0, help="corpus size, at least")
     parser.add_argument("--chunk-mb", type=float, default=1.0, help="Dask unit size")
-    parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each system")
-    parser.add_argument("--memory-copies", type=int, default=5, help="the larger memory corpus")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each system")
+    parser.add_argument("--no-throughput", action="store_true", help="only the memory runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument("--memory-copies", type=int, default=5, help="the larger memory corpus")
+    parser.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.3,
+        help="before each run, wait until other programs use fewer cores than this",
+    )
+    parser.add_argument("--quiet-wait", type=float, default=60.0, help="... for at most this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         corpus, repeats = build_corpus(tmp_dir, args.min_mb)
         size = corpus.stat().st_size
-        walls: dict[str, list[float]] = {key: [] for key in SYSTEMS}
-        digests: dict[str, set[str]] = {key: set() for key in SYSTEMS}
-        others: dict[str, list[float]] = {key: [] for key in SYSTEMS}
-        for _ in range(args.repeat):
-            for key in SYSTEMS:
-                wall, tokens, digest, other = run_system(key, corpus, tmp_dir, args.chunk_mb)
-                walls[key].append(wall)
-                digests[key].add(digest)
-                others[key].append(other)
-        starts = {n: cluster_start_seconds(n) for n in (1, 2)}
-        memory = {}
+        print(f"corpus: the default corpus x{repeats}, {size / 1e6:.1f} MB", flush=True)
+        if not args.no_throughput:
+            throughput(corpus, tmp_dir, args)
         if not args.no_memory:
-            memory[1] = worker_peak_rss(corpus, tmp_dir, args.chunk_mb)
+            memory = {1: worker_peak_rss(corpus, tmp_dir, args.chunk_mb)}
+            corpus.unlink()
             big, _ = build_corpus(tmp_dir, args.min_mb, copies=args.memory_copies)
             big_size = big.stat().st_size
-            corpus.unlink()
             memory[args.memory_copies] = worker_peak_rss(big, tmp_dir, args.chunk_mb)
-    units = -(-size // int(args.chunk_mb * 1e6))
-    print(
-        f"corpus: the default corpus x{repeats}, {size / 1e6:.1f} MB, {tokens:,} tokens written; "
-        f"dask units of {args.chunk_mb:g} MB (about {units})"
-    )
+            n = args.memory_copies
+            print("peak RSS per worker (2 workers, a fresh cluster per corpus):")
+            for copies, mb in ((1, size), (n, big_size)):
+                peaks, rate = memory[copies]
+                rss = ", ".join(f"{p:.0f} MB" for p in peaks)
+                print(f"  x{copies} corpus ({mb / 1e6:.0f} MB): {rss}   ({rate:,.0f} tokens/s)")
+            ratio = max(memory[n][0]) / max(memory[1][0])
+            print(f"  ratio of the largest peaks: {ratio:.2f}x (target: flat)")
+    print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, spaCy {spacy.__version__}")
+    print("reproduce: python bench/bench_preprocess_dask.py " + " ".join(sys.argv[1:]))
+
+
+def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
+    walls: dict[str, list[float]] = {key: [] for key in SYSTEMS}
+    digests: set[str] = set()
+    others: dict[str, list[tuple[float, float]]] = {key: [] for key in SYSTEMS}
+    for _ in range(args.repeat):
+        for key in SYSTEMS:
+            before = wait_until_quiet(args.quiet_cores, args.quiet_wait)
+            wall, tokens, digest, during = run_system(key, corpus, tmp_dir, args.chunk_mb)
+            walls[key].append(wall)
+            digests.add(digest)
+            others[key].append((before, during))
+    starts = {n: cluster_start_seconds(n) for n in (1, 2)}
+    units = -(-corpus.stat().st_size // int(args.chunk_mb * 1e6))
+    print(f"{tokens:,} tokens written; dask units of {args.chunk_mb:g} MB (about {units})")
     rate = {key: tokens / statistics.median(w) for key, w in walls.items()}
     print(
-        f"{'system':<30}{'wall s (median)':>16}{'tokens/s':>12}   wall of each run "
-        "(cores busy with other programs meanwhile)"
+        f"{'system':<28}{'wall s':>8}{'tokens/s':>10}   each run: wall s "
+        "(cores used by other programs just before / during it)"
     )
     for key, (name, _) in SYSTEMS.items():
-        each = " ".join(f"{w:.2f} ({o:.1f})" for w, o in zip(walls[key], others[key]))
-        print(f"{name:<30}{statistics.median(walls[key]):>16.2f}{rate[key]:>12,.0f}   {each}")
+        each = "  ".join(f"{w:.2f} ({b:.1f}/{d:.1f})" for w, (b, d) in zip(walls[key], others[key]))
+        print(f"{name:<28}{statistics.median(walls[key]):>8.2f}{rate[key]:>10,.0f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
         f"2 workers {starts[2]:.2f} s"
@@ -207,24 +246,9 @@ def main() -> None:
     ]
     for name, a, b, target in ratios:
         print(f"{name:<40}{rate[a] / rate[b]:>6.2f}x   {target}")
-    same = len(set().union(*digests.values())) == 1
-    print(f"output of every system and run byte-identical: {'yes' if same else 'NO'}")
-    if memory:
-        (n1, (peaks1, rate1)), (n5, (peaks5, rate5)) = sorted(memory.items())
-        print("peak RSS per worker (2 workers, fresh cluster per corpus):")
-        print(
-            f"  x{n1} corpus ({size / 1e6:.0f} MB): "
-            + ", ".join(f"{p:.0f} MB" for p in peaks1)
-            + f"   ({rate1:,.0f} tokens/s)"
-        )
-        print(
-            f"  x{n5} corpus ({big_size / 1e6:.0f} MB): "
-            + ", ".join(f"{p:.0f} MB" for p in peaks5)
-            + f"   ({rate5:,.0f} tokens/s)"
-        )
-        print(f"  ratio of the largest peaks: {max(peaks5) / max(peaks1):.2f}x (target: flat)")
-    print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}, spaCy {spacy.__version__}")
-    print("reproduce: python bench/bench_preprocess_dask.py " + " ".join(sys.argv[1:]))
+    print(
+        f"every system and run wrote byte-identical files: {'yes' if len(digests) == 1 else 'NO'}"
+    )
 
 
 if __name__ == "__main__":
