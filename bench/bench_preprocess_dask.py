@@ -16,8 +16,12 @@ Targets: dask 2 workers >= 1.6x dask 1 worker; dask 1 worker >= 0.85x local ``n_
 Memory: peak RSS (``ru_maxrss``) of each worker process, read on the workers at the end of a run
 on a fresh 2-worker cluster, for the corpus and for 5 times the corpus. Target: flat.
 
-    python bench/bench_preprocess_dask.py [--min-mb 20] [--chunk-mb 1] [--repeat 3]
-        [--no-memory | --no-throughput] [--quiet-cores 0.3 --quiet-wait 60]
+    python bench/bench_preprocess_dask.py [--min-mb 40] [--chunk-mb 1] [--repeat 2]
+        [--no-memory | --no-throughput] [--quiet-cores 0.3 --quiet-wait 30]
+
+The Dask engine pays a fixed cost per run (starting and stopping its cluster, about 3 s here),
+which weighs less the larger the corpus: the default corpus is 40 MB (the issue asks for at
+least 20), and the ratios are also printed with the separately measured cost taken out.
 
 On a shared machine other programs take cores from the systems compared: before each run the
 script waits (a bounded time) for them to go quiet, and it prints the cores they used just
@@ -173,9 +177,9 @@ def wait_until_quiet(max_cores: float, max_wait: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--min-mb", type=float, default=20.0, help="corpus size, at least")
+    parser.add_argument("--min-mb", type=float, default=40.0, help="corpus size, at least")
     parser.add_argument("--chunk-mb", type=float, default=1.0, help="Dask unit size")
-    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each system")
+    parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each system")
     parser.add_argument("--no-throughput", action="store_true", help="only the memory runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--memory-copies", type=int, default=5, help="the larger memory corpus")
@@ -185,7 +189,7 @@ def main() -> None:
         default=0.3,
         help="before each run, wait until other programs use fewer cores than this",
     )
-    parser.add_argument("--quiet-wait", type=float, default=60.0, help="... for at most this")
+    parser.add_argument("--quiet-wait", type=float, default=30.0, help="... for at most this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -226,14 +230,23 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
     starts = {n: cluster_start_seconds(n) for n in (1, 2)}
     units = -(-corpus.stat().st_size // int(args.chunk_mb * 1e6))
     print(f"{tokens:,} tokens written; dask units of {args.chunk_mb:g} MB (about {units})")
-    rate = {key: tokens / statistics.median(w) for key, w in walls.items()}
+    # A run during which other programs took cores is shown, but left out of the median when
+    # the system has an undisturbed run.
+    median: dict[str, float] = {}
+    for key in SYSTEMS:
+        quiet = [w for w, (_, d) in zip(walls[key], others[key]) if d < args.quiet_cores]
+        median[key] = statistics.median(quiet or walls[key])
+    rate = {key: tokens / median[key] for key in SYSTEMS}
     print(
-        f"{'system':<28}{'wall s':>8}{'tokens/s':>10}   each run: wall s "
-        "(cores used by other programs just before / during it)"
+        f"{'system':<28}{'wall s':>8}{'tokens/s':>10}   each run: wall s (cores used by other "
+        f"programs just before / during it; * = over {args.quiet_cores:g}, left out)"
     )
     for key, (name, _) in SYSTEMS.items():
-        each = "  ".join(f"{w:.2f} ({b:.1f}/{d:.1f})" for w, (b, d) in zip(walls[key], others[key]))
-        print(f"{name:<28}{statistics.median(walls[key]):>8.2f}{rate[key]:>10,.0f}   {each}")
+        each = "  ".join(
+            f"{w:.2f} ({b:.1f}/{d:.1f}){'*' if d >= args.quiet_cores else ''}"
+            for w, (b, d) in zip(walls[key], others[key])
+        )
+        print(f"{name:<28}{median[key]:>8.2f}{rate[key]:>10,.0f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
         f"2 workers {starts[2]:.2f} s"
@@ -246,9 +259,15 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
     ]
     for name, a, b, target in ratios:
         print(f"{name:<40}{rate[a] / rate[b]:>6.2f}x   {target}")
-    print(
-        f"every system and run wrote byte-identical files: {'yes' if len(digests) == 1 else 'NO'}"
-    )
+    # The same ratios for the tokenizing alone: the fixed cost of starting and stopping the
+    # cluster taken out (it does not grow with the corpus).
+    work = dict(median)
+    for key, n_workers in (("dask-1", 1), ("dask-2", 2)):
+        work[key] = max(median[key] - starts[n_workers], 1e-9)
+    for name, a, b, _ in ratios[:2]:
+        print(f"{name + ', without cluster start':<56}{work[b] / work[a]:>6.2f}x")
+    same = "yes" if len(digests) == 1 else "NO"
+    print(f"every system and run wrote byte-identical files: {same}")
 
 
 if __name__ == "__main__":

@@ -344,6 +344,11 @@ class Errors:
         "`dask worker {address}`, or leave out --scheduler to start a local cluster."
     )
     E807 = "{options} only apply to --engine dask. Add --engine dask, or leave them out."
+    E808 = (
+        "The Dask cluster at {address} has had no worker for {seconds:g} s, so {count} task(s) "
+        "cannot run; the run stopped and nothing was written. Start workers "
+        "(`dask worker {address}`) and run again."
+    )
 
 
 class Warnings:

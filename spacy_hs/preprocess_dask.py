@@ -72,7 +72,8 @@ DEFAULT_CHUNK_MB = 32.0
 MB = 1_000_000
 # Where the embedded cluster's dashboard listens when asked for (never on other interfaces).
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
-INSTALL = 'pip install "spacy-hs[dask]"'
+# Seconds a run waits for workers when the cluster has none left (at least ``timeout``).
+LOST_WORKERS_TIMEOUT = 60.0
 
 
 @dataclass
@@ -134,7 +135,9 @@ class DaskEngine:
         bar = _units_bar(job.progress, len(units))
         try:
             with self._client(distributed, len(units), job.progress) as client:
-                return _run_tasks(distributed, client, units, tasks, job.outputs, bar)
+                # Workers may be away for a while (restarting, or in a batch queue): not forever.
+                patience = max(self.timeout, LOST_WORKERS_TIMEOUT)
+                return _run_tasks(distributed, client, units, tasks, job.outputs, bar, patience)
         finally:
             bar.close()
             _remove_dir(shard_dir)
@@ -240,6 +243,7 @@ def _run_tasks(
     tasks: Sequence[_UnitTask],
     outputs: Sequence[Path],
     bar: Any,
+    patience: float,
 ) -> CorpusStats:
     """Submit one task per unit and merge the shards in input order as the tasks finish."""
     run = secrets.token_hex(4)
@@ -261,7 +265,7 @@ def _run_tasks(
     handles = []
     try:
         handles.extend(open(path, "wb") for path in outputs)
-        for future in distributed.as_completed(futures, loop=client.loop):
+        for future in _completed(distributed, client, futures, patience):
             i = index_of[future.key]
             if future.status != "finished":
                 raise _task_error(distributed, future, units[i])
@@ -291,6 +295,33 @@ def _run_tasks(
         for handle in handles:
             handle.close()
     return total
+
+
+def _completed(distributed: Any, client: Any, futures: list, patience: float) -> Iterator[Any]:
+    """The futures as they complete. Tasks wait for workers forever, so stop with an error when
+    the cluster has had no worker for ``patience`` seconds."""
+    pending = distributed.as_completed(futures, loop=client.loop)
+    checked = time.monotonic()
+    lost_since = None
+    while not pending.is_empty():
+        if pending.has_ready():
+            yield next(pending)
+            continue
+        time.sleep(0.02)
+        now = time.monotonic()
+        if now - checked < 1.0:
+            continue
+        checked = now
+        if client.nthreads():
+            lost_since = None
+        elif lost_since is None:
+            lost_since = now
+        elif now - lost_since > patience:
+            raise PreprocessError(
+                Errors.E808.format(
+                    seconds=patience, count=pending.count(), address=client.scheduler.address
+                )
+            )
 
 
 def _task_error(distributed: Any, future: Any, unit: WorkUnit) -> PreprocessError:

@@ -470,3 +470,64 @@ def test_project_passes_engine_and_scheduler(
         "heldout.txt.meta.json",
     }
     assert results["dask"] == results["local"]
+
+
+def test_a_worker_that_cannot_see_the_files_says_so(tmp_path: Path) -> None:
+    # A task run where the input is missing, as on a worker without the shared filesystem.
+    from spacy_hs.preprocess import _ProcessorConfig
+    from spacy_hs.preprocess_dask import _preprocess_unit, _UnitTask
+
+    config = _ProcessorConfig("en", {}, False, 1, 0.0, 0)
+    shards = [tmp_path / "unit-000000.token.txt"]
+    task = _UnitTask(WorkUnit(tmp_path / "elsewhere.txt"), config, shards, 1000, 100)
+    with pytest.raises(PreprocessError, match="cannot see .*elsewhere.txt.*share a filesystem"):
+        _preprocess_unit(task)
+    (tmp_path / "elsewhere.txt").write_text("Some text.\n")
+    missing_dir = [tmp_path / "gone" / "unit-000000.token.txt"]
+    with pytest.raises(PreprocessError, match="cannot see .*gone"):
+        _preprocess_unit(_UnitTask(WorkUnit(tmp_path / "elsewhere.txt"), config, missing_dir, 9, 9))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.txt"]
+
+
+def test_a_cluster_that_loses_all_its_workers_stops_the_run(
+    lee_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker without a nanny (nothing restarts it), killed while it runs a task.
+    monkeypatch.setattr(preprocess_dask, "LOST_WORKERS_TIMEOUT", 2.0)
+    scheduler, address = _start_scheduler(tmp_path)
+    worker = _dask(
+        "worker", address, "--no-nanny", "--nthreads", "1", "--host", "127.0.0.1",
+        "--dashboard-address", "127.0.0.1:0", "--no-dashboard", "--memory-limit", "0",
+        "--death-timeout", str(TIMEOUT), "--local-directory", str(tmp_path),
+    )  # fmt: skip
+    try:
+        with distributed.Client(address, timeout=TIMEOUT, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=TIMEOUT)
+        source = tmp_path / "in" / "lee.txt"
+        source.parent.mkdir()
+        source.write_bytes(lee_path.read_bytes() * 3)
+        out_dir = tmp_path / "out"
+        out_dir.mkdir()
+
+        def kill_when_running() -> None:
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and worker.poll() is None:
+                if list(out_dir.glob(".*.shards/.unit-*.tmp")):
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    return
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_when_running)
+        killer.start()
+        engine = DaskEngine(scheduler=address, chunk_mb=0.2, timeout=2)
+        start = time.monotonic()
+        try:
+            with pytest.raises(PreprocessError, match="has had no worker for 2 s"):
+                preprocess(source, out_dir / "corpus.tok.txt", engine=engine, progress=False)
+        finally:
+            killer.join()
+        assert worker.poll() is not None  # it was killed, and the run did not wait for ever
+        assert time.monotonic() - start < TIMEOUT
+        assert list(out_dir.iterdir()) == []
+    finally:
+        _stop([worker, scheduler])
