@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import os
 import statistics
 import sys
@@ -43,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import dask.config
 import spacy
 
 from spacy_hs.corpus import extract_default_corpus
@@ -116,43 +116,22 @@ def cluster_start_seconds(n_workers: int) -> float:
     """Seconds to start and stop the engine's LocalCluster alone (no work), for reference."""
     import distributed
 
+    engine = DaskEngine(workers=n_workers)
     start = time.perf_counter()
-    with (
-        distributed.LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-            preload=["spacy_hs.preprocess_dask"],
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
+    with engine._local_cluster(distributed, dask.config, n_workers, verbose=False) as client:
         client.run(os.getpid)
     return time.perf_counter() - start
 
 
 def worker_peak_rss(corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[list[float], float]:
-    """(peak RSS in MB of each worker, tokens/s) of a run on a fresh 2-worker LocalCluster."""
+    """(peak RSS in MB of each worker, tokens/s) of a run on a fresh 2-worker cluster (the
+    engine's own LocalCluster, kept up to ask the workers)."""
     import resource
 
     import distributed
 
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
-        engine = DaskEngine(scheduler=cluster.scheduler_address, chunk_mb=chunk_mb)
+    with DaskEngine()._local_cluster(distributed, dask.config, 2, verbose=False) as client:
+        engine = DaskEngine(scheduler=client.scheduler.address, chunk_mb=chunk_mb)
         output = out_dir / "memory.tok.txt"
         start = time.perf_counter()
         result = preprocess(corpus, output, progress=False, engine=engine)
