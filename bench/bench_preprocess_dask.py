@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask.config
@@ -84,11 +85,17 @@ def busy_cpu_seconds() -> tuple[float, float]:
     return machine, ours
 
 
-def run_system(
-    key: str, corpus: Path, out_dir: Path, chunk_mb: float
-) -> tuple[float, int, str, float]:
-    """(wall seconds, tokens written, digest of the files, cores used by other programs meanwhile)
-    of one preprocess call."""
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # CPU seconds of this process and its worker processes
+    tokens: int  # written (token file + held-out file)
+    digest: str  # of the files and the statistics
+    others: float  # cores used by other programs during the run, on average
+
+
+def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float) -> Run:
+    """One preprocess call of system ``key``."""
     _, options = SYSTEMS[key]
     output, heldout = out_dir / f"{key}.tok.txt", out_dir / f"{key}.heldout.txt"
     engine = None
@@ -109,7 +116,7 @@ def run_system(
     for meta in (result.meta, result.heldout_meta):
         stats = {k: v for k, v in meta["stats"].items() if k != "seconds"}
         digest.update(repr(sorted(stats.items())).encode())
-    return wall, tokens, digest.hexdigest(), others
+    return Run(wall, ours_after - ours, tokens, digest.hexdigest(), others)
 
 
 def cluster_start_seconds(n_workers: int) -> float:
@@ -141,16 +148,18 @@ def worker_peak_rss(corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[list[
     return sorted(kb / 1024 for kb in peaks.values()), rate  # ru_maxrss is in KB on Linux
 
 
-def wait_until_quiet(max_cores: float, max_wait: float) -> float:
-    """Wait (at most ``max_wait`` s) until other programs use under ``max_cores`` cores, averaged
-    over one second; return the cores they used in the last second."""
+def wait_until_quiet(max_cores: float, max_wait: float, seconds: int = 3) -> float:
+    """Wait (at most ``max_wait`` s) until other programs have used fewer than ``max_cores``
+    cores for ``seconds`` seconds in a row; return the cores they used in the last second."""
     deadline = time.monotonic() + max_wait
+    quiet = 0
     while True:
         machine, ours = busy_cpu_seconds()
         time.sleep(1.0)
         machine_after, ours_after = busy_cpu_seconds()
         others = (machine_after - machine) - (ours_after - ours)
-        if others < max_cores or time.monotonic() > deadline:
+        quiet = quiet + 1 if others < max_cores else 0
+        if quiet >= seconds or time.monotonic() > deadline:
             return others
 
 
@@ -196,36 +205,35 @@ def main() -> None:
 
 
 def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
-    walls: dict[str, list[float]] = {key: [] for key in SYSTEMS}
-    digests: set[str] = set()
-    others: dict[str, list[tuple[float, float]]] = {key: [] for key in SYSTEMS}
+    runs: dict[str, list[Run]] = {key: [] for key in SYSTEMS}
+    before: dict[str, list[float]] = {key: [] for key in SYSTEMS}
     for _ in range(args.repeat):
         for key in SYSTEMS:
-            before = wait_until_quiet(args.quiet_cores, args.quiet_wait)
-            wall, tokens, digest, during = run_system(key, corpus, tmp_dir, args.chunk_mb)
-            walls[key].append(wall)
-            digests.add(digest)
-            others[key].append((before, during))
+            before[key].append(wait_until_quiet(args.quiet_cores, args.quiet_wait))
+            runs[key].append(run_system(key, corpus, tmp_dir, args.chunk_mb))
     starts = {n: cluster_start_seconds(n) for n in (1, 2)}
+    tokens = runs["local-1"][0].tokens
     units = -(-corpus.stat().st_size // int(args.chunk_mb * 1e6))
     print(f"{tokens:,} tokens written; dask units of {args.chunk_mb:g} MB (about {units})")
     # A run during which other programs took cores is shown, but left out of the median when
     # the system has an undisturbed run.
-    median: dict[str, float] = {}
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for key in SYSTEMS:
-        quiet = [w for w, (_, d) in zip(walls[key], others[key]) if d < args.quiet_cores]
-        median[key] = statistics.median(quiet or walls[key])
-    rate = {key: tokens / median[key] for key in SYSTEMS}
+        quiet = [run for run in runs[key] if run.others < args.quiet_cores] or runs[key]
+        wall[key] = statistics.median(run.wall for run in quiet)
+        cpu[key] = statistics.median(run.cpu for run in runs[key])
     print(
-        f"{'system':<28}{'wall s':>8}{'tokens/s':>10}   each run: wall s (cores used by other "
-        f"programs just before / during it; * = over {args.quiet_cores:g}, left out)"
+        f"{'system':<28}{'wall s':>8}{'tokens/s':>10}{'CPU s':>8}   each run: wall s (cores "
+        f"used by other programs just before / during it; * = over {args.quiet_cores:g}, "
+        "left out)"
     )
     for key, (name, _) in SYSTEMS.items():
         each = "  ".join(
-            f"{w:.2f} ({b:.1f}/{d:.1f}){'*' if d >= args.quiet_cores else ''}"
-            for w, (b, d) in zip(walls[key], others[key])
+            f"{run.wall:.2f} ({b:.1f}/{run.others:.1f})" + "*" * (run.others >= args.quiet_cores)
+            for run, b in zip(runs[key], before[key])
         )
-        print(f"{name:<28}{median[key]:>8.2f}{rate[key]:>10,.0f}   {each}")
+        print(f"{name:<28}{wall[key]:>8.2f}{tokens / wall[key]:>10,.0f}{cpu[key]:>8.1f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
         f"2 workers {starts[2]:.2f} s"
@@ -236,17 +244,24 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
         ("local n_process=2 / local n_process=1", "local-2", "local-1", ""),
         ("dask 2 workers / local n_process=2", "dask-2", "local-2", ""),
     ]
+    print("throughput ratios (tokens/s):")
     for name, a, b, target in ratios:
-        print(f"{name:<40}{rate[a] / rate[b]:>6.2f}x   {target}")
-    # The same ratios for the tokenizing alone: the fixed cost of starting and stopping the
-    # cluster taken out (it does not grow with the corpus).
-    work = dict(median)
+        print(f"  {name:<58}{wall[b] / wall[a]:>6.2f}x   {target}")
+    # The fixed cost of starting and stopping the cluster does not grow with the corpus.
+    work = dict(wall)
     for key, n_workers in (("dask-1", 1), ("dask-2", 2)):
-        work[key] = max(median[key] - starts[n_workers], 1e-9)
+        work[key] = max(wall[key] - starts[n_workers], 1e-9)
     for name, a, b, _ in ratios[:2]:
-        print(f"{name + ', without cluster start':<56}{work[b] / work[a]:>6.2f}x")
-    same = "yes" if len(digests) == 1 else "NO"
-    print(f"every system and run wrote byte-identical files: {same}")
+        print(f"  {name + ', cluster start + shutdown taken out':<58}{work[b] / work[a]:>6.2f}x")
+    # CPU time is what other programs on a shared machine disturb least.
+    print(
+        f"  {'dask 1 worker / local n_process=1, in tokens per CPU second':<58}"
+        f"{cpu['local-1'] / cpu['dask-1']:>6.2f}x"
+    )
+    digests = {run.digest for system in runs.values() for run in system}
+    print(
+        f"every system and run wrote byte-identical files: {'yes' if len(digests) == 1 else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

@@ -322,10 +322,7 @@ class Errors:
         "Check the address (tcp://HOST:PORT, as printed by `dask scheduler`) and that the "
         "scheduler is running and reachable, or leave out --scheduler to start a local cluster."
     )
-    E802 = (
-        "Preprocessing {unit} failed on a Dask worker: {reason} Nothing was written; fix the "
-        "input and run again."
-    )
+    E802 = "Preprocessing {unit} failed on a Dask worker, so nothing was written: {reason}"
     E803 = (
         "A Dask worker ({worker}) cannot see {path}. Client and workers must share a filesystem, "
         "with the inputs and the output directory at the same absolute paths on every machine."

@@ -334,20 +334,21 @@ def _completed(distributed: Any, client: Any, futures: list, patience: float) ->
 
 def _task_error(distributed: Any, future: Any, unit: WorkUnit) -> PreprocessError:
     if future.status == "cancelled":
-        reason = "its task was cancelled (another client cancelled it, or the cluster restarted)."
+        reason = "its task was cancelled (by another client, or the cluster restarted)."
         return PreprocessError(Errors.E802.format(unit=unit, reason=reason))
     error = future.exception()
     if isinstance(error, distributed.KilledWorker):
+        worker = getattr(error.last_worker, "address", error.last_worker)
         return PreprocessError(
-            Errors.E804.format(count=error.allowed_failures + 1, unit=unit, reason=error.task)
+            Errors.E804.format(
+                count=error.allowed_failures + 1, unit=unit, reason=f"the last one: {worker}"
+            )
         )
+    # Our errors say what to fix; anything else is shown with its type.
     reason = (
         str(error) if isinstance(error, PreprocessError) else f"{type(error).__name__}: {error}"
     )
-    reason = reason.strip()
-    return PreprocessError(
-        Errors.E802.format(unit=unit, reason=reason + ("" if reason.endswith(".") else "."))
-    )
+    return PreprocessError(Errors.E802.format(unit=unit, reason=reason.strip()))
 
 
 def _remove_dir(path: Path) -> None:
