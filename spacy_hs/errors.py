@@ -531,6 +531,40 @@ class Errors(metaclass=ErrorsWithCodes):
     E125 = (
         "Cannot read {path}: {reason}. Delete it and download it again with `spacy project assets`."
     )
+    # Preprocessing on a Dask cluster (corpus/dask_engine.py)
+    E800 = (
+        "The Dask engine needs dask and distributed, which are not installed ({reason}). "
+        'Install them with: pip install "spacy-hs[dask]"'
+    )
+    E801 = (
+        "Cannot connect to the Dask scheduler at {address} within {timeout:g} s ({reason}). "
+        "Check the address (tcp://HOST:PORT, as printed by `dask scheduler`) and that the "
+        "scheduler is running and reachable, or leave out --scheduler to start a local cluster."
+    )
+    E802 = "Preprocessing {unit} failed on a Dask worker, so nothing was written: {reason}"
+    E803 = (
+        "A Dask worker ({worker}) cannot see {path}. Client and workers must share a filesystem, "
+        "with the inputs and the output directory at the same absolute paths on every machine."
+    )
+    E804 = (
+        "Dask workers died {count} time(s) while preprocessing {unit} ({reason}), so the run "
+        "stopped; nothing was written. A worker running out of memory is the usual cause: give "
+        "workers more memory, or pass a smaller --chunk-mb."
+    )
+    E805 = (
+        "n_process={n_process} applies to the local engine only. With the Dask engine, set the "
+        "number of workers instead (--workers, or the size of the cluster at --scheduler)."
+    )
+    E806 = (
+        "The Dask scheduler at {address} has no workers (waited {timeout:g} s). Start some with "
+        "`dask worker {address}`, or leave out --scheduler to start a local cluster."
+    )
+    E807 = "{options} only apply to --engine dask. Add --engine dask, or leave them out."
+    E808 = (
+        "The Dask cluster at {address} has had no worker for {seconds:g} s, so {count} task(s) "
+        "cannot run; the run stopped and nothing was written. Start workers "
+        "(`dask worker {address}`) and run again."
+    )
 
     # Surprisal view (surprisal.py, view/, cli/render.py)
     E700 = (

@@ -51,6 +51,14 @@ _LISTED = 10  # items named in an error message; the rest are counted
 NotOurs = Callable[[Path, Path], "str | None"]
 
 
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def is_positive_int(value: Any) -> bool:
     """An integer >= 1 (numpy integers included), but not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1

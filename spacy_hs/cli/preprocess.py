@@ -22,6 +22,11 @@ class StopwordAction(str, Enum):
     drop = "drop"
 
 
+class EngineName(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 @app.command("preprocess")
 def preprocess_cli(
     inputs: Annotated[
@@ -130,6 +135,58 @@ def preprocess_cli(
     progress: Annotated[
         bool, Opt("--progress/--no-progress", help="Show a progress bar with tokens/s.")
     ] = True,
+    engine: Annotated[
+        EngineName,
+        Opt(
+            "--engine",
+            "-e",
+            help="Where to tokenize: local (this process, or --n-process processes) or dask "
+            "(a Dask cluster: a local one, or the one at --scheduler; needs "
+            'pip install "spacy-hs[dask]"). Both write identical files.',
+        ),
+    ] = EngineName.local,
+    workers: Annotated[
+        int | None,
+        Opt(
+            "--workers",
+            "-w",
+            min=1,
+            help="Dask: worker processes of the local cluster, one thread each. Default: one "
+            "per CPU core.",
+            show_default=False,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        Opt(
+            "--scheduler",
+            help="Dask: address of a running scheduler (tcp://HOST:PORT) whose workers to use; "
+            "the cluster is left running. Client and workers must share a filesystem with the "
+            "inputs and OUTPUT's directory at the same paths. Default: start a local cluster.",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_mb: Annotated[
+        float | None,
+        Opt(
+            "--chunk-mb",
+            help="Dask: MB of input per task (default 32). Uncompressed files are cut at line "
+            "ends; compressed files are one task each.",
+            show_default=False,
+        ),
+    ] = None,
+    dashboard: Annotated[
+        bool,
+        Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787."),
+    ] = False,
+    scheduler_timeout: Annotated[
+        float | None,
+        Opt(
+            "--scheduler-timeout",
+            help="Dask: seconds to wait for --scheduler and a worker (default 10).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
 
@@ -138,9 +195,12 @@ def preprocess_cli(
     The settings are saved in OUTPUT.meta.json and applied by the trained pipeline to new text.
 
     Memory stays flat whatever the corpus size.
+
+    With --engine dask the work is spread over a Dask cluster in tasks of --chunk-mb of input.
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
+    from ..errors import ConfigError, Errors
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -149,22 +209,43 @@ def preprocess_cli(
         urls=urls.value,
         stopwords=stopwords.value,
     )
+    dask_options = {
+        "workers": workers,
+        "scheduler": scheduler or None,  # project.yml passes "" for none
+        "chunk_mb": chunk_mb,
+        "dashboard": dashboard or None,
+        "timeout": scheduler_timeout,
+    }
+    dask_options = {name: value for name, value in dask_options.items() if value is not None}
+    if engine == EngineName.local and dask_options:
+        flags = {"timeout": "scheduler_timeout"}
+        given = ", ".join("--" + flags.get(name, name).replace("_", "-") for name in dask_options)
+        raise ConfigError(Errors.E807.format(options=given))
     with library_warnings():
-        result = preprocess(
-            inputs,
-            output,
-            lang=lang,
-            normalizer=settings,
-            min_sentence_length=min_sentence_length,
-            pretokenized=pretokenized,
-            n_process=n_process,
-            batch_size=batch_size,
-            heldout=heldout,
-            heldout_fraction=heldout_fraction,
-            heldout_seed=heldout_seed,
-            max_length=max_length,
-            progress=progress,
-        )
+        runner = None
+        if engine == EngineName.dask:
+            from ..corpus.dask_engine import DaskEngine
+
+            runner = DaskEngine(**dask_options)
+        try:
+            result = preprocess(
+                inputs,
+                output,
+                lang=lang,
+                normalizer=settings,
+                min_sentence_length=min_sentence_length,
+                pretokenized=pretokenized,
+                n_process=n_process,
+                batch_size=batch_size,
+                heldout=heldout,
+                heldout_fraction=heldout_fraction,
+                heldout_seed=heldout_seed,
+                max_length=max_length,
+                progress=progress,
+                engine=runner,
+            )
+        except KeyboardInterrupt:
+            msg.fail(f"Interrupted: {output} was not written.", exits=130)
     stats = result.meta["stats"]
     rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
     msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")

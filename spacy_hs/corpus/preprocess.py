@@ -23,8 +23,10 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import io
 import os
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -32,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import spacy
@@ -78,6 +80,124 @@ class PreprocessResult:
     heldout_meta: dict[str, Any] | None = None
 
 
+# Engines ------------------------------------------------------------------------------------
+# An engine turns the input files into token text; `preprocess` validates before it and writes
+# the meta files and renames the outputs after it. All engines share `write_units`, so their
+# output is byte-identical by construction.
+
+
+@dataclass
+class WorkUnit:
+    """A piece of one input file: the whole file, or bytes ``[start, end)`` of an uncompressed
+    one. ``start`` and ``end`` lie at line starts (just after a newline byte), so each document
+    is read whole, and decoded exactly as when the whole file is read."""
+
+    path: Path
+    start: int = 0
+    end: int | None = None  # None: to the end of the file
+
+    def __str__(self) -> str:
+        if self.start == 0 and self.end is None:
+            return str(self.path)
+        end = "end" if self.end is None else f"{self.end:,}"
+        return f"{self.path} (bytes {self.start:,}-{end})"
+
+
+@dataclass
+class CorpusStats:
+    """What reading and tokenizing some units gave; `merge` adds a later unit's statistics."""
+
+    splits: list[_SplitStats]  # per output file: the token file, then the held-out file
+    documents: int = 0  # documents read
+    split_lines: int = 0  # over-long lines split at whitespace
+    replaced_by_file: dict[Path, int] = field(default_factory=dict)  # non-UTF-8 bytes
+    input_tokens: int = 0  # spaCy tokens, before normalisation
+
+    @property
+    def replaced_bytes(self) -> int:
+        return sum(self.replaced_by_file.values())
+
+    def merge(self, later: CorpusStats) -> None:
+        for split, other in zip(self.splits, later.splits):
+            split.merge(other)
+        self.documents += later.documents
+        self.split_lines += later.split_lines
+        for path, count in later.replaced_by_file.items():
+            self.replaced_by_file[path] = self.replaced_by_file.get(path, 0) + count
+        self.input_tokens += later.input_tokens
+
+
+@dataclass
+class PreprocessJob:
+    """What an `Engine` is asked to do: tokenize ``files`` (in order) with ``config``."""
+
+    config: _ProcessorConfig
+    files: list[Path]
+    targets: list[Path]  # the final token file (and held-out file), for placing scratch files
+    outputs: list[Path]  # where to write the token text of each target (temporary files)
+    max_length: int
+    batch_size: int
+    progress: bool
+
+
+class Engine(Protocol):
+    def run(self, job: PreprocessJob) -> CorpusStats:
+        """Write the token text of ``job.files`` to ``job.outputs``, in input order, and return
+        its statistics. Raise `InputError` for bad input."""
+        ...
+
+
+def write_units(
+    process: Callable[[Iterator[_Batch]], Iterable[_BatchResult]],
+    units: Sequence[WorkUnit],
+    outputs: Sequence[IO[str]],
+    *,
+    max_length: int,
+    batch_size: int,
+    bar: Any = None,
+) -> CorpusStats:
+    """Read ``units`` in order, tokenize their batches with ``process`` (which yields results in
+    order) and write the token text to ``outputs`` (one per split). Every engine runs this."""
+    reader = _Reader(units, max_length=max_length)
+    stats = CorpusStats(splits=[_SplitStats() for _ in outputs])
+    splits = stats.splits
+    for result in process(_batches(reader, batch_size)):
+        for split, handle, part in zip(splits, outputs, result.splits):
+            handle.write(part.text)
+            split.add(part)
+        stats.input_tokens += result.input_tokens
+        if bar is not None:
+            bar.update(result.input_tokens)
+            bar.set_postfix_str(
+                f"{reader.documents:,} docs, {splits[0].sentences:,} sentences", refresh=False
+            )
+    stats.documents, stats.split_lines = reader.documents, reader.split_lines
+    stats.replaced_by_file = reader.replaced_by_file
+    return stats
+
+
+def _run_local(job: PreprocessJob, processor: _BatchProcessor, n_process: int) -> CorpusStats:
+    """The local engine: this process, or ``n_process`` worker processes fed batch by batch."""
+
+    def process(batches: Iterator[_Batch]) -> Iterable[_BatchResult]:
+        if n_process == 1:
+            return map(processor.process_batch, batches)
+        return _process_in_workers(job.config, batches, n_process)
+
+    bar = _progress_bar(job.progress)
+    handles: list[IO[str]] = []
+    try:
+        handles.extend(_open_output(p) for p in job.outputs)
+        units = [WorkUnit(path) for path in job.files]
+        return write_units(
+            process, units, handles, max_length=job.max_length, batch_size=job.batch_size, bar=bar
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+        bar.close()
+
+
 def preprocess(
     inputs: PathLike | Sequence[PathLike],
     output: PathLike,
@@ -93,6 +213,7 @@ def preprocess(
     heldout_seed: int = 0,
     max_length: int | None = None,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> PreprocessResult:
     """Tokenize raw text with spaCy and write a token file plus its ``.meta.json``.
 
@@ -115,6 +236,10 @@ def preprocess(
     max_length: lines longer than this many characters are split at whitespace (default: the
         ``max_length`` of the spaCy pipeline, 1,000,000).
     progress: show a progress bar with tokens/s on stderr.
+    engine: where the text is tokenized: None (the default) in this process, or in
+        ``n_process`` local worker processes; or another `Engine`, such as
+        `spacy_hs.corpus.dask_engine.DaskEngine` (then ``n_process`` must be 1). Every engine
+        writes byte-identical files and statistics.
 
     Raises `InputError` (`InputNotFoundError`), `ConfigError` or `OutputError` for bad input
     or options (a fake or truncated .gz or .bz2 file, an output that is an input or lies in a
@@ -148,38 +273,32 @@ def preprocess(
         max_length = processor.nlp.max_length
     if max_length < 2:
         raise ConfigError(Errors.E110.format(name="max_length", expected=">= 2", value=max_length))
-    reader = _Reader(files, max_length=max_length)
-    splits = [_SplitStats()] + ([_SplitStats()] if heldout_path is not None else [])
+    if engine is not None and n_process != 1:
+        raise ConfigError(Errors.E805.format(n_process=n_process))
     targets = [output] + ([heldout_path] if heldout_path is not None else [])
-    bar = _progress_bar(progress)
     # The token files and their meta files appear together when everything is written.
     outputs = targets + [tokenfile.meta_path(target) for target in targets]
     with atomic_outputs(outputs) as temporaries:
-        handles = [_open_output(p) for p in temporaries[: len(targets)]]
-        try:
-            batches = _batches(reader, batch_size)
-            if n_process == 1:
-                results: Iterable[_BatchResult] = map(processor.process_batch, batches)
-            else:
-                results = _process_in_workers(config, batches, n_process)
-            for result in results:
-                for split, handle, part in zip(splits, handles, result.splits):
-                    handle.write(part.text)
-                    split.add(part)
-                bar.update(result.input_tokens)
-                bar.set_postfix_str(
-                    f"{reader.documents:,} docs, {splits[0].sentences:,} sentences", refresh=False
-                )
-        finally:
-            for handle in handles:
-                handle.close()
-            bar.close()
+        job = PreprocessJob(
+            config=config,
+            files=files,
+            targets=targets,
+            outputs=list(temporaries[: len(targets)]),
+            max_length=max_length,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        if engine is None:
+            stats = _run_local(job, processor, n_process)
+        else:
+            stats = engine.run(job)
+        splits = stats.splits
         if splits[0].tokens == 0:
             raise InputError(
                 Errors.E104.format(
                     inputs=", ".join(str(p) for p in input_paths),
                     min_length=min_sentence_length,
-                    documents=reader.documents,
+                    documents=stats.documents,
                 )
             )
         if heldout_path is not None and splits[1].tokens == 0:
@@ -191,7 +310,7 @@ def preprocess(
             _meta(
                 config,
                 split,
-                reader,
+                stats,
                 seconds,
                 input_paths,
                 role=None if heldout_path is None else ("train", "heldout")[i],
@@ -204,7 +323,7 @@ def preprocess(
                 file.write(text)
             # Return what a reader of the file gets (ujson's float parsing is not exact).
             metas[i] = srsly.json_loads(text)
-    _warn_about_input(reader, max_length)
+    _warn_about_input(stats, max_length)
     return PreprocessResult(
         output=output,
         meta=metas[0],
@@ -316,8 +435,12 @@ def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
     # A codec error handler: replace like errors="replace", and count the bytes for the warning.
     if not isinstance(error, UnicodeDecodeError):
         raise error
-    _Reader.replaced_in_file += error.end - error.start
+    _decoding.replaced = getattr(_decoding, "replaced", 0) + error.end - error.start
     return "\ufffd", error.end
+
+
+# The handler is process-wide; count per thread (a Dask worker may run several readers).
+_decoding = threading.local()
 
 
 codecs.register_error(_DECODE_ERRORS, _count_and_replace)
@@ -330,35 +453,30 @@ class _Reader:
     ``max_length`` are read in pieces and cut at whitespace, so no line is ever held whole.
     """
 
-    # Updated by the codec error handler (a process-wide function) while a file is read.
-    replaced_in_file = 0
-
-    def __init__(self, files: Sequence[Path], *, max_length: int):
-        self.files = files
+    def __init__(self, units: Sequence[WorkUnit], *, max_length: int):
+        self.units = units
         self.max_length = max_length
         self.documents = 0
         self.split_lines = 0
-        self.replaced_bytes = 0
         self.replaced_by_file: dict[Path, int] = {}
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        for path in self.files:
-            _Reader.replaced_in_file = 0
-            suffix = path.suffix.lower()
-            opener: Callable[..., IO[str]] = COMPRESSED.get(suffix, open)
+        for unit in self.units:
+            _decoding.replaced = 0
+            suffix = unit.path.suffix.lower()
             try:
-                with opener(path, "rt", encoding="utf-8", errors=_DECODE_ERRORS, newline=None) as f:
-                    if _is_jsonl(path):
-                        yield from self._jsonl(f, path)
+                with _open_unit(unit) as f:
+                    if _is_jsonl(unit.path):
+                        yield from self._jsonl(f, unit)
                     else:
                         yield from self._text(f)
             except (OSError, EOFError, zlib.error) as err:
                 # gzip raises BadGzipFile (an OSError) for a fake file and EOFError for a
                 # truncated one; bz2 raises OSError.
-                raise _read_error(path, suffix, err) from None
-            if _Reader.replaced_in_file:
-                self.replaced_by_file[path] = _Reader.replaced_in_file
-                self.replaced_bytes += _Reader.replaced_in_file
+                raise _read_error(unit.path, suffix, err) from None
+            if replaced := _decoding.replaced:
+                by_file = self.replaced_by_file
+                by_file[unit.path] = by_file.get(unit.path, 0) + replaced
 
     def _text(self, f: IO[str]) -> Iterator[tuple[str, int]]:
         limit = self.max_length
@@ -389,13 +507,15 @@ class _Reader:
             if text := text.strip():
                 yield text, self.documents - 1
 
-    def _jsonl(self, f: IO[str], path: Path) -> Iterator[tuple[str, int]]:
+    def _jsonl(self, f: IO[str], unit: WorkUnit) -> Iterator[tuple[str, int]]:
+        path = unit.path
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 record = srsly.json_loads(line)
             except ValueError as err:
+                number += _lines_before(unit)
                 raise InputError(Errors.E102.format(line=number, path=path, reason=err)) from None
             text = record.get("text") if isinstance(record, dict) else None
             if not isinstance(text, str):
@@ -404,6 +524,7 @@ class _Reader:
                 )
                 if isinstance(record, dict) and "text" in record:
                     found = f"text of type {type(record['text']).__name__}"
+                number += _lines_before(unit)
                 raise InputError(Errors.E103.format(line=number, path=path, found=found))
             text = text.strip()
             if not text:
@@ -429,6 +550,50 @@ def _read_error(path: Path, suffix: str, err: BaseException) -> InputError:
             )
         )
     return InputError(Errors.E185.format(path=path, reason=reason))
+
+
+def _open_unit(unit: WorkUnit) -> IO[str]:
+    """The text of a unit, decoded as `open` decodes the whole file (universal newlines)."""
+    options: dict[str, Any] = {"encoding": "utf-8", "errors": _DECODE_ERRORS, "newline": None}
+    compressed = COMPRESSED.get(unit.path.suffix.lower())
+    if unit.start == 0 and unit.end is None:
+        return (compressed or open)(unit.path, "rt", **options)
+    if compressed is not None:
+        raise ValueError(f"A compressed file is read whole, not in byte ranges: {unit}")
+    raw = _ByteRange(unit.path, unit.start, unit.end)
+    return io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), **options)
+
+
+def _lines_before(unit: WorkUnit) -> int:
+    """Lines of the file before ``unit`` (read only to give an error its line number)."""
+    if unit.start == 0:
+        return 0
+    with _open_unit(WorkUnit(unit.path, 0, unit.start)) as f:
+        return sum(1 for _ in f)
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes ``[start, end)`` of a file, as a raw stream (end None: to the end of the file)."""
+
+    def __init__(self, path: Path, start: int, end: int | None):
+        self._file = open(path, "rb", buffering=0)
+        self._file.seek(start)
+        self._left = float("inf") if end is None else end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = int(min(len(buffer), self._left))
+        if size <= 0:
+            return 0
+        count = self._file.readinto(memoryview(buffer).cast("B")[:size]) or 0
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _cut(text: str, limit: int) -> tuple[str, str]:
@@ -510,6 +675,13 @@ class _SplitStats:
         self.tokens += part.tokens
         self.types.update(part.new_types)
 
+    def merge(self, later: _SplitStats) -> None:
+        """Add the statistics of a later unit (units never share a document)."""
+        self.documents += later.documents
+        self.sentences += later.sentences
+        self.tokens += later.tokens
+        self.types |= later.types
+
 
 # Lexeme flags for the sentence rule: bit 0 "punctuation-like" (is_punct or a sentence-final
 # character), bit 1 "sentence-final character" (in the sentencizer's punct_chars).
@@ -537,6 +709,12 @@ class _BatchProcessor:
         self._word_hashes = np.zeros(512, dtype=np.uint64)
         # Per output file: which word ids it has received, to count its types.
         self._seen = [np.zeros(512, dtype=bool) for _ in range(2)]
+
+    def reset_types(self) -> None:
+        """Count types afresh: the next batches report every word as new once (a unit's
+        statistics then stand alone, whichever process read the units before)."""
+        for seen in self._seen:
+            seen[:] = False
 
     def process_batch(self, batch: _Batch) -> _BatchResult:
         if self.config.pretokenized:
@@ -798,7 +976,7 @@ def _open_output(path: Path) -> IO[str]:
 def _meta(
     config: _ProcessorConfig,
     split: _SplitStats,
-    reader: _Reader,
+    stats: CorpusStats,
     seconds: float,
     inputs: Sequence[Path],
     role: str | None,
@@ -814,8 +992,8 @@ def _meta(
             "sentences": split.sentences,
             "tokens": split.tokens,
             "types": len(split.types),
-            "replaced_bytes": reader.replaced_bytes,
-            "split_lines": reader.split_lines,
+            "replaced_bytes": stats.replaced_bytes,
+            "split_lines": stats.split_lines,
             "seconds": round(seconds, 3),
         },
     }
@@ -828,12 +1006,12 @@ def _meta(
     return meta
 
 
-def _warn_about_input(reader: _Reader, max_length: int) -> None:
-    for path, count in reader.replaced_by_file.items():
+def _warn_about_input(stats: CorpusStats, max_length: int) -> None:
+    for path, count in stats.replaced_by_file.items():
         warnings.warn(Warnings.W100.format(path=path, count=count), stacklevel=3)
-    if reader.split_lines:
+    if stats.split_lines:
         warnings.warn(
-            Warnings.W102.format(count=reader.split_lines, max_length=max_length), stacklevel=3
+            Warnings.W102.format(count=stats.split_lines, max_length=max_length), stacklevel=3
         )
 
 

@@ -14,7 +14,6 @@ No ``from __future__ import annotations`` here: confection reads the annotations
 
 import copy
 import inspect
-import os
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from confection import Config, ConfigValidationError
 
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
+from ..util import available_cores
 from ..validation import MAX_CONTEXT_SIZE
 
 
@@ -203,14 +203,6 @@ SECTIONS = {
     "head": "spacy_hs.directional_head.v1",
 }
 FUNCTION_KEY = "@settings"
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # -- reading, completing and checking a config ------------------------------------------------

@@ -1,0 +1,466 @@
+"""Preprocessing on a Dask cluster: ``spacy-hs preprocess --engine dask``.
+
+Tokenizing is the slow stage of the workflow, so this engine spreads it over the processes of a
+Dask cluster: an embedded ``distributed.LocalCluster`` on this machine, or a running cluster
+(``dask scheduler`` / ``dask worker``, dask-jobqueue, dask-kubernetes) at ``scheduler``.
+As spaCy's maintainers advise for Dask (spaCy issue #5111), the work is coarse and goes from
+disk to disk:
+
+- the input is cut into units of about ``chunk_mb`` MB (`split_units`): uncompressed files into
+  byte ranges that start and end at line starts, compressed files whole;
+- a task reads one unit, tokenizes it with the spaCy pipeline its worker process loaded once,
+  writes the unit's token text to a shard file beside the output, and returns the unit's
+  statistics (a `CorpusStats`);
+- the client appends the shards to the output in input order as soon as each unit and all the
+  units before it are done (so the disk holds only the shards not yet merged), sums the
+  statistics, and deletes the shards.
+
+**Shared filesystem.** Client and workers must see the inputs and the output's directory at the
+same absolute paths (NFS, Lustre, a mounted bucket, or one machine).
+
+**The same result as the local engine.** A task runs the very code of the local engine
+(`spacy_hs.corpus.preprocess.write_units`) on its unit. The output depends on documents only,
+never on how they are batched: a unit holds whole lines, decoded as when the whole file is read,
+and the held-out split hashes each sentence. Each unit counts its statistics on its own (types
+afresh, documents that never span units), so their sums equal the local run's. The token file,
+the held-out file and the meta statistics are byte-identical to ``--engine local`` (except
+``seconds``).
+
+**Faults.** A task that dies with its worker (killed, out of memory) is run again by Dask on
+another worker; it writes its shards under temporary names and renames them when complete, so a
+rerun replaces nothing half-written. A task that fails on bad input stops the run with an error
+that names the file and byte range. Whatever happens, the shards are removed, the embedded
+cluster is shut down (also on Ctrl-C) and no output is written unless the whole run succeeded.
+
+dask and distributed are optional (``pip install "spacy-hs[dask]"``) and imported only when the
+engine runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ConfigError, Errors, InputError
+from ..util import atomic_outputs, available_cores
+from .preprocess import (
+    COMPRESSED,
+    CorpusStats,
+    PreprocessJob,
+    WorkUnit,
+    _BatchProcessor,
+    _open_output,
+    _ProcessorConfig,
+    _SplitStats,
+    write_units,
+)
+
+DEFAULT_CHUNK_MB = 32.0
+MB = 1_000_000
+# Where the embedded cluster's dashboard listens when asked for (never on other interfaces).
+DASHBOARD_ADDRESS = "127.0.0.1:8787"
+# Seconds a run waits for workers when the cluster has none left (at least ``timeout``).
+LOST_WORKERS_TIMEOUT = 60.0
+
+
+@dataclass
+class DaskEngine:
+    """Run `spacy_hs.corpus.preprocess.preprocess` as tasks on a Dask cluster.
+
+    workers: worker processes of the embedded ``LocalCluster`` (one thread each; default: one
+        per CPU core, at most one per unit). Ignored with ``scheduler``.
+    scheduler: address of a running Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``: use its
+        workers and leave the cluster running. Default: start a ``LocalCluster`` bound to
+        127.0.0.1 and shut it down at the end.
+    chunk_mb: the size of a unit of work, in MB of input (1 MB = 10^6 bytes); fractions are
+        allowed. Larger units cost less overhead, smaller ones balance the load better.
+    dashboard: serve the embedded cluster's dashboard at http://127.0.0.1:8787/status.
+    timeout: seconds to wait for the scheduler at ``scheduler`` to answer and have a worker.
+
+    Use it as ``preprocess(inputs, output, engine=DaskEngine(workers=4))``.
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    chunk_mb: float = DEFAULT_CHUNK_MB
+    dashboard: bool = False
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
+        ):
+            raise InputError(
+                Errors.E110.format(name="workers", expected="an integer >= 1", value=self.workers)
+            )
+        for name in ("chunk_mb", "timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(
+                    Errors.E110.format(name=name, expected="a number > 0", value=value)
+                )
+
+    def run(self, job: PreprocessJob) -> CorpusStats:
+        """Tokenize ``job.files`` on the cluster into ``job.outputs`` (see the module doc)."""
+        distributed, dask_config = _import_distributed()
+        units = split_units(job.files, max(1, round(self.chunk_mb * MB)))
+        shard_dir = job.targets[0].absolute().parent / (
+            f".{job.targets[0].name}.{os.getpid()}-{secrets.token_hex(4)}.shards"
+        )
+        shard_dir.mkdir(parents=True)
+        names = ["token"] + ["heldout"] * (len(job.outputs) - 1)
+        tasks = [
+            _UnitTask(
+                unit=WorkUnit(unit.path.absolute(), unit.start, unit.end),
+                config=job.config,
+                shards=[shard_dir / f"unit-{i:06d}.{name}.txt" for name in names],
+                max_length=job.max_length,
+                batch_size=job.batch_size,
+            )
+            for i, unit in enumerate(units)
+        ]
+        bar = _units_bar(job.progress, len(units))
+        try:
+            with self._client(distributed, dask_config, len(units), job.progress) as client:
+                # Workers may be away for a while (restarting, or in a batch queue): not forever.
+                patience = max(self.timeout, LOST_WORKERS_TIMEOUT)
+                return _run_tasks(distributed, client, units, tasks, job.outputs, bar, patience)
+        finally:
+            bar.close()
+            _remove_dir(shard_dir)
+
+    def _client(self, distributed: Any, dask_config: Any, n_units: int, verbose: bool) -> Any:
+        if self.scheduler:
+            return self._existing_cluster(distributed, verbose)
+        return self._local_cluster(distributed, dask_config, n_units, verbose)
+
+    @contextmanager
+    def _local_cluster(
+        self, distributed: Any, dask_config: Any, n_units: int, verbose: bool
+    ) -> Iterator[Any]:
+        n_workers = min(self.workers or available_cores(), n_units)
+        # Dask's statistical profiler samples every worker thread each 10 ms: it costs the
+        # tokenizer about 8% of its speed, for a profile only the dashboard shows.
+        with dask_config.set({"distributed.worker.profile.enabled": self.dashboard}):
+            cluster = self._start_local_cluster(distributed, n_workers)
+        with cluster, distributed.Client(cluster, set_as_default=False) as client:
+            if verbose:
+                _say(f"Dask: a local cluster of {n_workers} worker process(es)")
+                if self.dashboard:
+                    _say(f"Dashboard: {cluster.dashboard_link}")
+            yield client
+
+    def _start_local_cluster(self, distributed: Any, n_workers: int) -> Any:
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=DASHBOARD_ADDRESS if self.dashboard else None,
+            # Without a dashboard the scheduler still serves health checks over HTTP, by default
+            # on port 8787: keep that free for a dashboard, take any free port.
+            scheduler_kwargs=None if self.dashboard else {"dashboard_address": "127.0.0.1:0"},
+            worker_dashboard_address=None,
+            # No memory limit, as in the local engine: a worker paused or restarted near a limit
+            # (the vocabulary grows with the corpus) would stall or repeat the run.
+            memory_limit=0,
+            silence_logs=logging.ERROR,
+            preload=[__name__],  # dask_setup: Ctrl-C is the client's to handle
+        )
+
+    @contextmanager
+    def _existing_cluster(self, distributed: Any, verbose: bool) -> Iterator[Any]:
+        address = self.scheduler
+        try:
+            client = distributed.Client(address, timeout=self.timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as err:
+            reason = f"{type(err).__name__}: {err}".rstrip(".")
+            raise InputError(
+                Errors.E801.format(address=address, timeout=self.timeout, reason=reason)
+            ) from None
+        with client:  # closes the connection only: the cluster stays up
+            try:
+                client.wait_for_workers(1, timeout=self.timeout)
+            except (OSError, TimeoutError):
+                raise InputError(
+                    Errors.E806.format(address=address, timeout=self.timeout)
+                ) from None
+            if verbose:
+                n_workers = len(client.nthreads())
+                _say(f"Dask: {n_workers} worker(s) of the scheduler at {address}")
+            yield client
+
+
+def split_units(files: Sequence[Path], chunk_bytes: int) -> list[WorkUnit]:
+    """Cut ``files`` into units of about ``chunk_bytes`` bytes, in input order.
+
+    An uncompressed file becomes byte ranges, each cut just after the first newline at or past
+    ``chunk_bytes`` (so a unit is a little longer, by the rest of its last line); a compressed
+    file, which cannot be entered in the middle, is one unit.
+    """
+    units: list[WorkUnit] = []
+    for path in files:
+        size = path.stat().st_size
+        if path.suffix.lower() in COMPRESSED or size <= chunk_bytes:
+            units.append(WorkUnit(path))
+            continue
+        start = 0
+        with open(path, "rb") as f:
+            while size - start > chunk_bytes:
+                end = _line_start_after(f, start + chunk_bytes - 1)
+                if end is None or end >= size:
+                    break
+                units.append(WorkUnit(path, start, end))
+                start = end
+        units.append(WorkUnit(path, start, size) if start else WorkUnit(path))
+    return units
+
+
+def _line_start_after(f: IO[bytes], offset: int) -> int | None:
+    """The offset just after the first newline at or after ``offset``; None if there is none."""
+    f.seek(offset)
+    while block := f.read(1 << 16):
+        found = block.find(b"\n")
+        if found >= 0:
+            return offset + found + 1
+        offset += len(block)
+    return None
+
+
+# The client ----------------------------------------------------------------------------------
+
+
+def _run_tasks(
+    distributed: Any,
+    client: Any,
+    units: Sequence[WorkUnit],
+    tasks: Sequence[_UnitTask],
+    outputs: Sequence[Path],
+    bar: Any,
+    patience: float,
+) -> CorpusStats:
+    """Submit one task per unit and merge the shards in input order as the tasks finish."""
+    run = secrets.token_hex(4)
+    futures = [
+        client.submit(
+            _preprocess_unit,
+            task,
+            key=f"spacy-hs-preprocess-{run}-{i:06d}",
+            priority=len(tasks) - i,  # earlier units first: they can be merged first
+            retries=0,  # an error is the input's: running again would not help
+        )
+        for i, task in enumerate(tasks)
+    ]
+    index_of = {future.key: i for i, future in enumerate(futures)}
+    total = CorpusStats(splits=[_SplitStats() for _ in outputs])
+    finished: dict[int, CorpusStats] = {}
+    merged = 0
+    start = time.perf_counter()
+    handles = []
+    try:
+        handles.extend(open(path, "wb") for path in outputs)
+        for future in _completed(distributed, client, futures, patience):
+            i = index_of[future.key]
+            if future.status != "finished":
+                raise _task_error(distributed, future, units[i])
+            stats = future.result()
+            future.release()
+            # Name files as the local engine does (tasks see absolute paths).
+            stats.replaced_by_file = (
+                {units[i].path: stats.replaced_bytes} if stats.replaced_bytes else {}
+            )
+            finished[i] = stats
+            tokens = total.input_tokens + sum(s.input_tokens for s in finished.values())
+            bar.update(1)
+            bar.set_postfix_str(
+                f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False
+            )
+            while merged in finished:
+                for shard, handle in zip(tasks[merged].shards, handles):
+                    with open(shard, "rb") as f:
+                        shutil.copyfileobj(f, handle, 1 << 20)
+                    shard.unlink()
+                total.merge(finished.pop(merged))
+                merged += 1
+    except BaseException:
+        client.cancel(futures)
+        raise
+    finally:
+        for handle in handles:
+            handle.close()
+    return total
+
+
+def _completed(distributed: Any, client: Any, futures: list, patience: float) -> Iterator[Any]:
+    """The futures as they complete. Tasks wait for workers forever, so stop with an error when
+    the cluster has had no worker for ``patience`` seconds."""
+    pending = distributed.as_completed(futures, loop=client.loop)
+    checked = time.monotonic()
+    lost_since = None
+    while not pending.is_empty():
+        if pending.has_ready():
+            yield next(pending)
+            continue
+        time.sleep(0.02)
+        now = time.monotonic()
+        if now - checked < 1.0:
+            continue
+        checked = now
+        if client.nthreads():
+            lost_since = None
+        elif lost_since is None:
+            lost_since = now
+        elif now - lost_since > patience:
+            raise InputError(
+                Errors.E808.format(
+                    seconds=patience, count=pending.count(), address=client.scheduler.address
+                )
+            )
+
+
+def _task_error(distributed: Any, future: Any, unit: WorkUnit) -> InputError:
+    if future.status == "cancelled":
+        reason = "its task was cancelled (by another client, or the cluster restarted)."
+        return InputError(Errors.E802.format(unit=unit, reason=reason))
+    error = future.exception()
+    if isinstance(error, distributed.KilledWorker):
+        worker = getattr(error.last_worker, "address", error.last_worker)
+        return InputError(
+            Errors.E804.format(
+                count=error.allowed_failures + 1, unit=unit, reason=f"the last one: {worker}"
+            )
+        )
+    # Our errors say what to fix; anything else is shown with its type.
+    reason = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
+    return InputError(Errors.E802.format(unit=unit, reason=reason.strip()))
+
+
+def _remove_dir(path: Path) -> None:
+    """Remove the shard directory, also if tasks still running elsewhere add files meanwhile.
+
+    Tasks never create the directory, so once it is gone they cannot write into it; a file
+    created while it is being removed makes one more round.
+    """
+    for _ in range(100):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)
+
+
+def _import_distributed() -> tuple[Any, Any]:
+    """The modules ``distributed`` and ``dask.config``."""
+    try:
+        import dask.config
+        import distributed
+    except ImportError as err:
+        raise ConfigError(Errors.E800.format(reason=err)) from None
+    return distributed, dask.config
+
+
+def _units_bar(enabled: bool, total: int) -> Any:
+    from tqdm import tqdm  # a spaCy dependency
+
+    return tqdm(
+        disable=not enabled,
+        total=total,
+        desc="Preprocessing",
+        unit=" units",
+        file=sys.stderr,
+        mininterval=0.5,
+        leave=False,
+    )
+
+
+def _say(text: str) -> None:
+    from wasabi import msg
+
+    msg.info(text)
+
+
+# The workers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _UnitTask:
+    """One unit of work, as sent to a worker (paths absolute, for the shared filesystem)."""
+
+    unit: WorkUnit
+    config: _ProcessorConfig
+    shards: list[Path]  # where to write the unit's token text (and held-out text)
+    max_length: int
+    batch_size: int
+
+
+# The spaCy pipeline of this worker process, loaded by its first task and reused by the next
+# ones (per thread: a processor keeps caches that are not thread-safe).
+_cache = threading.local()
+processors_built = 0  # pipelines this process has loaded (one per worker thread and config)
+
+
+def dask_setup(worker: Any) -> None:
+    """Run in each worker process of the embedded cluster as it starts (a Dask preload).
+
+    A Ctrl-C in the terminal reaches every process of the foreground group: the workers ignore
+    it, and the client shuts the cluster down in order. Importing this module also loads spaCy
+    before the first task arrives.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _processor(config: _ProcessorConfig) -> _BatchProcessor:
+    global processors_built
+    entry = getattr(_cache, "entry", None)
+    if entry is None or entry[0] != config:
+        entry = _cache.entry = (config, _BatchProcessor(config))
+        processors_built += 1
+    return entry[1]
+
+
+def _preprocess_unit(task: _UnitTask) -> CorpusStats:
+    """A task: tokenize one unit into its shard files and return the unit's statistics."""
+    for path in (task.unit.path, task.shards[0].parent):
+        if not path.exists():
+            raise InputError(Errors.E803.format(worker=_worker_name(), path=path))
+    processor = _processor(task.config)
+    processor.reset_types()
+    # Written under temporary names, renamed once complete: a task killed midway leaves only
+    # a temporary file, which the client removes with the shard directory.
+    with atomic_outputs(task.shards) as temporaries:
+        handles: list[IO[str]] = []
+        try:
+            handles.extend(_open_output(path) for path in temporaries)
+            stats = write_units(
+                lambda batches: map(processor.process_batch, batches),
+                [task.unit],
+                handles,
+                max_length=task.max_length,
+                batch_size=task.batch_size,
+            )
+        finally:
+            for handle in handles:
+                handle.close()
+    return stats
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}, pid {os.getpid()}"
