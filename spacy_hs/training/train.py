@@ -18,6 +18,7 @@ comments in configs/default.cfg):
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -150,7 +151,7 @@ def _training_meta(
         # What `spacy-hs preprocess` counted (documents, tokens, types, replaced bytes...).
         corpus["preprocess"] = corpus_meta["stats"]
     return {
-        "loss_history": result.loss_history,
+        "loss_history": [None if math.isnan(x) else x for x in result.loss_history],
         "loss": {
             "measure": "mean -log P(target | input) in nats, exact hierarchical softmax, on a "
             "fixed sample of training examples after each epoch (see spacy_hs/word2vec.py)",

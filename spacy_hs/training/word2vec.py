@@ -217,9 +217,9 @@ class Word2VecResult:
     loss_sample_size: int = 0
 
     @property
-    def loss_history(self) -> list[float | None]:
-        """The loss of each epoch; None where it was not measured (``loss_sample = 0``)."""
-        return [None if math.isnan(report.loss) else report.loss for report in self.epochs]
+    def loss_history(self) -> list[float]:
+        """The loss of each epoch; NaN where it was not measured (``loss_sample = 0``)."""
+        return [report.loss for report in self.epochs]
 
     @property
     def words_per_second(self) -> float:
@@ -228,10 +228,11 @@ class Word2VecResult:
 
     def epoch_dicts(self) -> list[dict[str, Any]]:
         """The reports as JSON-able dicts (an unmeasured loss is None: JSON has no NaN)."""
-        return [
-            {**asdict(report), "loss": loss}
-            for report, loss in zip(self.epochs, self.loss_history)
-        ]
+        return [{**asdict(report), "loss": _json_number(report.loss)} for report in self.epochs]
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def train_word2vec(
