@@ -7,7 +7,7 @@ inference kernels and the directional head's training kernels share its math.
 import numpy
 from setuptools import Extension, setup
 
-KERNEL_HEADERS = ["spacy_hs/_hs_kernels.h", "spacy_hs/_hs_math.pxd"]
+KERNEL_HEADERS = ["spacy_hs/_hs_kernels.h", "spacy_hs/_hs_math.pxd", "spacy_hs/_head_train.h"]
 
 
 def kernel(name: str, **options) -> Extension:
@@ -21,4 +21,4 @@ def kernel(name: str, **options) -> Extension:
     )
 
 
-setup(ext_modules=[kernel("_tree_search")])
+setup(ext_modules=[kernel("_tree_search"), kernel("_head_train")])

@@ -26,10 +26,12 @@
 #endif
 #if defined(__GNUC__) || defined(__clang__)
 #define HS_INLINE static inline __attribute__((always_inline))
+#define HS_UNUSED __attribute__((unused))
 #define HS_RESTRICT __restrict__
 #define HS_PREFETCH(address) __builtin_prefetch(address)
 #else
 #define HS_INLINE static __inline
+#define HS_UNUSED
 #define HS_RESTRICT __restrict
 #define HS_PREFETCH(address) ((void)0)
 #endif
@@ -82,7 +84,7 @@ HS_INLINE double hs_logit_gradient(double logit, unsigned char code) {
    per word rather than one per node, and no branch on the sign of the margin. Equal to
    summing hs_log_sigmoid node by node up to rounding (~1e-16). The path's weight rows are
    requested up front: mostly cache misses in a large tree, and the path is known. */
-static HS_CLONES double hs_path_log_prob(
+static HS_UNUSED HS_CLONES double hs_path_log_prob(
     const float* hidden, const float* weights, ptrdiff_t n_dims,
     const hs_offset_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
     int word
@@ -108,26 +110,34 @@ static HS_CLONES double hs_path_log_prob(
 }
 
 /* The same log-probability from logits already computed (one per node of the word's path,
-   in path order), and each logit's gradient d log P / d logit into `gradients` (may alias
-   `logits`). The training kernels use this after adding their own terms to the logits;
-   summing the same hs_log_sigmoid values that hs_path_log_prob adds (up to ~1e-16). */
+   in path order), with the same arithmetic as hs_path_log_prob, and each logit's gradient
+   d log P / d logit = (1 - code) - sigmoid(logit) into `gradients`, from the same exp(-|x|).
+   The training kernels use this after adding their own terms to the logits. */
 HS_INLINE double hs_path_log_prob_logits(
     const double* logits, const unsigned char* codes, ptrdiff_t depth, double* gradients
 ) {
-    double total = 0.0, logit;
+    double linear = 0.0, excess = 0.0, d, e, sigmoid_abs;
     ptrdiff_t step;
     for (step = 0; step < depth; step++) {
-        logit = logits[step];
-        total += hs_log_sigmoid(hs_margin(logit, codes[step]));
-        gradients[step] = hs_logit_gradient(logit, codes[step]);
+        d = logits[step];
+        e = exp(-fabs(d));
+        sigmoid_abs = 1.0 / (1.0 + e); /* sigmoid(|d|); sigmoid(-|d|) = e * sigmoid(|d|) */
+        gradients[step] = (1.0 - codes[step]) - (d >= 0 ? sigmoid_abs : e * sigmoid_abs);
+        d = hs_margin(d, codes[step]);
+        excess = excess + e + excess * e;
+        linear += 0.5 * (d - fabs(d));
+        if (excess > 1e300) {
+            linear -= log1p(excess);
+            excess = 0.0;
+        }
     }
-    return total;
+    return linear - log1p(excess);
 }
 
 /* The hidden vector of a context of `width` word ids, negative ones (padding) skipped:
    each element summed in float32 from 0 in the context's order, then divided by the
    number of words if `mean` (exactly what sum_rows gives). Returns that number. */
-static HS_CLONES ptrdiff_t hs_context_hidden(
+static HS_UNUSED HS_CLONES ptrdiff_t hs_context_hidden(
     const float* vectors, ptrdiff_t n_dims, const int* ids, ptrdiff_t width, int mean,
     float* HS_RESTRICT out
 ) {

@@ -16,26 +16,24 @@ node biases from 0. The biases are stored as the last column of ``output_weights
 vectors carry a constant 1 in their last column, so top-k and log-probabilities go through the
 compiled tree kernels unchanged: exact, and with the same best-first search as the CBOW head.
 
-The thinc layers are in layers.py; ``train_head`` trains them with Adam and early stopping on
-held-out perplexity.
+The thinc layers are in layers.py (the registered architecture, used for inference);
+``train_head`` trains their parameters with the compiled engine of head_engine.py (sparse
+AdaGrad, worker threads, streaming) and early stopping on held-out perplexity.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from thinc.api import Adam, Model, Optimizer, fix_random_seed
-from tqdm import tqdm
+from thinc.api import Model
 from wasabi import msg
 
 from . import _tree_search
 from .errors import Errors
+from .head_engine import EngineSettings, token_lines, train_directional
 from .layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
 if TYPE_CHECKING:
@@ -270,46 +268,6 @@ def read_sentences(
     return sentences, n_unknown
 
 
-@dataclass
-class Examples:
-    """Every word of a set of sentences as a target, with the words before it.
-
-    stream: int32, the sentences concatenated, each preceded by ``context_size`` padding ids.
-    positions: int64, the stream index of every target word.
-    """
-
-    stream: np.ndarray
-    positions: np.ndarray
-    context_size: int
-
-    @classmethod
-    def from_sentences(
-        cls, sentences: Sequence[np.ndarray], context_size: int, pad_id: int
-    ) -> Examples:
-        padding = np.full(context_size, pad_id, dtype=np.int32)
-        parts = [part for s in sentences for part in (padding, s)]
-        stream = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
-        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        ends = np.cumsum(lengths + context_size)
-        # Target positions: everything but the padding before each sentence.
-        is_target = np.ones(len(stream), dtype=bool)
-        pad_starts = ends - lengths - context_size
-        for offset in range(context_size):
-            is_target[pad_starts + offset] = False
-        return cls(stream, np.flatnonzero(is_target), context_size)
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def contexts(self, index: Any = slice(None)) -> np.ndarray:
-        """int32 (n, K) context matrix rows (see ``DirectionalHead.context_matrix``)."""
-        positions = self.positions[index]
-        return self.stream[positions[:, None] - np.arange(1, self.context_size + 1)]
-
-    def targets(self, index: Any = slice(None)) -> np.ndarray:
-        return self.stream[self.positions[index]]
-
-
 def train_head(
     model: HSModel,
     corpus_path: str | Path,
@@ -319,242 +277,121 @@ def train_head(
     context_size: int = 5,
     diagonal: bool = True,
     epochs: int = 10,
-    learn_rate: float = 0.004,
-    batch_size: int = 1024,
+    learn_rate: float = 0.1,
+    dense_learn_rate: float = 0.0003,
+    optimizer: str = "adagrad",
+    lr_schedule: str = "plateau",
     patience: int = 2,
     lr_decay: float = 0.5,
     dropout: float = 0.5,
-    l2: float = 0.15,
+    l2: float = 0.0,
     fine_tune_vectors: bool = True,
     export_fine_tuned_vectors: bool = False,
-    averages: bool = False,
     eos_token: str | None = None,
     seed: int = 0,
     heldout_fraction: float = 0.05,
+    workers: int = 0,
     progress: bool = True,
-) -> None:
-    """Train a directional head on a token file and attach it as ``model.head``.
+) -> DirectionalHead | None:
+    """Train a directional head on a token file, attach it as ``model.head`` and return it
+    (None, without training, if not ``enabled``). The compiled engine (head_engine.py,
+    _head_train.pyx) streams the file: memory does not grow with the corpus.
 
     corpus_path: token file (one sentence per line, tokens separated by spaces), normally the
         one gensim was trained on. Unknown words are skipped, as they are at prediction time.
         Each line is a sentence: the words before its first word are padding.
     heldout_path: token file for early stopping; if None, ``heldout_fraction`` of the corpus
-        lines (chosen with ``seed``) are held out instead.
+        lines (drawn with ``seed``, line by line) are held out instead.
     enabled: if False, do nothing (the ``[head]`` config switch).
     context_size: K, how many of the most recent known words the head reads.
     diagonal: diagonal position weights C_i (K * d parameters) or full ones (K * d * d). On Penn
-        Treebank diagonal was better (full ones overfit sooner) and faster.
+        Treebank diagonal was better (full ones overfit sooner) and much faster.
     epochs: maximum passes over the training text.
-    learn_rate: Adam's step size. Once an epoch lowers held-out perplexity by less than 1%, it
-        is multiplied by ``lr_decay`` after that epoch and every later one.
-    batch_size: next-word predictions per update. Smaller batches suit small corpora.
+    learn_rate: step size of the sparse rows (input vectors, node weights), updated after every
+        next-word prediction: with ``optimizer = "adagrad"`` divided by the square root of the
+        row's summed mean squared gradients; with "sgd" as it is.
+    dense_learn_rate: Adam's step size for the position weights and hidden bias, which every
+        prediction touches: updated from the mean gradient of a worker's last 256 predictions.
+    optimizer: "adagrad" (row-wise AdaGrad) or "sgd" for the sparse rows. On Penn Treebank
+        AdaGrad reached a far lower held-out perplexity (bench/bench_ptb.py).
+    lr_schedule: "plateau": once an epoch lowers held-out perplexity by less than 1%, both
+        learning rates are multiplied by ``lr_decay`` after that epoch and every later one
+        (Mikolov's halving with lr_decay = 0.5); "linear": they decay linearly to ~0 over
+        ``epochs`` epochs (word2vec's schedule).
     patience: stop after this many epochs in a row without a held-out improvement; the best
         parameters seen are kept.
     dropout: rate at which entries of the context vectors are zeroed in training.
-    l2: decoupled weight decay (thinc's Adam ``L2``): each step shrinks every parameter by
-        ``learn_rate * l2`` of itself. With dropout, what keeps the head from overfitting.
+    l2: L2 regularisation per prediction: every parameter decays by a factor
+        exp(-learn_rate * l2) per prediction made (applied lazily, when a row is next touched).
     fine_tune_vectors: train the head's own copy of the input vectors. ``model.vectors`` (the
         vectors exported to spaCy) are not changed unless ``export_fine_tuned_vectors``.
     export_fine_tuned_vectors: replace ``model.vectors`` with the fine-tuned copy. This changes
         what the CBOW head and spaCy's ``token.vector`` see.
-    averages: evaluate and keep the running averages of the parameters (thinc's Adam
-        ``use_averages``) rather than their last values. On Penn Treebank this made no
-        difference and cost 15% of the training time.
     eos_token: appended to every line as a last word to predict. It must be in the vocabulary,
         so it must have been in the corpus gensim saw. None: lines are used as they are.
-    seed: random seed for initialisation, dropout, shuffling and the held-out split.
-    progress: print one line per epoch, with a progress bar during it.
+    seed: random seed for dropout, chunk order and the held-out split. With ``workers = 1``
+        training is reproducible; with more threads updates interleave as scheduled.
+    workers: training threads; 0 = all the cores this process may use.
+    progress: print one line per epoch, with a progress bar (tokens/s, loss) during it.
 
     The history (per-epoch loss, held-out perplexity, learning rate, timings) is recorded in
     ``model.meta["head"]``.
     """
     if not enabled:
-        return
-    _check_options(
-        epochs, learn_rate, batch_size, patience, lr_decay, dropout, l2, heldout_fraction
+        return None
+    if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 1:
+        raise ValueError(
+            Errors.E403.format(
+                option="context_size", value=context_size, expected="a positive integer"
+            )
+        )
+    for option, value, ok, expected in (
+        ("dropout", dropout, 0 <= dropout < 1, "a number in [0, 1)"),
+        ("heldout_fraction", heldout_fraction, 0 < heldout_fraction < 1, "a number in (0, 1)"),
+    ):
+        if not ok:
+            raise ValueError(Errors.E403.format(option=option, value=value, expected=expected))
+    settings = EngineSettings(
+        epochs=epochs,
+        patience=patience,
+        learn_rate=learn_rate,
+        dense_learn_rate=dense_learn_rate,
+        optimizer=optimizer,
+        lr_schedule=lr_schedule,
+        lr_decay=lr_decay,
+        decay_below=DECAY_BELOW,
+        l2=l2,
+        workers=workers,
+        seed=seed,
+        progress=progress,
     )
-    eos_id = None
-    if eos_token is not None:
-        if eos_token not in model.key_to_index:
-            raise ValueError(Errors.E402.format(token=eos_token))
-        eos_id = model.key_to_index[eos_token]
-    fix_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    train, heldout, n_unknown = _read_split(
-        corpus_path, heldout_path, model.key_to_index, eos_id, heldout_fraction, rng
-    )
-    head = DirectionalHead.from_hs_model(
+    token_lines(corpus_path)  # E401 now rather than after the held-out file
+    arrays, history = train_directional(
         model,
+        lambda: token_lines(corpus_path),
+        None if heldout_path is None else (lambda: token_lines(heldout_path)),
         context_size=context_size,
         diagonal=diagonal,
         fine_tune_vectors=fine_tune_vectors,
         dropout=dropout,
+        eos_token=eos_token,
+        heldout_fraction=heldout_fraction,
+        settings=settings,
+        corpus_name=str(corpus_path),
     )
-    train_examples = Examples.from_sentences(train, context_size, len(model))
-    heldout_examples = Examples.from_sentences(heldout, context_size, len(model))
-    optimizer = Adam(learn_rate, grad_clip=0.0, L2=l2, use_averages=averages)
-
-    def heldout_perplexity() -> float:
-        with _averaged(head, optimizer):
-            log_probs = head.log_probs(
-                heldout_examples.contexts(), heldout_examples.targets(), model
-            )
-        return float(np.exp(-log_probs.mean()))
-
-    history: dict[str, Any] = {
-        "context_size": context_size,
-        "diagonal": diagonal,
-        "fine_tune_vectors": fine_tune_vectors,
-        "dropout": dropout,
-        "batch_size": batch_size,
-        "n_train_tokens": len(train_examples),
-        "n_heldout_tokens": len(heldout_examples),
-        "n_unknown_tokens_skipped": n_unknown,
-        "initial_heldout_perplexity": heldout_perplexity(),
-        "loss_history": [],
-        "heldout_perplexity": [],
-        "learn_rate": [],
-        "epoch_seconds": [],
-    }
-    if progress:
-        msg.info(
-            f"Training the directional head on {len(train_examples):,} tokens (held-out: "
-            f"{len(heldout_examples):,}); initial held-out perplexity "
-            f"{history['initial_heldout_perplexity']:.1f}"
-        )
-    best_perplexity, best_arrays, best_epoch = history["initial_heldout_perplexity"], None, 0
-    bad_epochs, decaying = 0, False
-    start_time = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        epoch_start = time.perf_counter()
-        loss = _train_epoch(head, optimizer, train_examples, batch_size, rng, progress)
-        perplexity = heldout_perplexity()
-        history["loss_history"].append(loss)
-        history["heldout_perplexity"].append(perplexity)
-        history["learn_rate"].append(float(optimizer.learn_rate))
-        history["epoch_seconds"].append(time.perf_counter() - epoch_start)
-        improved = perplexity < best_perplexity
-        if progress:
-            msg.text(
-                f"epoch {epoch}: train loss {loss:.3f}  held-out perplexity {perplexity:.1f}"
-                f"{' (best)' if improved else ''}  "
-                f"{len(train_examples) / history['epoch_seconds'][-1]:,.0f} tokens/s"
-            )
-        # Once an epoch gains less than DECAY_BELOW, the step size shrinks every epoch.
-        decaying = decaying or perplexity > best_perplexity * (1 - DECAY_BELOW)
-        if improved:
-            with _averaged(head, optimizer):
-                best_perplexity, best_arrays, best_epoch = perplexity, head.to_arrays(), epoch
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if bad_epochs >= patience:
-                break
-        if decaying:
-            optimizer.learn_rate *= lr_decay
-    if best_arrays is not None:
-        head._set_arrays(best_arrays)
-    train_seconds = time.perf_counter() - start_time
-    history.update(
-        best_epoch=best_epoch,
-        best_heldout_perplexity=best_perplexity,
-        train_seconds=train_seconds,
-        tokens_per_second=len(train_examples) * len(history["epoch_seconds"]) / train_seconds,
+    head = DirectionalHead.from_hs_model(
+        model, context_size=context_size, diagonal=diagonal, fine_tune_vectors=fine_tune_vectors
     )
+    head._set_arrays(arrays)
     model.head = head
     model.meta["head"] = history
     if export_fine_tuned_vectors:
-        model.vectors = head.to_arrays()["input_vectors"]
+        model.vectors = arrays["input_vectors"]
         history["exported_fine_tuned_vectors"] = True
     if progress:
         msg.good(
-            f"Directional head: best held-out perplexity {best_perplexity:.1f} (epoch "
-            f"{best_epoch}), {train_seconds:.0f} s"
+            f"Directional head: best held-out perplexity "
+            f"{history['best_heldout_perplexity']:.1f} (epoch {history['best_epoch']}), "
+            f"{history['train_seconds']:.0f} s"
         )
-
-
-def _read_split(
-    corpus_path: str | Path,
-    heldout_path: str | Path | None,
-    key_to_index: dict[str, int],
-    eos_id: int | None,
-    heldout_fraction: float,
-    rng: np.random.Generator,
-) -> tuple[list[np.ndarray], list[np.ndarray], int]:
-    """Training and held-out sentences, and how many unknown training tokens were skipped."""
-    sentences, n_unknown = read_sentences(corpus_path, key_to_index, eos_id)
-    if heldout_path is not None:
-        heldout, _ = read_sentences(heldout_path, key_to_index, eos_id)
-        train = sentences
-    else:
-        order = rng.permutation(len(sentences))
-        n_heldout = int(round(heldout_fraction * len(sentences)))
-        heldout = [sentences[i] for i in np.sort(order[:n_heldout])]
-        train = [sentences[i] for i in np.sort(order[n_heldout:])]
-    if not train or not heldout:
-        raise ValueError(
-            Errors.E404.format(path=corpus_path, n_train=len(train), n_heldout=len(heldout))
-        )
-    return train, heldout, n_unknown
-
-
-def _train_epoch(
-    head: DirectionalHead,
-    optimizer: Optimizer,
-    examples: Examples,
-    batch_size: int,
-    rng: np.random.Generator,
-    progress: bool,
-) -> float:
-    """One pass over the examples in random order; returns the mean negative log-likelihood."""
-    ops = head.model.ops
-    order = rng.permutation(len(examples))
-    total = 0.0
-    batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, disable=not progress, leave=False, unit="batch"):
-        batch = order[start : start + batch_size]
-        X = (ops.asarray2i(examples.contexts(batch)), ops.asarray1i(examples.targets(batch)))
-        log_probs, backprop = head.model.begin_update(X)
-        # The loss is the mean negative log-likelihood of the batch.
-        backprop(ops.alloc1f(len(batch)) - 1.0 / len(batch))
-        head.model.finish_update(optimizer)
-        total -= float(log_probs.sum())
-    return total / len(order)
-
-
-@contextlib.contextmanager
-def _averaged(head: DirectionalHead, optimizer: Optimizer) -> Iterator[None]:
-    """Use the optimizer's parameter averages, if it keeps them, inside the block."""
-    if optimizer.averages:
-        with head.model.use_params(optimizer.averages):
-            yield
-    else:
-        yield
-
-
-def _check_options(
-    epochs: int,
-    learn_rate: float,
-    batch_size: int,
-    patience: int,
-    lr_decay: float,
-    dropout: float,
-    l2: float,
-    heldout_fraction: float,
-) -> None:
-    def positive_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-    checks = {
-        "epochs": (epochs, positive_int(epochs), "a positive integer"),
-        "learn_rate": (learn_rate, learn_rate > 0, "a positive number"),
-        "batch_size": (batch_size, positive_int(batch_size), "a positive integer"),
-        "patience": (patience, positive_int(patience), "a positive integer"),
-        "lr_decay": (lr_decay, 0 < lr_decay <= 1, "a number in (0, 1]"),
-        "dropout": (dropout, 0 <= dropout < 1, "a number in [0, 1)"),
-        "l2": (l2, l2 >= 0, "a number >= 0"),
-        "heldout_fraction": (heldout_fraction, 0 < heldout_fraction < 1, "a number in (0, 1)"),
-    }
-    for option, (value, ok, expected) in checks.items():
-        if not ok:
-            raise ValueError(Errors.E403.format(option=option, value=value, expected=expected))
+    return head

@@ -58,7 +58,9 @@ HEAD_KEYS = (
     "diagonal",
     "epochs",
     "learn_rate",
-    "batch_size",
+    "dense_learn_rate",
+    "optimizer",
+    "lr_schedule",
     "patience",
     "fine_tune_vectors",
     "export_fine_tuned_vectors",
@@ -66,9 +68,9 @@ HEAD_KEYS = (
     "lr_decay",
     "dropout",
     "l2",
-    "averages",
     "eos_token",
     "heldout_fraction",
+    "workers",
 )
 # train_head parameters that are not config settings.
 _HEAD_NOT_SETTINGS = ("model", "corpus_path", "heldout_path", "progress")

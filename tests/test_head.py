@@ -12,17 +12,18 @@ from gensim.models import Word2Vec
 
 from spacy_hs import HSModel, HuffmanTree
 from spacy_hs.errors import MissingModelFileError, ModelFileError
-from spacy_hs.head import DirectionalHead, Examples, read_sentences, train_head
+from spacy_hs.head import DirectionalHead, read_sentences, train_head
 from spacy_hs.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
 
-HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progress=False)
+HEAD_TRAINING = dict(epochs=2, seed=0, workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")
 def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """An HS model of the Lee corpus with a directional head trained briefly on it."""
     model = HSModel.from_gensim(cbow_gensim)
-    train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    head = train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    assert head is model.head
     return model
 
 
@@ -86,14 +87,6 @@ def test_tree_log_likelihood_is_the_hs_model_math(headed: HSModel) -> None:
     np.testing.assert_allclose(thinc_log_probs, expected, rtol=1e-5)
 
 
-def test_examples_read_the_last_k_words_most_recent_first() -> None:
-    examples = Examples.from_sentences([np.array([7, 8, 9]), np.array([4])], 2, pad_id=10)
-    assert len(examples) == 4
-    assert examples.targets().tolist() == [7, 8, 9, 4]
-    assert examples.contexts().tolist() == [[10, 10], [7, 10], [8, 7], [10, 10]]
-    assert examples.contexts(np.array([2])).tolist() == [[8, 7]]
-
-
 # -- training -----------------------------------------------------------------------------------
 
 
@@ -137,13 +130,17 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, context_size=0, progress=False)
     with pytest.raises(ValueError, match="lr_decay = 2 is not valid"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
+    with pytest.raises(ValueError, match="optimizer = 'adam' is not valid: one of sgd, adagrad"):
+        train_head(model, lee_path, None, optimizer="adam", progress=False)
+    with pytest.raises(ValueError, match="workers = -1 is not valid"):
+        train_head(model, lee_path, None, workers=-1, progress=False)
     with pytest.raises(ValueError, match=r"l2 = -1 is not valid: a number >= 0"):
         train_head(model, lee_path, None, l2=-1, progress=False)
     unknown = tmp_path / "unknown.txt"
     unknown.write_text("zzqx qqzx\n", encoding="utf8")
     with pytest.raises(ValueError, match="Not enough text to train the directional head"):
         train_head(model, unknown, None, progress=False)
-    train_head(model, lee_path, None, enabled=False)
+    assert train_head(model, lee_path, None, enabled=False) is None
     assert model.head is None
 
 
