@@ -1,15 +1,24 @@
-"""Build the compiled tree-search kernels; all other metadata lives in pyproject.toml."""
+"""Build the compiled kernels; all other metadata lives in pyproject.toml.
+
+Both modules include spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
+inference kernels and the directional head's training kernels share its math.
+"""
 
 import numpy
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=[
-        Extension(
-            "spacy_hs._tree_search",
-            ["spacy_hs/_tree_search.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=["-O3"],
-        )
-    ]
-)
+KERNEL_HEADERS = ["spacy_hs/_hs_kernels.h", "spacy_hs/_hs_math.pxd", "spacy_hs/_head_train.h"]
+
+
+def kernel(name: str, **options) -> Extension:
+    return Extension(
+        f"spacy_hs.{name}",
+        [f"spacy_hs/{name}.pyx"],
+        include_dirs=[numpy.get_include(), "spacy_hs"],
+        depends=KERNEL_HEADERS,
+        extra_compile_args=["-O3"],
+        **options,
+    )
+
+
+setup(ext_modules=[kernel("_tree_search"), kernel("_head_train")])

@@ -5,8 +5,9 @@ Conventions (see tree.py): ``children[n, c]`` is the inner node reached from nod
 ``c``, or ``-(w + 1)`` for leaf word ``w``. Branch ``c`` at node ``n`` has log-probability
 ``log_sigmoid((1 - 2c) * h . weights[n])``. Dot products accumulate in float32, in sixteen
 independent lanes (relative error about 1e-7, the precision of the float32 inputs themselves);
-log-sigmoids and their sums are computed in double precision. The innermost loops are C (in the
-``cdef extern`` block below) so that they can also be compiled for AVX2 and chosen at load time.
+log-sigmoids and their sums are computed in double precision. The innermost loops are C
+(_hs_kernels.h, declared in _hs_math.pxd and shared with the head's training kernels) so that
+they can also be compiled for AVX2 and chosen at load time.
 
 Cython rather than numba or numpy batching: the best-first search is a loop of small, dependent
 steps (pop, one 100-float dot product, two pushes) that vectorises badly, and Cython is what
@@ -19,125 +20,9 @@ cimport numpy as cnp
 from libc.math cimport exp, fabs, log1p, NAN
 from libc.stdlib cimport free, malloc, realloc
 
+from spacy_hs._hs_math cimport context_hidden_row, dot, log_sigmoid_pair, path_log_prob
+
 cnp.import_array()
-
-
-cdef inline double log_sigmoid_pair(double x, double* negative) noexcept nogil:
-    # log_sigmoid(x), and log_sigmoid(-x) = log_sigmoid(x) - x into *negative: one exp and one
-    # log1p for both branches of a node.
-    cdef double positive
-    if x >= 0:
-        positive = -log1p(exp(-x))
-        negative[0] = positive - x
-    else:
-        negative[0] = -log1p(exp(x))
-        positive = negative[0] + x
-    return positive
-
-
-cdef extern from *:
-    """
-    /* The hot inner loops, in C so that they can be compiled twice: for AVX2 processors and
-       for any x86-64, the copy chosen once when the module loads (GCC function multiversioning,
-       an ifunc; glibc only). Per lane the arithmetic is the same in both copies (no fused
-       multiply-add: the avx2 target does not enable FMA), so results are identical; with AVX2
-       the log-probability scoring takes about a fifth less time. Elsewhere one portable copy
-       is built. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
-    #define HS_CLONES __attribute__((target_clones("avx2", "default")))
-    #else
-    #define HS_CLONES
-    #endif
-    #if defined(__GNUC__) || defined(__clang__)
-    #define HS_INLINE static inline __attribute__((always_inline))
-    #define HS_RESTRICT __restrict__
-    #define HS_PREFETCH(address) __builtin_prefetch(address)
-    #else
-    #define HS_INLINE static __inline
-    #define HS_RESTRICT __restrict
-    #define HS_PREFETCH(address) ((void)0)
-    #endif
-
-    /* Dot product in sixteen float32 lanes. Each lane is its own running sum, so compilers
-       vectorise the loop without -ffast-math (no reassociation), at any vector width, with the
-       same result; about twice as fast as eight double lanes, which convert every product. The
-       rounding error (~1e-7 relative) is that of the float32 weights themselves. */
-    HS_INLINE double hs_dot(const float* a, const float* b, Py_ssize_t n) {
-        float s[16] = {0};
-        Py_ssize_t i = 0, j;
-        for (; i + 16 <= n; i += 16)
-            for (j = 0; j < 16; j++) s[j] += a[i + j] * b[i + j];
-        for (; i < n; i++) s[0] += a[i] * b[i];
-        for (j = 0; j < 8; j++) s[j] += s[j + 8];
-        for (j = 0; j < 4; j++) s[j] += s[j + 4];
-        return ((double)s[0] + s[1]) + ((double)s[2] + s[3]);
-    }
-
-    /* log P(word | hidden): the log-sigmoids along the word's path, summed.
-       log_sigmoid(d) = min(d, 0) - log1p(exp(-|d|)). The log1p terms of a path are added as one
-       log1p of their product, prod(1 + e_i) - 1 kept as `excess` (updated as x + e + x * e:
-       positive terms only, so no cancellation): one log1p per word rather than one per node,
-       and no branch on the sign of d. Equal to summing log_sigmoid node by node up to rounding
-       (~1e-16). The path's weight rows are requested up front: mostly cache misses in a large
-       tree, and the path is known. */
-    static HS_CLONES double hs_path_log_prob(
-        const float* hidden, const float* weights, Py_ssize_t n_dims,
-        const npy_int64* path_offsets, const int* path_nodes, const unsigned char* path_codes,
-        int word
-    ) {
-        double linear = 0.0, excess = 0.0, d, e;
-        npy_int64 step, start = path_offsets[word], end = path_offsets[word + 1];
-        Py_ssize_t line;
-        for (step = start; step < end; step++)
-            for (line = 0; line < n_dims; line += 16)
-                HS_PREFETCH(weights + (Py_ssize_t)path_nodes[step] * n_dims + line);
-        for (step = start; step < end; step++) {
-            d = hs_dot(hidden, weights + (Py_ssize_t)path_nodes[step] * n_dims, n_dims);
-            d *= 1.0 - 2.0 * path_codes[step];  /* code 0: sigmoid(+d); code 1: sigmoid(-d) */
-            e = exp(-fabs(d));
-            excess = excess + e + excess * e;
-            linear += 0.5 * (d - fabs(d));  /* min(d, 0), exactly */
-            if (excess > 1e300) {  /* it at most doubles per node: flush before overflow */
-                linear -= log1p(excess);
-                excess = 0.0;
-            }
-        }
-        return linear - log1p(excess);
-    }
-
-    /* The hidden vector of a context of `width` word ids, negative ones (padding) skipped:
-       each element summed in float32 from 0 in the context's order, then divided by the
-       number of words if `mean` (exactly what sum_rows gives). Returns that number. */
-    static HS_CLONES Py_ssize_t hs_context_hidden(
-        const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, int mean,
-        float* HS_RESTRICT out
-    ) {
-        Py_ssize_t i, j, n = 0;
-        float count;
-        for (j = 0; j < n_dims; j++) out[j] = 0.0f;
-        for (i = 0; i < width; i++) {
-            if (ids[i] >= 0) {
-                const float* HS_RESTRICT row = vectors + (Py_ssize_t)ids[i] * n_dims;
-                for (j = 0; j < n_dims; j++) out[j] += row[j];
-                n++;
-            }
-        }
-        count = (float)n;
-        if (mean && n > 1)
-            for (j = 0; j < n_dims; j++) out[j] /= count;
-        return n;
-    }
-    """
-    double dot "hs_dot"(const float* a, const float* b, Py_ssize_t n) noexcept nogil
-    double path_log_prob "hs_path_log_prob"(
-        const float* hidden, const float* weights, Py_ssize_t n_dims,
-        const cnp.int64_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
-        int word,
-    ) noexcept nogil
-    Py_ssize_t context_hidden_row "hs_context_hidden"(
-        const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, bint mean,
-        float* out,
-    ) noexcept nogil
 
 
 # A max-heap of (log-probability, tree item) for best-first search.

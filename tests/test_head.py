@@ -14,16 +14,18 @@ from spacy_hs import HSModel, HuffmanTree
 from spacy_hs.errors import MissingModelFileError, ModelFileError
 from spacy_hs.heads.directional import DirectionalHead
 from spacy_hs.heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
-from spacy_hs.training.head import Examples, attach_head, read_sentences, train_head
+from spacy_hs.training.head import attach_head, read_sentences, train_head
 
-HEAD_TRAINING = dict(epochs=2, batch_size=128, learn_rate=0.005, seed=0, progress=False)
+HEAD_TRAINING = dict(epochs=2, seed=0, workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")
 def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """An HS model of the Lee corpus with a directional head trained briefly on it."""
     model = HSModel.from_gensim(cbow_gensim)
-    attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING))
+    head = train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    attach_head(model, head)
+    assert head is model.head
     return model
 
 
@@ -87,14 +89,6 @@ def test_tree_log_likelihood_is_the_hs_model_math(headed: HSModel) -> None:
     np.testing.assert_allclose(thinc_log_probs, expected, rtol=1e-5)
 
 
-def test_examples_read_the_last_k_words_most_recent_first() -> None:
-    examples = Examples.from_sentences([np.array([7, 8, 9]), np.array([4])], 2, pad_id=10)
-    assert len(examples) == 4
-    assert examples.targets().tolist() == [7, 8, 9, 4]
-    assert examples.contexts().tolist() == [[10, 10], [7, 10], [8, 7], [10, 10]]
-    assert examples.contexts(np.array([2])).tolist() == [[8, 7]]
-
-
 # -- training -----------------------------------------------------------------------------------
 
 
@@ -139,6 +133,10 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, context_size=0, progress=False)
     with pytest.raises(ValueError, match=r"head.lr_decay must be a number in \(0, 1\], got 2"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
+    with pytest.raises(ValueError, match="head.optimizer must be 'adagrad' or 'sgd', got 'adam'"):
+        train_head(model, lee_path, None, optimizer="adam", progress=False)
+    with pytest.raises(ValueError, match="head.workers must be an integer >= 0, got -1"):
+        train_head(model, lee_path, None, workers=-1, progress=False)
     with pytest.raises(ValueError, match=r"head.l2 must be a number >= 0, got -1"):
         train_head(model, lee_path, None, l2=-1, progress=False)
     unknown = tmp_path / "unknown.txt"

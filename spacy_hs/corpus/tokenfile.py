@@ -56,7 +56,7 @@ def sentences(
     Raises InputError naming the line and byte of the first invalid UTF-8 sequence.
     """
     path = Path(path)
-    _check_path(path, what)
+    check_path(path, what)
     offset = 0
     with path.open("rb") as file:
         for line_no, raw in enumerate(file, 1):
@@ -93,7 +93,7 @@ def check_token_file(path: PathLike, what: str = "Corpus file") -> TokenFileChec
     line, as text8 is). Non-UTF-8 bytes are an error, not replaced (see the module docstring).
     """
     path = Path(path)
-    _check_path(path, what)
+    check_path(path, what)
     if path.name.lower().endswith(COMPRESSED_SUFFIXES):
         raise InputError(Errors.E152.format(what=what, path=path))
     # An incremental decoder: a character split across two blocks is fine.
@@ -129,7 +129,8 @@ def check_token_file(path: PathLike, what: str = "Corpus file") -> TokenFileChec
     return TokenFileCheck(str(path), n_bytes, n_lines)
 
 
-def _check_path(path: Path, what: str) -> None:
+def check_path(path: Path, what: str = "Token file") -> None:
+    """InputError (not found, a directory) unless ``path`` is a file to read."""
     if not path.exists():
         raise InputNotFoundError(Errors.E150.format(what=what, path=path))
     if path.is_dir():

@@ -14,6 +14,7 @@ No ``from __future__ import annotations`` here: confection reads the annotations
 
 import copy
 import inspect
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def describe_type(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is Literal:
         return " or ".join(repr(a) for a in args)
-    if origin is Union:
+    if origin in (Union, types.UnionType):
         options = [describe_type(a) for a in args if a is not type(None)]
         text = " or ".join(options)
         return text if text.startswith("null") else f"null or {text}"
@@ -180,18 +181,20 @@ class DirectionalHeadSettings:
     context_size: PositiveInt = 5
     diagonal: bool = True
     epochs: PositiveInt = 10
-    learn_rate: PositiveFloat = 0.004
-    batch_size: PositiveInt = 1024
+    learn_rate: PositiveFloat = 0.1
+    dense_learn_rate: PositiveFloat = 0.0003
+    optimizer: Literal["adagrad", "sgd"] = "adagrad"
+    lr_schedule: Literal["plateau", "linear"] = "plateau"
     patience: PositiveInt = 2
     lr_decay: Factor = 0.5
     dropout: Rate = 0.5
-    l2: NonNegativeFloat = 0.15
+    l2: NonNegativeFloat = 0.0
     fine_tune_vectors: bool = True
     export_fine_tuned_vectors: bool = False
-    averages: bool = False
     eos_token: str | None = None
     seed: NonNegativeInt = 0
     heldout_fraction: Fraction = 0.05
+    workers: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)

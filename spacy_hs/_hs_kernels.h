@@ -1,0 +1,160 @@
+/* The inner loops over the hierarchical-softmax tree, shared by the inference kernels
+   (_tree_search.pyx) and the head's training kernels (_head_train.pyx), declared for Cython in
+   _hs_math.pxd. Header-only: every extension module that includes it compiles the same code.
+
+   Conventions (see tree.py): a word's path is path_nodes[path_offsets[w]:path_offsets[w + 1]]
+   with codes path_codes[...]; code 0 means the branch taken has probability sigmoid(+logit),
+   code 1 sigmoid(-logit) (gensim's convention). A node's logit is hidden . weights[node].
+
+   The hot loops are compiled twice: for AVX2 processors and for any x86-64, the copy chosen
+   once when the module loads (GCC function multiversioning, an ifunc; glibc only). Per lane
+   the arithmetic is the same in both copies (no fused multiply-add: the avx2 target does not
+   enable FMA), so results are identical; with AVX2 the log-probability scoring takes about a
+   fifth less time. Elsewhere one portable copy is built. */
+
+#ifndef SPACY_HS_KERNELS_H
+#define SPACY_HS_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define HS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HS_CLONES
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define HS_INLINE static inline __attribute__((always_inline))
+#define HS_UNUSED __attribute__((unused))
+#define HS_RESTRICT __restrict__
+#define HS_PREFETCH(address) __builtin_prefetch(address)
+#else
+#define HS_INLINE static __inline
+#define HS_UNUSED
+#define HS_RESTRICT __restrict
+#define HS_PREFETCH(address) ((void)0)
+#endif
+
+typedef int64_t hs_offset_t;
+
+/* Dot product in sixteen float32 lanes. Each lane is its own running sum, so compilers
+   vectorise the loop without -ffast-math (no reassociation), at any vector width, with the
+   same result; about twice as fast as eight double lanes, which convert every product. The
+   rounding error (~1e-7 relative) is that of the float32 weights themselves. */
+HS_INLINE double hs_dot(const float* a, const float* b, ptrdiff_t n) {
+    float s[16] = {0};
+    ptrdiff_t i = 0, j;
+    for (; i + 16 <= n; i += 16)
+        for (j = 0; j < 16; j++) s[j] += a[i + j] * b[i + j];
+    for (; i < n; i++) s[0] += a[i] * b[i];
+    for (j = 0; j < 8; j++) s[j] += s[j + 8];
+    for (j = 0; j < 4; j++) s[j] += s[j + 4];
+    return ((double)s[0] + s[1]) + ((double)s[2] + s[3]);
+}
+
+/* y += a * x, in float32. */
+HS_INLINE void hs_axpy(float a, const float* HS_RESTRICT x, float* HS_RESTRICT y, ptrdiff_t n) {
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): no overflow for any x. */
+HS_INLINE double hs_log_sigmoid(double x) {
+    return 0.5 * (x - fabs(x)) - log1p(exp(-fabs(x)));
+}
+
+/* The margin of a node for a word whose path takes branch `code` there:
+   log P(branch | hidden) = log_sigmoid(margin). */
+HS_INLINE double hs_margin(double logit, unsigned char code) {
+    return logit * (1.0 - 2.0 * code);
+}
+
+/* d log_sigmoid(margin) / d logit = (1 - code) - sigmoid(logit): gensim's `1 - code - f`
+   before its learning rate. Exact in double precision for any logit. */
+HS_INLINE double hs_logit_gradient(double logit, unsigned char code) {
+    double e = exp(-fabs(logit)); /* sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e) */
+    double sigmoid = logit >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    return (1.0 - code) - sigmoid;
+}
+
+/* log P(word | hidden): the log-sigmoids along the word's path, summed.
+   The log1p terms of a path are added as one log1p of their product, prod(1 + e_i) - 1 kept
+   as `excess` (updated as x + e + x * e: positive terms only, so no cancellation): one log1p
+   per word rather than one per node, and no branch on the sign of the margin. Equal to
+   summing hs_log_sigmoid node by node up to rounding (~1e-16). The path's weight rows are
+   requested up front: mostly cache misses in a large tree, and the path is known. */
+static HS_UNUSED HS_CLONES double hs_path_log_prob(
+    const float* hidden, const float* weights, ptrdiff_t n_dims,
+    const hs_offset_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
+    int word
+) {
+    double linear = 0.0, excess = 0.0, d, e;
+    hs_offset_t step, start = path_offsets[word], end = path_offsets[word + 1];
+    ptrdiff_t line;
+    for (step = start; step < end; step++)
+        for (line = 0; line < n_dims; line += 16)
+            HS_PREFETCH(weights + (ptrdiff_t)path_nodes[step] * n_dims + line);
+    for (step = start; step < end; step++) {
+        d = hs_dot(hidden, weights + (ptrdiff_t)path_nodes[step] * n_dims, n_dims);
+        d = hs_margin(d, path_codes[step]);
+        e = exp(-fabs(d));
+        excess = excess + e + excess * e;
+        linear += 0.5 * (d - fabs(d)); /* min(d, 0), exactly */
+        if (excess > 1e300) {          /* it at most doubles per node: flush before overflow */
+            linear -= log1p(excess);
+            excess = 0.0;
+        }
+    }
+    return linear - log1p(excess);
+}
+
+/* The same log-probability from logits already computed (one per node of the word's path,
+   in path order), with the same arithmetic as hs_path_log_prob, and each logit's gradient
+   d log P / d logit = (1 - code) - sigmoid(logit) into `gradients`, from the same exp(-|x|).
+   The training kernels use this after adding their own terms to the logits. */
+HS_INLINE double hs_path_log_prob_logits(
+    const double* logits, const unsigned char* codes, ptrdiff_t depth, double* gradients
+) {
+    double linear = 0.0, excess = 0.0, d, e, sigmoid_abs;
+    ptrdiff_t step;
+    for (step = 0; step < depth; step++) {
+        d = logits[step];
+        e = exp(-fabs(d));
+        sigmoid_abs = 1.0 / (1.0 + e); /* sigmoid(|d|); sigmoid(-|d|) = e * sigmoid(|d|) */
+        gradients[step] = (1.0 - codes[step]) - (d >= 0 ? sigmoid_abs : e * sigmoid_abs);
+        d = hs_margin(d, codes[step]);
+        excess = excess + e + excess * e;
+        linear += 0.5 * (d - fabs(d));
+        if (excess > 1e300) {
+            linear -= log1p(excess);
+            excess = 0.0;
+        }
+    }
+    return linear - log1p(excess);
+}
+
+/* The hidden vector of a context of `width` word ids, negative ones (padding) skipped:
+   each element summed in float32 from 0 in the context's order, then divided by the
+   number of words if `mean` (exactly what sum_rows gives). Returns that number. */
+static HS_UNUSED HS_CLONES ptrdiff_t hs_context_hidden(
+    const float* vectors, ptrdiff_t n_dims, const int* ids, ptrdiff_t width, int mean,
+    float* HS_RESTRICT out
+) {
+    ptrdiff_t i, j, n = 0;
+    float count;
+    for (j = 0; j < n_dims; j++) out[j] = 0.0f;
+    for (i = 0; i < width; i++) {
+        if (ids[i] >= 0) {
+            const float* HS_RESTRICT row = vectors + (ptrdiff_t)ids[i] * n_dims;
+            for (j = 0; j < n_dims; j++) out[j] += row[j];
+            n++;
+        }
+    }
+    count = (float)n;
+    if (mean && n > 1)
+        for (j = 0; j < n_dims; j++) out[j] /= count;
+    return n;
+}
+
+#endif /* SPACY_HS_KERNELS_H */

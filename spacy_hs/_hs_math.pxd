@@ -1,0 +1,40 @@
+# cython: language_level=3
+"""Declarations of the shared tree kernels (C in _hs_kernels.h), cimported by the inference
+kernels (_tree_search.pyx) and the head's training kernels (_head_train.pyx): one definition
+of the path log-likelihood math, its gradient and the dot product, for both."""
+
+cimport numpy as cnp
+from libc.math cimport exp, log1p
+
+
+cdef extern from "_hs_kernels.h" nogil:
+    double dot "hs_dot"(const float* a, const float* b, Py_ssize_t n) noexcept
+    void axpy "hs_axpy"(float a, const float* x, float* y, Py_ssize_t n) noexcept
+    double log_sigmoid "hs_log_sigmoid"(double x) noexcept
+    double margin "hs_margin"(double logit, unsigned char code) noexcept
+    double logit_gradient "hs_logit_gradient"(double logit, unsigned char code) noexcept
+    double path_log_prob "hs_path_log_prob"(
+        const float* hidden, const float* weights, Py_ssize_t n_dims,
+        const cnp.int64_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
+        int word,
+    ) noexcept
+    double path_log_prob_logits "hs_path_log_prob_logits"(
+        const double* logits, const unsigned char* codes, Py_ssize_t depth, double* gradients
+    ) noexcept
+    Py_ssize_t context_hidden_row "hs_context_hidden"(
+        const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, bint mean,
+        float* out,
+    ) noexcept
+
+
+cdef inline double log_sigmoid_pair(double x, double* negative) noexcept nogil:
+    # log_sigmoid(x), and log_sigmoid(-x) = log_sigmoid(x) - x into *negative: one exp and one
+    # log1p for both branches of a node.
+    cdef double positive
+    if x >= 0:
+        positive = -log1p(exp(-x))
+        negative[0] = positive - x
+    else:
+        negative[0] = -log1p(exp(x))
+        positive = negative[0] + x
+    return positive

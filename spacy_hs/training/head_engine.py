@@ -1,0 +1,560 @@
+"""The training engine of the directional head: streams a token file through the compiled
+kernels of _head_train.pyx with several worker threads.
+
+1. The token file is read once, line by line, and written as an *encoded corpus*: int32 word
+   ids, ``-1`` after each sentence, unknown words skipped (as at prediction time). Held-out lines
+   go to a second file. Nothing of the corpus is kept in memory.
+2. Each epoch splits the encoded file into chunks (at most ``MAX_CHUNKS``, so the bookkeeping
+   does not grow with the corpus either), shuffles their order, and hands them to ``workers``
+   threads. Each thread reads its chunk through a fixed buffer and updates the shared arrays
+   without locks, releasing the GIL (Hogwild, as gensim's ``corpus_file`` mode and word2vec.c).
+3. After each epoch the held-out perplexity is computed by the same kernels (no dropout), the
+   best parameters are kept, and training stops after ``patience`` epochs without improvement.
+
+The model, its gradient and the update rules are documented in _head_train.pyx.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .._head_train import HeadTrainer
+from ..corpus import tokenfile
+from ..errors import ConfigError, Errors, InputError
+from ..util import available_cores
+
+# A chunk is at least this many ids (a thread's unit of work), and an epoch at most this many
+# chunks, whatever the corpus size.
+MIN_CHUNK = 4096
+MAX_CHUNKS = 4096
+# Ids written to the encoded file at a time.
+WRITE_BLOCK = 1 << 15
+SCHEDULES = ("plateau", "linear")
+# The linear schedule stops decaying here (a fraction of the initial learning rate).
+LINEAR_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class EncodedCorpus:
+    """An encoded token file: ``n_ids`` int32 ids (words and sentence ends) at ``path``."""
+
+    path: Path
+    n_ids: int
+    n_tokens: int
+    n_sentences: int
+
+
+def token_lines(path: str | Path) -> Iterator[list[str]]:
+    """The tokens of each line of a token file (``corpus.tokenfile``); the file is checked at
+    once, not when the first line is read."""
+    tokenfile.check_path(Path(path), what="Head training file")
+    return tokenfile.sentences(path, what="Head training file")
+
+
+def encode_sentences(
+    sentences: Iterable[Sequence[str]],
+    key_to_index: Mapping[str, int],
+    directory: Path,
+    *,
+    eos_id: int | None = None,
+    heldout_fraction: float = 0.0,
+    seed: int = 0,
+) -> tuple[EncodedCorpus, EncodedCorpus | None, int]:
+    """Encode sentences (token lists, e.g. ``token_lines(path)``) into ``directory``: known
+    word ids, ``eos_id`` appended to every non-empty sentence if given, in train.ids; and, if
+    ``heldout_fraction``, that fraction of the sentences (drawn with ``seed``, one by one) in
+    heldout.ids instead. Returns (train, held-out or None, unknown tokens skipped in train)."""
+    rng = np.random.default_rng(seed)
+    draws = np.empty(0)
+    outputs = [_Writer(directory / "train.ids")]
+    if heldout_fraction:
+        outputs.append(_Writer(directory / "heldout.ids"))
+    n_unknown = 0
+    try:
+        for number, tokens in enumerate(sentences):
+            side = 0
+            if heldout_fraction:
+                if number % 65536 == 0:  # draws in blocks: the same split for any corpus size
+                    draws = rng.random(65536)
+                side = int(draws[number % 65536] < heldout_fraction)
+            ids = [key_to_index[t] for t in tokens if t in key_to_index]
+            if side == 0:
+                n_unknown += len(tokens) - len(ids)
+            if eos_id is not None and tokens:
+                ids.append(eos_id)
+            if ids:
+                outputs[side].add(ids)
+    finally:
+        corpora = [writer.close() for writer in outputs]
+    return corpora[0], (corpora[1] if heldout_fraction else None), n_unknown
+
+
+class _Writer:
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = path.open("wb")
+        self.block = array("i")
+        self.n_ids = self.n_tokens = self.n_sentences = 0
+
+    def add(self, ids: list[int]) -> None:
+        self.block.extend(ids)
+        self.block.append(-1)
+        self.n_tokens += len(ids)
+        self.n_sentences += 1
+        if len(self.block) >= WRITE_BLOCK:
+            self._write()
+
+    def _write(self) -> None:
+        self.block.tofile(self.file)
+        self.n_ids += len(self.block)
+        self.block = array("i")
+
+    def close(self) -> EncodedCorpus:
+        self._write()
+        self.file.close()
+        return EncodedCorpus(self.path, self.n_ids, self.n_tokens, self.n_sentences)
+
+
+def resolve_workers(workers: int) -> int:
+    """``workers``, or all the cores this process may use if 0."""
+    return workers or available_cores()
+
+
+@dataclass
+class EngineSettings:
+    """How the engine trains (see ``train_head`` for each setting)."""
+
+    epochs: int = 10
+    patience: int = 2
+    learn_rate: float = 0.05
+    dense_learn_rate: float = 0.004
+    optimizer: str = "sgd"
+    lr_schedule: str = "plateau"
+    lr_decay: float = 0.5
+    decay_below: float = 0.01
+    l2: float = 0.0
+    workers: int = 0
+    seed: int = 0
+    progress: bool = True
+
+
+class HeadEngine:
+    """Trains a HeadTrainer's arrays on encoded corpora.
+
+    trainer: the kernels and the shared arrays.
+    settings: the schedule, early stopping and threads.
+    on_epoch: called after every epoch with that epoch's history entry (for logging).
+    """
+
+    def __init__(
+        self,
+        trainer: HeadTrainer,
+        settings: EngineSettings,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.trainer = trainer
+        self.settings = settings
+        self.on_epoch = on_epoch
+        self.n_workers = resolve_workers(settings.workers)
+        self.workers = [
+            trainer.worker(settings.seed * 1000003 + i + 1) for i in range(self.n_workers)
+        ]
+        self.clock = 0.0
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def score(self, corpus: EncodedCorpus) -> tuple[float, int]:
+        """(sum of log P, number of predictions) over an encoded corpus, no dropout."""
+        self.trainer.catch_up(self.clock)
+        path = os.fsencode(corpus.path)
+        bounds = _chunk_bounds(corpus.n_ids)
+        results = self._parallel(
+            range(len(bounds) - 1),
+            lambda worker, i: self.trainer.score_chunk(worker, path, bounds[i], bounds[i + 1]),
+        )
+        return sum(r[0] for r in results), sum(r[1] for r in results)
+
+    def perplexity(self, corpus: EncodedCorpus) -> float:
+        total, count = self.score(corpus)
+        return math.exp(-total / count) if count else math.inf
+
+    def train_epoch(
+        self,
+        corpus: EncodedCorpus,
+        learn_rate: Callable[[int], float],
+        rng: np.random.Generator,
+        bar: tqdm | None = None,
+    ) -> tuple[float, int]:
+        """One pass over the corpus in a random chunk order. ``learn_rate(ids_done)`` gives each
+        chunk's rate from the ids issued so far this epoch. Returns (mean negative
+        log-likelihood with dropout, number of predictions)."""
+        path = os.fsencode(corpus.path)
+        bounds = _chunk_bounds(corpus.n_ids)
+        order = rng.permutation(len(bounds) - 1)
+        l2 = self.settings.l2
+        issued = [0, self.clock]  # ids issued this epoch, lazy-L2 clock at the next chunk
+        lock = threading.Lock()
+        progress = {"ids": 0, "loss": 0.0, "count": 0}
+
+        def run(worker, chunk: int) -> tuple[float, int]:
+            start, end = int(bounds[chunk]), int(bounds[chunk + 1])
+            with lock:
+                rate = learn_rate(issued[0])
+                clock = issued[1]
+                issued[0] += end - start
+                issued[1] += rate * l2 * (end - start)
+            dense_rate = self.settings.dense_learn_rate * rate / self.settings.learn_rate
+            total, count = self.trainer.train_chunk(
+                worker, path, start, end, rate, clock, rate * l2, dense_rate
+            )
+            with lock:
+                progress["ids"] += end - start
+                progress["loss"] -= total
+                progress["count"] += count
+            return total, count
+
+        def report() -> None:
+            if bar is not None:
+                bar.update(progress["ids"] - bar.n)
+                if progress["count"]:
+                    bar.set_postfix(
+                        loss=f"{progress['loss'] / progress['count']:.3f}", refresh=False
+                    )
+
+        results = self._parallel(order.tolist(), run, report)
+        self.clock = issued[1]
+        report()
+        count = sum(r[1] for r in results)
+        return (-sum(r[0] for r in results) / count if count else math.nan), count
+
+    def _parallel(
+        self,
+        items: Any,
+        function: Callable[[Any, Any], Any],
+        report: Callable[[], None] | None = None,
+    ) -> list[Any]:
+        """Call ``function(worker, item)`` for every item, on ``n_workers`` threads that take
+        the next item as they finish one."""
+        queue = iter(list(items))
+        lock = threading.Lock()
+        results: list[Any] = []
+        errors: list[BaseException] = []
+
+        def loop(worker) -> None:
+            while not errors:
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                try:
+                    result = function(worker, item)
+                except BaseException as err:  # re-raised in the calling thread
+                    errors.append(err)
+                    return
+                with lock:
+                    results.append(result)
+
+        if self.n_workers == 1:
+            loop(self.workers[0])
+        else:
+            threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in self.workers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+                    if report is not None:
+                        report()
+        if errors:
+            raise errors[0]
+        return results
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    def fit(self, train: EncodedCorpus, heldout: EncodedCorpus) -> dict[str, Any]:
+        """Train for up to ``epochs`` epochs with early stopping on the held-out perplexity;
+        the trainer's arrays end as the best ones seen. Returns the history."""
+        s = self.settings
+        rng = np.random.default_rng(s.seed)
+        initial = self.perplexity(heldout)
+        history: dict[str, Any] = {
+            "optimizer": s.optimizer,
+            "lr_schedule": s.lr_schedule,
+            "workers": self.n_workers,
+            "n_train_tokens": train.n_tokens,
+            "n_heldout_tokens": heldout.n_tokens,
+            "initial_heldout_perplexity": initial,
+            "loss_history": [],
+            "heldout_perplexity": [],
+            "learn_rate": [],
+            "epoch_seconds": [],
+        }
+        best, best_arrays, best_epoch, bad_epochs = initial, None, 0, 0
+        rate, decaying = s.learn_rate, False
+        total_ids = max(train.n_ids * s.epochs, 1)
+        start_time = time.perf_counter()
+        for epoch in range(1, s.epochs + 1):
+            epoch_start = time.perf_counter()
+            done_before = (epoch - 1) * train.n_ids
+            if s.lr_schedule == "linear":
+
+                def learn_rate(ids: int, before: int = done_before) -> float:
+                    fraction = 1.0 - (before + ids) / total_ids
+                    return s.learn_rate * max(fraction, LINEAR_FLOOR)
+
+            else:
+
+                def learn_rate(ids: int, value: float = rate) -> float:
+                    return value
+
+            bar = tqdm(
+                total=train.n_ids,
+                disable=not s.progress,
+                leave=False,
+                unit="tok",
+                unit_scale=True,
+                desc=f"epoch {epoch}",
+            )
+            try:
+                loss, _ = self.train_epoch(train, learn_rate, rng, bar)
+            finally:
+                bar.close()
+            seconds = time.perf_counter() - epoch_start
+            perplexity = self.perplexity(heldout)
+            improved = perplexity < best
+            entry = {
+                "epoch": epoch,
+                "loss": loss,
+                "heldout_perplexity": perplexity,
+                "learn_rate": learn_rate(0),
+                "seconds": seconds,
+                "tokens_per_second": train.n_tokens / seconds,
+                "improved": improved,
+            }
+            history["loss_history"].append(loss)
+            history["heldout_perplexity"].append(perplexity)
+            history["learn_rate"].append(entry["learn_rate"])
+            history["epoch_seconds"].append(seconds)
+            if self.on_epoch is not None:
+                self.on_epoch(entry)
+            decaying = decaying or perplexity > best * (1 - s.decay_below)
+            if improved:
+                best, best_arrays, best_epoch, bad_epochs = perplexity, self.copy_arrays(), epoch, 0
+            else:
+                bad_epochs += 1
+                if bad_epochs >= s.patience:
+                    break
+            if decaying and s.lr_schedule == "plateau":
+                rate *= s.lr_decay
+        if best_arrays is not None:
+            self.set_arrays(best_arrays)
+        train_seconds = time.perf_counter() - start_time
+        epochs_run = len(history["epoch_seconds"])
+        history.update(
+            best_epoch=best_epoch,
+            best_heldout_perplexity=best,
+            train_seconds=train_seconds,
+            tokens_per_second=train.n_tokens
+            * epochs_run
+            / max(sum(history["epoch_seconds"]), 1e-9),
+        )
+        return history
+
+    def copy_arrays(self) -> dict[str, np.ndarray]:
+        t = self.trainer
+        return {
+            "inputs": t.inputs.copy(),
+            "positions": t.positions.copy(),
+            "bias": t.bias.copy(),
+            "outputs": t.outputs.copy(),
+        }
+
+    def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        t = self.trainer
+        for name in ("inputs", "positions", "bias", "outputs"):
+            getattr(t, name)[...] = arrays[name]
+
+
+def _chunk_bounds(n_ids: int) -> np.ndarray:
+    n_chunks = min(max(n_ids // MIN_CHUNK, 1), MAX_CHUNKS)
+    return np.linspace(0, n_ids, n_chunks + 1).astype(np.int64)
+
+
+class ScratchDirectory:
+    """A temporary directory for the encoded corpus, removed on exit."""
+
+    def __enter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix="spacy_hs_head."))
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def train_directional(
+    model: Any,
+    corpus: Callable[[], Iterable[Sequence[str]]],
+    heldout: Callable[[], Iterable[Sequence[str]]] | None = None,
+    *,
+    context_size: int = 5,
+    diagonal: bool = True,
+    fine_tune_vectors: bool = True,
+    dropout: float = 0.5,
+    eos_token: str | None = None,
+    heldout_fraction: float = 0.05,
+    settings: EngineSettings | None = None,
+    corpus_name: str = "the corpus",
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train the directional head's parameters for an HS model (``model``: its vectors, inner
+    node weights and tree are the starting point and are not changed).
+
+    corpus / heldout: functions returning the sentences (token lists) of the training and
+        held-out text; read once each. Without ``heldout``, ``heldout_fraction`` of the corpus
+        sentences are held out.
+    Returns the head's arrays, by the names heads.directional.DirectionalHead saves them under
+    (input_vectors, padding_vector, position_weights, hidden_bias, output_weights), and the
+    training history.
+    """
+    settings = settings or EngineSettings()
+    eos_id = None
+    if eos_token is not None:
+        if eos_token not in model.key_to_index:
+            raise ConfigError(Errors.E402.format(token=eos_token))
+        eos_id = model.key_to_index[eos_token]
+    trainer = new_trainer(
+        model,
+        context_size=context_size,
+        diagonal=diagonal,
+        fine_tune_vectors=fine_tune_vectors,
+        optimizer=settings.optimizer,
+        dropout=dropout,
+        seed=settings.seed,
+    )
+    with ScratchDirectory() as scratch:
+        encode_start = time.perf_counter()
+        fraction = 0.0 if heldout is not None else heldout_fraction
+        train, held, n_unknown = encode_sentences(
+            corpus(),
+            model.key_to_index,
+            scratch,
+            eos_id=eos_id,
+            heldout_fraction=fraction,
+            seed=settings.seed,
+        )
+        if heldout is not None:
+            (scratch / "valid").mkdir()
+            held, _, _ = encode_sentences(
+                heldout(), model.key_to_index, scratch / "valid", eos_id=eos_id
+            )
+        if not train.n_tokens or held is None or not held.n_tokens:
+            raise InputError(
+                Errors.E404.format(
+                    path=corpus_name,
+                    n_train=train.n_sentences,
+                    n_heldout=0 if held is None else held.n_sentences,
+                )
+            )
+        encode_seconds = time.perf_counter() - encode_start
+        engine = HeadEngine(trainer, settings, on_epoch=_epoch_printer(settings.progress))
+        if settings.progress:
+            from wasabi import msg
+
+            msg.info(
+                f"Training the directional head on {train.n_tokens:,} tokens (held-out: "
+                f"{held.n_tokens:,}) with {engine.n_workers} thread(s)"
+            )
+        history = engine.fit(train, held)
+    history.update(
+        context_size=context_size,
+        diagonal=diagonal,
+        fine_tune_vectors=fine_tune_vectors,
+        dropout=dropout,
+        n_unknown_tokens_skipped=n_unknown,
+        encode_seconds=encode_seconds,
+    )
+    arrays = head_arrays(trainer, context_size, diagonal)
+    return arrays, history
+
+
+def new_trainer(
+    model: Any,
+    *,
+    context_size: int = 5,
+    diagonal: bool = True,
+    fine_tune_vectors: bool = True,
+    optimizer: str = "adagrad",
+    dropout: float = 0.5,
+    seed: int = 0,
+) -> HeadTrainer:
+    """The kernels and arrays of a new head for an HS model: input vectors copied from
+    ``model.vectors`` (the padding vector 0), output weights from gensim's ``syn1`` with zero
+    node biases, C as the mean of the context vectors (the hidden vector gensim's CBOW output
+    weights were trained against), b = 0."""
+    n_words, width = model.vectors.shape
+    inputs = np.zeros((n_words + 1, width), dtype=np.float32)
+    inputs[:n_words] = model.vectors
+    if diagonal:
+        positions = np.full(context_size * width, 1.0 / context_size, dtype=np.float32)
+    else:
+        eye = np.eye(width, dtype=np.float32) / context_size
+        positions = np.concatenate([eye] * context_size, axis=1).reshape(-1)
+    outputs = np.zeros((n_words - 1, width + 1), dtype=np.float32)
+    outputs[:, :width] = model.inner_node_weights
+    tree = model.tree
+    return HeadTrainer(
+        inputs,
+        positions,
+        np.zeros(width, dtype=np.float32),
+        outputs,
+        tree.path_offsets,
+        tree.path_nodes,
+        tree.path_codes,
+        context_size=context_size,
+        diagonal=diagonal,
+        fine_tune=fine_tune_vectors,
+        optimizer=optimizer,
+        dropout=dropout,
+        seed=seed,
+    )
+
+
+def head_arrays(trainer: HeadTrainer, context_size: int, diagonal: bool) -> dict[str, np.ndarray]:
+    """A trainer's arrays (copies), by the names ``heads.directional.DirectionalHead`` saves
+    them under."""
+    n_words, width = trainer.n_words, trainer.inputs.shape[1]
+    shape = (context_size, width) if diagonal else (width, context_size * width)
+    return {
+        "input_vectors": trainer.inputs[:n_words].copy(),
+        "padding_vector": trainer.inputs[n_words].copy(),
+        "position_weights": trainer.positions.reshape(shape).copy(),
+        "hidden_bias": trainer.bias.copy(),
+        "output_weights": trainer.outputs.copy(),
+    }
+
+
+def _epoch_printer(progress: bool) -> Callable[[dict[str, Any]], None] | None:
+    if not progress:
+        return None
+    from wasabi import msg
+
+    def show(entry: dict[str, Any]) -> None:
+        msg.text(
+            f"epoch {entry['epoch']}: train loss {entry['loss']:.3f}  held-out perplexity "
+            f"{entry['heldout_perplexity']:.1f}{' (best)' if entry['improved'] else ''}  "
+            f"{entry['tokens_per_second']:,.0f} tokens/s"
+        )
+
+    return show

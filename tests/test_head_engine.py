@@ -1,0 +1,232 @@
+"""The compiled training engine of the directional head: gradient, streaming, threads, memory."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spacy_hs import HSModel, HuffmanTree, _tree_search
+from spacy_hs.training.head import attach_head, train_head
+from spacy_hs.training.head_engine import (
+    EngineSettings,
+    HeadEngine,
+    HeadTrainer,
+    ScratchDirectory,
+    encode_sentences,
+    head_arrays,
+    new_trainer,
+    resolve_workers,
+    token_lines,
+    train_directional,
+)
+
+
+def tiny_trainer(diagonal: bool, rng: np.random.Generator, **options) -> HeadTrainer:
+    """5 words, 4 inner nodes: root 0 -> (1, 2); 1 -> (w0, w1); 2 -> (3, w2); 3 -> (w3, w4);
+    random parameters, d = 3, K = 2."""
+    points = [[0, 1], [0, 1], [0, 2], [0, 2, 3], [0, 2, 3]]
+    codes = [[0, 0], [0, 1], [1, 1], [1, 0, 0], [1, 0, 1]]
+    tree = HuffmanTree.from_paths(points, codes)
+    n_words, width, size = 5, 3, 2
+    positions = size * width if diagonal else size * width * width
+    return HeadTrainer(
+        rng.normal(size=(n_words + 1, width)).astype(np.float32),
+        rng.normal(size=positions).astype(np.float32),
+        rng.normal(size=width).astype(np.float32),
+        rng.normal(size=(n_words - 1, width + 1)).astype(np.float32),
+        tree.path_offsets,
+        tree.path_nodes,
+        tree.path_codes,
+        context_size=size,
+        diagonal=diagonal,
+        fine_tune=True,
+        optimizer="sgd",
+        dropout=0.0,
+        seed=0,
+        **options,
+    )
+
+
+CONTEXTS = np.array([[0, 5], [5, 5], [3, 1], [4, 4], [2, 0], [1, 3]], dtype=np.int32)  # 5 = pad
+TARGETS = np.array([3, 0, 4, 2, 1, 3], dtype=np.int32)
+
+
+@pytest.mark.parametrize("diagonal", [True, False])
+def test_gradient_matches_finite_differences(diagonal: bool) -> None:
+    trainer = tiny_trainer(diagonal, np.random.default_rng(0))
+    log_probs, *gradients = trainer.gradient(CONTEXTS, TARGETS)
+    # The training forward pass is the held-out score (the inference kernel), bit for bit.
+    np.testing.assert_array_equal(log_probs, trainer.log_probs(CONTEXTS, TARGETS))
+    arrays = [trainer.inputs, trainer.positions, trainer.bias, trainer.outputs]
+    step = 1e-2  # the parameters are float32: a larger step than float64 would need
+    for name, array, gradient in zip(["inputs", "C", "b", "W"], arrays, gradients):
+        numeric = np.zeros(array.shape)
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + step
+            above = trainer.log_probs(CONTEXTS, TARGETS).sum()
+            array[index] = old - step
+            below = trainer.log_probs(CONTEXTS, TARGETS).sum()
+            array[index] = old
+            numeric[index] = (above - below) / (2 * step)
+        assert np.abs(gradient).max() > 0.1
+        np.testing.assert_allclose(
+            gradient, numeric, atol=1e-3 * np.abs(numeric).max(), err_msg=name
+        )
+
+
+def test_scores_are_the_inference_kernels(hs_model: HSModel) -> None:
+    """The trainer's log P equals that of _tree_search.path_log_probs on the same hidden
+    vectors, which the directional head and HSModel use for prediction."""
+    trainer = new_trainer(hs_model, context_size=3, dropout=0.0)
+    rng = np.random.default_rng(1)
+    n_words = len(hs_model)
+    contexts = rng.integers(0, n_words + 1, size=(50, 3)).astype(np.int32)
+    targets = rng.integers(0, n_words, size=50).astype(np.int32)
+    C = trainer.positions.reshape(3, -1)
+    hidden = (trainer.inputs[contexts] * C[None]).sum(axis=1) + trainer.bias
+    hidden = np.concatenate([hidden, np.ones((50, 1), np.float32)], axis=1)
+    tree = hs_model.tree
+    expected = _tree_search.path_log_probs(
+        hidden, targets, trainer.outputs, tree.path_offsets, tree.path_nodes, tree.path_codes
+    )
+    np.testing.assert_allclose(trainer.log_probs(contexts, targets), expected, rtol=1e-6)
+
+
+def test_encoding(hs_model: HSModel, tmp_path: Path) -> None:
+    sentences = [["the", "zzqx", "minister"], [], ["zzqx"], ["said"]] * 50
+    train, heldout, n_unknown = encode_sentences(
+        sentences, hs_model.key_to_index, tmp_path, eos_id=5, heldout_fraction=0.3, seed=1
+    )
+    ids = np.fromfile(train.path, dtype=np.int32)
+    held = np.fromfile(heldout.path, dtype=np.int32)
+    assert len(ids) == train.n_ids and len(held) == heldout.n_ids
+    # Unknown words skipped, <eos> (id 5) after every non-empty line, -1 after each sentence.
+    k = hs_model.key_to_index
+    assert {tuple(s) for s in _split(ids)} <= {(k["the"], k["minister"], 5), (5,), (k["said"], 5)}
+    assert train.n_sentences + heldout.n_sentences == 150
+    assert 0.15 < heldout.n_sentences / 150 < 0.45
+    assert n_unknown == sum(len(s) == 3 for s in _split(ids)) + sum(s == [5] for s in _split(ids))
+    again = encode_sentences(sentences, k, tmp_path, eos_id=5, heldout_fraction=0.3, seed=1)
+    np.testing.assert_array_equal(np.fromfile(again[1].path, dtype=np.int32), held)
+
+
+def _split(ids: np.ndarray) -> list[list[int]]:
+    sentences, current = [], []
+    for i in ids.tolist():
+        if i == -1:
+            sentences.append(current)
+            current = []
+        else:
+            current.append(i)
+    return sentences
+
+
+@pytest.fixture(scope="module")
+def lee_encoded(hs_model: HSModel, lee_path: Path):
+    with ScratchDirectory() as scratch:
+        train, _, _ = encode_sentences(token_lines(lee_path), hs_model.key_to_index, scratch)
+        yield train
+
+
+def test_every_prediction_is_scored_once_whatever_the_chunks(hs_model, lee_encoded) -> None:
+    trainer = new_trainer(hs_model, context_size=4, dropout=0.0)
+    worker, path = trainer.worker(0), os.fsencode(lee_encoded.path)
+    whole = trainer.score_chunk(worker, path, 0, lee_encoded.n_ids)
+    assert whole[1] == lee_encoded.n_tokens
+    rng = np.random.default_rng(0)
+    for n_chunks in (2, 7, 100):
+        bounds = np.r_[0, np.sort(rng.choice(lee_encoded.n_ids, n_chunks - 1)), lee_encoded.n_ids]
+        parts = [trainer.score_chunk(worker, path, a, b) for a, b in zip(bounds, bounds[1:])]
+        assert sum(p[1] for p in parts) == whole[1]
+        assert sum(p[0] for p in parts) == pytest.approx(whole[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "sgd"])
+def test_both_optimisers_train(hs_model, lee_encoded, optimizer: str) -> None:
+    trainer = new_trainer(hs_model, optimizer=optimizer, dropout=0.3)
+    rate = 0.1 if optimizer == "adagrad" else 0.02
+    engine = HeadEngine(trainer, EngineSettings(learn_rate=rate, workers=1, progress=False))
+    before = engine.perplexity(lee_encoded)
+    engine.train_epoch(lee_encoded, lambda done: rate, np.random.default_rng(0))
+    assert engine.perplexity(lee_encoded) < 0.7 * before
+
+
+def test_lazy_l2_equals_dense_decay(hs_model: HSModel, lee_path: Path, tmp_path: Path) -> None:
+    """Rows no prediction touches decay exactly as if L2 had been applied at every step."""
+    lines = list(token_lines(lee_path))[:30]
+    corpus, _, _ = encode_sentences(lines, hs_model.key_to_index, tmp_path)
+    trainer = new_trainer(hs_model, dropout=0.0)
+    vectors = trainer.inputs.copy()
+    unused = np.setdiff1d(np.arange(len(hs_model)), np.fromfile(corpus.path, dtype=np.int32))
+    assert len(unused) > 100
+    engine = HeadEngine(trainer, EngineSettings(learn_rate=0.05, l2=1e-3, progress=False))
+    engine.train_epoch(corpus, lambda done: 0.05, np.random.default_rng(0))
+    engine.score(corpus)  # catches up every row
+    factor = np.exp(-0.05 * 1e-3 * corpus.n_ids)
+    assert factor < 0.9
+    np.testing.assert_allclose(trainer.inputs[unused], vectors[unused] * factor, rtol=1e-5)
+
+
+def test_threads_share_the_arrays(hs_model, lee_encoded) -> None:
+    assert resolve_workers(0) == len(os.sched_getaffinity(0))
+    results = {}
+    for workers in (1, 2):
+        trainer = new_trainer(hs_model, dropout=0.3)
+        engine = HeadEngine(trainer, EngineSettings(workers=workers, progress=False))
+        assert len(engine.workers) == workers
+        loss, count = engine.train_epoch(lee_encoded, lambda done: 0.1, np.random.default_rng(0))
+        assert count == lee_encoded.n_tokens
+        results[workers] = engine.perplexity(lee_encoded)
+    # Hogwild changes the order of updates, not what is learnt.
+    assert results[2] == pytest.approx(results[1], rel=0.05)
+
+
+def test_memory_does_not_grow_with_the_corpus(hs_model: HSModel, lee_path: Path, tmp_path) -> None:
+    """Peak Python-side allocation (numpy arrays included) of a training run on the Lee corpus
+    and on 16 copies of it: the same, up to a few buffers."""
+    lines = lee_path.read_text(encoding="utf8")
+    peaks = []
+    for copies in (1, 16):
+        corpus = tmp_path / f"lee{copies}.txt"
+        corpus.write_text(lines * copies, encoding="utf8")
+        settings = EngineSettings(epochs=1, workers=2, progress=False)
+        tracemalloc.start()
+        train_directional(
+            hs_model,
+            lambda c=corpus: token_lines(c),
+            lambda: token_lines(lee_path),
+            settings=settings,
+        )
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.1 * peaks[0], peaks
+
+
+def test_train_head_returns_the_trained_head(hs_model: HSModel, lee_path: Path) -> None:
+    model = HSModel(
+        hs_model.words,
+        hs_model.counts,
+        hs_model.vectors,
+        hs_model.tree,
+        hs_model.inner_node_weights,
+    )
+    head = train_head(model, lee_path, None, epochs=3, workers=2, progress=False)
+    attach_head(model, head)
+    history = model.meta["head"]
+    assert head is model.head and history["workers"] == 2
+    assert history["best_heldout_perplexity"] < 0.8 * history["initial_heldout_perplexity"]
+    assert history["tokens_per_second"] > 0 and len(history["heldout_perplexity"]) <= 3
+
+
+def test_head_arrays_round_trip(hs_model: HSModel) -> None:
+    trainer = new_trainer(hs_model, context_size=2, diagonal=False)
+    arrays = head_arrays(trainer, 2, False)
+    width = hs_model.vector_size
+    assert arrays["position_weights"].shape == (width, 2 * width)
+    np.testing.assert_array_equal(arrays["input_vectors"], hs_model.vectors)
+    np.testing.assert_array_equal(arrays["output_weights"][:, :width], hs_model.inner_node_weights)
