@@ -59,10 +59,12 @@ def _root() -> None:
 
 
 @contextmanager
-def library_warnings(*, hide: tuple[type[Warning], ...] = (DeprecationWarning,)) -> Iterator[None]:
+def library_warnings(
+    *, hide: tuple[type[Warning], ...] = (DeprecationWarning, ResourceWarning)
+) -> Iterator[None]:
     """Show the warnings the library issues inside the block as ``msg.warn`` lines, once each,
     also when the block fails; warnings of the ``hide`` categories (other packages' deprecation
-    notices) are dropped."""
+    notices, spaCy's unclosed files when packaging) are dropped."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
