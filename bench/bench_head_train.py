@@ -1,0 +1,198 @@
+"""Directional-head training throughput against gensim's own HS CBOW training, and its memory.
+
+Part 1, throughput: on one token file (default: Penn Treebank `train`, ~0.93M tokens, from the
+`treebank` package), in one run and at the same vector size and thread count:
+
+* gensim ``Word2Vec(corpus_file=..., sg=0, hs=1, negative=0, window=5)``: the seconds of
+  ``train()`` alone (the vocabulary is built before), with ``sample=1e-3`` (gensim's and our
+  default: frequent words are skipped, so fewer updates per token) and ``sample=0`` (every token
+  updates, as the head's every token does);
+* the head (spacy_hs.training.head_engine, the engine ``train_head`` uses) on that gensim model: the
+  seconds of its training epochs alone, and of the whole run (encoding the token file, the
+  held-out perplexity after every epoch: ``train_head``'s wall time).
+
+tokens/s = tokens of the file (gensim: ``corpus_total_words``) x epochs / seconds, for 1 and 2
+threads; the ratios are head / gensim and 2 threads / 1 thread. Timings are the best of
+``--repeats`` runs (the machine is shared).
+
+Part 2, memory: peak RSS (``ru_maxrss`` of a fresh subprocess per run) of head training on the
+bundled default corpus (gensim's Wikipedia sample + Lee, preprocessed by ``spacy-hs
+preprocess``) and on the same token file repeated 10 times, with the same gensim model.
+
+    OPENBLAS_NUM_THREADS=1 python bench/bench_head_train.py            # ~3 minutes
+    python bench/bench_head_train.py --input corpus/train.txt --vector-size 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EPOCHS = 3
+CHILD = """
+import sys, time
+from gensim.models import Word2Vec
+from spacy_hs import HSModel
+from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
+model = HSModel.from_gensim(Word2Vec.load(sys.argv[1]))
+settings = EngineSettings(epochs=int(sys.argv[3]), patience=99, workers=int(sys.argv[4]),
+                          progress=False)
+arrays, history = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
+print(history["n_train_tokens"], sum(history["epoch_seconds"]))
+"""
+
+
+def gensim_seconds(path: Path, size: int, workers: int, sample: float, epochs: int):
+    """(seconds of train(), tokens in the file, the trained model)."""
+    from gensim.models import Word2Vec
+
+    model = Word2Vec(
+        vector_size=size,
+        window=5,
+        min_count=1,
+        sg=0,
+        hs=1,
+        negative=0,
+        sample=sample,
+        workers=workers,
+        seed=0,
+    )
+    model.build_vocab(corpus_file=str(path))
+    start = time.perf_counter()
+    model.train(corpus_file=str(path), total_words=model.corpus_total_words, epochs=epochs)
+    return time.perf_counter() - start, model.corpus_total_words, model
+
+
+def head_seconds(model, path: Path, workers: int, epochs: int) -> tuple[float, float, int]:
+    """(seconds of the training epochs, seconds of the whole run, training tokens)."""
+    from spacy_hs import HSModel
+    from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
+
+    hs_model = HSModel.from_gensim(model)
+    settings = EngineSettings(epochs=epochs, patience=99, workers=workers, progress=False)
+    start = time.perf_counter()
+    _, history = train_directional(hs_model, lambda: token_lines(path), settings=settings)
+    total = time.perf_counter() - start
+    return sum(history["epoch_seconds"]), total, history["n_train_tokens"]
+
+
+def throughput(args: argparse.Namespace, path: Path) -> None:
+    rows = {}
+    for workers in (1, 2):
+        best: dict[str, float] = {}
+        for _ in range(args.repeats):
+            for sample in (1e-3, 0.0):
+                seconds, n_tokens, model = gensim_seconds(
+                    path, args.vector_size, workers, sample, args.epochs
+                )
+                key = f"gensim sample={sample:g}"
+                best[key] = max(best.get(key, 0), n_tokens * args.epochs / seconds)
+            epochs_s, total_s, n_train = head_seconds(model, path, workers, args.epochs)
+            best["head (epochs)"] = max(
+                best.get("head (epochs)", 0), n_train * args.epochs / epochs_s
+            )
+            best["head (whole run)"] = max(
+                best.get("head (whole run)", 0), n_train * args.epochs / total_s
+            )
+        rows[workers] = best
+    print(
+        f"\nThroughput on {path.name} ({n_tokens:,} tokens; the head trains on 95%, 5% held "
+        f"out), d={args.vector_size}, {args.epochs} epochs, best of {args.repeats}:\n"
+    )
+    print("| trainer | 1 thread tok/s | 2 threads tok/s | 2 / 1 | head / this (2 threads) |")
+    print("|---|---|---|---|---|")
+    head2 = rows[2]["head (epochs)"]
+    for name in rows[1]:
+        one, two = rows[1][name], rows[2][name]
+        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f} | {head2 / two:.2f} |")
+
+
+def memory(args: argparse.Namespace, tmp: Path) -> None:
+    from gensim.models import Word2Vec
+
+    from spacy_hs.corpus.preprocess import preprocess
+    from spacy_hs.corpus.sources import extract_default_corpus
+
+    raw = extract_default_corpus(tmp / "raw")
+    token_file = tmp / "default.tok.txt"
+    preprocess([c.path for c in raw], token_file, progress=False)
+    model = Word2Vec(
+        corpus_file=str(token_file),
+        vector_size=args.vector_size,
+        window=5,
+        min_count=3,
+        sg=0,
+        hs=1,
+        negative=0,
+        workers=2,
+        epochs=3,
+        seed=0,
+    )
+    model_path = tmp / "w2v.model"
+    model.save(str(model_path))
+    text = token_file.read_text(encoding="utf8")
+    rows = []
+    for copies in (1, args.factor):
+        corpus = tmp / f"corpus{copies}.txt"
+        corpus.write_text(text * copies, encoding="utf8")
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(model_path), str(corpus), "2", str(2)],
+            stdout=subprocess.PIPE,
+        )
+        out = process.stdout.read().decode().split()
+        _, status, usage = os.wait4(process.pid, 0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit("head training failed")
+        rows.append((copies, int(out[0]), usage.ru_maxrss / 1024, time.perf_counter() - start))
+        corpus.unlink()
+    print(
+        f"\nPeak RSS of head training (2 epochs, 2 threads, d={args.vector_size}, "
+        f"V={len(model.wv):,}) on the bundled default corpus, preprocessed, and repeated:\n"
+    )
+    print("| corpus | training tokens | peak RSS MB | wall s |")
+    print("|---|---|---|---|")
+    for copies, tokens, peak, seconds in rows:
+        print(f"| {copies}x | {tokens:,} | {peak:.0f} | {seconds:.1f} |")
+    print(f"\n{args.factor}x / 1x peak RSS: {rows[1][2] / rows[0][2]:.3f} (target <= 1.1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--input", type=Path, help="token file (default: PTB train)")
+    parser.add_argument("--vector-size", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--factor", type=int, default=10, help="memory: corpus repeats")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"# python {platform.python_version()}, {os.cpu_count()} CPUs, load average before: "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        path = args.input
+        if path is None:
+            import treebank
+
+            path = tmp / "ptb.train.txt"
+            lines = [line.split() for line in treebank.penn["train"].split("\n")]
+            path.write_text("".join(" ".join(t) + "\n" for t in lines if t), encoding="utf8")
+        throughput(args, path)
+        if not args.skip_memory:
+            memory(args, tmp)
+    print(
+        f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n"
+        f"reproduce: python bench/bench_head_train.py {' '.join(sys.argv[1:])}"
+    )
+
+
+if __name__ == "__main__":
+    main()
