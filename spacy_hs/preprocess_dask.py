@@ -152,8 +152,8 @@ class DaskEngine:
         self, distributed: Any, dask_config: Any, n_units: int, verbose: bool
     ) -> Iterator[Any]:
         n_workers = min(self.workers or _cores(), n_units)
-        # Dask's statistical profiler samples every worker thread each 10 ms: it costs the
-        # tokenizer about 8% of its speed, for a profile only the dashboard shows.
+        # Dask's statistical profiler samples every worker thread each 10 ms: it slows the
+        # tokenizer down by a few percent, for a profile only the dashboard shows.
         with dask_config.set({"distributed.worker.profile.enabled": self.dashboard}):
             cluster = self._start_local_cluster(distributed, n_workers)
         with cluster, distributed.Client(cluster, set_as_default=False) as client:
