@@ -187,6 +187,13 @@ def main() -> None:
     parser.add_argument("--no-throughput", action="store_true", help="only the memory runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=list(SYSTEMS),
+        default=list(SYSTEMS),
+        help="compare only these (the ratios need all four)",
+    )
+    parser.add_argument(
         "--api", action="store_true", help="call preprocess() in this process, not the command"
     )
     parser.add_argument("--memory-copies", type=int, default=5, help="the larger memory corpus")
@@ -224,14 +231,15 @@ def main() -> None:
 
 
 def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
-    runs: dict[str, list[Run]] = {key: [] for key in SYSTEMS}
-    before: dict[str, list[float]] = {key: [] for key in SYSTEMS}
+    systems = [key for key in SYSTEMS if key in args.systems]
+    runs: dict[str, list[Run]] = {key: [] for key in systems}
+    before: dict[str, list[float]] = {key: [] for key in systems}
     for _ in range(args.repeat):
-        for key in SYSTEMS:
+        for key in systems:
             before[key].append(wait_until_quiet(args.quiet_cores, args.quiet_wait))
             runs[key].append(run_system(key, corpus, tmp_dir, args.chunk_mb, args.api))
     starts = {n: cluster_start_seconds(n) for n in (1, 2)}
-    tokens = runs["local-1"][0].tokens
+    tokens = runs[systems[0]][0].tokens
     units = -(-corpus.stat().st_size // int(args.chunk_mb * 1e6))
     print(f"{tokens:,} tokens written; dask units of {args.chunk_mb:g} MB (about {units})")
     mode = "a preprocess() call in this process" if args.api else "a `spacy-hs preprocess` process"
@@ -240,7 +248,7 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
     # the system has an undisturbed run.
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    for key in SYSTEMS:
+    for key in systems:
         quiet = [run for run in runs[key] if run.others < args.quiet_cores] or runs[key]
         wall[key] = statistics.median(run.wall for run in quiet)
         cpu[key] = statistics.median(run.cpu for run in runs[key])
@@ -249,11 +257,12 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
         f"used by other programs just before / during it; * = over {args.quiet_cores:g}, "
         "left out)"
     )
-    for key, (name, _) in SYSTEMS.items():
+    for key in systems:
         each = "  ".join(
             f"{run.wall:.2f} ({b:.1f}/{run.others:.1f})" + "*" * (run.others >= args.quiet_cores)
             for run, b in zip(runs[key], before[key])
         )
+        name = SYSTEMS[key][0]
         print(f"{name:<28}{wall[key]:>8.2f}{tokens / wall[key]:>10,.0f}{cpu[key]:>8.1f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
@@ -265,24 +274,27 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
         ("local n_process=2 / local n_process=1", "local-2", "local-1", ""),
         ("dask 2 workers / local n_process=2", "dask-2", "local-2", ""),
     ]
+    ratios = [r for r in ratios if r[1] in wall and r[2] in wall]
     print("throughput ratios (tokens/s):")
     for name, a, b, target in ratios:
         print(f"  {name:<58}{wall[b] / wall[a]:>6.2f}x   {target}")
     # The fixed cost of starting and stopping the cluster does not grow with the corpus.
     work = dict(wall)
     for key, n_workers in (("dask-1", 1), ("dask-2", 2)):
-        work[key] = max(wall[key] - starts[n_workers], 1e-9)
-    for name, a, b, _ in ratios[:2]:
-        print(f"  {name + ', cluster start + shutdown taken out':<58}{work[b] / work[a]:>6.2f}x")
-    # CPU time is what other programs on a shared machine disturb least.
-    print(
-        f"  {'dask 1 worker / local n_process=1, in tokens per CPU second':<58}"
-        f"{cpu['local-1'] / cpu['dask-1']:>6.2f}x"
-    )
+        if key in work:
+            work[key] = max(wall[key] - starts[n_workers], 1e-9)
+    for name, a, b, target in ratios:
+        if target:
+            label = name + ", cluster start + shutdown taken out"
+            print(f"  {label:<58}{work[b] / work[a]:>6.2f}x")
+    if "dask-1" in cpu and "local-1" in cpu:
+        print(
+            f"  {'dask 1 worker / local n_process=1, in tokens per CPU second':<58}"
+            f"{cpu['local-1'] / cpu['dask-1']:>6.2f}x"
+        )
     digests = {run.digest for system in runs.values() for run in system}
-    print(
-        f"every system and run wrote byte-identical files: {'yes' if len(digests) == 1 else 'NO'}"
-    )
+    same = "yes" if len(digests) == 1 else "NO"
+    print(f"every system and run wrote byte-identical files: {same}")
 
 
 if __name__ == "__main__":
