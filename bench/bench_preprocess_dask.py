@@ -1,22 +1,25 @@
 """Preprocessing throughput and memory: the Dask engine against the local engine.
 
-All systems run in the same process and the same run, alternating, on the same file: the bundled
-default corpus (Wikipedia sample + Lee) repeated to at least ``--min-mb`` MB.
+All systems run in the same run, alternating, on the same file: the bundled default corpus
+(Wikipedia sample + Lee) repeated to at least ``--min-mb`` MB. Each run is a fresh
+``spacy-hs preprocess`` process, as a user runs it (``--api``: calls of
+`spacy_hs.corpus.preprocess.preprocess` in this process instead):
 
-- local, ``n_process=1`` and ``n_process=2``: `spacy_hs.corpus.preprocess.preprocess`;
-- dask, 1 and 2 workers: the same call with ``engine=DaskEngine(workers=N)``, end to end: it
-  starts its ``LocalCluster`` (one single-threaded worker process per worker), tokenizes in
-  units of ``--chunk-mb`` MB, merges the shards and shuts the cluster down.
+- local: ``--n-process 1`` and ``--n-process 2``;
+- dask: ``--engine dask --workers 1`` and ``--workers 2``, end to end: the command starts its
+  ``LocalCluster`` (one single-threaded worker process per worker), tokenizes in units of
+  ``--chunk-mb`` MB, merges the shards and shuts the cluster down.
 
 tokens/s counts the tokens written (token file + held-out file), the same for every system, over
-the wall time of the whole call. Every system must write byte-identical files; the script checks.
+the wall time of the whole command. Every system must write byte-identical files; the script
+checks.
 
 Targets: dask 2 workers >= 1.6x dask 1 worker; dask 1 worker >= 0.85x local ``n_process=1``.
 
 Memory: peak RSS (``ru_maxrss``) of each worker process, read on the workers at the end of a run
 on a fresh 2-worker cluster, for the corpus and for 5 times the corpus. Target: flat.
 
-    python bench/bench_preprocess_dask.py [--min-mb 40] [--chunk-mb 1] [--repeat 2]
+    python bench/bench_preprocess_dask.py [--min-mb 40] [--chunk-mb 1] [--repeat 2] [--api]
         [--no-memory | --no-throughput] [--quiet-cores 0.3 --quiet-wait 30]
 
 The Dask engine pays a fixed cost per run (starting and stopping its cluster, about 3 s here),
@@ -37,6 +40,7 @@ import argparse
 import hashlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +53,7 @@ import spacy
 from spacy_hs.corpus import extract_default_corpus
 from spacy_hs.corpus.dask_engine import DaskEngine
 from spacy_hs.corpus.preprocess import preprocess
+from spacy_hs.corpus.tokenfile import read_meta
 
 SYSTEMS = {
     "local-1": ("local engine, n_process=1", {"n_process": 1}),
@@ -94,28 +99,40 @@ class Run:
     others: float  # cores used by other programs during the run, on average
 
 
-def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float) -> Run:
-    """One preprocess call of system ``key``."""
+def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float, api: bool) -> Run:
+    """One run of system ``key``: a ``spacy-hs preprocess`` process, or a call (``api``)."""
     _, options = SYSTEMS[key]
     output, heldout = out_dir / f"{key}.tok.txt", out_dir / f"{key}.heldout.txt"
-    engine = None
-    if key.startswith("dask"):
-        engine = DaskEngine(workers=options["workers"], chunk_mb=chunk_mb)
-        options = {}
     machine, ours = busy_cpu_seconds()
     start = time.perf_counter()
-    result = preprocess(corpus, output, heldout=heldout, progress=False, engine=engine, **options)
+    if api:
+        engine = None
+        if "workers" in options:
+            engine = DaskEngine(workers=options["workers"], chunk_mb=chunk_mb)
+            options = {}
+        preprocess(corpus, output, heldout=heldout, progress=False, engine=engine, **options)
+    else:
+        command = [sys.executable, "-m", "spacy_hs", "preprocess", str(corpus), str(output)]
+        command += ["--heldout", str(heldout), "--no-progress"]
+        if "workers" in options:
+            command += ["--engine", "dask", "--workers", str(options["workers"])]
+            command += ["--chunk-mb", str(chunk_mb)]
+        else:
+            command += ["--n-process", str(options["n_process"])]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=3600)
     wall = time.perf_counter() - start
     machine_after, ours_after = busy_cpu_seconds()
     others = max(0.0, (machine_after - machine) - (ours_after - ours)) / wall
-    tokens = result.meta["stats"]["tokens"] + result.heldout_meta["stats"]["tokens"]
     digest = hashlib.md5()
+    tokens = 0
     for path in (output, heldout):
         digest.update(path.read_bytes())
+        meta = read_meta(path)
+        tokens += meta["stats"]["tokens"]
+        digest.update(
+            repr(sorted((k, v) for k, v in meta["stats"].items() if k != "seconds")).encode()
+        )
         path.unlink()
-    for meta in (result.meta, result.heldout_meta):
-        stats = {k: v for k, v in meta["stats"].items() if k != "seconds"}
-        digest.update(repr(sorted(stats.items())).encode())
     return Run(wall, ours_after - ours, tokens, digest.hexdigest(), others)
 
 
@@ -170,6 +187,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="alternating runs of each system")
     parser.add_argument("--no-throughput", action="store_true", help="only the memory runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=list(SYSTEMS),
+        default=list(SYSTEMS),
+        help="compare only these (the ratios need all four)",
+    )
+    parser.add_argument(
+        "--api", action="store_true", help="call preprocess() in this process, not the command"
+    )
     parser.add_argument("--memory-copies", type=int, default=5, help="the larger memory corpus")
     parser.add_argument(
         "--quiet-cores",
@@ -205,21 +232,24 @@ def main() -> None:
 
 
 def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
-    runs: dict[str, list[Run]] = {key: [] for key in SYSTEMS}
-    before: dict[str, list[float]] = {key: [] for key in SYSTEMS}
+    systems = [key for key in SYSTEMS if key in args.systems]
+    runs: dict[str, list[Run]] = {key: [] for key in systems}
+    before: dict[str, list[float]] = {key: [] for key in systems}
     for _ in range(args.repeat):
-        for key in SYSTEMS:
+        for key in systems:
             before[key].append(wait_until_quiet(args.quiet_cores, args.quiet_wait))
-            runs[key].append(run_system(key, corpus, tmp_dir, args.chunk_mb))
+            runs[key].append(run_system(key, corpus, tmp_dir, args.chunk_mb, args.api))
     starts = {n: cluster_start_seconds(n) for n in (1, 2)}
-    tokens = runs["local-1"][0].tokens
+    tokens = runs[systems[0]][0].tokens
     units = -(-corpus.stat().st_size // int(args.chunk_mb * 1e6))
     print(f"{tokens:,} tokens written; dask units of {args.chunk_mb:g} MB (about {units})")
+    mode = "a preprocess() call in this process" if args.api else "a `spacy-hs preprocess` process"
+    print(f"each run: {mode}")
     # A run during which other programs took cores is shown, but left out of the median when
     # the system has an undisturbed run.
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    for key in SYSTEMS:
+    for key in systems:
         quiet = [run for run in runs[key] if run.others < args.quiet_cores] or runs[key]
         wall[key] = statistics.median(run.wall for run in quiet)
         cpu[key] = statistics.median(run.cpu for run in runs[key])
@@ -228,11 +258,12 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
         f"used by other programs just before / during it; * = over {args.quiet_cores:g}, "
         "left out)"
     )
-    for key, (name, _) in SYSTEMS.items():
+    for key in systems:
         each = "  ".join(
             f"{run.wall:.2f} ({b:.1f}/{run.others:.1f})" + "*" * (run.others >= args.quiet_cores)
             for run, b in zip(runs[key], before[key])
         )
+        name = SYSTEMS[key][0]
         print(f"{name:<28}{wall[key]:>8.2f}{tokens / wall[key]:>10,.0f}{cpu[key]:>8.1f}   {each}")
     print(
         f"cluster start + shutdown alone (no work): 1 worker {starts[1]:.2f} s, "
@@ -244,24 +275,27 @@ def throughput(corpus: Path, tmp_dir: Path, args: argparse.Namespace) -> None:
         ("local n_process=2 / local n_process=1", "local-2", "local-1", ""),
         ("dask 2 workers / local n_process=2", "dask-2", "local-2", ""),
     ]
+    ratios = [r for r in ratios if r[1] in wall and r[2] in wall]
     print("throughput ratios (tokens/s):")
     for name, a, b, target in ratios:
         print(f"  {name:<58}{wall[b] / wall[a]:>6.2f}x   {target}")
     # The fixed cost of starting and stopping the cluster does not grow with the corpus.
     work = dict(wall)
     for key, n_workers in (("dask-1", 1), ("dask-2", 2)):
-        work[key] = max(wall[key] - starts[n_workers], 1e-9)
-    for name, a, b, _ in ratios[:2]:
-        print(f"  {name + ', cluster start + shutdown taken out':<58}{work[b] / work[a]:>6.2f}x")
-    # CPU time is what other programs on a shared machine disturb least.
-    print(
-        f"  {'dask 1 worker / local n_process=1, in tokens per CPU second':<58}"
-        f"{cpu['local-1'] / cpu['dask-1']:>6.2f}x"
-    )
+        if key in work:
+            work[key] = max(wall[key] - starts[n_workers], 1e-9)
+    for name, a, b, target in ratios:
+        if target:
+            label = name + ", cluster start + shutdown taken out"
+            print(f"  {label:<58}{work[b] / work[a]:>6.2f}x")
+    if "dask-1" in cpu and "local-1" in cpu:
+        print(
+            f"  {'dask 1 worker / local n_process=1, in tokens per CPU second':<58}"
+            f"{cpu['local-1'] / cpu['dask-1']:>6.2f}x"
+        )
     digests = {run.digest for system in runs.values() for run in system}
-    print(
-        f"every system and run wrote byte-identical files: {'yes' if len(digests) == 1 else 'NO'}"
-    )
+    same = "yes" if len(digests) == 1 else "NO"
+    print(f"every system and run wrote byte-identical files: {same}")
 
 
 if __name__ == "__main__":

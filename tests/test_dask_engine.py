@@ -182,6 +182,52 @@ def test_killed_worker_is_survived(lee_path: Path, tmp_path: Path) -> None:
     assert files == local  # identical output; no shard or partial file left
 
 
+def test_ctrl_c_shuts_the_local_cluster_down(lee_path: Path, tmp_path: Path) -> None:
+    import psutil  # a dependency of distributed
+
+    source = tmp_path / "in" / "lee.txt"
+    source.parent.mkdir()
+    source.write_bytes(lee_path.read_bytes() * 8)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(source)]
+    command += [str(out_dir / "corpus.tok.txt"), "--engine", "dask", "--workers", "2"]
+    command += ["--chunk-mb", "0.2", "--no-progress"]
+    run = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not list(out_dir.glob(".*.shards/.unit-*.tmp")):  # tasks are running
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr.read()
+            time.sleep(0.01)
+        # What a terminal sends on Ctrl-C: SIGINT to every process of the foreground group.
+        os.killpg(run.pid, signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=TIMEOUT)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, stdout + stderr
+    assert "Interrupted" in " ".join(stdout.split()) and "Traceback" not in stderr
+    assert list(out_dir.iterdir()) == []  # no output, no shard, no temporary file
+
+    def left() -> list[int]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if os.getpgid(process.pid) == run.pid:
+                    found.append(process.pid)
+            except (ProcessLookupError, psutil.Error):
+                pass
+        return found
+
+    deadline = time.monotonic() + 10
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left() == []  # the workers and the scheduler are gone too
+
+
 # A `dask scheduler` and two `dask worker` processes -------------------------------------------
 
 
