@@ -15,6 +15,16 @@ from spacy_hs import HSModel
 TEST_DATA = Path(gensim.__file__).parent / "test" / "test_data"
 LEE = TEST_DATA / "lee_background.cor"
 
+# Lines that exercise the sentence rule's corners: leading and repeated sentence-final marks,
+# quotes and brackets after a period, whitespace tokens, a line of punctuation only.
+TRICKY = [
+    '! Hello there. "Quoted." Next one?! Yes... ok',
+    "A.B. c. d",
+    "Hi!!  \t Next. ) ( start here",
+    ". . .",
+    "Visit https://spacy.io or www.example.com, call 555-0100 at 10:30 on 3 May 2021.",
+]
+
 
 def train_lee(**params) -> Word2Vec:
     """A small HS Word2Vec on the Lee corpus, deterministic (one worker, fixed seed)."""

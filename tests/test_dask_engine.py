@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import srsly
+from conftest import TRICKY
 from typer.testing import CliRunner
 
 from spacy_hs.cli import app
@@ -39,14 +40,6 @@ from spacy_hs.corpus.dask_engine import DaskEngine, split_units  # noqa: E402
 CHUNK_MB = 0.02
 TIMEOUT = 60  # seconds: the bound on starting a cluster or waiting for a process
 
-# Lines that exercise the sentence rule's corners and the reader's repairs.
-TRICKY = [
-    '! Hello there. "Quoted." Next one?! Yes... ok',
-    "A.B. c. d",
-    "Hi!!  \t Next. ) ( start here",
-    ". . .",
-    "Visit https://spacy.io or www.example.com, call 555-0100 at 10:30 on 3 May 2021.",
-]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import spacy
 import srsly
 import treebank
-from conftest import run_cli
+from conftest import TRICKY, run_cli
 
 from spacy_hs.corpus.normalize import NormalizerSettings, TokenNormalizer
 from spacy_hs.corpus.preprocess import (
@@ -20,16 +20,6 @@ from spacy_hs.corpus.preprocess import (
 )
 from spacy_hs.corpus.tokenfile import meta_path, read_meta
 from spacy_hs.errors import InputNotFoundError, SpacyHSError
-
-# Lines that exercise the sentence rule's corners: leading and repeated sentence-final marks,
-# quotes and brackets after a period, whitespace tokens, a line of punctuation only.
-TRICKY = [
-    '! Hello there. "Quoted." Next one?! Yes... ok',
-    "A.B. c. d",
-    "Hi!!  \t Next. ) ( start here",
-    ". . .",
-    "Visit https://spacy.io or www.example.com, call 555-0100 at 10:30 on 3 May 2021.",
-]
 
 
 @pytest.fixture(scope="module")
