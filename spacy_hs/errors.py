@@ -419,10 +419,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "vectors are then fitted to both objectives at once, so the hierarchical-softmax "
         "probabilities are no longer those of the model that was trained, and training is slower."
     )
-    E163 = (
-        "[head] {key} is not accepted by spacy_hs.head.train_head in this version. "
-        "It accepts: {valid}."
-    )
     E164 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
     E165 = (
         "Cannot read the corpus metadata {path}: {reason}. Re-create the corpus with "
@@ -703,11 +699,6 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Train on a larger corpus or check the model's normalisation (lowercasing)."
     )
     # Training (word2vec.py, train.py)
-    W150 = (
-        "[head] enabled = true, but this version of spacy-hs has no head trainer "
-        "(spacy_hs.heads.directional); the model is saved without a directional head. Set "
-        "`--head.enabled false` to silence this."
-    )
     # Preprocessing (preprocess.py)
     W100 = (
         "{path}: {count} byte(s) were not valid UTF-8 and were replaced with U+FFFD. If the file "
