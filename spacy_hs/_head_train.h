@@ -1,6 +1,7 @@
-/* One training step of the directional head: the forward pass, gradient and sparse update of
-   one next-word prediction. Used by _head_train.pyx (which documents the model and the update
-   rules); the path log-likelihood and its gradient come from _hs_kernels.h, the code the
+/* One training step of a tree head (directional, optionally with n-gram node features): the
+   forward pass, gradient and sparse update of one next-word prediction. Used by
+   _head_train.pyx (which documents the model and the update rules). The hidden vector, the
+   node term, the n-gram hash and the path log-likelihood come from _hs_kernels.h, the code the
    inference kernels use. In C so that it is compiled for AVX2 and for any x86-64 (HS_CLONES). */
 
 #ifndef SPACY_HS_HEAD_TRAIN_H
@@ -16,18 +17,20 @@ typedef struct {
     float* positions;     /* diagonal: (K, d); full: (d, K * d) */
     float* bias;          /* (d,) */
     float* outputs;       /* (V - 1, d + 1): node weights, the node bias as the last column */
-    /* Row-wise AdaGrad accumulators (NULL: plain SGD) and lazy-L2 clocks (NULL: no L2). */
+    float* table;         /* (T,): the n-gram features' node values; NULL: no features */
+    /* Row-wise AdaGrad accumulators (NULL: plain SGD). */
     float* input_accum;   /* (V + 1,) */
     float* output_accum;  /* (V - 1,) */
-    double* input_clock;  /* (V + 1,) */
-    double* output_clock; /* (V - 1,) */
     /* The tree. */
     const hs_offset_t* path_offsets;
     const int* path_nodes;
     const unsigned char* path_codes;
     /* Shapes and switches. */
-    ptrdiff_t n_words, n_dims, context_size;
+    ptrdiff_t n_words, n_dims, context_size, n_orders;
+    uint64_t modulus;     /* T - (V - 1): the n-gram offsets' range */
     int diagonal, fine_tune;
+    double l2;            /* L2 of the sparse rows, applied to the rows a prediction touches */
+    double table_l2;      /* the same for the table's values */
     /* Context dropout: a pool of keep factors (0 or 1 / (1 - rate)); NULL: no dropout. */
     const float* keep_pool;
     ptrdiff_t pool_size;
@@ -35,14 +38,16 @@ typedef struct {
 
 typedef struct {
     double learn_rate;    /* 0: score only */
-    double clock;         /* the lazy-L2 clock now */
-    int train;            /* dropout, lazy L2 and optimiser state on */
+    double table_rate;    /* the table's step size */
+    int train;            /* dropout, L2 and optimiser state on */
     /* Where the gradient steps go: the parameters when training; zeroed gradient arrays when
-       computing a gradient (learn_rate 1, train 0). C and b always go to an accumulator. */
+       computing a gradient (learn_rate 1, table_rate 1, train 0). C and b always go to an
+       accumulator. */
     float* d_inputs;
     float* d_outputs;
     float* d_positions;
     float* d_bias;
+    float* d_table;
 } hs_step;
 
 typedef struct {
@@ -53,6 +58,7 @@ typedef struct {
     double* logits;       /* (max depth) */
     double* gradients;    /* (max depth) */
     int* context;         /* (K): most recent first; V = padding */
+    int64_t* bases;       /* (n_orders): the context's n-gram offsets, -1 absent */
     uint64_t rng;
 } hs_buffers;
 
@@ -63,17 +69,6 @@ HS_INLINE uint64_t hs_next_random(uint64_t* state) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-/* Apply the L2 decay a row missed since its clock (lazy L2). */
-HS_INLINE void hs_catch_up(float* row, ptrdiff_t n, double* row_clock, double clock) {
-    double missed = clock - *row_clock;
-    ptrdiff_t j;
-    if (missed > 0) {
-        float factor = (float)exp(-missed);
-        for (j = 0; j < n; j++) row[j] *= factor;
-        *row_clock = clock;
-    }
-}
-
 /* The step size of a row update with this squared gradient norm: the learning rate (SGD), or
    row-wise AdaGrad's learning_rate / sqrt(sum of the row's mean squared gradients). */
 HS_INLINE double hs_row_rate(float* accum, double learn_rate, double squared_norm, ptrdiff_t n) {
@@ -82,80 +77,94 @@ HS_INLINE double hs_row_rate(float* accum, double learn_rate, double squared_nor
     return learn_rate / sqrt(*accum + 1e-8);
 }
 
-/* Gather the context rows (decayed, dropped out) and form the hidden vector. */
-HS_INLINE void hs_head_hidden(
-    const hs_head* p, hs_buffers* b, const hs_step* step, const float* keep
-) {
+/* row *= 1 - rate * l2: the L2 part of a touched row's update. */
+HS_INLINE void hs_decay(float* row, ptrdiff_t n, double rate, double l2) {
+    ptrdiff_t j;
+    float factor = (float)(1.0 - rate * l2);
+    if (l2 > 0)
+        for (j = 0; j < n; j++) row[j] *= factor;
+}
+
+/* Gather the context rows (dropped out) and form the hidden vector (hs_lbl_hidden). */
+HS_INLINE void hs_head_hidden(const hs_head* p, hs_buffers* b, const float* keep) {
     ptrdiff_t d = p->n_dims, K = p->context_size, i, j;
-    float* HS_RESTRICT h = b->hidden;
     for (i = 0; i < K; i++) {
-        float* row = p->inputs + (ptrdiff_t)b->context[i] * d;
+        const float* row = p->inputs + (ptrdiff_t)b->context[i] * d;
         float* HS_RESTRICT x = b->gathered + i * d;
-        if (step->train && p->input_clock != NULL)
-            hs_catch_up(row, d, &p->input_clock[b->context[i]], step->clock);
         if (keep != NULL)
             for (j = 0; j < d; j++) x[j] = row[j] * keep[i * d + j];
         else
             memcpy(x, row, d * sizeof(float));
     }
-    memcpy(h, p->bias, d * sizeof(float));
-    if (p->diagonal) {
-        for (i = 0; i < K; i++) {
-            const float* HS_RESTRICT c = p->positions + i * d;
-            const float* HS_RESTRICT x = b->gathered + i * d;
-            for (j = 0; j < d; j++) h[j] += c[j] * x[j];
-        }
-    } else {
-        for (j = 0; j < d; j++) h[j] += (float)hs_dot(p->positions + j * K * d, b->gathered, K * d);
-    }
-    h[d] = 1.0f;
+    hs_lbl_hidden(b->gathered, p->positions, p->bias, K, d, p->diagonal, b->hidden);
+}
+
+/* The context's n-gram offsets into b->bases (none without a table). */
+HS_INLINE ptrdiff_t hs_head_bases(const hs_head* p, hs_buffers* b) {
+    if (p->table == NULL || p->n_orders == 0) return 0;
+    hs_ngram_bases(b->context, p->n_orders, (int)p->n_words, p->modulus, b->bases);
+    return p->n_orders;
 }
 
 /* log P(target | context in b->context) and, unless step->learn_rate is 0, the gradient step
-   it implies. (Scores without a step go through hs_path_log_prob: see _head_train.pyx.) */
+   it implies. */
 static HS_UNUSED HS_CLONES double hs_head_predict(
     const hs_head* p, hs_buffers* b, const hs_step* step, int target
 ) {
-    ptrdiff_t d = p->n_dims, width = p->n_dims + 1, K = p->context_size, i, j, s, depth;
+    ptrdiff_t d = p->n_dims, width = p->n_dims + 1, K = p->context_size, i, j, s, f, depth;
+    ptrdiff_t n_bases;
     hs_offset_t start = p->path_offsets[target];
     const float* keep = NULL;
     float* HS_RESTRICT h = b->hidden;
     float* HS_RESTRICT dh = b->d_hidden;
     double log_prob, h_norm;
     depth = p->path_offsets[target + 1] - start;
-    /* The path's rows are known: request them while the hidden vector is formed, and the
-       target's input row, which the next prediction reads. */
-    for (s = 0; s < depth; s++)
-        for (j = 0; j < width; j += 16)
-            HS_PREFETCH(p->outputs + (ptrdiff_t)p->path_nodes[start + s] * width + j);
+    n_bases = hs_head_bases(p, b);
+    /* The path's rows and table values are known: request them while the hidden vector is
+       formed, and the target's input row, which the next prediction reads. */
+    for (s = 0; s < depth; s++) {
+        int node = p->path_nodes[start + s];
+        for (j = 0; j < width; j += 16) HS_PREFETCH(p->outputs + (ptrdiff_t)node * width + j);
+        for (f = 0; f < n_bases; f++)
+            if (b->bases[f] >= 0) HS_PREFETCH(p->table + b->bases[f] + node);
+    }
     for (j = 0; j < d; j += 16) HS_PREFETCH(p->inputs + (ptrdiff_t)target * d + j);
     if (step->train && p->keep_pool != NULL)
         keep = p->keep_pool + (ptrdiff_t)(hs_next_random(&b->rng) % (uint64_t)p->pool_size);
-    hs_head_hidden(p, b, step, keep);
+    hs_head_hidden(p, b, keep);
     for (s = 0; s < depth; s++) {
         int node = p->path_nodes[start + s];
-        float* row = p->outputs + (ptrdiff_t)node * width;
-        if (step->train && p->output_clock != NULL)
-            hs_catch_up(row, width, &p->output_clock[node], step->clock);
-        b->logits[s] = hs_dot(h, row, width);
+        b->logits[s] = hs_dot(h, p->outputs + (ptrdiff_t)node * width, width);
+        if (n_bases) b->logits[s] += hs_node_term(p->table, b->bases, n_bases, node);
     }
     log_prob = hs_path_log_prob_logits(b->logits, p->path_codes + start, depth, b->gradients);
     if (step->learn_rate == 0) return log_prob;
 
     /* Output rows: d log P / d W[n] = g_n * hidden; d log P / d hidden = sum_n g_n * W[n]
-       (with W[n] before its own update, as word2vec does). */
+       (with W[n] before its own update, as word2vec does). Table values: d log P / d value =
+       g_n for each of the context's offsets. */
     memset(dh, 0, width * sizeof(float));
     h_norm = hs_dot(h, h, width);
     for (s = 0; s < depth; s++) {
         int node = p->path_nodes[start + s];
         double g = b->gradients[s], rate;
         float* row = p->outputs + (ptrdiff_t)node * width;
+        float* d_row = step->d_outputs + (ptrdiff_t)node * width;
         hs_axpy((float)g, row, dh, d);
         rate = hs_row_rate(
             step->train && p->output_accum ? p->output_accum + node : NULL, step->learn_rate,
             g * g * h_norm, width
         );
-        hs_axpy((float)(rate * g), h, step->d_outputs + (ptrdiff_t)node * width, width);
+        if (step->train) hs_decay(d_row, width, rate, p->l2);
+        hs_axpy((float)(rate * g), h, d_row, width);
+        for (f = 0; f < n_bases; f++) {
+            if (b->bases[f] < 0) continue;
+            {
+                float* value = step->d_table + b->bases[f] + node;
+                double decay = step->train ? p->table_l2 * *value : 0.0;
+                *value += (float)(step->table_rate * (g - decay));
+            }
+        }
     }
     /* Dense parameters: accumulated here, applied by the caller. */
     for (j = 0; j < d; j++) step->d_bias[j] += dh[j];
@@ -177,6 +186,7 @@ static HS_UNUSED HS_CLONES double hs_head_predict(
     for (i = 0; i < K; i++) {
         int word = b->context[i];
         float* HS_RESTRICT x = b->gathered + i * d; /* reused as this row's gradient */
+        float* d_row = step->d_inputs + (ptrdiff_t)word * d;
         double rate, norm = 0.0;
         if (!(p->fine_tune || word == p->n_words)) continue;
         if (p->diagonal) {
@@ -192,7 +202,8 @@ static HS_UNUSED HS_CLONES double hs_head_predict(
             step->train && p->input_accum ? p->input_accum + word : NULL, step->learn_rate,
             norm, d
         );
-        hs_axpy((float)rate, x, step->d_inputs + (ptrdiff_t)word * d, d);
+        if (step->train) hs_decay(d_row, d, rate, p->l2);
+        hs_axpy((float)rate, x, d_row, d);
     }
     return log_prob;
 }

@@ -1,13 +1,15 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled training kernels of the directional next-word head (head_engine.py drives them).
+"""Compiled training kernels of the tree heads (head_engine.py drives them).
 
-The model is the one head.py and layers.py define (d = vector size, K = context size)::
+The model is the one heads/directional.py and heads/ngram.py define (d = vector size, K =
+context size, N = n-gram orders, 0 for the directional head)::
 
     hidden = sum over i = 1..K of C_i * vec(w_{t-i}) + b, then a constant 1 appended
-    log P(w | context) = sum over the nodes n on w's path of log_sigmoid(margin(hidden . W[n]))
+    logit(n) = hidden . W[n] + sum over k = 1..N of M[offset_k(w_{t-1}, ..., w_{t-k}) + n]
+    log P(w | context) = sum over the nodes n on w's path of log_sigmoid(margin(logit(n)))
 
-with the node logits, log-sigmoids and their gradients from _hs_kernels.h, the code the
-inference kernels (_tree_search.pyx) score with. Training maximises the log-likelihood by
+with the hidden vector, the n-gram offsets, the node term, the log-sigmoids and their gradients
+from _hs_kernels.h, the code the inference kernels (_tree_search.pyx) score with. Training maximises the log-likelihood by
 stochastic gradient ascent, one next-word prediction at a time, as word2vec does:
 
 * each worker thread streams its own chunks of an encoded token file (int32 word ids, -1 after
@@ -18,9 +20,9 @@ stochastic gradient ascent, one next-word prediction at a time, as word2vec does
   the path's rows of the output weights. The small dense parameters (C, b) are accumulated per
   thread and applied every FLUSH predictions, which keeps threads from fighting over their cache
   lines;
-* L2 is applied lazily: the decay a row missed since it was last touched, exp(-(clock - the
-  row's clock)), is applied when it is touched (and to every row before scoring or saving),
-  where the clock is the running sum of learn_rate * l2 over the predictions made;
+* L2 is applied to the rows a prediction touches, as part of their update (row += rate *
+  (gradient - l2 * row)): rows not touched are not decayed. The table's values are updated
+  the same way, with their own step size and L2;
 * context dropout zeroes entries of the gathered context vectors (inverted dropout), masks read
   at a random offset of a fixed random 0/1 pool;
 * the optimiser is SGD (the driver sets the learning rate per chunk) or row-wise AdaGrad (one
@@ -30,7 +32,7 @@ stochastic gradient ascent, one next-word prediction at a time, as word2vec does
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport exp, sqrt
+from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdio cimport FILE, SEEK_SET, fclose, fopen, fread
 from libc.stdlib cimport free, malloc
@@ -61,26 +63,28 @@ cdef extern from "_head_train.h" nogil:
         float* positions
         float* bias
         float* outputs
+        float* table
         float* input_accum
         float* output_accum
-        double* input_clock
-        double* output_clock
         const cnp.int64_t* path_offsets
         const int* path_nodes
         const unsigned char* path_codes
-        Py_ssize_t n_words, n_dims, context_size
+        Py_ssize_t n_words, n_dims, context_size, n_orders
+        uint64_t modulus
         int diagonal, fine_tune
+        double l2, table_l2
         const float* keep_pool
         Py_ssize_t pool_size
 
     ctypedef struct hs_step:
         double learn_rate
-        double clock
+        double table_rate
         int train
         float* d_inputs
         float* d_outputs
         float* d_positions
         float* d_bias
+        float* d_table
 
     ctypedef struct hs_buffers:
         float* gathered
@@ -90,11 +94,11 @@ cdef extern from "_head_train.h" nogil:
         double* logits
         double* gradients
         int* context
+        int64_t* bases
         uint64_t rng
 
-    void head_hidden "hs_head_hidden"(
-        const hs_head* p, hs_buffers* b, const hs_step* step, const float* keep
-    ) noexcept
+    void head_hidden "hs_head_hidden"(const hs_head* p, hs_buffers* b, const float* keep) noexcept
+    Py_ssize_t head_bases "hs_head_bases"(const hs_head* p, hs_buffers* b) noexcept
     double predict "hs_head_predict"(
         const hs_head* p, hs_buffers* b, const hs_step* step, int target
     ) noexcept
@@ -125,13 +129,13 @@ cdef inline void reset_context(Params* p, hs_buffers* b) noexcept nogil:
 
 
 cdef inline double score(hs_head* head, hs_buffers* b, int target) noexcept nogil:
-    """log P(target | context), no dropout: the hidden vector, then the inference kernel."""
-    cdef hs_step step
-    memset(&step, 0, sizeof(hs_step))
-    head_hidden(head, b, &step, NULL)
+    """log P(target | context), no dropout: the hidden vector and n-gram offsets, then the
+    inference kernel."""
+    cdef Py_ssize_t n_bases = head_bases(head, b)
+    head_hidden(head, b, NULL)
     return path_log_prob(
         b.hidden, head.outputs, head.n_dims + 1, head.path_offsets, head.path_nodes,
-        head.path_codes, target,
+        head.path_codes, target, head.table, <const cnp.int64_t*>b.bases, n_bases,
     )
 
 
@@ -155,6 +159,7 @@ cdef class Worker:
         self.buffers.logits = <double*>malloc(max(p.max_depth, 1) * sizeof(double))
         self.buffers.gradients = <double*>malloc(max(p.max_depth, 1) * sizeof(double))
         self.buffers.context = <int*>malloc(K * sizeof(int))
+        self.buffers.bases = <int64_t*>malloc(max(p.head.n_orders, 1) * sizeof(int64_t))
         self.buffers.rng = seed
         self.positions_grad = <float*>malloc(n_positions * sizeof(float))
         self.bias_grad = <float*>malloc(d * sizeof(float))
@@ -163,7 +168,8 @@ cdef class Worker:
             self.buffers.gathered == NULL or self.buffers.hidden == NULL
             or self.buffers.d_hidden == NULL or self.buffers.d_context == NULL
             or self.buffers.logits == NULL or self.buffers.gradients == NULL
-            or self.buffers.context == NULL or self.positions_grad == NULL
+            or self.buffers.context == NULL or self.buffers.bases == NULL
+            or self.positions_grad == NULL
             or self.bias_grad == NULL or self.ids == NULL
         ):
             raise MemoryError()
@@ -179,32 +185,32 @@ cdef class Worker:
         free(self.buffers.logits)
         free(self.buffers.gradients)
         free(self.buffers.context)
+        free(self.buffers.bases)
         free(self.positions_grad)
         free(self.bias_grad)
         free(self.ids)
 
 
 cdef inline void adam_update(
-    float* values, float* moments, float* grads, Py_ssize_t n, double rate, double decay,
+    float* values, float* moments, float* grads, Py_ssize_t n, double rate,
     double correction1, double correction2, double scale,
 ) noexcept nogil:
     cdef Py_ssize_t j
-    cdef float factor = <float>exp(-decay)
     cdef double g, m, v
     for j in range(n):
         g = grads[j] * scale
         m = moments[j] = <float>(ADAM_BETA1 * moments[j] + (1 - ADAM_BETA1) * g)
         v = moments[n + j] = <float>(ADAM_BETA2 * moments[n + j] + (1 - ADAM_BETA2) * g * g)
-        values[j] = values[j] * factor + <float>(
+        values[j] = values[j] + <float>(
             rate * (m / correction1) / (sqrt(v / correction2) + ADAM_EPS)
         )
         grads[j] = 0
 
 
-cdef void flush_dense(Params* p, Worker w, double rate, double decay) noexcept nogil:
+cdef void flush_dense(Params* p, Worker w, double rate) noexcept nogil:
     """Apply a worker's accumulated gradient of C and b to the shared parameters: one Adam
     step on the mean gradient of its pending predictions (the dense parameters see every
-    prediction, so they get a minibatch optimiser), and their L2 decay."""
+    prediction, so they get a minibatch optimiser)."""
     cdef Py_ssize_t d = p.head.n_dims, K = p.head.context_size
     cdef Py_ssize_t n_positions = K * d if p.head.diagonal else K * d * d
     cdef double t, correction1, correction2
@@ -215,18 +221,18 @@ cdef void flush_dense(Params* p, Worker w, double rate, double decay) noexcept n
     correction1 = 1 - ADAM_BETA1 ** t
     correction2 = 1 - ADAM_BETA2 ** t
     adam_update(
-        p.head.positions, p.positions_moments, w.positions_grad, n_positions, rate, decay,
+        p.head.positions, p.positions_moments, w.positions_grad, n_positions, rate,
         correction1, correction2, 1.0 / w.n_pending,
     )
     adam_update(
-        p.head.bias, p.bias_moments, w.bias_grad, d, rate, decay, correction1, correction2,
+        p.head.bias, p.bias_moments, w.bias_grad, d, rate, correction1, correction2,
         1.0 / w.n_pending,
     )
     w.n_pending = 0
 
 
 cdef int run_chunk(
-    Params* p, Worker w, FILE* f, int64_t start, int64_t end, hs_step* step, double clock_step,
+    Params* p, Worker w, FILE* f, int64_t start, int64_t end, hs_step* step,
     double dense_rate, double* log_likelihood, int64_t* n_predictions,
 ) noexcept nogil:
     """Read the sentences whose first word lies in [start, end) of the encoded file and predict
@@ -277,12 +283,11 @@ cdef int run_chunk(
         push_context(p, b, word)
         position += 1
         if step.train:
-            step.clock += clock_step
             w.n_pending += 1
             if w.n_pending == FLUSH:
-                flush_dense(p, w, dense_rate, clock_step * FLUSH)
+                flush_dense(p, w, dense_rate)
     if step.train and w.n_pending:
-        flush_dense(p, w, dense_rate, clock_step * w.n_pending)
+        flush_dense(p, w, dense_rate)
     log_likelihood[0] = total
     n_predictions[0] = count
     return 0
@@ -292,14 +297,13 @@ cdef class HeadTrainer:
     """The head's parameters as shared float32 arrays, and the kernels that train and score them.
 
     All arrays are kept (not copied) and updated in place: inputs (V + 1, d) with the padding
-    vector as row V, positions (K, d) or (d, K * d), bias (d,), outputs (V - 1, d + 1).
+    vector as row V, positions (K, d) or (d, K * d), bias (d,), outputs (V - 1, d + 1), and
+    with ``n_orders`` > 0 the n-gram features' table (T,), T >= V - 1 + 1.
     """
 
     cdef Params params
-    cdef readonly object inputs, positions, bias, outputs
-    cdef readonly object input_clock, output_clock
+    cdef readonly object inputs, positions, bias, outputs, table
     cdef object _accums, _tree, _pool
-    cdef readonly double clock
 
     def __init__(
         self,
@@ -317,6 +321,10 @@ cdef class HeadTrainer:
         str optimizer,
         double dropout,
         uint64_t seed,
+        double l2=0.0,
+        float[::1] table=None,
+        Py_ssize_t n_orders=0,
+        double table_l2=0.0,
         Py_ssize_t pool_size=1 << 18,
     ):
         cdef Py_ssize_t n_words = inputs.shape[0] - 1, d = inputs.shape[1]
@@ -333,21 +341,31 @@ cdef class HeadTrainer:
             raise ValueError("the tree's path arrays differ in length")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout {dropout} is not in [0, 1)")
+        if n_orders < 0 or n_orders > context_size:
+            raise ValueError(f"{n_orders} n-gram orders for a context of {context_size} words")
+        if n_orders and (table is None or table.shape[0] < n_words):
+            raise ValueError(f"n-gram features need a table of at least {n_words} values")
         self.inputs, self.positions, self.bias, self.outputs = (
             inputs.base, positions.base, bias.base, outputs.base
         )
+        self.table = table.base if n_orders else None
         self._tree = (path_offsets, path_nodes, path_codes)
         p = &self.params
         p.head.inputs = &inputs[0, 0]
         p.head.positions = &positions[0]
         p.head.bias = &bias[0]
         p.head.outputs = &outputs[0, 0]
+        p.head.table = &table[0] if n_orders else NULL
+        p.head.n_orders = n_orders
+        p.head.modulus = table.shape[0] - (n_words - 1) if n_orders else 1
         p.head.path_offsets = &path_offsets[0]
         p.head.path_nodes = &path_nodes[0]
         p.head.path_codes = &path_codes[0]
         p.head.n_words = n_words
         p.head.n_dims = d
         p.head.context_size = context_size
+        p.head.l2 = l2
+        p.head.table_l2 = table_l2
         p.max_depth = int(np.diff(np.asarray(path_offsets)).max())
         p.head.diagonal = diagonal
         p.head.fine_tune = fine_tune
@@ -360,12 +378,6 @@ cdef class HeadTrainer:
         p.positions_moments = self._zeros(2 * n_positions)
         p.bias_moments = self._zeros(2 * d)
         p.adam_step = 0
-        self.input_clock = np.zeros(n_words + 1)
-        self.output_clock = np.zeros(n_words - 1)
-        cdef double[::1] input_clock = self.input_clock, output_clock = self.output_clock
-        p.head.input_clock = &input_clock[0]
-        p.head.output_clock = &output_clock[0]
-        self.clock = 0.0
         p.head.keep_pool = NULL
         p.head.pool_size = 1
         cdef const float[::1] pool
@@ -393,13 +405,13 @@ cdef class HeadTrainer:
 
     def train_chunk(
         self, Worker worker, bytes path, int64_t start, int64_t end, double learn_rate,
-        double clock, double clock_step, double dense_rate,
+        double dense_rate, double table_rate,
     ):
         """Train on the sentences starting in [start, end) of the encoded file at ``path``
-        (ids, not bytes), one prediction at a time, at ``learn_rate`` (the sparse rows) and
-        ``dense_rate`` (Adam's step size for C and b). ``clock``: the lazy-L2 clock at the
-        chunk's start; it advances by ``clock_step`` per prediction. Returns (sum of log P over the
-        predictions, with dropout; number of predictions). Releases the GIL."""
+        (ids, not bytes), one prediction at a time, at ``learn_rate`` (the sparse rows),
+        ``dense_rate`` (Adam's step size for C and b) and ``table_rate`` (the n-gram table).
+        Returns (sum of log P over the predictions, with dropout; number of predictions).
+        Releases the GIL."""
         cdef hs_step step
         cdef double total = 0.0
         cdef int64_t count = 0
@@ -407,19 +419,20 @@ cdef class HeadTrainer:
         cdef const char* c_path = path
         cdef FILE* f
         step.learn_rate = learn_rate
-        step.clock = clock
+        step.table_rate = table_rate
         step.train = True
         step.d_inputs = self.params.head.inputs
         step.d_outputs = self.params.head.outputs
         step.d_positions = worker.positions_grad
         step.d_bias = worker.bias_grad
+        step.d_table = self.params.head.table
         with nogil:
             f = fopen(c_path, "rb")
             if f == NULL:
                 status = -1
             else:
                 status = run_chunk(
-                    &self.params, worker, f, start, end, &step, clock_step, dense_rate, &total, &count
+                    &self.params, worker, f, start, end, &step, dense_rate, &total, &count
                 )
                 fclose(f)
         if status != 0:
@@ -441,24 +454,16 @@ cdef class HeadTrainer:
             if f == NULL:
                 status = -1
             else:
-                status = run_chunk(&self.params, worker, f, start, end, &step, 0, 0, &total, &count)
+                status = run_chunk(&self.params, worker, f, start, end, &step, 0, &total, &count)
                 fclose(f)
         if status != 0:
             raise OSError(f"cannot read {path.decode()}")
         return total, count
 
-    def catch_up(self, double clock):
-        """Apply every row's outstanding L2 decay up to ``clock`` (before scoring or saving)."""
-        for array, clocks in ((self.inputs, self.input_clock), (self.outputs, self.output_clock)):
-            missed = np.maximum(clock - clocks, 0.0)
-            array *= np.exp(-missed).astype(np.float32)[:, None]
-            clocks[:] = np.maximum(clocks, clock)
-        self.clock = clock
-
     def log_probs(self, const int[:, ::1] contexts not None, const int[::1] targets not None):
         """log P(targets[i] | contexts[i]) (float64), contexts as rows of K ids, most recent
-        first, ``V`` for padding, as the held-out score computes it: the hidden vector, then
-        the inference kernel's ``path_log_prob`` (that of _tree_search)."""
+        first, ``V`` for padding, as the held-out score computes it: the hidden vector and
+        n-gram offsets, then the inference kernel's ``path_log_prob`` (that of _tree_search)."""
         cdef Py_ssize_t n = targets.shape[0], row
         self._check_batch(contexts, targets)
         out = np.empty(n, dtype=np.float64)
@@ -472,24 +477,31 @@ cdef class HeadTrainer:
 
     def gradient(self, const int[:, ::1] contexts not None, const int[::1] targets not None):
         """log P(targets[i] | contexts[i]) by the training kernel's forward pass, and the
-        gradient of their sum with respect to (inputs, positions, bias, outputs) by its backward
-        pass: the code that makes every update, here with no dropout, L2 or optimiser state.
-        Returns (log-probabilities float64, then four float32 arrays shaped as the parameters)."""
+        gradient of their sum with respect to (inputs, positions, bias, outputs, table) by its
+        backward pass: the code that makes every update, here with no dropout, L2 or optimiser
+        state. Returns (log-probabilities float64, then five float32 arrays shaped as the
+        parameters; the last None without a table)."""
         cdef Py_ssize_t n = targets.shape[0], row
         self._check_batch(contexts, targets)
         d_inputs = np.zeros_like(self.inputs)
         d_positions = np.zeros_like(self.positions)
         d_bias = np.zeros_like(self.bias)
         d_outputs = np.zeros_like(self.outputs)
+        d_table = None if self.table is None else np.zeros_like(self.table)
         cdef float[:, ::1] di = d_inputs, do = d_outputs
         cdef float[::1] dp = d_positions, db = d_bias
+        cdef float[::1] dt
         cdef hs_step step
         memset(&step, 0, sizeof(hs_step))
         step.learn_rate = 1.0
+        step.table_rate = 1.0
         step.d_inputs = &di[0, 0]
         step.d_outputs = &do[0, 0]
         step.d_positions = &dp[0]
         step.d_bias = &db[0]
+        if d_table is not None:
+            dt = d_table
+            step.d_table = &dt[0]
         cdef Worker w = Worker(self, 0)
         out = np.empty(n, dtype=np.float64)
         cdef double[::1] out_view = out
@@ -497,7 +509,7 @@ cdef class HeadTrainer:
             for row in range(n):
                 self._set_context(w, &contexts[row, 0])
                 out_view[row] = predict(&self.params.head, &w.buffers, &step, targets[row])
-        return out, d_inputs, d_positions, d_bias, d_outputs
+        return out, d_inputs, d_positions, d_bias, d_outputs, d_table
 
     cdef void _set_context(self, Worker w, const int* ids) noexcept nogil:
         cdef Py_ssize_t i

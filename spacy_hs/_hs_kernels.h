@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define HS_CLONES __attribute__((target_clones("avx2", "default")))
@@ -59,44 +60,49 @@ HS_INLINE void hs_axpy(float a, const float* HS_RESTRICT x, float* HS_RESTRICT y
     for (i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): no overflow for any x. */
-HS_INLINE double hs_log_sigmoid(double x) {
-    return 0.5 * (x - fabs(x)) - log1p(exp(-fabs(x)));
-}
-
 /* The margin of a node for a word whose path takes branch `code` there:
    log P(branch | hidden) = log_sigmoid(margin). */
 HS_INLINE double hs_margin(double logit, unsigned char code) {
     return logit * (1.0 - 2.0 * code);
 }
 
-/* d log_sigmoid(margin) / d logit = (1 - code) - sigmoid(logit): gensim's `1 - code - f`
-   before its learning rate. Exact in double precision for any logit. */
-HS_INLINE double hs_logit_gradient(double logit, unsigned char code) {
-    double e = exp(-fabs(logit)); /* sigmoid(|x|) = 1 / (1 + e), sigmoid(-|x|) = e / (1 + e) */
-    double sigmoid = logit >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-    return (1.0 - code) - sigmoid;
+/* The optional sparse node term of a context (e.g. the n-gram head's hashed features):
+   `n_bases` offsets into `table`, negative ones absent; each adds table[base + node] to the
+   logit of every inner node. The table holds at least max(base) + V - 1 values. */
+HS_INLINE double hs_node_term(
+    const float* table, const int64_t* bases, ptrdiff_t n_bases, int node
+) {
+    double sum = 0.0;
+    ptrdiff_t f;
+    for (f = 0; f < n_bases; f++)
+        if (bases[f] >= 0) sum += table[bases[f] + node];
+    return sum;
 }
 
-/* log P(word | hidden): the log-sigmoids along the word's path, summed.
+/* log P(word | hidden): the log-sigmoids along the word's path, summed; a node's logit is
+   hidden . weights[node] plus the node term (none if n_bases is 0).
    The log1p terms of a path are added as one log1p of their product, prod(1 + e_i) - 1 kept
    as `excess` (updated as x + e + x * e: positive terms only, so no cancellation): one log1p
    per word rather than one per node, and no branch on the sign of the margin. Equal to
-   summing hs_log_sigmoid node by node up to rounding (~1e-16). The path's weight rows are
+   summing log_sigmoid(margin) node by node up to rounding (~1e-16). The path's weight rows are
    requested up front: mostly cache misses in a large tree, and the path is known. */
 static HS_UNUSED HS_CLONES double hs_path_log_prob(
     const float* hidden, const float* weights, ptrdiff_t n_dims,
     const hs_offset_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
-    int word
+    int word, const float* table, const int64_t* bases, ptrdiff_t n_bases
 ) {
     double linear = 0.0, excess = 0.0, d, e;
     hs_offset_t step, start = path_offsets[word], end = path_offsets[word + 1];
-    ptrdiff_t line;
-    for (step = start; step < end; step++)
+    ptrdiff_t line, f;
+    for (step = start; step < end; step++) {
         for (line = 0; line < n_dims; line += 16)
             HS_PREFETCH(weights + (ptrdiff_t)path_nodes[step] * n_dims + line);
+        for (f = 0; f < n_bases; f++)
+            if (bases[f] >= 0) HS_PREFETCH(table + bases[f] + path_nodes[step]);
+    }
     for (step = start; step < end; step++) {
         d = hs_dot(hidden, weights + (ptrdiff_t)path_nodes[step] * n_dims, n_dims);
+        if (n_bases) d += hs_node_term(table, bases, n_bases, path_nodes[step]);
         d = hs_margin(d, path_codes[step]);
         e = exp(-fabs(d));
         excess = excess + e + excess * e;
@@ -155,6 +161,71 @@ static HS_UNUSED HS_CLONES ptrdiff_t hs_context_hidden(
     if (mean && n > 1)
         for (j = 0; j < n_dims; j++) out[j] /= count;
     return n;
+}
+
+
+/* The directional (log-bilinear) hidden vector from its gathered context rows, `gathered`
+   (K rows of d: the i-th most recent word's input vector, or the padding vector):
+       hidden = b + sum over i of C_i * x_i, then a constant 1 in column d
+   with diagonal C ((K, d): elementwise scales) or full C ((d, K * d)). The one definition,
+   used by the training step (after dropout) and by inference. */
+HS_INLINE void hs_lbl_hidden(
+    const float* HS_RESTRICT gathered, const float* positions, const float* bias,
+    ptrdiff_t context_size, ptrdiff_t n_dims, int diagonal, float* HS_RESTRICT hidden
+) {
+    ptrdiff_t d = n_dims, K = context_size, i, j;
+    memcpy(hidden, bias, d * sizeof(float));
+    if (diagonal) {
+        for (i = 0; i < K; i++) {
+            const float* HS_RESTRICT c = positions + i * d;
+            const float* HS_RESTRICT x = gathered + i * d;
+            for (j = 0; j < d; j++) hidden[j] += c[j] * x[j];
+        }
+    } else {
+        for (j = 0; j < d; j++) hidden[j] += (float)hs_dot(positions + j * K * d, gathered, K * d);
+    }
+    hidden[d] = 1.0f;
+}
+
+/* The n-gram features' hash, version 1: a fixed function of the order and the word ids, in
+   64-bit unsigned arithmetic (the same on every platform). `context` holds word ids, most
+   recent first; the order-k feature hashes k and context[0..k-1]. Each step is a multiply by
+   an odd constant and MurmurHash3's 64-bit finaliser (xor-shifts and multiplies). */
+#define HS_NGRAM_HASH_VERSION 1
+
+HS_INLINE uint64_t hs_mix64(uint64_t z) {
+    z ^= z >> 33;
+    z *= 0xFF51AFD7ED558CCDULL;
+    z ^= z >> 33;
+    z *= 0xC4CEB9FE1A85EC53ULL;
+    z ^= z >> 33;
+    return z;
+}
+
+/* The table offsets of a context's n-gram features, orders 1..n_orders, into `bases`:
+   (hash mod modulus) for order k, or -1 where the history would reach a padding id (the
+   sentence start) at or before position k. modulus = table size - (V - 1), so an offset plus
+   any inner node stays inside the table. */
+HS_INLINE void hs_ngram_bases(
+    const int* context, ptrdiff_t n_orders, int padding, uint64_t modulus, int64_t* bases
+) {
+    uint64_t h;
+    ptrdiff_t k;
+    int valid = 1;
+    for (k = 0; k < n_orders; k++) {
+        valid = valid && context[k] != padding && context[k] >= 0;
+        if (!valid) {
+            bases[k] = -1;
+            continue;
+        }
+        h = hs_mix64((uint64_t)(k + 1) * 0x9E3779B97F4A7C15ULL);
+        {
+            ptrdiff_t i;
+            for (i = 0; i <= k; i++)
+                h = hs_mix64(h ^ ((uint64_t)(uint32_t)context[i] * 0xD6E8FEB86659FD93ULL));
+        }
+        bases[k] = (int64_t)(h % modulus);
+    }
 }
 
 #endif /* SPACY_HS_KERNELS_H */

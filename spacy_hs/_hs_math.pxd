@@ -1,7 +1,8 @@
 # cython: language_level=3
 """Declarations of the shared tree kernels (C in _hs_kernels.h), cimported by the inference
 kernels (_tree_search.pyx) and the head's training kernels (_head_train.pyx): one definition
-of the path log-likelihood math, its gradient and the dot product, for both."""
+of the path log-likelihood, the node term, the directional hidden vector and the n-gram hash
+for both."""
 
 cimport numpy as cnp
 from libc.math cimport exp, log1p
@@ -9,18 +10,23 @@ from libc.math cimport exp, log1p
 
 cdef extern from "_hs_kernels.h" nogil:
     double dot "hs_dot"(const float* a, const float* b, Py_ssize_t n) noexcept
-    void axpy "hs_axpy"(float a, const float* x, float* y, Py_ssize_t n) noexcept
-    double log_sigmoid "hs_log_sigmoid"(double x) noexcept
-    double margin "hs_margin"(double logit, unsigned char code) noexcept
-    double logit_gradient "hs_logit_gradient"(double logit, unsigned char code) noexcept
     double path_log_prob "hs_path_log_prob"(
         const float* hidden, const float* weights, Py_ssize_t n_dims,
         const cnp.int64_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
-        int word,
+        int word, const float* table, const cnp.int64_t* bases, Py_ssize_t n_bases,
     ) noexcept
-    double path_log_prob_logits "hs_path_log_prob_logits"(
-        const double* logits, const unsigned char* codes, Py_ssize_t depth, double* gradients
+    double node_term "hs_node_term"(
+        const float* table, const cnp.int64_t* bases, Py_ssize_t n_bases, int node
     ) noexcept
+    void lbl_hidden "hs_lbl_hidden"(
+        const float* gathered, const float* positions, const float* bias,
+        Py_ssize_t context_size, Py_ssize_t n_dims, bint diagonal, float* hidden,
+    ) noexcept
+    void ngram_bases "hs_ngram_bases"(
+        const int* context, Py_ssize_t n_orders, int padding, cnp.uint64_t modulus,
+        cnp.int64_t* bases,
+    ) noexcept
+    int NGRAM_HASH_VERSION "HS_NGRAM_HASH_VERSION"
     Py_ssize_t context_hidden_row "hs_context_hidden"(
         const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, bint mean,
         float* out,

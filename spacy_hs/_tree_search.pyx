@@ -19,8 +19,18 @@ import numpy as np
 cimport numpy as cnp
 from libc.math cimport exp, fabs, log1p, NAN
 from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy
 
-from spacy_hs._hs_math cimport context_hidden_row, dot, log_sigmoid_pair, path_log_prob
+from spacy_hs._hs_math cimport (
+    NGRAM_HASH_VERSION,
+    context_hidden_row,
+    dot,
+    lbl_hidden,
+    log_sigmoid_pair,
+    ngram_bases,
+    node_term,
+    path_log_prob,
+)
 
 cnp.import_array()
 
@@ -110,6 +120,9 @@ cdef Py_ssize_t best_first(
     int* out_ids,
     double* out_log_probs,
     Py_ssize_t* n_expanded,
+    const float* table,
+    const cnp.int64_t* bases,
+    Py_ssize_t n_bases,
 ) noexcept nogil:
     """Exact top-k leaves by best-first search; returns how many were found (-1: out of memory).
 
@@ -137,6 +150,8 @@ cdef Py_ssize_t best_first(
                 break
             n_expanded[0] += 1
             d = dot(hidden, &weights[item, 0], n_dims)
+            if n_bases:
+                d += node_term(table, bases, n_bases, item)
             # The more probable branch is 1 when d < 0. Indexing with that, rather than swapping
             # after an unpredictable comparison, saves about a tenth of the search time. Its
             # log-sigmoid is -log1p(exp(-|d|)), the other's that minus |d|: the same values, bit
@@ -182,14 +197,20 @@ def top_k(
     const int[:, ::1] children,
     int root,
     Py_ssize_t k,
+    const float[::1] table=None,
+    const cnp.int64_t[:, ::1] bases=None,
 ):
-    """Exact top-k words for each row of ``hidden``.
+    """Exact top-k words for each row of ``hidden``; with ``table`` and ``bases`` (B, F), each
+    node's logit gains row b's node term (``hs_node_term``: table[bases[b, f] + node] summed
+    over the row's non-negative offsets).
 
     Returns (word ids int32 (B, k), log-probabilities float64 (B, k), inner nodes expanded
     int64 (B,)). ``k`` must not exceed the vocabulary size.
     """
     cdef Py_ssize_t n_rows = hidden.shape[0]
     check_tree(weights, children, root, hidden.shape[1])
+    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, children.shape[0])
+    cdef const float* table_ptr = &table[0] if n_bases else NULL
     if k < 0 or k > children.shape[0] + 1:
         raise ValueError(f"k={k} must lie in [0, {children.shape[0] + 1}], the number of words")
     ids_arr = np.empty((n_rows, k), dtype=np.int32)
@@ -211,6 +232,7 @@ def top_k(
                 found = best_first(
                     &hidden[row, 0], weights, children, root, k, &frontier,
                     &ids[row, 0], &log_probs[row, 0], &expanded[row],
+                    table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
                 )
                 if found != k:
                     break
@@ -354,7 +376,8 @@ def context_path_log_probs(
                 &vectors[0, 0], n_dims, &context_ids[row, 0], context_ids.shape[1], mean, hidden
             ) > 0:
                 out[row] = path_log_prob(
-                    hidden, &weights[0, 0], n_dims, &path_offsets[0], nodes, codes, word_ids[row]
+                    hidden, &weights[0, 0], n_dims, &path_offsets[0], nodes, codes, word_ids[row],
+                    NULL, NULL, 0,
                 )
     free(hidden)
     return out_arr
@@ -404,7 +427,8 @@ def top_k_context(
         with nogil:
             sum_rows(vectors, ids, n_context, mean, hidden)
             found = best_first(
-                hidden, weights, children, root, k, &frontier, out_ids, out_log_probs, &n_expanded
+                hidden, weights, children, root, k, &frontier, out_ids, out_log_probs, &n_expanded,
+                NULL, NULL, 0,
             )
         if found < 0:
             raise MemoryError("tree search ran out of memory")
@@ -419,12 +443,23 @@ def top_k_context(
         frontier_free(&frontier)
 
 
-def word_log_probs(const float[:, ::1] dots, const int[:, ::1] children, int root, Py_ssize_t n_words):
+def word_log_probs(
+    const float[:, ::1] dots,
+    const int[:, ::1] children,
+    int root,
+    Py_ssize_t n_words,
+    const float[::1] table=None,
+    const cnp.int64_t[:, ::1] bases=None,
+):
     """Log-probability of every word, given the dot products of each hidden vector with every
-    inner node (``dots``: (B, n_inner)). One top-down pass over the tree per row: O(V).
+    inner node (``dots``: (B, n_inner)), plus row b's node term with ``table`` and ``bases``
+    (see ``top_k``). One top-down pass over the tree per row: O(V).
     """
     cdef Py_ssize_t n_rows = dots.shape[0]
     cdef Py_ssize_t n_inner = children.shape[0]
+    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, n_inner)
+    cdef const float* table_ptr = &table[0] if n_bases else NULL
+    cdef double logit
     if n_words != n_inner + 1 or children.shape[1] != 2:
         raise ValueError(f"a tree of {n_inner} inner nodes has {n_inner + 1} words, not {n_words}")
     if dots.shape[1] < n_inner:
@@ -452,7 +487,10 @@ def word_log_probs(const float[:, ::1] dots, const int[:, ::1] children, int roo
                 top -= 1
                 node = stack_node[top]
                 score = stack_score[top]
-                branch[0] = score + log_sigmoid_pair(dots[row, node], &branch[1])
+                logit = dots[row, node]
+                if n_bases:
+                    logit += node_term(table_ptr, &bases[row, 0], n_bases, node)
+                branch[0] = score + log_sigmoid_pair(logit, &branch[1])
                 branch[1] += score
                 for c in range(2):
                     child = children[node, c]
@@ -483,8 +521,11 @@ def path_log_probs(
     const cnp.int64_t[::1] path_offsets,
     const int[::1] path_nodes,
     const unsigned char[::1] path_codes,
+    const float[::1] table=None,
+    const cnp.int64_t[:, ::1] bases=None,
 ):
-    """Log-probability of ``word_ids[i]`` given ``hidden[i]``, summed along the word's path.
+    """Log-probability of ``word_ids[i]`` given ``hidden[i]``, summed along the word's path;
+    with ``table`` and ``bases``, each logit gains row i's node term (see ``top_k``).
 
     A negative word id gives NaN; an id past the vocabulary raises IndexError.
     """
@@ -498,6 +539,8 @@ def path_log_probs(
     if n_words < 0 or weights.shape[0] < n_words - 1:
         raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
     cdef Py_ssize_t row
+    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, max(n_words - 1, 0))
+    cdef const float* table_ptr = &table[0] if n_bases else NULL
     for row in range(n_rows):
         if word_ids[row] >= n_words:
             raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
@@ -512,86 +555,98 @@ def path_log_probs(
             else:
                 out[row] = path_log_prob(
                     &hidden[row, 0], &weights[0, 0], n_dims, &path_offsets[0], nodes, codes,
-                    word_ids[row],
+                    word_ids[row], table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
                 )
     return out_arr
 
 
-def directional_path_log_probs(
+NGRAM_HASH = NGRAM_HASH_VERSION
+
+
+cdef Py_ssize_t check_node_term(
+    const float[::1] table, const cnp.int64_t[:, ::1] bases, Py_ssize_t n_rows,
+    Py_ssize_t n_inner,
+) except -1:
+    """The number of node-term offsets per row (0: no node term), after checking that every
+    offset plus every inner node lies inside the table."""
+    cdef Py_ssize_t row, f
+    if table is None and bases is None:
+        return 0
+    if table is None or bases is None:
+        raise ValueError("a node term needs both the table and the offsets")
+    if bases.shape[0] != n_rows:
+        raise ValueError(f"{bases.shape[0]} rows of node-term offsets for {n_rows} rows")
+    for row in range(n_rows):
+        for f in range(bases.shape[1]):
+            if bases[row, f] >= 0 and bases[row, f] + n_inner > table.shape[0]:
+                raise IndexError(
+                    f"node-term offset {bases[row, f]} + {n_inner} nodes exceeds the table "
+                    f"({table.shape[0]} values)"
+                )
+    return bases.shape[1]
+
+
+def lbl_hidden_matrix(
     const float[:, ::1] vectors,
     const float[::1] padding,
-    const float[:, ::1] position_weights,
+    const float[::1] positions,
     const float[::1] bias,
-    const int[:, ::1] context_ids,
-    const int[::1] word_ids,
-    const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
-    const unsigned char[::1] path_codes,
+    const int[:, ::1] contexts,
+    bint diagonal,
 ):
-    """log P(word | context) under the directional head with diagonal position weights, each
-    hidden vector built in a buffer and scored at once (never stored)::
-
-        hidden = sum over i of position_weights[i] * vec(context_ids[:, i]) + bias, then 1
-
-    ``context_ids[:, i]`` is the (i+1)-th most recent word; the id ``len(vectors)`` stands for
-    ``padding``. The sums are the same float32 operations, in the same order, as the head's
-    numpy forward pass, so the results equal ``path_log_probs`` of its hidden vectors. NaN where
-    the word id is negative."""
-    cdef Py_ssize_t n_rows = context_ids.shape[0]
-    cdef Py_ssize_t size = context_ids.shape[1]
+    """Directional (log-bilinear) hidden vectors, float32 (B, d + 1), by ``hs_lbl_hidden``
+    (the training step's definition). ``contexts[:, i]`` is the (i+1)-th most recent word; the
+    id ``len(vectors)`` stands for ``padding``. ``positions`` is C flattened: (K, d) diagonal,
+    (d, K * d) full."""
+    cdef Py_ssize_t n_rows = contexts.shape[0]
+    cdef Py_ssize_t size = contexts.shape[1]
     cdef Py_ssize_t n_dims = vectors.shape[1]
     cdef Py_ssize_t n_vectors = vectors.shape[0]
-    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1
-    cdef Py_ssize_t row, i, j
-    cdef int word
-    cdef const float* source
-    if word_ids.shape[0] != n_rows:
-        raise ValueError("context_ids and word_ids differ in length")
-    if position_weights.shape[0] < size or position_weights.shape[1] != n_dims:
-        raise ValueError("position_weights do not match the context size and vector size")
+    cdef Py_ssize_t row, i, word
+    if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
+        raise ValueError("position weights do not match the context size and vector size")
     if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
         raise ValueError("padding and bias must have one value per dimension")
-    if weights.shape[1] != n_dims + 1:
-        raise ValueError(f"weights have {weights.shape[1]} columns, expected {n_dims + 1}")
-    if n_words < 0 or weights.shape[0] < n_words - 1:
-        raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
     for row in range(n_rows):
-        if word_ids[row] >= n_words:
-            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
         for i in range(size):
-            if context_ids[row, i] < 0 or context_ids[row, i] > n_vectors:
-                raise IndexError(f"context id {context_ids[row, i]} is out of range")
-    out_arr = np.full(n_rows, np.nan, dtype=np.float64)
+            if contexts[row, i] < 0 or contexts[row, i] > n_vectors:
+                raise IndexError(f"context id {contexts[row, i]} is out of range")
+    hidden_arr = np.empty((n_rows, n_dims + 1), dtype=np.float32)
     if n_rows == 0:
-        return out_arr
-    cdef double[::1] out = out_arr
-    cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
-    cdef const unsigned char* codes = &path_codes[0] if path_codes.shape[0] else NULL
-    cdef float* hidden = <float*>malloc((n_dims + 1) * sizeof(float))
-    cdef float product
-    if hidden == NULL:
+        return hidden_arr
+    cdef float[:, ::1] hidden = hidden_arr
+    cdef float* gathered = <float*>malloc(max(size * n_dims, 1) * sizeof(float))
+    if gathered == NULL:
         raise MemoryError()
     with nogil:
         for row in range(n_rows):
-            word = word_ids[row]
-            if word < 0:
-                continue
-            for j in range(n_dims):
-                hidden[j] = 0.0
             for i in range(size):
-                if context_ids[row, i] == n_vectors:
-                    source = &padding[0]
+                word = contexts[row, i]
+                if word == n_vectors:
+                    memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
                 else:
-                    source = &vectors[context_ids[row, i], 0]
-                for j in range(n_dims):
-                    product = source[j] * position_weights[i, j]  # rounded to float32 first
-                    hidden[j] = hidden[j] + product
-            for j in range(n_dims):
-                hidden[j] = hidden[j] + bias[j]
-            hidden[n_dims] = 1.0
-            out[row] = path_log_prob(
-                hidden, &weights[0, 0], n_dims + 1, &path_offsets[0], nodes, codes, word
+                    memcpy(gathered + i * n_dims, &vectors[word, 0], n_dims * sizeof(float))
+            lbl_hidden(
+                gathered, &positions[0], &bias[0], size, n_dims, diagonal, &hidden[row, 0]
             )
-    free(hidden)
+    free(gathered)
+    return hidden_arr
+
+
+def ngram_bases_matrix(const int[:, ::1] contexts, Py_ssize_t n_orders, int padding, cnp.uint64_t modulus):
+    """The n-gram features' table offsets, int64 (B, n_orders), of contexts given most recent
+    word first with ``padding`` before the sentence start (``hs_ngram_bases``): -1 where an
+    order reaches the padding."""
+    cdef Py_ssize_t n_rows = contexts.shape[0], row
+    if n_orders < 0 or n_orders > contexts.shape[1]:
+        raise ValueError(f"{n_orders} orders need at least as many context columns")
+    if modulus < 1:
+        raise ValueError("the modulus must be positive")
+    out_arr = np.empty((n_rows, n_orders), dtype=np.int64)
+    if n_rows == 0 or n_orders == 0:
+        return out_arr
+    cdef cnp.int64_t[:, ::1] out = out_arr
+    with nogil:
+        for row in range(n_rows):
+            ngram_bases(&contexts[row, 0], n_orders, padding, modulus, &out[row, 0])
     return out_arr

@@ -218,14 +218,21 @@ class Errors(metaclass=ErrorsWithCodes):
         "per target word."
     )
     E023 = (
-        "This model has no directional next-word head. Train one with `spacy-hs train` and a "
-        "[head] section, or use head='cbow'."
+        "This model has no {head!r} next-word head (it has: {heads}). Train one with "
+        "`spacy-hs train` and a [head] section, or choose one of those."
+    )
+    E026 = (
+        "The sentence lengths add up to {total} tokens, but {n} token ids were given; pass one "
+        "non-negative length per sentence, summing to the number of tokens."
     )
     E025 = (
         "The unknown-word setting names {word!r}, which is not in the model's vocabulary. Name a "
         "word of the vocabulary (e.g. '<unk>'), 'auto' (<unk> if present) or None."
     )
-    E024 = "Unknown head {head!r}: choose 'auto', 'directional' or 'cbow'."
+    E024 = (
+        "Unknown head {head!r}: this model answers through {heads}. Another head needs the "
+        "package that registers it and a model trained with it."
+    )
     # HS model files: integrity (hs_model.py)
     E050 = (
         "Model file {path} is corrupted: its data does not match the checksum recorded in "
@@ -313,7 +320,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "each link with the file itself (e.g. `cp --remove-destination \"$(readlink -f L)\" L`) "
         "or remove it."
     )
-    # Directional head (head.py, layers.py)
+    # Tree heads (heads/, training/head.py)
     E400 = (
         "Model {path} has a {kind} head that cannot be loaded: {reason}. Re-train the head "
         "with `spacy-hs train` (or spacy_hs.training.head.train_head and HSModel.to_disk), or "
@@ -336,6 +343,24 @@ class Errors(metaclass=ErrorsWithCodes):
     E408 = (
         "head array {name} has shape {shape} and dtype {dtype}, expected {expected} and "
         "{dtype_expected}"
+    )
+    E409 = (
+        "the n-gram head's hash version {found!r} is not the one this spacy-hs computes "
+        "({expected}); install the spacy-hs version that wrote the model or re-train the head"
+    )
+    E410 = "the n-gram table size {value!r} must be an integer from {low} to {high}"
+    E411 = "the n-gram orders {orders!r} must be a positive integer no larger than context_size"
+    E412 = (
+        "the n-gram table's slots and values must be int32 and float16 arrays of equal length, "
+        "slots increasing and below the table size {size}"
+    )
+    E413 = (
+        "[head] ngram_orders = {orders} needs context_size >= {orders} (got {size}): the "
+        "features hash the last ngram_orders words of the head's context"
+    )
+    E414 = (
+        "[head] table_size = {size} must be at least the vocabulary size ({n_words}); use "
+        "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
     # Evaluation (evaluate.py)
     E200 = (
@@ -652,6 +677,11 @@ class Warnings(metaclass=ErrorsWithCodes):
     W001 = (
         "All the context words are out of vocabulary ({context}); no prediction is possible. "
         "Check the text is normalised as the training corpus was (see model.settings)."
+    )
+    W002 = (
+        "The context is empty and this head cannot predict a sentence's first word; no "
+        "prediction is possible. Pass some context words, or use a head that scores sentence "
+        "starts (the trained directional or n-gram head)."
     )
     # Building and loading models
     W020 = (

@@ -40,6 +40,7 @@ from .errors import (
     WrongTypeError,
     describe,
 )
+from .heads.base import context_matrix, stream_contexts
 from .heads.protocol import Predictor
 from .tree import HuffmanTree
 from .util import check_replaceable, is_positive_int, recover_dir, staging_dir
@@ -60,7 +61,7 @@ ARRAYS = {
 # A trained head is stored as its config (header["head"], with its registered "architecture")
 # and its arrays, as head.<name>.npy; restored through spacy_hs.registry.heads.
 HEAD_PREFIX = "head."
-HEAD_DTYPES = ("<f4", "<i4", "<i8", "|u1")
+HEAD_DTYPES = ("<f4", "<f2", "<i4", "<i8", "|u1")
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 # What language-model corpora (Penn Treebank, WikiText) call the words outside the vocabulary.
@@ -355,11 +356,16 @@ class HSModel:
 
     # -- next-word prediction through a chosen head -----------------------------------
 
+    def head_names(self) -> list[str]:
+        """The heads this model answers through: "cbow" (gensim's, always) and the trained
+        head's name, if it has one; plus "auto", the trained head if any, else "cbow"."""
+        return ["auto", "cbow", *([self.head.name] if self.head is not None else [])]
+
     def predictor(self, head: str = "auto") -> Predictor:
-        """The head that turns a left context into a hidden vector.
+        """The head that answers next-word queries.
 
         "cbow": gensim's CBOW-style mean/sum over the context, scored with ``syn1``.
-        "directional" (or another trained head's name): the trained head, ``self.head``.
+        The trained head's name (``self.head.name``, e.g. "directional" or "ngram"): it.
         "auto": the trained head if the model has one, else "cbow".
         """
         if head == "auto":
@@ -368,9 +374,18 @@ class HSModel:
             return registry.heads.get(CBOW_ARCHITECTURE).from_arrays({}, {}, self)
         if self.head is not None and head == self.head.name:
             return self.head
-        if head == "directional":
-            raise ConfigError(Errors.E023)
-        raise ConfigError(Errors.E024.format(head=head))
+        registered = sorted(
+            getattr(registry.heads.get(name), "name", name) for name in _registered_heads()
+        )
+        if head in registered:
+            raise ConfigError(Errors.E023.format(head=head, heads=", ".join(self.head_names())))
+        raise ConfigError(Errors.E024.format(head=head, heads=", ".join(self.head_names())))
+
+    def context_ids(self, contexts: Sequence[Context], size: int) -> np.ndarray:
+        """An int32 context matrix (B, size) of contexts of words or ids (oldest first): each
+        context's last ``size`` known ids, right-aligned, -1 before them (unknown words
+        skipped)."""
+        return context_matrix([self.word_ids(context) for context in contexts], size)
 
     def predict_next(
         self, context_words: Context, topn: int = 10, head: str = "auto"
@@ -378,7 +393,7 @@ class HSModel:
         """The ``topn`` most probable next words after ``context_words`` (oldest first), exact.
 
         Unknown context words are skipped, then the last ``context_size`` known words are used.
-        If none is known, warns and returns an empty list.
+        If the head needs a known word and there is none, warns and returns an empty list.
         """
         return self.predict_next_batch([context_words], topn, head=head, warn=True)[0]
 
@@ -388,10 +403,35 @@ class HSModel:
         """``predict_next`` for many contexts."""
         _check_topn(topn)
         predictor = self.predictor(head)
-        hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
-        return self._top_k_lists(
-            hidden, has_context, topn, contexts if warn else None, predictor.output_weights
+        ids, log_probs = predictor.top_k(
+            self.context_ids(contexts, predictor.context_size), topn
         )
+        words = self.words
+        results = []
+        for row, (row_ids, row_log_probs) in enumerate(zip(ids.tolist(), log_probs.tolist())):
+            if row_ids and row_ids[0] < 0:
+                if warn:
+                    warnings.warn(_no_context_warning(contexts[row]), stacklevel=3)
+                results.append([])
+            else:
+                results.append(
+                    [(words[i], math.exp(lp)) for i, lp in zip(row_ids, row_log_probs)]
+                )
+        return results
+
+    def probabilities_next(
+        self, context_words: Context, head: str = "auto"
+    ) -> np.ndarray | None:
+        """P(w | left context) for every word, aligned with ``.words``; sums to 1. None (with a
+        warning) if the head needs a known context word and there is none."""
+        predictor = self.predictor(head)
+        log_probs = predictor.log_probabilities(
+            self.context_ids([context_words], predictor.context_size)
+        )[0]
+        if np.isnan(log_probs[0]):
+            warnings.warn(_no_context_warning(context_words), stacklevel=2)
+            return None
+        return np.exp(log_probs)
 
     def log_prob_next(
         self,
@@ -418,7 +458,7 @@ class HSModel:
             word_id = [unknown_id]
         value = self.log_prob_next_batch(word_id, [context_words], head=head)[0]
         if np.isnan(value):
-            warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
+            warnings.warn(_no_context_warning(context_words), stacklevel=2)
         return float(value)
 
     def log_prob_next_batch(
@@ -433,13 +473,66 @@ class HSModel:
         if len(words) != len(contexts):
             raise ConfigError(Errors.E022.format(n=len(contexts), n_words=len(words)))
         predictor = self.predictor(head)
-        hidden, has_context = predictor.hidden_from_ids(self._left_ids(contexts, predictor))
         word_ids = np.array([(self.word_ids([w]) or [-1])[0] for w in words], dtype=np.int32)
         unknown_id = self.unknown_id(unknown)
         if unknown_id is not None:
             word_ids[word_ids < 0] = unknown_id
-        word_ids[~has_context] = -1
-        return self.log_prob_hidden(hidden, word_ids, predictor.output_weights)
+        return predictor.log_prob(self.context_ids(contexts, predictor.context_size), word_ids)
+
+    def log_prob_stream(
+        self,
+        sentences: Iterable[Sequence[str | int]],
+        head: str = "auto",
+        unknown: str | None = "auto",
+    ) -> np.ndarray:
+        """The natural-log probability of every token of a document, given as sentences (lists
+        of words or ids), in order: float64 (number of tokens,).
+
+        Each token is scored from the known words before it in its sentence (the last
+        ``context_size``; a sentence's first word from the sentence start, for heads that
+        predict it). Unknown context words are skipped; an unknown token is scored as
+        ``unknown`` (see ``log_prob_next``), or NaN; tokens a head cannot score are NaN.
+        """
+        sentences = [list(sentence) for sentence in sentences]
+        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+        token_ids = np.array(
+            [i for sentence in sentences for i in self._ids_or_unknown(sentence)], dtype=np.int32
+        ).reshape(-1)
+        return self.log_prob_ids(token_ids, lengths, head=head, unknown=unknown)
+
+    def log_prob_ids(
+        self,
+        token_ids: np.ndarray,
+        sentence_lengths: np.ndarray,
+        head: str = "auto",
+        unknown: str | None = "auto",
+    ) -> np.ndarray:
+        """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
+        -1 for unknown tokens, and the lengths of its sentences (summing to N)."""
+        token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
+        lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
+        if (lengths < 0).any() or int(lengths.sum()) != len(token_ids):
+            raise ConfigError(Errors.E026.format(total=int(lengths.sum()), n=len(token_ids)))
+        predictor = self.predictor(head)
+        contexts = stream_contexts(token_ids, lengths, predictor.context_size)
+        targets = token_ids.copy()
+        unknown_id = self.unknown_id(unknown)
+        if unknown_id is not None:
+            targets[targets < 0] = unknown_id
+        return predictor.log_prob(contexts, targets)
+
+    def _ids_or_unknown(self, words: Sequence[str | int]) -> list[int]:
+        validation.check_context(words)
+        get, n_words = self.key_to_index.get, len(self.words)
+        ids = []
+        for word in words:
+            if isinstance(word, str):
+                ids.append(get(word, -1))
+            elif validation.is_word_id(word):
+                ids.append(validation.check_word_id(word, n_words))
+            else:
+                raise validation.bad_context_entry(word)
+        return ids
 
     def unknown_id(self, unknown: str | None = "auto") -> int | None:
         """The id of the word unknown words are scored as: ``unknown`` itself, or for "auto"
@@ -451,10 +544,6 @@ class HSModel:
         if unknown not in self.key_to_index:
             raise UnknownWordError(Errors.E025.format(word=unknown))
         return self.key_to_index[unknown]
-
-    def _left_ids(self, contexts: Sequence[Context], predictor: Predictor) -> list[list[int]]:
-        size = predictor.context_size
-        return [self.word_ids(context)[-size:] if size else [] for context in contexts]
 
     # -- gensim-style API -------------------------------------------------------------
 
@@ -753,6 +842,13 @@ def _head_arrays(header: Any) -> dict[str, Any]:
             dtype = spec.get("dtype") if isinstance(spec, dict) else None
             found[name] = np.dtype(dtype) if dtype in HEAD_DTYPES else np.float32
     return found
+
+
+def _no_context_warning(context: Any) -> str:
+    context = list(context)
+    if not context:
+        return Warnings.W002
+    return Warnings.W001.format(context=context)
 
 
 def _check_topn(topn: int) -> None:

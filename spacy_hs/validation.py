@@ -44,6 +44,8 @@ from .errors import (
 # cost memory: the component builds (tokens, context_size) int32 matrices and the directional
 # head gathers (batch, context_size, width) floats.
 MAX_CONTEXT_SIZE = 256
+# The n-gram head's table, in values (float32 when loaded: 2 GiB).
+MAX_TABLE_SIZE = 1 << 29
 # meta.json holds settings, training history and array specs: small. 64 MiB is far beyond any
 # real one and still readable at once.
 META_MAX_BYTES = 64 << 20

@@ -8,12 +8,12 @@ sentence's first word (an empty context has no mean).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import registry
+from .base import TreeHead, last_known
 
 if TYPE_CHECKING:
     from ..hs_model import HSModel
@@ -22,13 +22,14 @@ ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 
 
 @registry.heads(ARCHITECTURE)
-class CBOWHead:
-    """The CBOW-style head of an ``HSModel``; satisfies ``Predictor``."""
+class CBOWHead(TreeHead):
+    """The CBOW-style head of an ``HSModel``."""
 
     name = "cbow"
     predicts_sentence_start = False
 
     def __init__(self, model: HSModel):
+        super().__init__(model.tree)
         self.model = model
 
     @classmethod
@@ -49,14 +50,6 @@ class CBOWHead:
     def config(self) -> dict[str, Any]:
         return {"architecture": ARCHITECTURE}
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.hidden_from_ids(id_lists)
-
-    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.hidden_from_matrix(context_ids)
-
-    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
-        return self.model.log_prob_from_matrix(context_ids, word_ids)
+    def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean (or sum) of the context's known vectors; has_context False for none."""
+        return self.model.hidden_from_matrix(last_known(context_ids, self.context_size))

@@ -1,21 +1,19 @@
 """What every next-word head provides: the ``Predictor`` protocol.
 
-A head maps left contexts to hidden vectors, which are scored against its own output weights
-(one row per inner node of the HS model's tree) by the exact tree kernels::
+A head answers next-word queries itself, as KenLM's ``Model`` does: the exact log-probability
+of a word, the exact top-k and the whole distribution, for a batch of contexts. Contexts are an
+int32 matrix (B, K): word ids, oldest first, negative entries padding. ``HSModel``, the
+component, evaluation and the view ask only these methods. ``heads.base.TreeHead`` implements
+them for heads on the HS model's Huffman tree, from a hidden vector (and an optional sparse node
+term) per context.
 
-    P(w | context) = prod over the inner nodes n on w's path of
-                     sigmoid((1 - 2 * code_n) * hidden . output_weights[n])
-
-Contexts come in two forms, the same words either way: lists of word ids, oldest first; or an
-int32 matrix (B, K) of word ids, oldest first, with negative entries as padding (the component's
-vectorised path). A head is saved as an opaque JSON config (with its registered
-``architecture`` name) plus named arrays; ``HSModel`` stores both without knowing what they mean
-and restores the head through ``spacy_hs.registry.heads``.
+A head is saved as an opaque JSON config (with its registered ``architecture``) plus named
+arrays; ``HSModel`` stores both without knowing what they mean and restores the head with
+``cls.from_arrays(config, arrays, hs_model)`` of the class ``spacy_hs.registry.heads`` names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,9 +21,9 @@ import numpy as np
 
 @runtime_checkable
 class Predictor(Protocol):
-    """A next-word head. Every method is required."""
+    """A next-word head. Every member is required."""
 
-    name: str  # "cbow", "directional", ...: what ``HSModel.predictor(name)`` selects
+    name: str  # what ``HSModel.predictor(name)`` and the component's ``head`` setting select
 
     @property
     def context_size(self) -> int:
@@ -38,11 +36,6 @@ class Predictor(Protocol):
         ...
 
     @property
-    def output_weights(self) -> np.ndarray:
-        """float32 (V - 1, hidden width), C-contiguous."""
-        ...
-
-    @property
     def config(self) -> dict[str, Any]:
         """JSON-able settings, with the registered ``architecture`` name."""
         ...
@@ -51,15 +44,16 @@ class Predictor(Protocol):
         """The head's parameters by name (none for a head that only reads the HS model)."""
         ...
 
-    def hidden_from_ids(self, id_lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Hidden vectors (B, width) and a has_context mask (B,) for lists of word ids."""
+    def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """log P(word_ids[b] | context b), float64 (B,); NaN where the word id is negative or
+        the row has no context."""
         ...
 
-    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``hidden_from_ids`` for contexts as an int32 matrix (B, K), negative = padding."""
+    def top_k(self, context_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k: word ids int32 (B, k) and log-probabilities float64 (B, k), best
+        first; ids -1 and NaN for rows without a context."""
         ...
 
-    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
-        """log P(word_ids[b] | context b) for a context matrix; NaN where the word id is
-        negative or the row has no context."""
+    def log_probabilities(self, context_ids: np.ndarray) -> np.ndarray:
+        """log P(w | context b) for every word, float64 (B, V); NaN rows without a context."""
         ...

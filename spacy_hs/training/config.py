@@ -28,7 +28,7 @@ from confection import Config, ConfigValidationError
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
 from ..util import available_cores
-from ..validation import MAX_CONTEXT_SIZE
+from ..validation import MAX_CONTEXT_SIZE, MAX_TABLE_SIZE
 
 
 class registry(confection.registry):
@@ -195,9 +195,23 @@ class DirectionalHeadSettings:
     seed: NonNegativeInt = 0
     heldout_fraction: Fraction = 0.05
     workers: NonNegativeInt = 0
+    ngram_orders: NonNegativeInt = 0
+    table_size: PositiveInt = 1 << 22
+    table_learn_rate: PositiveFloat = 0.1
+    table_l2: NonNegativeFloat = 1e-6
 
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)
+        if self.ngram_orders > self.context_size:
+            raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
+        if self.table_size > MAX_TABLE_SIZE:
+            raise ConfigError(
+                Errors.E403.format(
+                    option="table_size",
+                    value=self.table_size,
+                    expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
+                )
+            )
 
 
 SECTIONS = {

@@ -1,9 +1,10 @@
-"""Training the directional next-word head (``heads/directional.py``) on a token file.
+"""Training a next-word head on a token file: the directional head (``heads/directional.py``),
+or with ``ngram_orders`` > 0 the n-gram head (``heads/ngram.py``).
 
 The head starts from the HS model's vectors and gensim's inner-node weights. The compiled
 engine (``head_engine.py``, ``_head_train.pyx``) trains it as word2vec trains: worker threads
-updating shared arrays (Hogwild), sparse row updates with row-wise AdaGrad and lazy L2, context
-dropout, the token file streamed (memory does not grow with the corpus), held-out perplexity
+updating shared arrays (Hogwild), sparse row updates with row-wise AdaGrad or SGD and L2 on the
+rows touched, the n-gram table with its own step size and L2, context dropout, the token file streamed (memory does not grow with the corpus), held-out perplexity
 after every epoch and early stopping. ``train_head`` returns the head; ``attach_head`` puts it
 into the model.
 """
@@ -19,6 +20,7 @@ from wasabi import msg
 
 from ..corpus import tokenfile
 from ..heads.directional import DirectionalHead
+from ..heads.ngram import NgramHead
 from .config import DirectionalHeadSettings, load_config, resolve_config
 from .head_engine import EngineSettings, token_lines, train_directional
 
@@ -54,7 +56,7 @@ def train_head(
     progress: bool = True,
     **options: Any,
 ) -> DirectionalHead | None:
-    """Train a directional head for ``model`` on a token file and return it (``attach_head``
+    """Train a directional or n-gram head for ``model`` on a token file and return it (``attach_head``
     puts it into the model); None, without training, if the settings say ``enabled = false``.
 
     settings: the ``[head]`` config section, resolved (``DirectionalHeadSettings``); options
@@ -85,8 +87,8 @@ def train_head(
     patience: stop after this many epochs in a row without a held-out improvement; the best
         parameters seen are kept.
     dropout: rate at which entries of the context vectors are zeroed in training.
-    l2: L2 regularisation per prediction: every parameter decays by a factor
-        exp(-learn_rate * l2) per prediction made (applied lazily, when a row is next touched).
+    l2: L2 regularisation of the sparse rows a prediction touches: each update is
+        row += rate * (gradient - l2 * row); rows not touched are not decayed.
     fine_tune_vectors: train the head's own copy of the input vectors. ``model.vectors`` (the
         vectors exported to spaCy) are not changed unless ``export_fine_tuned_vectors``.
     export_fine_tuned_vectors: (``attach_head``) replace ``model.vectors`` with the fine-tuned
@@ -97,6 +99,12 @@ def train_head(
         training is reproducible; with more threads updates interleave as scheduled.
     heldout_fraction: without ``heldout_path``, the fraction of lines held out.
     workers: training threads; 0 = all the cores this process may use.
+    ngram_orders: N > 0 adds hashed n-gram features of orders 1..N at every tree node (the
+        n-gram head, ``heads/ngram.py``); 0 trains the directional head. N <= context_size.
+    table_size: the n-gram table's size T in values (float32 in training: 4 T bytes; saved
+        sparse). Larger tables collide less; see ``bench/bench_ptb.py`` for the size/quality
+        curve on Penn Treebank.
+    table_learn_rate, table_l2: the table's SGD step size and its L2 (on the values touched).
     progress: print one line per epoch, with a progress bar (tokens/s, loss) during it.
 
     The history (per-epoch loss, held-out perplexity, learning rate, timings) is kept in
@@ -115,6 +123,7 @@ def train_head(
         lr_decay=settings.lr_decay,
         decay_below=DECAY_BELOW,
         l2=settings.l2,
+        table_learn_rate=settings.table_learn_rate,
         workers=settings.workers,
         seed=settings.seed,
         progress=progress,
@@ -130,20 +139,27 @@ def train_head(
         dropout=settings.dropout,
         eos_token=settings.eos_token,
         heldout_fraction=settings.heldout_fraction,
+        ngram_orders=settings.ngram_orders,
+        table_size=settings.table_size,
+        table_l2=settings.table_l2,
         settings=engine_settings,
         corpus_name=str(corpus_path),
     )
-    head = DirectionalHead.from_hs_model(
-        model,
-        context_size=settings.context_size,
+    options = dict(
         diagonal=settings.diagonal,
         fine_tune_vectors=settings.fine_tune_vectors,
+        history=history,
     )
-    head.set_arrays(arrays)
-    head.history = history
+    if settings.ngram_orders:
+        table = arrays.pop("table")
+        head = NgramHead(
+            arrays, model.tree, table=table, orders=settings.ngram_orders, **options
+        )
+    else:
+        head = DirectionalHead(arrays, model.tree, **options)
     if progress:
         msg.good(
-            f"Directional head: best held-out perplexity "
+            f"{head.name.capitalize()} head: best held-out perplexity "
             f"{history['best_heldout_perplexity']:.1f} (epoch {history['best_epoch']}), "
             f"{history['train_seconds']:.0f} s"
         )
@@ -159,7 +175,7 @@ def attach_head(
     model.head = head
     model.meta["head"] = head.history
     if export_fine_tuned_vectors:
-        model.vectors = head.to_arrays()["input_vectors"]
+        model.vectors = head.arrays["input_vectors"].copy()
         model.meta["head"]["exported_fine_tuned_vectors"] = True
 
 

@@ -1,4 +1,4 @@
-"""The training engine of the directional head: streams a token file through the compiled
+"""The training engine of the tree heads (directional, n-gram): streams a token file through the compiled
 kernels of _head_train.pyx with several worker threads.
 
 1. The token file is read once, line by line, and written as an *encoded corpus*: int32 word
@@ -34,6 +34,7 @@ from tqdm import tqdm
 from .._head_train import HeadTrainer
 from ..corpus import tokenfile
 from ..errors import ConfigError, Errors, InputError
+from ..heads.directional import initial_arrays
 from ..util import available_cores
 
 # A chunk is at least this many ids (a thread's unit of work), and an epoch at most this many
@@ -146,6 +147,7 @@ class EngineSettings:
     lr_decay: float = 0.5
     decay_below: float = 0.01
     l2: float = 0.0
+    table_learn_rate: float = 0.1
     workers: int = 0
     seed: int = 0
     progress: bool = True
@@ -172,13 +174,11 @@ class HeadEngine:
         self.workers = [
             trainer.worker(settings.seed * 1000003 + i + 1) for i in range(self.n_workers)
         ]
-        self.clock = 0.0
 
     # -- one pass ---------------------------------------------------------------------------
 
     def score(self, corpus: EncodedCorpus) -> tuple[float, int]:
         """(sum of log P, number of predictions) over an encoded corpus, no dropout."""
-        self.trainer.catch_up(self.clock)
         path = os.fsencode(corpus.path)
         bounds = _chunk_bounds(corpus.n_ids)
         results = self._parallel(
@@ -204,8 +204,7 @@ class HeadEngine:
         path = os.fsencode(corpus.path)
         bounds = _chunk_bounds(corpus.n_ids)
         order = rng.permutation(len(bounds) - 1)
-        l2 = self.settings.l2
-        issued = [0, self.clock]  # ids issued this epoch, lazy-L2 clock at the next chunk
+        issued = [0]  # ids issued this epoch
         lock = threading.Lock()
         progress = {"ids": 0, "loss": 0.0, "count": 0}
 
@@ -213,12 +212,16 @@ class HeadEngine:
             start, end = int(bounds[chunk]), int(bounds[chunk + 1])
             with lock:
                 rate = learn_rate(issued[0])
-                clock = issued[1]
                 issued[0] += end - start
-                issued[1] += rate * l2 * (end - start)
-            dense_rate = self.settings.dense_learn_rate * rate / self.settings.learn_rate
+            scale = rate / self.settings.learn_rate  # the schedule scales every step size
             total, count = self.trainer.train_chunk(
-                worker, path, start, end, rate, clock, rate * l2, dense_rate
+                worker,
+                path,
+                start,
+                end,
+                rate,
+                self.settings.dense_learn_rate * scale,
+                self.settings.table_learn_rate * scale,
             )
             with lock:
                 progress["ids"] += end - start
@@ -235,7 +238,6 @@ class HeadEngine:
                     )
 
         results = self._parallel(order.tolist(), run, report)
-        self.clock = issued[1]
         report()
         count = sum(r[1] for r in results)
         return (-sum(r[0] for r in results) / count if count else math.nan), count
@@ -374,18 +376,15 @@ class HeadEngine:
         return history
 
     def copy_arrays(self) -> dict[str, np.ndarray]:
-        t = self.trainer
-        return {
-            "inputs": t.inputs.copy(),
-            "positions": t.positions.copy(),
-            "bias": t.bias.copy(),
-            "outputs": t.outputs.copy(),
-        }
+        return {name: getattr(self.trainer, name).copy() for name in self._array_names()}
 
     def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        t = self.trainer
-        for name in ("inputs", "positions", "bias", "outputs"):
-            getattr(t, name)[...] = arrays[name]
+        for name in self._array_names():
+            getattr(self.trainer, name)[...] = arrays[name]
+
+    def _array_names(self) -> tuple[str, ...]:
+        names = ("inputs", "positions", "bias", "outputs")
+        return names if self.trainer.table is None else (*names, "table")
 
 
 def _chunk_bounds(n_ids: int) -> np.ndarray:
@@ -415,18 +414,23 @@ def train_directional(
     dropout: float = 0.5,
     eos_token: str | None = None,
     heldout_fraction: float = 0.05,
+    ngram_orders: int = 0,
+    table_size: int = 0,
+    table_l2: float = 0.0,
     settings: EngineSettings | None = None,
     corpus_name: str = "the corpus",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Train the directional head's parameters for an HS model (``model``: its vectors, inner
-    node weights and tree are the starting point and are not changed).
+    """Train a tree head's parameters for an HS model (``model``: its vectors, inner node
+    weights and tree are the starting point and are not changed): the directional head, with
+    hashed n-gram features of orders 1..``ngram_orders`` in a table of ``table_size`` values if
+    ``ngram_orders`` > 0.
 
     corpus / heldout: functions returning the sentences (token lists) of the training and
         held-out text; read once each. Without ``heldout``, ``heldout_fraction`` of the corpus
         sentences are held out.
     Returns the head's arrays, by the names heads.directional.DirectionalHead saves them under
-    (input_vectors, padding_vector, position_weights, hidden_bias, output_weights), and the
-    training history.
+    (input_vectors, padding_vector, position_weights, hidden_bias, output_weights; and
+    ``table``, the dense n-gram table), and the training history.
     """
     settings = settings or EngineSettings()
     eos_id = None
@@ -442,6 +446,10 @@ def train_directional(
         optimizer=settings.optimizer,
         dropout=dropout,
         seed=settings.seed,
+        l2=settings.l2,
+        ngram_orders=ngram_orders,
+        table_size=table_size,
+        table_l2=table_l2,
     )
     with ScratchDirectory() as scratch:
         encode_start = time.perf_counter()
@@ -472,8 +480,9 @@ def train_directional(
         if settings.progress:
             from wasabi import msg
 
+            kind = f"n-gram (orders 1-{ngram_orders})" if ngram_orders else "directional"
             msg.info(
-                f"Training the directional head on {train.n_tokens:,} tokens (held-out: "
+                f"Training the {kind} head on {train.n_tokens:,} tokens (held-out: "
                 f"{held.n_tokens:,}) with {engine.n_workers} thread(s)"
             )
         history = engine.fit(train, held)
@@ -484,6 +493,8 @@ def train_directional(
         dropout=dropout,
         n_unknown_tokens_skipped=n_unknown,
         encode_seconds=encode_seconds,
+        ngram_orders=ngram_orders,
+        table_size=table_size if ngram_orders else 0,
     )
     arrays = head_arrays(trainer, context_size, diagonal)
     return arrays, history
@@ -498,27 +509,24 @@ def new_trainer(
     optimizer: str = "adagrad",
     dropout: float = 0.5,
     seed: int = 0,
+    l2: float = 0.0,
+    ngram_orders: int = 0,
+    table_size: int = 0,
+    table_l2: float = 0.0,
 ) -> HeadTrainer:
-    """The kernels and arrays of a new head for an HS model: input vectors copied from
-    ``model.vectors`` (the padding vector 0), output weights from gensim's ``syn1`` with zero
-    node biases, C as the mean of the context vectors (the hidden vector gensim's CBOW output
-    weights were trained against), b = 0."""
-    n_words, width = model.vectors.shape
-    inputs = np.zeros((n_words + 1, width), dtype=np.float32)
-    inputs[:n_words] = model.vectors
-    if diagonal:
-        positions = np.full(context_size * width, 1.0 / context_size, dtype=np.float32)
-    else:
-        eye = np.eye(width, dtype=np.float32) / context_size
-        positions = np.concatenate([eye] * context_size, axis=1).reshape(-1)
-    outputs = np.zeros((n_words - 1, width + 1), dtype=np.float32)
-    outputs[:, :width] = model.inner_node_weights
+    """The kernels and arrays of a new head for an HS model, starting from
+    ``heads.directional.initial_arrays`` (and an n-gram table of zeros)."""
+    arrays = initial_arrays(model, context_size, diagonal)
+    n_words, width = arrays["input_vectors"].shape
+    if ngram_orders and table_size < n_words:
+        raise ConfigError(Errors.E414.format(size=table_size, n_words=n_words))
+    inputs = np.concatenate([arrays["input_vectors"], arrays["padding_vector"][None, :]])
     tree = model.tree
     return HeadTrainer(
         inputs,
-        positions,
-        np.zeros(width, dtype=np.float32),
-        outputs,
+        arrays["position_weights"].reshape(-1),
+        arrays["hidden_bias"],
+        arrays["output_weights"],
         tree.path_offsets,
         tree.path_nodes,
         tree.path_codes,
@@ -528,21 +536,28 @@ def new_trainer(
         optimizer=optimizer,
         dropout=dropout,
         seed=seed,
+        l2=l2,
+        table=np.zeros(table_size, dtype=np.float32) if ngram_orders else None,
+        n_orders=ngram_orders,
+        table_l2=table_l2,
     )
 
 
 def head_arrays(trainer: HeadTrainer, context_size: int, diagonal: bool) -> dict[str, np.ndarray]:
-    """A trainer's arrays (copies), by the names ``heads.directional.DirectionalHead`` saves
-    them under."""
+    """A trainer's arrays (copies; the table kept), by the names
+    ``heads.directional.DirectionalHead`` saves them under, and ``table``."""
     n_words, width = trainer.n_words, trainer.inputs.shape[1]
     shape = (context_size, width) if diagonal else (width, context_size * width)
-    return {
+    arrays = {
         "input_vectors": trainer.inputs[:n_words].copy(),
         "padding_vector": trainer.inputs[n_words].copy(),
         "position_weights": trainer.positions.reshape(shape).copy(),
         "hidden_bias": trainer.bias.copy(),
         "output_weights": trainer.outputs.copy(),
     }
+    if trainer.table is not None:
+        arrays["table"] = trainer.table
+    return arrays
 
 
 def _epoch_printer(progress: bool) -> Callable[[dict[str, Any]], None] | None:

@@ -1,0 +1,217 @@
+"""``TreeHead``: the queries every head on the HS model's Huffman tree answers, defined once.
+
+A tree head scores the next word through the tree with a logit per inner node::
+
+    logit(n) = hidden . output_weights[n] + node_term(n)
+    P(w | context) = prod over the inner nodes n on w's path of sigmoid((1 - 2 * code_n) * logit(n))
+
+``hidden`` is the head's vector for a context; the optional ``node_term`` is sparse: per
+context a few offsets into a table of values, each adding ``table[offset + n]`` at every node
+(the n-gram head's hashed features, ``_hs_kernels.h``'s ``hs_node_term``). A subclass defines
+``hidden`` (and, if it has one, ``node_offsets`` and ``node_table``); this class answers every
+query from them with the compiled kernels, like KenLM's ``Model`` answers ``score``:
+
+* ``log_prob(context_ids, word_ids)``: the exact log P(word | context);
+* ``top_k(context_ids, k)``: the exact k most probable words (best-first search);
+* ``log_probabilities(context_ids)``: the whole distribution over the vocabulary.
+
+Contexts are an int32 matrix (B, K'): word ids, oldest first, negative entries padding
+(``context_matrix`` builds one from lists of ids). Rows without a usable context (``hidden``'s
+``has_context`` False, e.g. an empty context for a head that cannot predict a sentence's first
+word) score NaN and have no top-k (ids -1). Work is done in blocks of ``BLOCK`` rows, so memory
+stays bounded whatever the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _tree_search
+from ..errors import ConfigError, Errors
+from ..tree import HuffmanTree
+
+BLOCK = 4096
+
+
+class TreeHead:
+    """Base class of heads that score words through a Huffman tree (see the module docstring).
+
+    tree: the HS model's Huffman tree, which ``output_weights`` has a row per inner node of.
+    """
+
+    name: str = ""
+    predicts_sentence_start: bool = False
+
+    def __init__(self, tree: HuffmanTree):
+        self.tree = tree
+
+    # -- what a subclass defines ----------------------------------------------------------
+
+    @property
+    def context_size(self) -> int:
+        """How many of the most recent known context words the head reads."""
+        raise NotImplementedError
+
+    @property
+    def output_weights(self) -> np.ndarray:
+        """float32 (V - 1, width), C-contiguous: one row per inner node."""
+        raise NotImplementedError
+
+    def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden vectors float32 (B, width) and has_context bool (B,) for a context matrix."""
+        raise NotImplementedError
+
+    def node_offsets(self, context_ids: np.ndarray) -> np.ndarray | None:
+        """The node term's table offsets int64 (B, F), -1 where absent; None: no node term."""
+        return None
+
+    @property
+    def node_table(self) -> np.ndarray | None:
+        """float32 (T,): the node term's values (``node_offsets`` index it); None: none."""
+        return None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """JSON-able settings, with the registered ``architecture`` name."""
+        raise NotImplementedError
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The head's parameters by name (saved as head.<name>.npy)."""
+        return {}
+
+    # -- the queries ---------------------------------------------------------------------
+
+    @property
+    def n_words(self) -> int:
+        return self.tree.n_words
+
+    def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """log P(word_ids[b] | context b), float64 (B,); NaN where the word id is negative or
+        the row has no context."""
+        context_ids = _matrix(context_ids)
+        word_ids = np.ascontiguousarray(word_ids, dtype=np.int32)
+        if len(word_ids) != len(context_ids):
+            raise ConfigError(Errors.E022.format(n=len(context_ids), n_words=len(word_ids)))
+        out = np.full(len(word_ids), np.nan)
+        tree = self.tree
+        for start in range(0, len(word_ids), BLOCK):
+            rows = slice(start, start + BLOCK)
+            hidden, has_context = self.hidden(context_ids[rows])
+            targets = np.where(has_context, word_ids[rows], -1).astype(np.int32)
+            out[rows] = _tree_search.path_log_probs(
+                hidden,
+                targets,
+                self.output_weights,
+                tree.path_offsets,
+                tree.path_nodes,
+                tree.path_codes,
+                **self._node_term(context_ids[rows]),
+            )
+        return out
+
+    def top_k(self, context_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact k most probable words: ids int32 (B, k) and log-probabilities float64
+        (B, k), best first; rows without a context have ids -1 and NaN."""
+        context_ids = _matrix(context_ids)
+        k = min(int(k), self.n_words)
+        ids = np.full((len(context_ids), k), -1, dtype=np.int32)
+        log_probs = np.full((len(context_ids), k), np.nan)
+        for start in range(0, len(context_ids), BLOCK):
+            block = context_ids[start : start + BLOCK]
+            hidden, has_context = self.hidden(block)
+            rows = np.flatnonzero(has_context)
+            if not len(rows):
+                continue
+            found, scores, _ = _tree_search.top_k(
+                np.ascontiguousarray(hidden[rows]),
+                self.output_weights,
+                self.tree.children,
+                self.tree.root,
+                k,
+                **self._node_term(block[rows]),
+            )
+            ids[start + rows], log_probs[start + rows] = found, scores
+        return ids, log_probs
+
+    def log_probabilities(self, context_ids: np.ndarray) -> np.ndarray:
+        """log P(w | context b) for every word w, float64 (B, V), aligned with the model's
+        words; NaN rows where there is no context. O(V) per row."""
+        context_ids = _matrix(context_ids)
+        out = np.full((len(context_ids), self.n_words), np.nan)
+        block_rows = max(1, min(BLOCK, (1 << 24) // max(self.n_words, 1)))  # ~128 MB of dots
+        for start in range(0, len(context_ids), block_rows):
+            block = context_ids[start : start + block_rows]
+            hidden, has_context = self.hidden(block)
+            rows = np.flatnonzero(has_context)
+            if not len(rows):
+                continue
+            dots = np.ascontiguousarray(hidden[rows] @ self.output_weights.T, dtype=np.float32)
+            out[start + rows] = _tree_search.word_log_probs(
+                dots, self.tree.children, self.tree.root, self.n_words, **self._node_term(block[rows])
+            )
+        return out
+
+    def has_context(self, context_ids: np.ndarray) -> np.ndarray:
+        """bool (B,): which rows the head can score."""
+        return self.hidden(_matrix(context_ids))[1]
+
+    def _node_term(self, context_ids: np.ndarray) -> dict[str, np.ndarray]:
+        offsets = self.node_offsets(context_ids)
+        if offsets is None:
+            return {}
+        return {"table": self.node_table, "bases": np.ascontiguousarray(offsets, dtype=np.int64)}
+
+
+def context_matrix(id_lists: Sequence[Sequence[int]], size: int) -> np.ndarray:
+    """An int32 context matrix (B, size) of lists of word ids (oldest first): each list's last
+    ``size`` ids, right-aligned, -1 before them."""
+    matrix = np.full((len(id_lists), size), -1, dtype=np.int32)
+    for row, ids in enumerate(id_lists):
+        recent = list(ids)[-size:] if size else []
+        if recent:
+            matrix[row, size - len(recent) :] = recent
+    return matrix
+
+
+def stream_contexts(token_ids: np.ndarray, sentence_lengths: np.ndarray, size: int) -> np.ndarray:
+    """The context matrix (N, size) of every token of a document: the last ``size`` known ids
+    (non-negative ``token_ids``) before it in its sentence, oldest first, right-aligned, -1
+    before them. ``sentence_lengths`` split the N tokens into sentences."""
+    token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
+    known = token_ids >= 0
+    # known_before[t]: how many known tokens precede token t in the document
+    known_before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)
+    starts = np.repeat(np.cumsum(np.concatenate([[0], sentence_lengths[:-1]])), sentence_lengths)
+    sentence_first = known_before[starts] if len(token_ids) else known_before
+    known_ids = token_ids[known]
+    columns = known_before[:, None] - size + np.arange(size)[None, :]
+    valid = columns >= sentence_first[:, None]
+    out = np.full((len(token_ids), size), -1, dtype=np.int32)
+    if len(known_ids):
+        out[valid] = known_ids[columns[valid]]
+    return out
+
+
+def last_known(context_ids: np.ndarray, size: int) -> np.ndarray:
+    """int32 (B, size): each row's last ``size`` known ids (non-negative), oldest first,
+    right-aligned, -1 before them. The word order of each row is kept."""
+    context_ids = _matrix(context_ids)
+    is_known = context_ids >= 0
+    if not (is_known[:, 1:] >= is_known[:, :-1]).all():  # a stable sort moves padding left
+        order = np.argsort(is_known, axis=1, kind="stable")
+        context_ids = np.take_along_axis(context_ids, order, axis=1)
+    out = np.full((len(context_ids), size), -1, dtype=np.int32)
+    width = min(size, context_ids.shape[1])
+    if width:
+        out[:, size - width :] = np.maximum(context_ids[:, context_ids.shape[1] - width :], -1)
+    return out
+
+
+def _matrix(context_ids: np.ndarray) -> np.ndarray:
+    context_ids = np.asarray(context_ids)
+    if context_ids.ndim != 2:
+        raise ConfigError(Errors.E008.format(shape=context_ids.shape))
+    return np.ascontiguousarray(context_ids, dtype=np.int32)
