@@ -113,6 +113,7 @@ cdef struct Params:
     float* positions_moments
     float* bias_moments
     double adam_step       # Adam's update count (shared; races only perturb it)
+    bint dense_sgd
 
 
 cdef inline void push_context(Params* p, hs_buffers* b, int word) noexcept nogil:
@@ -210,11 +211,22 @@ cdef inline void adam_update(
 cdef void flush_dense(Params* p, Worker w, double rate) noexcept nogil:
     """Apply a worker's accumulated gradient of C and b to the shared parameters: one Adam
     step on the mean gradient of its pending predictions (the dense parameters see every
-    prediction, so they get a minibatch optimiser)."""
+    prediction, so they get a minibatch optimiser), or with ``dense_optimizer = "sgd"`` a plain
+    step on their sum."""
     cdef Py_ssize_t d = p.head.n_dims, K = p.head.context_size
     cdef Py_ssize_t n_positions = K * d if p.head.diagonal else K * d * d
     cdef double t, correction1, correction2
+    cdef Py_ssize_t j
     if w.n_pending == 0:
+        return
+    if p.dense_sgd:  # plain SGD on the summed gradient: per-prediction steps, applied late
+        for j in range(n_positions):
+            p.head.positions[j] += <float>(rate * w.positions_grad[j])
+            w.positions_grad[j] = 0
+        for j in range(d):
+            p.head.bias[j] += <float>(rate * w.bias_grad[j])
+            w.bias_grad[j] = 0
+        w.n_pending = 0
         return
     p.adam_step += 1
     t = p.adam_step
@@ -325,6 +337,7 @@ cdef class HeadTrainer:
         float[::1] table=None,
         Py_ssize_t n_orders=0,
         double table_l2=0.0,
+        str dense_optimizer="adam",
         Py_ssize_t pool_size=1 << 18,
     ):
         cdef Py_ssize_t n_words = inputs.shape[0] - 1, d = inputs.shape[1]
@@ -370,6 +383,9 @@ cdef class HeadTrainer:
         p.head.diagonal = diagonal
         p.head.fine_tune = fine_tune
         p.optimizer = OPTIMIZERS[optimizer]
+        if dense_optimizer not in ("adam", "sgd"):
+            raise ValueError(f"dense_optimizer {dense_optimizer!r} is not adam or sgd")
+        p.dense_sgd = dense_optimizer == "sgd"
         self._accums = []
         p.head.input_accum = p.head.output_accum = NULL
         if p.optimizer == 1:

@@ -403,9 +403,7 @@ class HSModel:
         """``predict_next`` for many contexts."""
         _check_topn(topn)
         predictor = self.predictor(head)
-        ids, log_probs = predictor.top_k(
-            self.context_ids(contexts, predictor.context_size), topn
-        )
+        ids, log_probs = predictor.top_k(self.context_ids(contexts, predictor.context_size), topn)
         words = self.words
         results = []
         for row, (row_ids, row_log_probs) in enumerate(zip(ids.tolist(), log_probs.tolist())):
@@ -414,14 +412,10 @@ class HSModel:
                     warnings.warn(_no_context_warning(contexts[row]), stacklevel=3)
                 results.append([])
             else:
-                results.append(
-                    [(words[i], math.exp(lp)) for i, lp in zip(row_ids, row_log_probs)]
-                )
+                results.append([(words[i], math.exp(lp)) for i, lp in zip(row_ids, row_log_probs)])
         return results
 
-    def probabilities_next(
-        self, context_words: Context, head: str = "auto"
-    ) -> np.ndarray | None:
+    def probabilities_next(self, context_words: Context, head: str = "auto") -> np.ndarray | None:
         """P(w | left context) for every word, aligned with ``.words``; sums to 1. None (with a
         warning) if the head needs a known context word and there is none."""
         predictor = self.predictor(head)

@@ -1,4 +1,5 @@
-"""The directional next-word head: thinc layers, training, exact queries, serialization."""
+"""The tree heads: the directional head and the n-gram head; training, exact queries against
+brute force and numpy oracles, the n-gram hash, serialization."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from gensim.models import Word2Vec
 from spacy_hs import HSModel, HuffmanTree
 from spacy_hs.errors import MissingModelFileError, ModelFileError
 from spacy_hs.heads.directional import DirectionalHead
-from spacy_hs.heads.layers import HierarchicalLogBilinear, LogBilinearContext, TreeLogLikelihood
+from spacy_hs.heads.ngram import NgramHead
 from spacy_hs.training.head import attach_head, read_sentences, train_head
 
 HEAD_TRAINING = dict(epochs=2, seed=0, workers=1, progress=False)
+NGRAM = dict(ngram_orders=3, table_size=1 << 21, optimizer="sgd", learn_rate=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -29,64 +31,128 @@ def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     return model
 
 
-# -- the thinc model ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """The same with an n-gram head (orders 1-3, a small table)."""
+    model = HSModel.from_gensim(cbow_gensim)
+    attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM))
+    assert isinstance(model.head, NgramHead) and model.head.name == "ngram"
+    return model
 
 
-def tiny_tree() -> HuffmanTree:
-    """5 words, 4 inner nodes: root 0 -> (1, 2); 1 -> (w0, w1); 2 -> (3, w2); 3 -> (w3, w4)."""
-    points = [[0, 1], [0, 1], [0, 2], [0, 2, 3], [0, 2, 3]]
-    codes = [[0, 0], [0, 1], [1, 1], [1, 0, 0], [1, 0, 1]]
-    return HuffmanTree.from_paths(points, codes)
+@pytest.fixture(scope="module", params=["directional", "ngram"])
+def any_headed(request: pytest.FixtureRequest) -> HSModel:
+    return request.getfixturevalue("headed" if request.param == "directional" else "ngram_headed")
 
 
-@pytest.mark.parametrize("diagonal", [True, False])
-def test_gradients_match_finite_differences(diagonal: bool) -> None:
-    tree, size = tiny_tree(), 2
+# -- numpy oracles ------------------------------------------------------------------------------
+
+MASK = (1 << 64) - 1
+
+
+def mix64(z: int) -> int:
+    """MurmurHash3's 64-bit finaliser, in Python integers (the documented hash, version 1)."""
+    z ^= z >> 33
+    z = (z * 0xFF51AFD7ED558CCD) & MASK
+    z ^= z >> 33
+    z = (z * 0xC4CEB9FE1A85EC53) & MASK
+    return z ^ (z >> 33)
+
+
+def ngram_offsets(recent: list[int], orders: int, padding: int, modulus: int) -> list[int]:
+    """The n-gram features' table offsets of a context (most recent first), independently of
+    the C code: hash version 1 as documented in _hs_kernels.h."""
+    offsets, valid = [], True
+    for k in range(orders):
+        valid = valid and recent[k] != padding
+        if not valid:
+            offsets.append(-1)
+            continue
+        h = mix64(((k + 1) * 0x9E3779B97F4A7C15) & MASK)
+        for word in recent[: k + 1]:
+            h = mix64(h ^ ((word * 0xD6E8FEB86659FD93) & MASK))
+        offsets.append(h % modulus)
+    return offsets
+
+
+def oracle_logits(model: HSModel, context: list[str]) -> np.ndarray:
+    """Every inner node's logit for a context, in float64 numpy from the head's arrays."""
+    head = model.head
+    arrays = {k: v.astype(np.float64) for k, v in head.arrays.items()}
+    ids = model.word_ids(context)[-head.context_size :][::-1]  # most recent first
+    recent = ids + [len(model)] * (head.context_size - len(ids))
+    rows = [
+        arrays["input_vectors"][i] if i < len(model) else arrays["padding_vector"] for i in recent
+    ]
+    hidden = arrays["hidden_bias"] + sum(c * x for c, x in zip(arrays["position_weights"], rows))
+    logits = arrays["output_weights"] @ np.append(hidden, 1.0)
+    if isinstance(head, NgramHead):
+        for offset in ngram_offsets(recent, head.orders, len(model), head.modulus):
+            if offset >= 0:
+                logits += head.table[offset : offset + len(model) - 1]
+    return logits
+
+
+def brute_force(model: HSModel, logits: np.ndarray) -> np.ndarray:
+    """log P(w) of every word by summing each word's path of log-sigmoids."""
+    tree = model.tree
+    margins = (1.0 - 2.0 * tree.path_codes) * logits[tree.path_nodes]
+    steps = np.minimum(margins, 0) - np.log1p(np.exp(-np.abs(margins)))
+    return np.add.reduceat(steps, tree.path_offsets[:-1])
+
+
+CONTEXTS = [["the"], ["said", "the"], ["prime", "minister", "john"], [], ["zzqx"], ["in", "zzqx"]]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_queries_are_exact(any_headed: HSModel, context: list[str]) -> None:
+    """log_prob, top_k and the whole distribution against brute force over the vocabulary."""
+    model = any_headed
+    brute = brute_force(model, oracle_logits(model, context))
+    distribution = model.probabilities_next(context)
+    assert distribution.sum() == pytest.approx(1.0, rel=1e-9)
+    np.testing.assert_allclose(np.log(distribution), brute, rtol=1e-5, atol=1e-5)
+    expected = np.argsort(-brute, kind="stable")[:25]
+    found = model.predict_next(context, topn=25)
+    assert [w for w, _ in found] == [model.words[i] for i in expected]
+    np.testing.assert_allclose([p for _, p in found], np.exp(brute[expected]), rtol=1e-5)
+    for word in (found[0][0], found[7][0], model.words[-1]):
+        assert model.log_prob_next(word, context) == pytest.approx(
+            brute[model.key_to_index[word]], rel=1e-5, abs=1e-6
+        )
+
+
+def test_ngram_hash_is_the_documented_function(ngram_headed: HSModel) -> None:
+    head = ngram_headed.head
     rng = np.random.default_rng(0)
-    model = HierarchicalLogBilinear(
-        LogBilinearContext(context_size=size, diagonal=diagonal, vectors=rng.normal(size=(5, 3))),
-        TreeLogLikelihood(
-            tree.path_offsets, tree.path_nodes, tree.path_codes, weights=rng.normal(size=(4, 4))
-        ),
+    padding = len(ngram_headed)
+    recent = rng.integers(0, padding, (50, head.context_size)).astype(np.int32)
+    recent[rng.random(recent.shape) < 0.2] = padding
+    from spacy_hs import _tree_search
+
+    found = _tree_search.ngram_bases_matrix(recent, head.orders, padding, head.modulus)
+    expected = [ngram_offsets(row, head.orders, padding, head.modulus) for row in recent.tolist()]
+    np.testing.assert_array_equal(found, expected)
+    assert head.config["hash_version"] == 1
+
+
+def test_ngram_features_help(headed: HSModel, ngram_headed: HSModel) -> None:
+    assert (
+        ngram_headed.meta["head"]["best_heldout_perplexity"]
+        < headed.meta["head"]["best_heldout_perplexity"]
     )
-    model.initialize()
-    for node in model.walk():  # float64 and away from the symmetric initial values
-        for name in node.param_names:
-            param = node.get_param(name)
-            node.set_param(name, param + rng.normal(0, 0.5, param.shape))
-    contexts = np.array([[0, 5], [5, 5], [3, 1], [4, 4], [2, 0], [1, 3]])  # 5 = padding
-    targets = np.array([3, 0, 4, 2, 1, 3])
-    d_log_probs = rng.normal(size=len(targets))
-    log_probs, backprop = model((contexts, targets), is_train=True)
-    backprop(d_log_probs)
-
-    def objective() -> float:
-        return float(model.predict((contexts, targets)) @ d_log_probs)
-
-    for node in model.walk():
-        for name in node.param_names:
-            param, grad = node.get_param(name), node.get_grad(name)
-            numeric = np.zeros_like(param)
-            for index in np.ndindex(param.shape):
-                old = param[index]
-                param[index] = old + 1e-6
-                above = objective()
-                param[index] = old - 1e-6
-                below = objective()
-                param[index] = old
-                numeric[index] = (above - below) / 2e-6
-            np.testing.assert_allclose(grad, numeric, atol=1e-7, err_msg=f"{node.name}.{name}")
 
 
-def test_tree_log_likelihood_is_the_hs_model_math(headed: HSModel) -> None:
-    head = headed.head
-    contexts = [["the"], ["in", "the"], [], ["said", "the", "prime"]]
-    words = ["government", "minister", "the", "minister"]
-    ids = [headed.word_ids(c)[-head.context_size :] for c in contexts]
-    targets = np.array(headed.word_ids(words))
-    thinc_log_probs = head.model.predict((head.context_matrix(ids), targets))
-    expected = headed.log_prob_next_batch(words, contexts, head="directional")
-    np.testing.assert_allclose(thinc_log_probs, expected, rtol=1e-5)
+def test_log_prob_stream_is_the_batch_api(any_headed: HSModel, lee_path: Path) -> None:
+    lines = [line.split() for line in lee_path.read_text(encoding="utf8").splitlines()[:30]]
+    lines = [[*line[:12], "zzqx", *line[12:20]] for line in lines if line]
+    stream = any_headed.log_prob_stream(lines)
+    contexts = [line[:t] for line in lines for t in range(len(line))]
+    words = [w for line in lines for w in line]
+    np.testing.assert_array_equal(stream, any_headed.log_prob_next_batch(words, contexts))
+    assert np.isnan(stream[[w == "zzqx" for w in words]]).all()  # no <unk> in Lee
+    cbow = any_headed.log_prob_stream(lines, head="cbow")
+    assert np.isnan(cbow[0]) and np.isfinite(cbow[1])  # no sentence start for CBOW
 
 
 # -- training -----------------------------------------------------------------------------------
@@ -115,12 +181,12 @@ def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path:
     model = HSModel.from_gensim(cbow_gensim)
     attach_head(model, train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1}))
     np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
-    tuned = model.head.to_arrays()["input_vectors"]
+    tuned = model.head.arrays["input_vectors"]
     assert not np.array_equal(tuned, model.vectors)
     exported = HSModel.from_gensim(cbow_gensim)
     head = train_head(exported, lee_path, None, **HEAD_TRAINING)
     attach_head(exported, head, export_fine_tuned_vectors=True)
-    np.testing.assert_array_equal(exported.vectors, exported.head.to_arrays()["input_vectors"])
+    np.testing.assert_array_equal(exported.vectors, exported.head.arrays["input_vectors"])
 
 
 def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) -> None:
@@ -147,48 +213,6 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
     assert model.head is None
 
 
-# -- exact queries ------------------------------------------------------------------------------
-
-
-CONTEXTS = [["the"], ["said", "the"], ["prime", "minister", "john"], [], ["zzqx"], ["in", "zzqx"]]
-
-
-def test_probabilities_sum_to_one(headed: HSModel) -> None:
-    head = headed.head
-    hidden, has_context = head.hidden_from_ids([headed.word_ids(c) for c in CONTEXTS])
-    assert has_context.all()  # an empty context is a sentence start, not a missing one
-    log_probs = headed.log_probabilities_hidden(hidden, head.output_weights)
-    np.testing.assert_allclose(np.exp(log_probs).sum(axis=1), 1.0, rtol=1e-6)
-
-
-def brute_force_log_probs(model: HSModel, hidden: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """log P(w | hidden) of every word by summing each word's path in float64 numpy."""
-    dots = hidden.astype(np.float64) @ weights.astype(np.float64).T  # (B, n_inner)
-    tree = model.tree
-    margins = (1.0 - 2.0 * tree.path_codes) * dots[:, tree.path_nodes]
-    steps = np.minimum(margins, 0) - np.log1p(np.exp(-np.abs(margins)))
-    return np.add.reduceat(steps, tree.path_offsets[:-1], axis=1)
-
-
-@pytest.mark.parametrize("context", CONTEXTS)
-def test_top_k_is_exact(headed: HSModel, context: list[str]) -> None:
-    head = headed.head
-    hidden, _ = head.hidden_from_ids([headed.word_ids(context)[-head.context_size :]])
-    brute = brute_force_log_probs(headed, hidden, head.output_weights)[0]
-    np.testing.assert_allclose(
-        brute, headed.log_probabilities_hidden(hidden, head.output_weights)[0], atol=1e-5
-    )
-    expected = np.argsort(-brute, kind="stable")[:25]
-    found = headed.predict_next(context, topn=25, head="directional")
-    assert [w for w, _ in found] == [headed.words[i] for i in expected]
-    # The kernels sum float32 products (relative error ~1e-7, see _tree_search.pyx).
-    np.testing.assert_allclose([p for _, p in found], np.exp(brute[expected]), rtol=1e-6)
-    assert headed.predict_next(context, topn=25) == found  # "auto" picks the head
-    word = found[3][0]
-    log_prob = headed.log_prob_next(word, context)
-    assert log_prob == pytest.approx(brute[headed.key_to_index[word]], rel=1e-6)
-
-
 def test_only_the_last_k_known_words_count(headed: HSModel) -> None:
     short = headed.predict_next(["the", "prime", "minister"], topn=5)
     long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], topn=5)
@@ -198,10 +222,12 @@ def test_only_the_last_k_known_words_count(headed: HSModel) -> None:
 
 def test_predictor_without_head_errors(hs_model: HSModel) -> None:
     assert hs_model.head is None
-    with pytest.raises(ValueError, match="no directional next-word head"):
+    with pytest.raises(ValueError, match="no 'directional' next-word head.*auto, cbow"):
         hs_model.predictor("directional")
-    with pytest.raises(ValueError, match="no directional next-word head"):
-        hs_model.predict_next(["the"], head="directional")
+    with pytest.raises(ValueError, match="no 'ngram' next-word head"):
+        hs_model.predict_next(["the"], head="ngram")
+    with pytest.raises(ValueError, match="Unknown head 'bogus'"):
+        hs_model.predict_next(["the"], head="bogus")
     assert hs_model.predictor("auto").name == "cbow"
 
 
@@ -221,15 +247,59 @@ def assert_same_predictions(a: HSModel, b: HSModel) -> None:
     assert b.meta["head"]["best_epoch"] == a.meta["head"]["best_epoch"]
 
 
-def test_round_trip_disk(headed: HSModel, tmp_path: Path) -> None:
-    headed.to_disk(tmp_path / "model")
+def test_round_trip_disk(any_headed: HSModel, tmp_path: Path) -> None:
+    any_headed.to_disk(tmp_path / "model")
     assert (tmp_path / "model" / "head.output_weights.npy").exists()
     assert srsly.read_json(tmp_path / "model" / "meta.json")["head"]["context_size"] == 3
-    assert_same_predictions(headed, HSModel.from_disk(tmp_path / "model"))
+    assert_same_predictions(any_headed, HSModel.from_disk(tmp_path / "model"))
 
 
-def test_round_trip_bytes(headed: HSModel) -> None:
-    assert_same_predictions(headed, HSModel.from_bytes(headed.to_bytes()))
+def test_round_trip_bytes(any_headed: HSModel) -> None:
+    assert_same_predictions(any_headed, HSModel.from_bytes(any_headed.to_bytes()))
+
+
+def test_ngram_table_is_saved_sparse(ngram_headed: HSModel, tmp_path: Path) -> None:
+    ngram_headed.to_disk(tmp_path / "model")
+    slots = np.load(tmp_path / "model" / "head.ngram_slots.npy")
+    values = np.load(tmp_path / "model" / "head.ngram_values.npy")
+    table = ngram_headed.head.table
+    assert slots.dtype == np.int32 and values.dtype == np.float16
+    assert 0 < len(slots) == np.count_nonzero(table) < len(table) // 2
+    np.testing.assert_array_equal(values.astype(np.float32), table[slots])
+    assert not (tmp_path / "model" / "head.table.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"hash_version": 2}, "hash version 2"),
+        ({"table_size": 1 << 40}, "table size"),
+        ({"orders": 9}, "orders 9"),
+    ],
+)
+def test_ngram_config_is_checked(ngram_headed: HSModel, tmp_path: Path, change, match) -> None:
+    ngram_headed.to_disk(tmp_path / "model")
+    header = srsly.read_json(tmp_path / "model" / "meta.json")
+    header["head"].update(change)
+    srsly.write_json(tmp_path / "model" / "meta.json", header)
+    with pytest.raises(ModelFileError, match=match):
+        HSModel.from_disk(tmp_path / "model")
+
+
+def test_ngram_slots_are_checked(ngram_headed: HSModel) -> None:
+    msg = srsly.msgpack_loads(ngram_headed.to_bytes())
+    header = msg["header"]
+    slots = np.load(__import__("io").BytesIO(msg["arrays"]["head.ngram_slots"]))
+    slots[-1] = ngram_headed.head.config["table_size"]  # one past the table
+    import io
+    import zlib
+
+    buffer = io.BytesIO()
+    np.save(buffer, slots, allow_pickle=False)
+    msg["arrays"]["head.ngram_slots"] = buffer.getvalue()
+    header["arrays"]["head.ngram_slots"]["crc32"] = zlib.crc32(slots.data)
+    with pytest.raises(ModelFileError, match="slots increasing and below the table size"):
+        HSModel.from_bytes(srsly.msgpack_dumps(msg))
 
 
 def test_model_without_head_stores_no_head_files(hs_model: HSModel, tmp_path: Path) -> None:
@@ -291,6 +361,14 @@ def test_head_from_arrays_rejects_other_models(headed: HSModel) -> None:
         DirectionalHead.from_arrays(headed.head.config, headed.head.to_arrays(), smaller)
 
 
+def test_ngram_settings_are_checked(cbow_gensim: Word2Vec, lee_path: Path) -> None:
+    model = HSModel.from_gensim(cbow_gensim)
+    with pytest.raises(ValueError, match="ngram_orders = 4 needs context_size >= 4"):
+        train_head(model, lee_path, None, context_size=3, ngram_orders=4, progress=False)
+    with pytest.raises(ValueError, match="table_size = 10 must be at least the vocabulary"):
+        train_head(model, lee_path, None, ngram_orders=2, table_size=10, progress=False)
+
+
 def _tree_of(n_words: int) -> HuffmanTree:
     """A left-leaning binary tree (a path per word) over n_words words."""
     points, codes = [], []
@@ -301,28 +379,20 @@ def _tree_of(n_words: int) -> HuffmanTree:
     return HuffmanTree.from_paths(points, codes)
 
 
-def test_matrix_forms_equal_the_list_form(headed: HSModel) -> None:
-    """The protocol's matrix methods (the component's vectorised path) give what the list form
-    gives for the same words, whether padding is on the left or anywhere in the row."""
-    head = headed.head
+def test_matrix_forms_equal_the_list_form(any_headed: HSModel) -> None:
+    """A context matrix gives what the list form gives for the same words, whether padding is
+    on the left (the component's) or anywhere in the row."""
+    model, head = any_headed, any_headed.head
     rng = np.random.default_rng(3)
-    rows = rng.integers(0, len(headed), (40, 6)).astype(np.int32)
+    rows = rng.integers(0, len(model), (40, 6)).astype(np.int32)
     rows[rng.random(rows.shape) < 0.3] = -1
-    left = np.full_like(rows, -1)  # the same words, right-aligned
     lists = [[i for i in row if i >= 0] for row in rows.tolist()]
-    for b, words in enumerate(lists):
-        if words:
-            left[b, -len(words) :] = words
-    expected, _ = head.hidden_from_ids(lists)
-    targets = rng.integers(0, len(headed), 40).astype(np.int32)
-    for matrix in (rows, left):
-        hidden, has_context = head.hidden_from_matrix(matrix)
-        np.testing.assert_array_equal(hidden, expected)
-        assert has_context.all()
-        # The fused kernel builds each hidden vector as the numpy pass does: equal values.
-        np.testing.assert_array_equal(
-            head.log_prob_from_matrix(matrix, targets),
-            headed.log_prob_hidden(expected, targets, head.output_weights),
-        )
+    targets = rng.integers(0, len(model), 40).astype(np.int32)
+    expected = model.log_prob_next_batch(targets.tolist(), lists)
+    np.testing.assert_array_equal(head.log_prob(rows, targets), expected)
+    ids, _ = head.top_k(rows, 5)
+    assert ids.tolist() == [
+        [model.key_to_index[w] for w, _ in r] for r in model.predict_next_batch(lists, 5)
+    ]
     targets[::2] = -1
-    assert np.isnan(head.log_prob_from_matrix(rows, targets)[::2]).all()
+    assert np.isnan(head.log_prob(rows, targets)[::2]).all()

@@ -1,4 +1,5 @@
-"""The compiled training engine of the directional head: gradient, streaming, threads, memory."""
+"""The compiled training engine of the tree heads: gradient (n-gram table included), streaming,
+L2 on touched rows, threads, memory."""
 
 from __future__ import annotations
 
@@ -55,15 +56,19 @@ CONTEXTS = np.array([[0, 5], [5, 5], [3, 1], [4, 4], [2, 0], [1, 3]], dtype=np.i
 TARGETS = np.array([3, 0, 4, 2, 1, 3], dtype=np.int32)
 
 
-@pytest.mark.parametrize("diagonal", [True, False])
-def test_gradient_matches_finite_differences(diagonal: bool) -> None:
-    trainer = tiny_trainer(diagonal, np.random.default_rng(0))
+@pytest.mark.parametrize("diagonal, orders", [(True, 0), (False, 0), (True, 2), (False, 1)])
+def test_gradient_matches_finite_differences(diagonal: bool, orders: int) -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=12).astype(np.float32) if orders else None  # 9 offsets + 3 nodes
+    trainer = tiny_trainer(diagonal, rng, table=table, n_orders=orders)
     log_probs, *gradients = trainer.gradient(CONTEXTS, TARGETS)
     # The training forward pass is the held-out score (the inference kernel), bit for bit.
     np.testing.assert_array_equal(log_probs, trainer.log_probs(CONTEXTS, TARGETS))
-    arrays = [trainer.inputs, trainer.positions, trainer.bias, trainer.outputs]
+    arrays = [trainer.inputs, trainer.positions, trainer.bias, trainer.outputs, trainer.table]
+    assert (gradients[-1] is None) == (orders == 0)
     step = 1e-2  # the parameters are float32: a larger step than float64 would need
-    for name, array, gradient in zip(["inputs", "C", "b", "W"], arrays, gradients):
+    names = ["inputs", "C", "b", "W", "table"][: 5 if orders else 4]
+    for name, array, gradient in zip(names, arrays, gradients):
         numeric = np.zeros(array.shape)
         for index in np.ndindex(array.shape):
             old = array[index]
@@ -79,10 +84,15 @@ def test_gradient_matches_finite_differences(diagonal: bool) -> None:
         )
 
 
-def test_scores_are_the_inference_kernels(hs_model: HSModel) -> None:
+@pytest.mark.parametrize("orders", [0, 2])
+def test_scores_are_the_inference_kernels(hs_model: HSModel, orders: int) -> None:
     """The trainer's log P equals that of _tree_search.path_log_probs on the same hidden
-    vectors, which the directional head and HSModel use for prediction."""
-    trainer = new_trainer(hs_model, context_size=3, dropout=0.0)
+    vectors (and n-gram offsets), which the heads use for prediction."""
+    trainer = new_trainer(
+        hs_model, context_size=3, dropout=0.0, ngram_orders=orders, table_size=1 << 16
+    )
+    if orders:
+        trainer.table[:] = np.random.default_rng(2).normal(size=1 << 16)
     rng = np.random.default_rng(1)
     n_words = len(hs_model)
     contexts = rng.integers(0, n_words + 1, size=(50, 3)).astype(np.int32)
@@ -91,8 +101,20 @@ def test_scores_are_the_inference_kernels(hs_model: HSModel) -> None:
     hidden = (trainer.inputs[contexts] * C[None]).sum(axis=1) + trainer.bias
     hidden = np.concatenate([hidden, np.ones((50, 1), np.float32)], axis=1)
     tree = hs_model.tree
+    node_term = {}
+    if orders:
+        offsets = _tree_search.ngram_bases_matrix(
+            contexts, orders, n_words, (1 << 16) - n_words + 1
+        )
+        node_term = {"table": trainer.table, "bases": offsets}
     expected = _tree_search.path_log_probs(
-        hidden, targets, trainer.outputs, tree.path_offsets, tree.path_nodes, tree.path_codes
+        hidden,
+        targets,
+        trainer.outputs,
+        tree.path_offsets,
+        tree.path_nodes,
+        tree.path_codes,
+        **node_term,
     )
     np.testing.assert_allclose(trainer.log_probs(contexts, targets), expected, rtol=1e-6)
 
@@ -156,20 +178,24 @@ def test_both_optimisers_train(hs_model, lee_encoded, optimizer: str) -> None:
     assert engine.perplexity(lee_encoded) < 0.7 * before
 
 
-def test_lazy_l2_equals_dense_decay(hs_model: HSModel, lee_path: Path, tmp_path: Path) -> None:
-    """Rows no prediction touches decay exactly as if L2 had been applied at every step."""
-    lines = list(token_lines(lee_path))[:30]
-    corpus, _, _ = encode_sentences(lines, hs_model.key_to_index, tmp_path)
-    trainer = new_trainer(hs_model, dropout=0.0)
-    vectors = trainer.inputs.copy()
-    unused = np.setdiff1d(np.arange(len(hs_model)), np.fromfile(corpus.path, dtype=np.int32))
-    assert len(unused) > 100
-    engine = HeadEngine(trainer, EngineSettings(learn_rate=0.05, l2=1e-3, progress=False))
-    engine.train_epoch(corpus, lambda done: 0.05, np.random.default_rng(0))
-    engine.score(corpus)  # catches up every row
-    factor = np.exp(-0.05 * 1e-3 * corpus.n_ids)
-    assert factor < 0.9
-    np.testing.assert_allclose(trainer.inputs[unused], vectors[unused] * factor, rtol=1e-5)
+def test_l2_decays_only_the_rows_touched(hs_model: HSModel, tmp_path: Path) -> None:
+    """One prediction with SGD: each touched row becomes row * (1 - rate * l2) + rate *
+    gradient; rows not touched keep their values (no decay of rows a prediction never sees)."""
+    k, n_words, rate, l2 = hs_model.key_to_index, len(hs_model), 0.1, 0.5
+    corpus, _, _ = encode_sentences([["the"]], k, tmp_path)  # "the" from the sentence start
+    trainer = new_trainer(hs_model, context_size=1, dropout=0.0, optimizer="sgd", l2=l2)
+    before = trainer.inputs.copy(), trainer.outputs.copy()
+    contexts = np.array([[n_words]], dtype=np.int32)
+    _, d_inputs, _, _, d_outputs, _ = trainer.gradient(contexts, np.array([k["the"]], np.int32))
+    settings = EngineSettings(learn_rate=rate, optimizer="sgd", workers=1, progress=False)
+    HeadEngine(trainer, settings).train_epoch(corpus, lambda done: rate, np.random.default_rng(0))
+    gradients = (d_inputs, d_outputs)
+    for after, old, gradient in zip((trainer.inputs, trainer.outputs), before, gradients):
+        touched = np.abs(gradient).sum(axis=1) > 0
+        assert 0 < touched.sum() < len(touched) - 100
+        np.testing.assert_array_equal(after[~touched], old[~touched])
+        expected = old[touched] * np.float32(1 - rate * l2) + rate * gradient[touched]
+        np.testing.assert_allclose(after[touched], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_threads_share_the_arrays(hs_model, lee_encoded) -> None:
@@ -228,5 +254,6 @@ def test_head_arrays_round_trip(hs_model: HSModel) -> None:
     arrays = head_arrays(trainer, 2, False)
     width = hs_model.vector_size
     assert arrays["position_weights"].shape == (width, 2 * width)
+    assert "table" not in arrays
     np.testing.assert_array_equal(arrays["input_vectors"], hs_model.vectors)
     np.testing.assert_array_equal(arrays["output_weights"][:, :width], hs_model.inner_node_weights)

@@ -150,7 +150,11 @@ class TreeHead:
                 continue
             dots = np.ascontiguousarray(hidden[rows] @ self.output_weights.T, dtype=np.float32)
             out[start + rows] = _tree_search.word_log_probs(
-                dots, self.tree.children, self.tree.root, self.n_words, **self._node_term(block[rows])
+                dots,
+                self.tree.children,
+                self.tree.root,
+                self.n_words,
+                **self._node_term(block[rows]),
             )
         return out
 

@@ -92,8 +92,12 @@ class DirectionalHead(TreeHead):
                     option="context_size", value=context_size, expected="a positive integer"
                 )
             )
-        return cls(initial_arrays(hs_model, context_size, diagonal), hs_model.tree,
-                   diagonal=diagonal, **options)
+        return cls(
+            initial_arrays(hs_model, context_size, diagonal),
+            hs_model.tree,
+            diagonal=diagonal,
+            **options,
+        )
 
     # -- TreeHead ----------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 NAME = "ngram"
 ARCHITECTURE = "spacy_hs.HashedNgramLogBilinear.v1"
 HASH_VERSION = int(_tree_search.NGRAM_HASH)
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 @registry.heads(ARCHITECTURE)
@@ -44,7 +45,7 @@ class NgramHead(DirectionalHead):
     """A directional head with hashed n-gram node features.
 
     arrays: the directional head's (``DirectionalHead``).
-    table: float32 (T,), the features' values (kept, not copied); V <= T.
+    table: float32 (T,), the features' values (kept, not copied, and rounded to float16); V <= T.
     orders: N, the n-gram orders 1..N (N <= the context size).
     """
 
@@ -62,6 +63,10 @@ class NgramHead(DirectionalHead):
     ):
         super().__init__(arrays, tree, **options)
         self.table = np.ascontiguousarray(table, dtype=np.float32)  # kept, not copied
+        # Kept at the precision it is saved with (float16), so a trained head scores exactly
+        # as the saved one does.
+        np.clip(self.table, -FLOAT16_MAX, FLOAT16_MAX, out=self.table)
+        self.table[...] = self.table.astype(np.float16)
         self.orders = int(orders)
         if not 1 <= self.orders <= self.context_size:
             raise ValueError(f"n-gram orders 1..{orders} need a context of at least {orders}")

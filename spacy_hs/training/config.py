@@ -184,6 +184,7 @@ class DirectionalHeadSettings:
     learn_rate: PositiveFloat = 0.1
     dense_learn_rate: PositiveFloat = 0.0003
     optimizer: Literal["adagrad", "sgd"] = "adagrad"
+    dense_optimizer: Literal["adam", "sgd"] = "adam"
     lr_schedule: Literal["plateau", "linear"] = "plateau"
     patience: PositiveInt = 2
     lr_decay: Factor = 0.5

@@ -4,8 +4,9 @@ or with ``ngram_orders`` > 0 the n-gram head (``heads/ngram.py``).
 The head starts from the HS model's vectors and gensim's inner-node weights. The compiled
 engine (``head_engine.py``, ``_head_train.pyx``) trains it as word2vec trains: worker threads
 updating shared arrays (Hogwild), sparse row updates with row-wise AdaGrad or SGD and L2 on the
-rows touched, the n-gram table with its own step size and L2, context dropout, the token file streamed (memory does not grow with the corpus), held-out perplexity
-after every epoch and early stopping. ``train_head`` returns the head; ``attach_head`` puts it
+rows touched, the n-gram table with its own step size and L2, context dropout, the token file
+streamed (memory does not grow with the corpus), held-out perplexity after every epoch and
+early stopping. ``train_head`` returns the head; ``attach_head`` puts it
 into the model.
 """
 
@@ -56,8 +57,9 @@ def train_head(
     progress: bool = True,
     **options: Any,
 ) -> DirectionalHead | None:
-    """Train a directional or n-gram head for ``model`` on a token file and return it (``attach_head``
-    puts it into the model); None, without training, if the settings say ``enabled = false``.
+    """Train a directional or n-gram head for ``model`` on a token file and return it
+    (``attach_head`` puts it into the model); None, without training, if the settings say
+    ``enabled = false``.
 
     settings: the ``[head]`` config section, resolved (``DirectionalHeadSettings``); options
         given as keywords override it, and are validated the same way.
@@ -80,6 +82,8 @@ def train_head(
     dense_learn_rate: Adam's step size for the position weights and hidden bias, which every
         prediction touches: updated from the mean gradient of a worker's last 256 predictions.
     optimizer: "adagrad" (row-wise AdaGrad) or "sgd" for the sparse rows.
+    dense_optimizer: "adam" for C and b (the mean gradient of 256 predictions per step), or
+        "sgd" (their summed gradient times dense_learn_rate: per-prediction SGD, applied late).
     lr_schedule: "plateau": once an epoch lowers held-out perplexity by less than 1%, both
         learning rates are multiplied by ``lr_decay`` after that epoch and every later one
         (Mikolov's halving with lr_decay = 0.5); "linear": they decay linearly to ~0 over
@@ -119,10 +123,10 @@ def train_head(
         learn_rate=settings.learn_rate,
         dense_learn_rate=settings.dense_learn_rate,
         optimizer=settings.optimizer,
+        dense_optimizer=settings.dense_optimizer,
         lr_schedule=settings.lr_schedule,
         lr_decay=settings.lr_decay,
         decay_below=DECAY_BELOW,
-        l2=settings.l2,
         table_learn_rate=settings.table_learn_rate,
         workers=settings.workers,
         seed=settings.seed,
@@ -139,6 +143,7 @@ def train_head(
         dropout=settings.dropout,
         eos_token=settings.eos_token,
         heldout_fraction=settings.heldout_fraction,
+        l2=settings.l2,
         ngram_orders=settings.ngram_orders,
         table_size=settings.table_size,
         table_l2=settings.table_l2,
@@ -152,9 +157,7 @@ def train_head(
     )
     if settings.ngram_orders:
         table = arrays.pop("table")
-        head = NgramHead(
-            arrays, model.tree, table=table, orders=settings.ngram_orders, **options
-        )
+        head = NgramHead(arrays, model.tree, table=table, orders=settings.ngram_orders, **options)
     else:
         head = DirectionalHead(arrays, model.tree, **options)
     if progress:

@@ -1,5 +1,5 @@
-"""The training engine of the tree heads (directional, n-gram): streams a token file through the compiled
-kernels of _head_train.pyx with several worker threads.
+"""The training engine of the tree heads (directional, n-gram): streams a token file through
+the compiled kernels of _head_train.pyx with several worker threads.
 
 1. The token file is read once, line by line, and written as an *encoded corpus*: int32 word
    ids, ``-1`` after each sentence, unknown words skipped (as at prediction time). Held-out lines
@@ -143,10 +143,10 @@ class EngineSettings:
     learn_rate: float = 0.05
     dense_learn_rate: float = 0.004
     optimizer: str = "sgd"
+    dense_optimizer: str = "adam"
     lr_schedule: str = "plateau"
     lr_decay: float = 0.5
     decay_below: float = 0.01
-    l2: float = 0.0
     table_learn_rate: float = 0.1
     workers: int = 0
     seed: int = 0
@@ -414,6 +414,7 @@ def train_directional(
     dropout: float = 0.5,
     eos_token: str | None = None,
     heldout_fraction: float = 0.05,
+    l2: float = 0.0,
     ngram_orders: int = 0,
     table_size: int = 0,
     table_l2: float = 0.0,
@@ -446,10 +447,11 @@ def train_directional(
         optimizer=settings.optimizer,
         dropout=dropout,
         seed=settings.seed,
-        l2=settings.l2,
+        l2=l2,
         ngram_orders=ngram_orders,
         table_size=table_size,
         table_l2=table_l2,
+        dense_optimizer=settings.dense_optimizer,
     )
     with ScratchDirectory() as scratch:
         encode_start = time.perf_counter()
@@ -513,6 +515,7 @@ def new_trainer(
     ngram_orders: int = 0,
     table_size: int = 0,
     table_l2: float = 0.0,
+    dense_optimizer: str = "adam",
 ) -> HeadTrainer:
     """The kernels and arrays of a new head for an HS model, starting from
     ``heads.directional.initial_arrays`` (and an n-gram table of zeros)."""
@@ -540,6 +543,7 @@ def new_trainer(
         table=np.zeros(table_size, dtype=np.float32) if ngram_orders else None,
         n_orders=ngram_orders,
         table_l2=table_l2,
+        dense_optimizer=dense_optimizer,
     )
 
 
