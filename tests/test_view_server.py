@@ -175,6 +175,23 @@ def test_a_busy_server_says_so() -> None:
             assert reply == b"" or reply.startswith(b"HTTP/1.0 503"), reply
 
 
+def test_stop_does_not_wait_for_stalled_clients() -> None:
+    server = ViewServer(PAGE, port=0, timeout=120).start()
+    try:
+        with sockets(3) as clients:
+            for sock in clients:
+                sock.connect(("127.0.0.1", server.port))
+                sock.sendall(HALF_REQUEST)
+            wait_until(lambda: get(server, "127.0.0.1")[0] == 200, "the server to answer")
+            started = time.monotonic()
+            server.stop()
+            assert time.monotonic() - started < WAIT / 2  # not the 120 s of the timeout
+            deadline = time.monotonic() + WAIT
+            assert all(closed_by_server(sock, deadline) for sock in clients)
+    finally:
+        server.stop()
+
+
 def test_settings_are_validated() -> None:
     for bad in (0, -1, float("nan"), "10", True):
         with pytest.raises(ServeError, match=r"\[E724\]"):

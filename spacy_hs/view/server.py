@@ -285,11 +285,12 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def server_close(self) -> None:
-        super().server_close()
+        # Cut the open connections first: closing waits for their threads.
         with self._lock:
             for sock in self._deadlines:
                 _cut(sock)
             self._deadlines.clear()
+        super().server_close()
 
     def handle_error(self, request: socket.socket, client_address: object) -> None:
         # A client that went away, or was cut off at its deadline, is no error of the server.
