@@ -15,12 +15,16 @@ tokens/s = tokens of the file (gensim: ``corpus_total_words``) x epochs / second
 threads; the ratios are head / gensim and 2 threads / 1 thread. Timings are the best of
 ``--repeats`` runs (the machine is shared).
 
-Part 2, memory: peak RSS (``ru_maxrss`` of a fresh subprocess per run) of head training on the
-bundled default corpus (gensim's Wikipedia sample + Lee, preprocessed by ``spacy-hs
-preprocess``) and on the same token file repeated 10 times, with the same gensim model.
+Part 2, memory: peak RSS of head training, a whole fresh subprocess per run, on the bundled
+default corpus (gensim's Wikipedia sample + Lee, preprocessed by ``spacy-hs preprocess``) and on
+the same token file repeated ``--factor`` times, with the same gensim model. The child reports
+its own peak (``VmHWM``, the kernel's high-water mark of its address space). Not ``ru_maxrss``
+from ``wait4``: exec() carries the peak of the image it replaces, the parent's, into the
+child's rusage, so a child of this 700 MB process would report at least 700 MB.
 
     OPENBLAS_NUM_THREADS=1 python bench/bench_head_train.py            # ~3 minutes
     python bench/bench_head_train.py --input corpus/train.txt --vector-size 100
+    python bench/bench_head_train.py --skip-throughput --factor 30     # memory only, ~2 minutes
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +49,9 @@ model = HSModel.from_gensim(Word2Vec.load(sys.argv[1]))
 settings = EngineSettings(epochs=int(sys.argv[3]), patience=99, workers=int(sys.argv[4]),
                           progress=False)
 arrays, history = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
-print(history["n_train_tokens"], sum(history["epoch_seconds"]))
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+peak_kb = int(status["VmHWM"].split()[0])
+print(history["n_train_tokens"], sum(history["epoch_seconds"]), peak_kb)
 """
 
 
@@ -136,21 +143,22 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     )
     model_path = tmp / "w2v.model"
     model.save(str(model_path))
-    text = token_file.read_text(encoding="utf8")
     rows = []
     for copies in (1, args.factor):
         corpus = tmp / f"corpus{copies}.txt"
-        corpus.write_text(text * copies, encoding="utf8")
+        with corpus.open("wb") as out:
+            for _ in range(copies):
+                with token_file.open("rb") as source:
+                    shutil.copyfileobj(source, out)
         start = time.perf_counter()
-        process = subprocess.Popen(
+        process = subprocess.run(
             [sys.executable, "-c", CHILD, str(model_path), str(corpus), "2", str(2)],
             stdout=subprocess.PIPE,
         )
-        out = process.stdout.read().decode().split()
-        _, status, usage = os.wait4(process.pid, 0)
-        if os.waitstatus_to_exitcode(status):
+        if process.returncode:
             raise SystemExit("head training failed")
-        rows.append((copies, int(out[0]), usage.ru_maxrss / 1024, time.perf_counter() - start))
+        tokens, _, peak_kb = process.stdout.decode().split()
+        rows.append((copies, int(tokens), int(peak_kb) / 1024, time.perf_counter() - start))
         corpus.unlink()
     print(
         f"\nPeak RSS of head training (2 epochs, 2 threads, d={args.vector_size}, "
@@ -171,6 +179,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--factor", type=int, default=10, help="memory: corpus repeats")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     print(
         f"# python {platform.python_version()}, {os.cpu_count()} CPUs, load average before: "
@@ -179,13 +188,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         path = args.input
-        if path is None:
+        if path is None and not args.skip_throughput:
             import treebank
 
             path = tmp / "ptb.train.txt"
             lines = [line.split() for line in treebank.penn["train"].split("\n")]
             path.write_text("".join(" ".join(t) + "\n" for t in lines if t), encoding="utf8")
-        throughput(args, path)
+        if not args.skip_throughput:
+            throughput(args, path)
         if not args.skip_memory:
             memory(args, tmp)
     print(

@@ -640,6 +640,18 @@ class Errors(metaclass=ErrorsWithCodes):
         "one), or auto_select_port=True to take the next free one."
     )
     E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
+    E724 = (
+        "timeout={value!r} is not valid: give the seconds a connection may stay open, a "
+        "positive number (default 10)."
+    )
+    E725 = (
+        "max_connections={value!r} is not valid: give the connections served at once, an "
+        "integer from 1 to 10000 (default 32)."
+    )
+    E726 = (
+        "allowed_hosts contains {value!r}: give host names such as 'myhost.lan' (without "
+        "the port), or '*' for any."
+    )
     E730 = (
         "Give the text to render either as INPUT (a text file, or - for stdin) or with --text, "
         "not both."

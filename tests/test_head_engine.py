@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from isolated import run_python
 
 from spacy_hs import HSModel, HuffmanTree, _tree_search
 from spacy_hs.training.head import attach_head, train_head
@@ -231,6 +232,38 @@ def test_memory_does_not_grow_with_the_corpus(hs_model: HSModel, lee_path: Path,
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.1 * peaks[0], peaks
+
+
+TRAIN_IN_A_PROCESS = """
+import sys
+from spacy_hs import HSModel
+from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
+model = HSModel.from_disk(sys.argv[1])
+settings = EngineSettings(epochs=1, workers=2, progress=False)
+_, history = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
+print(history["n_train_tokens"])
+"""
+
+
+def test_peak_rss_of_the_process_does_not_grow_with_the_corpus(
+    hs_model: HSModel, lee_path: Path, tmp_path: Path
+) -> None:
+    """The whole process, not only Python's allocations: peak RSS of head training in a fresh
+    process on the Lee corpus and on 40 copies of it (2.3M tokens), within 10%, with at most
+    12 MB between them (the issue's 32 bytes a token would be 70 MB)."""
+    model_dir = tmp_path / "model"
+    hs_model.to_disk(model_dir)
+    runs = []
+    for copies in (1, 40):
+        corpus = tmp_path / f"lee{copies}.txt"
+        corpus.write_bytes(lee_path.read_bytes() * copies)
+        run = run_python(TRAIN_IN_A_PROCESS, str(model_dir), str(corpus), timeout=300)
+        assert run.returncode == 0, run.stderr
+        runs.append((int(run.stdout), run.max_rss))
+        corpus.unlink()
+    (tokens_1, peak_1), (tokens_40, peak_40) = runs
+    assert tokens_40 > 35 * tokens_1
+    assert peak_40 <= 1.1 * peak_1 and peak_40 - peak_1 < 12 << 20, runs
 
 
 def test_train_head_returns_the_trained_head(hs_model: HSModel, lee_path: Path) -> None:

@@ -84,17 +84,27 @@ def serve(
     port: int = DEFAULT_PORT,
     host: str = DEFAULT_HOST,
     auto_select_port: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> None:
     """Serve the view of ``docs`` at http://host:port/ until interrupted (Ctrl-C), as
     ``displacy.serve`` does, but on the loopback address by default: pass host="0.0.0.0" to
-    let other machines see your text. port 0 picks a free port. For a server you stop from
-    code, use ``ViewServer(render(docs, page=True), port=...)`` (``.start()``, ``.stop()``).
+    let other machines see your text. port 0 picks a free port. The page is served only to
+    requests for the server's own names (localhost, 127.0.0.1, ::1, ``host``), against DNS
+    rebinding: add the names you reach it by (e.g. "myhost.lan") with ``allowed_hosts``. For a
+    server you stop from code, use ``ViewServer(render(docs, page=True), port=...)``
+    (``.start()``, ``.stop()``; it also takes ``timeout`` and ``max_connections``).
     """
     if is_in_jupyter():
         warnings.warn(Warnings.W700, stacklevel=2)
     html = render(docs, style=style, page=page, minify=minify, jupyter=False, options=options)
     assert html is not None
-    server = ViewServer(html, host=host, port=port, auto_select_port=auto_select_port)
+    server = ViewServer(
+        html,
+        host=host,
+        port=port,
+        auto_select_port=auto_select_port,
+        allowed_hosts=allowed_hosts,
+    )
     msg.info(f"Serving the surprisal view on {server.url} (press Ctrl-C to stop)")
     try:
         server.serve_forever()
