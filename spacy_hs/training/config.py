@@ -185,7 +185,7 @@ class DirectionalHeadSettings:
     dense_learn_rate: PositiveFloat = 0.0003
     optimizer: Literal["adagrad", "sgd"] = "adagrad"
     dense_optimizer: Literal["adam", "sgd"] = "adam"
-    lr_schedule: Literal["plateau", "linear"] = "plateau"
+    lr_schedule: Literal["plateau", "stall", "linear"] = "plateau"
     patience: PositiveInt = 2
     lr_decay: Factor = 0.5
     dropout: Rate = 0.5

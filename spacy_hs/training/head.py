@@ -86,8 +86,9 @@ def train_head(
         "sgd" (their summed gradient times dense_learn_rate: per-prediction SGD, applied late).
     lr_schedule: "plateau": once an epoch lowers held-out perplexity by less than 1%, both
         learning rates are multiplied by ``lr_decay`` after that epoch and every later one
-        (Mikolov's halving with lr_decay = 0.5); "linear": they decay linearly to ~0 over
-        ``epochs`` epochs (word2vec's schedule).
+        (Mikolov's halving with lr_decay = 0.5); "stall": they are multiplied by ``lr_decay``
+        after each epoch that gains less than 1%, and only then; "linear": they decay linearly
+        to ~0 over ``epochs`` epochs (word2vec's schedule).
     patience: stop after this many epochs in a row without a held-out improvement; the best
         parameters seen are kept.
     dropout: rate at which entries of the context vectors are zeroed in training.

@@ -43,7 +43,7 @@ MIN_CHUNK = 4096
 MAX_CHUNKS = 4096
 # Ids written to the encoded file at a time.
 WRITE_BLOCK = 1 << 15
-SCHEDULES = ("plateau", "linear")
+SCHEDULES = ("plateau", "stall", "linear")
 # The linear schedule stops decaying here (a fraction of the initial learning rate).
 LINEAR_FLOOR = 1e-4
 
@@ -352,14 +352,15 @@ class HeadEngine:
             history["epoch_seconds"].append(seconds)
             if self.on_epoch is not None:
                 self.on_epoch(entry)
-            decaying = decaying or perplexity > best * (1 - s.decay_below)
+            stalled = perplexity > best * (1 - s.decay_below)
+            decaying = decaying or stalled
             if improved:
                 best, best_arrays, best_epoch, bad_epochs = perplexity, self.copy_arrays(), epoch, 0
             else:
                 bad_epochs += 1
                 if bad_epochs >= s.patience:
                     break
-            if decaying and s.lr_schedule == "plateau":
+            if (decaying and s.lr_schedule == "plateau") or (stalled and s.lr_schedule == "stall"):
                 rate *= s.lr_decay
         if best_arrays is not None:
             self.set_arrays(best_arrays)

@@ -1,0 +1,129 @@
+"""The document cache: a unigram cache over the previous known tokens of a document, mixed
+with a head's next-word distribution (Kuhn & De Mori's cache; Mikolov's KN5 + cache).
+
+With cache size N and weight λ, at position t of a document::
+
+    C(w) = count of w among the last N known tokens before t / how many there are
+    P(w) = (1 - λ) * P_head(w) + λ * C(w)
+
+The cache runs over the document in order, across sentence boundaries; at the document's
+start it is empty and P = P_head. C is non-zero only on the cache's words, so everything stays
+exact:
+
+* log-probabilities follow from the formula;
+* the top-k of P lies inside (the head's exact top-k) ∪ (the cache's words). A cache word
+  outside the head's top-k has P_head(w) <= p_k, the head's k-th probability, so it can enter
+  only if (1 - λ) p_k + λ C(w) beats the k-th best candidate: the words are tried by
+  decreasing count and the head is asked only for those that can;
+* the whole distribution is (1 - λ) P_head + λ C.
+
+Unknown tokens are not cached (the component's context policy skips them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, Errors
+
+# Largest cache size: the counting is O(tokens * log tokens) whatever N is, but a cache larger
+# than a document is only the document's unigram distribution.
+MAX_CACHE_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """size: N, how many of the previous known tokens the cache holds; weight: λ in [0, 1)."""
+
+    size: int
+    weight: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "weight": self.weight}
+
+    @classmethod
+    def from_value(cls, value: Any) -> CacheSettings | None:
+        """A cache setting as given (None, a dict, or CacheSettings), checked."""
+        if value is None or isinstance(value, CacheSettings):
+            return value
+        if not isinstance(value, dict) or set(value) - {"size", "weight"}:
+            raise ConfigError(Errors.E027.format(value=value))
+        size, weight = value.get("size"), value.get("weight")
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, (int, np.integer))
+            or not 1 <= size <= MAX_CACHE_SIZE
+            or isinstance(weight, bool)
+            or not isinstance(weight, (int, float, np.floating))
+            or not 0 <= weight < 1
+        ):
+            raise ConfigError(Errors.E027.format(value=value))
+        return cls(int(size), float(weight))
+
+
+def cache_counts(token_ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every token of a document (ids, -1 unknown): how often its id occurs among the last
+    ``size`` known tokens before it, and how many known tokens the cache holds there. Both
+    int64 (N,). Unknown tokens count 0."""
+    token_ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+    known = token_ids >= 0
+    before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)  # known tokens before t
+    held = np.minimum(before, size)
+    known_ids = token_ids[known]
+    span = len(known_ids) + 1
+    # One sorted key per known token: id * span + its index among the known tokens.
+    keys = np.sort(known_ids * span + np.arange(len(known_ids)))
+    target = np.where(known, token_ids, 0) * span
+    counts = np.searchsorted(keys, target + before) - np.searchsorted(keys, target + before - held)
+    return np.where(known, counts, 0), held
+
+
+def mix_log_probs(
+    head_log_probs: np.ndarray, counts: np.ndarray, held: np.ndarray, weight: float
+) -> np.ndarray:
+    """log((1 - λ) P_head + λ C) for each token, C = counts / held (P_head where held is 0)."""
+    with np.errstate(divide="ignore"):
+        cache = np.where(held > 0, counts / np.maximum(held, 1), 0.0)
+        mixed = np.log((1 - weight) * np.exp(head_log_probs) + weight * cache)
+    return np.where(held > 0, mixed, head_log_probs)
+
+
+def window_distribution(recent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cache's words and C(w) for a window of known ids (most recent last)."""
+    words, counts = np.unique(np.asarray(recent, dtype=np.int64), return_counts=True)
+    return words, counts / max(len(recent), 1)
+
+
+def mix_top_k(
+    head_ids: np.ndarray,
+    head_log_probs: np.ndarray,
+    cache_words: np.ndarray,
+    cache_probs: np.ndarray,
+    weight: float,
+    k: int,
+    head_log_prob: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top-k of the mixture at one position, from the head's exact top-k (ids and
+    log-probabilities, best first) and the cache's words. ``head_log_prob(ids)`` gives the
+    head's log-probabilities of other words; it is asked only for cache words that can enter.
+    Returns (ids int64 (k,), log-probabilities float64 (k,)), best first."""
+    candidates = dict(zip(head_ids.tolist(), np.exp(head_log_probs).tolist()))
+    cached = dict(zip(cache_words.tolist(), cache_probs.tolist()))
+    scores = {w: (1 - weight) * p + weight * cached.get(w, 0.0) for w, p in candidates.items()}
+    floor = (1 - weight) * float(np.exp(head_log_probs[-1])) if len(head_log_probs) else 0.0
+    outside = [(c, w) for w, c in cached.items() if w not in candidates]
+    outside.sort(reverse=True)
+    threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else 0.0
+    ask = [w for c, w in outside if floor + weight * c > threshold]
+    if ask:
+        exact = np.exp(head_log_prob(np.array(ask, dtype=np.int32)))
+        for w, p in zip(ask, exact.tolist()):
+            scores[w] = (1 - weight) * p + weight * cached[w]
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return (
+        np.array([w for w, _ in best], dtype=np.int64),
+        np.log(np.array([p for _, p in best], dtype=np.float64)),
+    )
