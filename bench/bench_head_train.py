@@ -48,7 +48,7 @@ from spacy_hs.training.head_engine import EngineSettings, token_lines, train_dir
 model = HSModel.from_gensim(Word2Vec.load(sys.argv[1]))
 settings = EngineSettings(epochs=int(sys.argv[3]), patience=99, workers=int(sys.argv[4]),
                           progress=False)
-arrays, history = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
+arrays, history, _ = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 peak_kb = int(status["VmHWM"].split()[0])
 print(history["n_train_tokens"], sum(history["epoch_seconds"]), peak_kb)
@@ -84,7 +84,7 @@ def head_seconds(model, path: Path, workers: int, epochs: int) -> tuple[float, f
     hs_model = HSModel.from_gensim(model)
     settings = EngineSettings(epochs=epochs, patience=99, workers=workers, progress=False)
     start = time.perf_counter()
-    _, history = train_directional(hs_model, lambda: token_lines(path), settings=settings)
+    _, history, _ = train_directional(hs_model, lambda: token_lines(path), settings=settings)
     total = time.perf_counter() - start
     return sum(history["epoch_seconds"]), total, history["n_train_tokens"]
 

@@ -64,21 +64,24 @@ class CacheSettings:
         return cls(int(size), float(weight))
 
 
-def cache_counts(token_ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """For every token of a document (ids, -1 unknown): how often its id occurs among the last
-    ``size`` known tokens before it, and how many known tokens the cache holds there. Both
-    int64 (N,). Unknown tokens count 0."""
+def cache_counts(
+    token_ids: np.ndarray, size: int, targets: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For every token of a document (ids, -1 unknown): how often ``targets[t]`` (default: the
+    token itself) occurs among the last ``size`` known tokens before it, and how many known
+    tokens the cache holds there. Both int64 (N,); a negative target counts 0."""
     token_ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+    targets = token_ids if targets is None else np.asarray(targets, dtype=np.int64).reshape(-1)
     known = token_ids >= 0
-    before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)  # known tokens before t
+    before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)  # known before t
     held = np.minimum(before, size)
     known_ids = token_ids[known]
     span = len(known_ids) + 1
-    # One sorted key per known token: id * span + its index among the known tokens.
+    # One sorted key per known token: its id * span + its index among the known tokens.
     keys = np.sort(known_ids * span + np.arange(len(known_ids)))
-    target = np.where(known, token_ids, 0) * span
-    counts = np.searchsorted(keys, target + before) - np.searchsorted(keys, target + before - held)
-    return np.where(known, counts, 0), held
+    base = np.maximum(targets, 0) * span
+    counts = np.searchsorted(keys, base + before) - np.searchsorted(keys, base + before - held)
+    return np.where(targets >= 0, counts, 0), held
 
 
 def mix_log_probs(

@@ -221,6 +221,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "This model has no {head!r} next-word head (it has: {heads}). Train one with "
         "`spacy-hs train` and a [head] section, or choose one of those."
     )
+    E027 = (
+        "cache must be 'auto', None or {{\"size\": N, \"weight\": λ}} with N an integer from 1 "
+        "to 1048576 and 0 <= λ < 1, got {value!r}."
+    )
     E026 = (
         "The sentence lengths add up to {total} tokens, but {n} token ids were given; pass one "
         "non-negative length per sentence, summing to the number of tokens."

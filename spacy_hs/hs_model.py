@@ -40,7 +40,9 @@ from .errors import (
     WrongTypeError,
     describe,
 )
-from .heads.base import context_matrix, stream_contexts
+from .cache import CacheSettings
+from .document import Document
+from .heads.base import context_matrix
 from .heads.protocol import Predictor
 from .tree import HuffmanTree
 from .util import check_replaceable, is_positive_int, recover_dir, staging_dir
@@ -478,6 +480,7 @@ class HSModel:
         sentences: Iterable[Sequence[str | int]],
         head: str = "auto",
         unknown: str | None = "auto",
+        cache: Any = "auto",
     ) -> np.ndarray:
         """The natural-log probability of every token of a document, given as sentences (lists
         of words or ids), in order: float64 (number of tokens,).
@@ -486,13 +489,17 @@ class HSModel:
         ``context_size``; a sentence's first word from the sentence start, for heads that
         predict it). Unknown context words are skipped; an unknown token is scored as
         ``unknown`` (see ``log_prob_next``), or NaN; tokens a head cannot score are NaN.
+
+        cache: the document cache (``spacy_hs.cache``) over the document's previous known
+            tokens, across sentences: "auto" (the model's saved setting, ``settings["cache"]``;
+            none for models without one), None (off), or ``{"size": N, "weight": λ}``.
         """
         sentences = [list(sentence) for sentence in sentences]
         lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
         token_ids = np.array(
             [i for sentence in sentences for i in self._ids_or_unknown(sentence)], dtype=np.int32
         ).reshape(-1)
-        return self.log_prob_ids(token_ids, lengths, head=head, unknown=unknown)
+        return self.log_prob_ids(token_ids, lengths, head=head, unknown=unknown, cache=cache)
 
     def log_prob_ids(
         self,
@@ -500,20 +507,38 @@ class HSModel:
         sentence_lengths: np.ndarray,
         head: str = "auto",
         unknown: str | None = "auto",
+        cache: Any = "auto",
     ) -> np.ndarray:
         """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
         -1 for unknown tokens, and the lengths of its sentences (summing to N)."""
+        return self.document(token_ids, sentence_lengths, head, unknown, cache).log_probs()
+
+    def document(
+        self,
+        token_ids: np.ndarray,
+        sentence_lengths: np.ndarray,
+        head: str = "auto",
+        unknown: str | None = "auto",
+        cache: Any = "auto",
+    ) -> Document:
+        """A ``Document`` (``spacy_hs.document``) of word ids (-1 unknown) and sentence
+        lengths: per-token log-probabilities, top-k after any position and whole distributions,
+        all with the same history (head, cache, unknown word: see ``log_prob_stream``)."""
         token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
-        lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
-        if (lengths < 0).any() or int(lengths.sum()) != len(token_ids):
-            raise ConfigError(Errors.E026.format(total=int(lengths.sum()), n=len(token_ids)))
-        predictor = self.predictor(head)
-        contexts = stream_contexts(token_ids, lengths, predictor.context_size)
-        targets = token_ids.copy()
-        unknown_id = self.unknown_id(unknown)
-        if unknown_id is not None:
-            targets[targets < 0] = unknown_id
-        return predictor.log_prob(contexts, targets)
+        return Document(
+            token_ids,
+            sentence_lengths,
+            self.predictor(head),
+            self.cache_settings(cache),
+            self.unknown_id(unknown),
+        )
+
+    def cache_settings(self, cache: Any = "auto") -> CacheSettings | None:
+        """The document cache a ``cache`` argument means: "auto" is the model's saved setting
+        (``settings["cache"]``, None without one); None is off; a dict is checked."""
+        if isinstance(cache, str) and cache == "auto":
+            cache = self.settings.get("cache")
+        return CacheSettings.from_value(cache)
 
     def _ids_or_unknown(self, words: Sequence[str | int]) -> list[int]:
         validation.check_context(words)

@@ -168,6 +168,15 @@ def settings_problem(settings: Any) -> Problem | None:
     word2vec = settings.get("word2vec")
     if word2vec is not None and not isinstance(word2vec, Mapping):
         return "settings.word2vec", word2vec, "a JSON object or null"
+    if settings.get("cache") is not None:
+        from .cache import CacheSettings
+        from .errors import ConfigError
+
+        try:
+            CacheSettings.from_value(settings["cache"])
+        except ConfigError:
+            expected = '{"size": N, "weight": λ} (1 <= N <= 2**20, 0 <= λ < 1) or null'
+            return "settings.cache", settings["cache"], expected
     return normalizer_problem(settings.get("normalizer"))
 
 

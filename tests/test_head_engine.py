@@ -240,7 +240,7 @@ from spacy_hs import HSModel
 from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
 model = HSModel.from_disk(sys.argv[1])
 settings = EngineSettings(epochs=1, workers=2, progress=False)
-_, history = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
+_, history, _ = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
 print(history["n_train_tokens"])
 """
 

@@ -52,7 +52,7 @@ def train_cli(
         Path | None,
         Opt(
             "--heldout",
-            help="Held-out token file for the directional head's early stopping, when the head "
+            help="Held-out token file for the next-word head's early stopping, when the head "
             "is enabled (--head.enabled true); without it the head holds out part of the corpus.",
             show_default=False,
         ),
@@ -122,9 +122,10 @@ def train_cli(
         on_status=msg.text,
     )
     meta = model.meta
+    head = f", head {meta['head_seconds']:.1f} s" if "head_seconds" in meta else ""
     msg.good(
-        f"Trained in {meta['train_seconds']:.1f} s ({meta['words_per_second']:,.0f} words/s); "
-        f"HS model with {len(model):,} words in {output_dir / MODEL_DIR}"
+        f"Trained: gensim {meta['train_seconds']:.1f} s ({meta['words_per_second']:,.0f} "
+        f"words/s){head}; HS model with {len(model):,} words in {output_dir / MODEL_DIR}"
     )
 
 

@@ -48,11 +48,18 @@ def format_line(tokens: Iterable[str]) -> str:
 
 
 def sentences(
-    path: PathLike, *, what: str = "Token file", on_bytes: Callable[[int], Any] | None = None
+    path: PathLike,
+    *,
+    what: str = "Token file",
+    on_bytes: Callable[[int], Any] | None = None,
+    blank_lines: bool = False,
 ) -> Iterator[list[str]]:
     """The tokens of each non-blank line of a token file, in order.
 
     on_bytes: called with the size of each line read (for progress bars).
+    blank_lines: also yield an empty list for each blank line: the document-end marker
+        (``documents``). gensim's ``LineSentence`` skips blank lines, so a marked file trains
+        gensim as an unmarked one would.
     Raises InputError naming the line and byte of the first invalid UTF-8 sequence.
     """
     path = Path(path)
@@ -73,8 +80,22 @@ def sentences(
             if on_bytes is not None:
                 on_bytes(len(raw))
             tokens = line.split()
-            if tokens:
+            if tokens or blank_lines:
                 yield tokens
+
+
+def documents(path: PathLike, *, what: str = "Token file") -> Iterator[list[list[str]]]:
+    """The documents of a token file: its sentences (non-blank lines), split where a blank
+    line marks a document's end. A file without blank lines is one document."""
+    document: list[list[str]] = []
+    for tokens in sentences(path, what=what, blank_lines=True):
+        if tokens:
+            document.append(tokens)
+        elif document:
+            yield document
+            document = []
+    if document:
+        yield document
 
 
 @dataclass

@@ -185,15 +185,26 @@ def stream_contexts(token_ids: np.ndarray, sentence_lengths: np.ndarray, size: i
     (non-negative ``token_ids``) before it in its sentence, oldest first, right-aligned, -1
     before them. ``sentence_lengths`` split the N tokens into sentences."""
     token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
+    lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
+    starts = np.repeat(np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths)
+    return contexts_between(token_ids, starts, np.arange(len(token_ids)), size)
+
+
+def contexts_between(
+    token_ids: np.ndarray, firsts: np.ndarray, ends: np.ndarray, size: int
+) -> np.ndarray:
+    """A context matrix (B, size): for each b, the last ``size`` known ids (non-negative
+    ``token_ids``) among positions ``firsts[b]`` to ``ends[b]`` (exclusive), oldest first,
+    right-aligned, -1 before them."""
+    token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
     known = token_ids >= 0
-    # known_before[t]: how many known tokens precede token t in the document
-    known_before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)
-    starts = np.repeat(np.cumsum(np.concatenate([[0], sentence_lengths[:-1]])), sentence_lengths)
-    sentence_first = known_before[starts] if len(token_ids) else known_before
+    known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)  # before position i
     known_ids = token_ids[known]
-    columns = known_before[:, None] - size + np.arange(size)[None, :]
-    valid = columns >= sentence_first[:, None]
-    out = np.full((len(token_ids), size), -1, dtype=np.int32)
+    firsts = np.asarray(firsts, dtype=np.int64).reshape(-1)
+    ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+    columns = known_before[ends][:, None] - size + np.arange(size)[None, :]
+    valid = columns >= known_before[np.minimum(firsts, ends)][:, None]
+    out = np.full((len(ends), size), -1, dtype=np.int32)
     if len(known_ids):
         out[valid] = known_ids[columns[valid]]
     return out

@@ -200,6 +200,7 @@ class DirectionalHeadSettings:
     table_size: PositiveInt = 1 << 22
     table_learn_rate: PositiveFloat = 0.1
     table_l2: NonNegativeFloat = 1e-6
+    tune_cache: bool = True
 
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from wasabi import msg
 
+from ..cache import cache_counts, mix_log_probs
 from ..corpus import tokenfile
+from ..document import Document
 from ..heads.directional import DirectionalHead
 from ..heads.ngram import NgramHead
 from .config import DirectionalHeadSettings, load_config, resolve_config
@@ -110,6 +112,9 @@ def train_head(
         sparse). Larger tables collide less; see ``bench/bench_ptb.py`` for the size/quality
         curve on Penn Treebank.
     table_learn_rate, table_l2: the table's SGD step size and its L2 (on the values touched).
+    tune_cache: choose the document cache's size and weight (``spacy_hs.cache``) on the
+        held-out text, read in its order as one stream; ``attach_head`` saves them with the
+        model (``settings["cache"]``), or no cache if none helps.
     progress: print one line per epoch, with a progress bar (tokens/s, loss) during it.
 
     The history (per-epoch loss, held-out perplexity, learning rate, timings) is kept in
@@ -134,7 +139,7 @@ def train_head(
         progress=progress,
     )
     token_lines(corpus_path)  # a missing or broken file fails now, not after the held-out one
-    arrays, history = train_directional(
+    arrays, history, heldout_ids = train_directional(
         model,
         lambda: token_lines(corpus_path),
         None if heldout_path is None else (lambda: token_lines(heldout_path)),
@@ -161,9 +166,11 @@ def train_head(
         head = NgramHead(arrays, model.tree, table=table, orders=settings.ngram_orders, **options)
     else:
         head = DirectionalHead(arrays, model.tree, **options)
+    if settings.tune_cache:
+        history["cache"] = tune_cache(head, heldout_ids)
     if progress:
         msg.good(
-            f"{head.name.capitalize()} head: best held-out perplexity "
+            f"{'N-gram' if settings.ngram_orders else 'Directional'} head: best held-out perplexity "
             f"{history['best_heldout_perplexity']:.1f} (epoch {history['best_epoch']}), "
             f"{history['train_seconds']:.0f} s"
         )
@@ -178,9 +185,45 @@ def attach_head(
     the CBOW head and spaCy's ``token.vector`` see) with the head's fine-tuned copy."""
     model.head = head
     model.meta["head"] = head.history
+    cache = head.history.get("cache")
+    if cache is not None and cache.get("weight", 0) > 0:
+        model.settings["cache"] = {"size": cache["size"], "weight": cache["weight"]}
+    else:
+        model.settings.pop("cache", None)
     if export_fine_tuned_vectors:
         model.vectors = head.arrays["input_vectors"].copy()
         model.meta["head"]["exported_fine_tuned_vectors"] = True
+
+
+CACHE_SIZES = (50, 100, 200, 500, 1000, 2000)
+CACHE_WEIGHTS = tuple(round(0.01 * i, 2) for i in range(0, 31))
+
+
+def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
+    """The document cache (size N, weight λ) that maximises the likelihood of the held-out
+    text (encoded ids, -1 after each sentence, read as one stream in order), over the grids
+    ``CACHE_SIZES`` x ``CACHE_WEIGHTS``; with its held-out perplexity and that without a
+    cache. None if the held-out text is empty."""
+    ends = np.flatnonzero(heldout_ids < 0)
+    heldout_ids = heldout_ids[: ends[-1] + 1] if len(ends) else heldout_ids[:0]
+    token_ids = heldout_ids[heldout_ids >= 0]
+    if not len(token_ids):
+        return None
+    lengths = np.diff(np.concatenate([[-1], ends])) - 1
+    head_log_probs = Document(token_ids, lengths, head).log_probs()
+    best = (float(np.mean(head_log_probs)), 0, 0.0)
+    for size in CACHE_SIZES:
+        counts, held = cache_counts(token_ids, size)
+        for weight in CACHE_WEIGHTS[1:]:
+            mean = float(np.mean(mix_log_probs(head_log_probs, counts, held, weight)))
+            if mean > best[0]:
+                best = (mean, size, weight)
+    return {
+        "size": best[1],
+        "weight": best[2],
+        "heldout_perplexity": float(np.exp(-best[0])),
+        "heldout_perplexity_without": float(np.exp(-np.mean(head_log_probs))),
+    }
 
 
 def head_settings(

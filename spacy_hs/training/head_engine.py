@@ -43,6 +43,11 @@ MIN_CHUNK = 4096
 MAX_CHUNKS = 4096
 # Ids written to the encoded file at a time.
 WRITE_BLOCK = 1 << 15
+# At most this many held-out ids are returned for tuning the document cache.
+CACHE_TUNING_IDS = 1 << 21
+# Without a held-out file, whole blocks of lines are held out: a document (ended by a blank
+# line) or at most this many lines, so the held-out text keeps its order.
+HELDOUT_BLOCK = 100
 SCHEDULES = ("plateau", "stall", "linear")
 # The linear schedule stops decaying here (a fraction of the initial learning rate).
 LINEAR_FLOOR = 1e-4
@@ -59,10 +64,11 @@ class EncodedCorpus:
 
 
 def token_lines(path: str | Path) -> Iterator[list[str]]:
-    """The tokens of each line of a token file (``corpus.tokenfile``); the file is checked at
-    once, not when the first line is read."""
+    """The tokens of each line of a token file (``corpus.tokenfile``), an empty list for each
+    blank line (a document's end); the file is checked at once, not when the first line is
+    read."""
     tokenfile.check_path(Path(path), what="Head training file")
-    return tokenfile.sentences(path, what="Head training file")
+    return tokenfile.sentences(path, what="Head training file", blank_lines=True)
 
 
 def encode_sentences(
@@ -74,23 +80,25 @@ def encode_sentences(
     heldout_fraction: float = 0.0,
     seed: int = 0,
 ) -> tuple[EncodedCorpus, EncodedCorpus | None, int]:
-    """Encode sentences (token lists, e.g. ``token_lines(path)``) into ``directory``: known
-    word ids, ``eos_id`` appended to every non-empty sentence if given, in train.ids; and, if
-    ``heldout_fraction``, that fraction of the sentences (drawn with ``seed``, one by one) in
-    heldout.ids instead. Returns (train, held-out or None, unknown tokens skipped in train)."""
+    """Encode sentences (token lists, e.g. ``token_lines(path)``; an empty list marks a
+    document's end) into ``directory``: known word ids, ``eos_id`` appended to every non-empty
+    sentence if given, in train.ids; and, if ``heldout_fraction``, that fraction of the blocks
+    of lines (a document, or ``HELDOUT_BLOCK`` lines; drawn with ``seed``) in heldout.ids
+    instead, in order. Returns (train, held-out or None, unknown tokens skipped in train)."""
     rng = np.random.default_rng(seed)
     draws = np.empty(0)
     outputs = [_Writer(directory / "train.ids")]
     if heldout_fraction:
         outputs.append(_Writer(directory / "heldout.ids"))
-    n_unknown = 0
+    n_unknown, block, lines, side = 0, 0, 0, 0
     try:
-        for number, tokens in enumerate(sentences):
-            side = 0
-            if heldout_fraction:
-                if number % 65536 == 0:  # draws in blocks: the same split for any corpus size
+        for tokens in sentences:
+            if heldout_fraction and lines == 0:  # a new block: draw its side
+                if block % 65536 == 0:  # draws in batches: the same split for any corpus size
                     draws = rng.random(65536)
-                side = int(draws[number % 65536] < heldout_fraction)
+                side = int(draws[block % 65536] < heldout_fraction)
+                block += 1
+            lines = 0 if not tokens or lines + 1 >= HELDOUT_BLOCK else lines + 1
             ids = [key_to_index[t] for t in tokens if t in key_to_index]
             if side == 0:
                 n_unknown += len(tokens) - len(ids)
@@ -421,7 +429,7 @@ def train_directional(
     table_l2: float = 0.0,
     settings: EngineSettings | None = None,
     corpus_name: str = "the corpus",
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray]:
     """Train a tree head's parameters for an HS model (``model``: its vectors, inner node
     weights and tree are the starting point and are not changed): the directional head, with
     hashed n-gram features of orders 1..``ngram_orders`` in a table of ``table_size`` values if
@@ -432,7 +440,8 @@ def train_directional(
         sentences are held out.
     Returns the head's arrays, by the names heads.directional.DirectionalHead saves them under
     (input_vectors, padding_vector, position_weights, hidden_bias, output_weights; and
-    ``table``, the dense n-gram table), and the training history.
+    ``table``, the dense n-gram table), the training history, and the held-out text as encoded
+    (int32 ids, -1 after each sentence, in order: for tuning the document cache).
     """
     settings = settings or EngineSettings()
     eos_id = None
@@ -489,6 +498,8 @@ def train_directional(
                 f"{held.n_tokens:,}) with {engine.n_workers} thread(s)"
             )
         history = engine.fit(train, held)
+        # the cache is tuned on the first CACHE_TUNING_IDS held-out ids (bounded memory)
+        heldout_ids = np.fromfile(held.path, dtype=np.int32, count=CACHE_TUNING_IDS)
     history.update(
         context_size=context_size,
         diagonal=diagonal,
@@ -500,7 +511,7 @@ def train_directional(
         table_size=table_size if ngram_orders else 0,
     )
     arrays = head_arrays(trainer, context_size, diagonal)
-    return arrays, history
+    return arrays, history, heldout_ids
 
 
 def new_trainer(

@@ -1,5 +1,5 @@
 """Training, end to end: config -> gensim Word2Vec (``word2vec.py``) -> ``HSModel`` -> optional
-directional next-word head (``head.py``) -> model directory, written atomically.
+next-word head (``head.py``: directional or n-gram) -> model directory, written atomically.
 
 The layout ``spacy-hs train CORPUS OUTPUT_DIR`` writes::
 
@@ -13,7 +13,8 @@ comments in configs/default.cfg):
 - ``[word2vec]``: gensim ``Word2Vec`` parameters (``spacy_hs.word2vec.v1``);
 - ``[training]``: how training is measured (``spacy_hs.training.v1``: ``loss_sample``, the
   examples the per-epoch loss is computed on, 0 to skip it);
-- ``[head]``: the directional next-word head (``spacy_hs.directional_head.v1``).
+- ``[head]``: the next-word head (``spacy_hs.directional_head.v1``; n-gram features with
+  ``ngram_orders`` > 0).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def train(
     ``output_dir/word2vec.model``). Returns the trained model.
 
     config / overrides: see ``load_config``.
-    heldout_path: a held-out token file, for the directional head's early stopping.
+    heldout_path: a held-out token file, for the head's early stopping.
     on_vocab / on_epoch / on_status: progress callbacks (the CLI prints them).
 
     Everything is checked before training starts (config, corpus, held-out file, output
@@ -87,10 +88,11 @@ def train(
     model.meta.update(_training_meta(config, result, corpus_path, corpus_meta))
 
     if head_settings.enabled:
-        from .head import attach_head, train_head  # thinc loads only when a head is trained
+        from .head import attach_head, train_head
 
         if on_status is not None:
-            on_status("Training the directional next-word head")
+            kind = "n-gram" if head_settings.ngram_orders else "directional"
+            on_status(f"Training the {kind} next-word head")
         start = time.perf_counter()
         head = train_head(model, corpus_path, heldout_path, head_settings)
         attach_head(model, head, export_fine_tuned_vectors=head_settings.export_fine_tuned_vectors)

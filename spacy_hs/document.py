@@ -1,0 +1,132 @@
+"""``Document``: one document read through a head (and the document cache), spaCy-free.
+
+KenLM's ``State`` walks a sentence forward; a ``Document`` holds a whole document's word ids
+and sentence lengths and answers every question about it with the same history:
+
+* ``log_probs()``: log P of every token given the known words before it in its sentence (the
+  sentence's first word from the sentence start) and, with a cache, the document so far;
+* ``top_k_after(ends, k)``: the exact top-k next words after the first ``e`` tokens,
+  continuing token ``e - 1``'s sentence (what ``Token._.hs_next`` and ``Doc._.hs_next`` ask);
+* ``probabilities_at(positions)``: the whole next-word distribution at token ``t``'s slot
+  (what ranks and entropies need), exactly as ``log_probs()`` scores token ``t``.
+
+Unknown tokens (id -1) are skipped as context and not cached; an unknown token is scored as
+the model's unknown word if it has one (``HSModel.unknown_id``), else NaN. The cache is
+described in ``spacy_hs.cache``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .cache import CacheSettings, cache_counts, mix_log_probs, mix_top_k, window_distribution
+from .errors import ConfigError, Errors
+from .heads.base import contexts_between, stream_contexts
+
+if TYPE_CHECKING:
+    from .heads.protocol import Predictor
+
+
+class Document:
+    """A document's token ids (int32, -1 unknown) and sentence lengths, read through ``head``
+    with the document cache ``cache`` (None: off). ``unknown_id``: the id unknown tokens are
+    scored as, or None."""
+
+    def __init__(
+        self,
+        token_ids: np.ndarray,
+        sentence_lengths: np.ndarray,
+        head: Predictor,
+        cache: CacheSettings | None = None,
+        unknown_id: int | None = None,
+    ):
+        self.token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
+        self.lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
+        if (self.lengths < 0).any() or int(self.lengths.sum()) != len(self.token_ids):
+            raise ConfigError(
+                Errors.E026.format(total=int(self.lengths.sum()), n=len(self.token_ids))
+            )
+        self.head = head
+        self.cache = cache if cache is not None and cache.weight > 0 else None
+        self.targets = self.token_ids.copy()
+        if unknown_id is not None:
+            self.targets[self.targets < 0] = unknown_id
+        # sentence_start[t]: the index of token t's sentence's first token
+        starts = np.cumsum(np.concatenate([[0], self.lengths[:-1]]))
+        self.sentence_start = np.repeat(starts, self.lengths).astype(np.int64)
+        if not len(self.sentence_start):
+            self.sentence_start = np.zeros(1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    # -- every token --------------------------------------------------------------------
+
+    def log_probs(self) -> np.ndarray:
+        """Natural-log probability of every token, float64 (N,); NaN where unscored."""
+        contexts = stream_contexts(self.token_ids, self.lengths, self.head.context_size)
+        head_log_probs = self.head.log_prob(contexts, self.targets)
+        if self.cache is None:
+            return head_log_probs
+        counts, held = cache_counts(self.token_ids, self.cache.size, self.targets)
+        return mix_log_probs(head_log_probs, counts, held, self.cache.weight)
+
+    # -- questions at positions ----------------------------------------------------------
+
+    def top_k_after(
+        self, ends: np.ndarray, k: int, starts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top-k next words after the first ``e`` tokens, for each ``e`` in ``ends``:
+        the context is token ``e - 1``'s sentence up to ``e`` (from ``starts[b]`` on, if given:
+        a span's start), the cache the document's tokens before ``e``. Returns ids int32 (B, k)
+        (-1 where the head has no context) and log-probabilities float64 (B, k)."""
+        contexts = self._contexts_after(np.asarray(ends, dtype=np.int64), starts)
+        ids, log_probs = self.head.top_k(contexts, k)
+        if self.cache is None:
+            return ids, log_probs
+        k = ids.shape[1]
+        for row, end in enumerate(np.asarray(ends).tolist()):
+            recent = self._window(end)
+            if not len(recent) or ids[row, 0] < 0:
+                continue
+            words, probs = window_distribution(recent)
+
+            def head_log_prob(word_ids: np.ndarray, row: int = row) -> np.ndarray:
+                rows = np.repeat(contexts[row : row + 1], len(word_ids), axis=0)
+                return self.head.log_prob(rows, word_ids)
+
+            ids[row], log_probs[row] = mix_top_k(
+                ids[row], log_probs[row], words, probs, self.cache.weight, k, head_log_prob
+            )
+        return ids, log_probs
+
+    def probabilities_at(self, positions: np.ndarray) -> np.ndarray:
+        """P(w) for every word at token ``t``'s slot, for each ``t`` in ``positions``: float64
+        (B, V), each row summing to 1 (NaN rows where the head has no context), with exactly
+        the history ``log_probs()`` scores token ``t`` with."""
+        positions = np.asarray(positions, dtype=np.int64)
+        contexts = stream_contexts(self.token_ids, self.lengths, self.head.context_size)
+        probs = np.exp(self.head.log_probabilities(contexts[positions]))
+        if self.cache is not None:
+            weight = self.cache.weight
+            for row, t in enumerate(positions.tolist()):
+                words, cached = window_distribution(self._window(t))
+                if len(words):
+                    probs[row] *= 1 - weight
+                    probs[row, words] += weight * cached
+        return probs
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _window(self, end: int) -> np.ndarray:
+        """The cache's known ids before token ``end``."""
+        before = self.token_ids[:end]
+        return before[before >= 0][-self.cache.size :]
+
+    def _contexts_after(self, ends: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+        firsts = np.where(ends > 0, self.sentence_start[np.maximum(ends - 1, 0)], 0)
+        if starts is not None:
+            firsts = np.maximum(firsts, np.asarray(starts, dtype=np.int64))
+        return contexts_between(self.token_ids, firsts, ends, self.head.context_size)
