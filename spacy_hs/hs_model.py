@@ -28,6 +28,8 @@ import numpy as np
 import srsly
 
 from . import _tree_search, registry, validation
+from .cache import CacheSettings
+from .document import Document
 from .errors import (
     ConfigError,
     Errors,
@@ -40,8 +42,6 @@ from .errors import (
     WrongTypeError,
     describe,
 )
-from .cache import CacheSettings
-from .document import Document
 from .heads.base import context_matrix
 from .heads.protocol import Predictor
 from .tree import HuffmanTree

@@ -170,7 +170,8 @@ def train_head(
         history["cache"] = tune_cache(head, heldout_ids)
     if progress:
         msg.good(
-            f"{'N-gram' if settings.ngram_orders else 'Directional'} head: best held-out perplexity "
+            f"{'N-gram' if settings.ngram_orders else 'Directional'} head: best held-out "
+            f"perplexity "
             f"{history['best_heldout_perplexity']:.1f} (epoch {history['best_epoch']}), "
             f"{history['train_seconds']:.0f} s"
         )
