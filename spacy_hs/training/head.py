@@ -167,7 +167,7 @@ def train_head(
     else:
         head = DirectionalHead(arrays, model.tree, **options)
     if settings.tune_cache:
-        history["cache"] = tune_cache(head, heldout_ids)
+        head.history["cache"] = tune_cache(head, heldout_ids)
     if progress:
         msg.good(
             f"{'N-gram' if settings.ngram_orders else 'Directional'} head: best held-out "
