@@ -145,6 +145,8 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     from spacy_hs.training.head import attach_head, train_head
 
     model = HSModel.from_bytes(normalized_model.to_bytes())
-    head = train_head(model, normalized_token_file, epochs=2, context_size=3, progress=False)
+    head = train_head(
+        model, normalized_token_file, epochs=2, context_size=3, ngram_orders=0, progress=False
+    )
     attach_head(model, head)
     return model

@@ -25,9 +25,9 @@ NGRAM = dict(ngram_orders=3, table_size=1 << 21, optimizer="sgd", learn_rate=0.0
 def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """An HS model of the Lee corpus with a directional head trained briefly on it."""
     model = HSModel.from_gensim(cbow_gensim)
-    head = train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING)
+    head = train_head(model, lee_path, None, context_size=3, ngram_orders=0, **HEAD_TRAINING)
     attach_head(model, head)
-    assert head is model.head
+    assert head is model.head and head.name == "directional"
     return model
 
 
@@ -146,12 +146,12 @@ def test_ngram_features_help(headed: HSModel, ngram_headed: HSModel) -> None:
 def test_log_prob_stream_is_the_batch_api(any_headed: HSModel, lee_path: Path) -> None:
     lines = [line.split() for line in lee_path.read_text(encoding="utf8").splitlines()[:30]]
     lines = [[*line[:12], "zzqx", *line[12:20]] for line in lines if line]
-    stream = any_headed.log_prob_stream(lines)
+    stream = any_headed.log_prob_stream(lines, cache=None)
     contexts = [line[:t] for line in lines for t in range(len(line))]
     words = [w for line in lines for w in line]
     np.testing.assert_array_equal(stream, any_headed.log_prob_next_batch(words, contexts))
     assert np.isnan(stream[[w == "zzqx" for w in words]]).all()  # no <unk> in Lee
-    cbow = any_headed.log_prob_stream(lines, head="cbow")
+    cbow = any_headed.log_prob_stream(lines, head="cbow", cache=None)
     assert np.isnan(cbow[0]) and np.isfinite(cbow[1])  # no sentence start for CBOW
 
 

@@ -196,10 +196,10 @@ class DirectionalHeadSettings:
     seed: NonNegativeInt = 0
     heldout_fraction: Fraction = 0.05
     workers: NonNegativeInt = 0
-    ngram_orders: NonNegativeInt = 0
-    table_size: PositiveInt = 1 << 22
-    table_learn_rate: PositiveFloat = 0.1
-    table_l2: NonNegativeFloat = 1e-6
+    ngram_orders: NonNegativeInt = 3
+    table_size: PositiveInt = 1 << 23
+    table_learn_rate: PositiveFloat = 0.05
+    table_l2: NonNegativeFloat = 0.001
     tune_cache: bool = True
 
     def __post_init__(self) -> None:
