@@ -1,4 +1,5 @@
-"""Directional-head training throughput against gensim's own HS CBOW training, and its memory.
+"""Head training throughput (directional, and n-gram as configs/ptb.cfg trains it) against
+gensim's own HS CBOW training, and its memory.
 
 Part 1, throughput: on one token file (default: Penn Treebank `train`, ~0.93M tokens, from the
 `treebank` package), in one run and at the same vector size and thread count:
@@ -9,7 +10,9 @@ Part 1, throughput: on one token file (default: Penn Treebank `train`, ~0.93M to
   updates, as the head's every token does);
 * the head (spacy_hs.training.head_engine, the engine ``train_head`` uses) on that gensim model: the
   seconds of its training epochs alone, and of the whole run (encoding the token file, the
-  held-out perplexity after every epoch: ``train_head``'s wall time).
+  held-out perplexity after every epoch: ``train_head``'s wall time): the directional head
+  (the engine's defaults), and the n-gram head with configs/ptb.cfg's features and optimiser
+  (orders 1-4, a table of 2**28 values, SGD, no dropout).
 
 tokens/s = tokens of the file (gensim: ``corpus_total_words``) x epochs / seconds, for 1 and 2
 threads; the ratios are head / gensim and 2 threads / 1 thread. Timings are the best of
@@ -76,15 +79,35 @@ def gensim_seconds(path: Path, size: int, workers: int, sample: float, epochs: i
     return time.perf_counter() - start, model.corpus_total_words, model
 
 
-def head_seconds(model, path: Path, workers: int, epochs: int) -> tuple[float, float, int]:
+NGRAM = {"ngram_orders": 4, "table_size": 1 << 28, "table_l2": 1e-6, "l2": 0.03, "dropout": 0.0}
+NGRAM_ENGINE = {
+    "optimizer": "sgd",
+    "dense_optimizer": "sgd",
+    "learn_rate": 0.04,
+    "dense_learn_rate": 0.002,
+    "table_learn_rate": 0.1,
+}
+
+
+def head_seconds(
+    model, path: Path, workers: int, epochs: int, ngram: bool = False
+) -> tuple[float, float, int]:
     """(seconds of the training epochs, seconds of the whole run, training tokens)."""
     from spacy_hs import HSModel
     from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
 
     hs_model = HSModel.from_gensim(model)
-    settings = EngineSettings(epochs=epochs, patience=99, workers=workers, progress=False)
+    settings = EngineSettings(
+        epochs=epochs,
+        patience=99,
+        workers=workers,
+        progress=False,
+        **(NGRAM_ENGINE if ngram else {}),
+    )
     start = time.perf_counter()
-    _, history, _ = train_directional(hs_model, lambda: token_lines(path), settings=settings)
+    _, history, _ = train_directional(
+        hs_model, lambda: token_lines(path), settings=settings, **(NGRAM if ngram else {})
+    )
     total = time.perf_counter() - start
     return sum(history["epoch_seconds"]), total, history["n_train_tokens"]
 
@@ -100,24 +123,30 @@ def throughput(args: argparse.Namespace, path: Path) -> None:
                 )
                 key = f"gensim sample={sample:g}"
                 best[key] = max(best.get(key, 0), n_tokens * args.epochs / seconds)
-            epochs_s, total_s, n_train = head_seconds(model, path, workers, args.epochs)
-            best["head (epochs)"] = max(
-                best.get("head (epochs)", 0), n_train * args.epochs / epochs_s
-            )
-            best["head (whole run)"] = max(
-                best.get("head (whole run)", 0), n_train * args.epochs / total_s
-            )
+            for kind, ngram in (("directional head", False), ("n-gram head", True)):
+                epochs_s, total_s, n_train = head_seconds(model, path, workers, args.epochs, ngram)
+                key = f"{kind} (epochs)"
+                best[key] = max(best.get(key, 0), n_train * args.epochs / epochs_s)
+                key = f"{kind} (whole run)"
+                best[key] = max(best.get(key, 0), n_train * args.epochs / total_s)
         rows[workers] = best
     print(
         f"\nThroughput on {path.name} ({n_tokens:,} tokens; the head trains on 95%, 5% held "
         f"out), d={args.vector_size}, {args.epochs} epochs, best of {args.repeats}:\n"
     )
-    print("| trainer | 1 thread tok/s | 2 threads tok/s | 2 / 1 | head / this (2 threads) |")
-    print("|---|---|---|---|---|")
-    head2 = rows[2]["head (epochs)"]
+    print(
+        "| trainer | 1 thread tok/s | 2 threads tok/s | 2 / 1 | directional head / this | "
+        "n-gram head / this |"
+    )
+    print("|---|---|---|---|---|---|")
+    head2 = rows[2]["directional head (epochs)"]
+    ngram2 = rows[2]["n-gram head (epochs)"]
     for name in rows[1]:
         one, two = rows[1][name], rows[2][name]
-        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f} | {head2 / two:.2f} |")
+        print(
+            f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f} | {head2 / two:.2f} | "
+            f"{ngram2 / two:.2f} |"
+        )
 
 
 def memory(args: argparse.Namespace, tmp: Path) -> None:

@@ -15,6 +15,15 @@ weights. Plus one real model trained here on Penn Treebank (or the Lee corpus).
 
     python bench/bench_topk.py                          # V = 10k, 100k, 1M and PTB
     python bench/bench_topk.py --sizes 10000,100000     # quicker
+
+Trained next-word heads: ``--heads DIR [DIR ...]`` times ``HSModel.predict_next(context,
+topn=10)`` (the head's own exact best-first search, Python included) for each saved model, on
+the same Penn Treebank test contexts (the last 5 words before each token), as ratios to the
+first. For example the default directional head against the n-gram head of configs/ptb.cfg,
+both trained by ``bench/bench_ptb.py --out DIR``::
+
+    python bench/bench_topk.py --sizes "" --real none \
+        --heads DIR/default_head DIR/recipe/hs_model
 """
 
 from __future__ import annotations
@@ -244,6 +253,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the real trained model: Penn Treebank, gensim's Lee corpus, or none",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--heads",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="saved models whose trained heads to time (predict_next, top-10), on PTB test",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
@@ -287,7 +303,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.real != "none":
         model, contexts = (ptb_model if args.real == "ptb" else lee_model)(args.dims, args.seed)
         rows.append(bench_one(args.real, model, contexts, args.queries, args.slow_queries, rng))
-    print_table(rows)
+    if rows:
+        print_table(rows)
+    if args.heads:
+        bench_heads(args.heads, args.queries)
+
+
+def bench_heads(model_dirs: Sequence[Path], queries: int) -> None:
+    """Median latency of one exact top-10 query of each saved model's trained head."""
+    import treebank
+
+    lines = [line.split() + ["<eos>"] for line in treebank.penn["test"].split("\n") if line.split()]
+    contexts = [line[max(0, t - 5) : t] for line in lines for t in range(len(line))]
+    contexts = contexts[:: max(1, len(contexts) // queries)][:queries]
+    print(f"\n# trained heads: median of {len(contexts)} PTB test contexts, predict_next top-10")
+    print("| model | head | d | microseconds / query | ratio |")
+    print("|---|---|---|---|---|")
+    first = None
+    for directory in model_dirs:
+        model = HSModel.from_disk(directory)
+        microseconds = median_us(lambda c, m=model: m.predict_next(c, topn=TOPN), contexts)
+        first = first or microseconds
+        print(
+            f"| {directory} | {model.predictor().name} | {model.vector_size} | "
+            f"{microseconds:.1f} | {microseconds / first:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -179,6 +179,7 @@ class HeadEngine:
         self.settings = settings
         self.on_epoch = on_epoch
         self.n_workers = resolve_workers(settings.workers)
+        self._best: dict[str, np.ndarray] = {}
         self.workers = [
             trainer.worker(settings.seed * 1000003 + i + 1) for i in range(self.n_workers)
         ]
@@ -385,7 +386,15 @@ class HeadEngine:
         return history
 
     def copy_arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self.trainer, name).copy() for name in self._array_names()}
+        """The trainer's arrays, copied into buffers kept between calls (the n-gram table can
+        be GBs: allocating it anew every improved epoch costs page faults)."""
+        best = self._best
+        for name in self._array_names():
+            array = getattr(self.trainer, name)
+            if name not in best:
+                best[name] = np.empty_like(array)
+            np.copyto(best[name], array)
+        return best
 
     def set_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         for name in self._array_names():
