@@ -110,23 +110,25 @@ def mix_top_k(
     head_log_prob: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exact top-k of the mixture at one position, from the head's exact top-k (ids and
-    log-probabilities, best first) and the cache's words. ``head_log_prob(ids)`` gives the
-    head's log-probabilities of other words; it is asked only for cache words that can enter.
-    Returns (ids int64 (k,), log-probabilities float64 (k,)), best first."""
-    candidates = dict(zip(head_ids.tolist(), np.exp(head_log_probs).tolist()))
-    cached = dict(zip(cache_words.tolist(), cache_probs.tolist()))
-    scores = {w: (1 - weight) * p + weight * cached.get(w, 0.0) for w, p in candidates.items()}
-    floor = (1 - weight) * float(np.exp(head_log_probs[-1])) if len(head_log_probs) else 0.0
-    outside = [(c, w) for w, c in cached.items() if w not in candidates]
-    outside.sort(reverse=True)
-    threshold = sorted(scores.values(), reverse=True)[k - 1] if len(scores) >= k else 0.0
-    ask = [w for c, w in outside if floor + weight * c > threshold]
-    if ask:
-        exact = np.exp(head_log_prob(np.array(ask, dtype=np.int32)))
-        for w, p in zip(ask, exact.tolist()):
-            scores[w] = (1 - weight) * p + weight * cached[w]
-    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return (
-        np.array([w for w, _ in best], dtype=np.int64),
-        np.log(np.array([p for _, p in best], dtype=np.float64)),
+    log-probabilities, best first) and the cache's words (sorted ids, as ``np.unique`` gives)
+    and C(w). ``head_log_prob(ids)`` gives the head's log-probabilities of other words; it is
+    asked only for cache words that can enter. Returns (ids, log-probabilities), best first."""
+    head_ids = np.asarray(head_ids, dtype=np.int64)
+    slot = np.minimum(np.searchsorted(cache_words, head_ids), len(cache_words) - 1)
+    in_cache = cache_words[slot] == head_ids
+    scores = (1 - weight) * np.exp(head_log_probs) + weight * np.where(
+        in_cache, cache_probs[slot], 0.0
     )
+    threshold = np.sort(scores)[-k] if len(scores) >= k else 0.0
+    # a word outside the head's top-k has P_head <= the k-th head probability
+    bound = (1 - weight) * float(np.exp(head_log_probs[-1])) + weight * cache_probs
+    outside = np.ones(len(cache_words), dtype=bool)
+    outside[slot[in_cache]] = False
+    ask = cache_words[outside & (bound > threshold)]
+    ids, probs = head_ids, scores
+    if len(ask):
+        asked = (1 - weight) * np.exp(head_log_prob(ask.astype(np.int32)))
+        asked += weight * cache_probs[np.searchsorted(cache_words, ask)]
+        ids, probs = np.concatenate([head_ids, ask]), np.concatenate([scores, asked])
+    order = np.lexsort((ids, -probs))[:k]
+    return ids[order], np.log(probs[order])

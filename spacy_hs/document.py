@@ -29,10 +29,14 @@ if TYPE_CHECKING:
     from .heads.protocol import Predictor
 
 
+# How many of the head's best words the cached top-k starts from, per word asked for.
+CANDIDATES = 3
+
+
 class Document:
     """A document's token ids (int32, -1 unknown) and sentence lengths, read through ``head``
     with the document cache ``cache`` (None: off). ``unknown_id``: the id unknown tokens are
-    scored as, or None."""
+    scored as, or None; ``n_words``: the vocabulary size."""
 
     def __init__(
         self,
@@ -41,6 +45,8 @@ class Document:
         head: Predictor,
         cache: CacheSettings | None = None,
         unknown_id: int | None = None,
+        *,
+        n_words: int,
     ):
         self.token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
         self.lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
@@ -49,6 +55,7 @@ class Document:
                 Errors.E026.format(total=int(self.lengths.sum()), n=len(self.token_ids))
             )
         self.head = head
+        self.n_words = int(n_words)
         self.cache = cache if cache is not None and cache.weight > 0 else None
         self.targets = self.token_ids.copy()
         if unknown_id is not None:
@@ -58,6 +65,9 @@ class Document:
         self.sentence_start = np.repeat(starts, self.lengths).astype(np.int64)
         if not len(self.sentence_start):
             self.sentence_start = np.zeros(1, dtype=np.int64)
+        known = self.token_ids >= 0
+        self._known_ids = self.token_ids[known]
+        self._known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -82,25 +92,15 @@ class Document:
         the context is token ``e - 1``'s sentence up to ``e`` (from ``starts[b]`` on, if given:
         a span's start), the cache the document's tokens before ``e``. Returns ids int32 (B, k)
         (-1 where the head has no context) and log-probabilities float64 (B, k)."""
-        contexts = self._contexts_after(np.asarray(ends, dtype=np.int64), starts)
-        ids, log_probs = self.head.top_k(contexts, k)
-        if self.cache is None:
-            return ids, log_probs
-        k = ids.shape[1]
-        for row, end in enumerate(np.asarray(ends).tolist()):
-            recent = self._window(end)
-            if not len(recent) or ids[row, 0] < 0:
-                continue
-            words, probs = window_distribution(recent)
+        ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+        return self._top_k(self._contexts_after(ends, starts), ends, k)
 
-            def head_log_prob(word_ids: np.ndarray, row: int = row) -> np.ndarray:
-                rows = np.repeat(contexts[row : row + 1], len(word_ids), axis=0)
-                return self.head.log_prob(rows, word_ids)
-
-            ids[row], log_probs[row] = mix_top_k(
-                ids[row], log_probs[row], words, probs, self.cache.weight, k, head_log_prob
-            )
-        return ids, log_probs
+    def top_k_at(self, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top-k at token ``t``'s slot, for each ``t`` in ``positions``, with the
+        history ``log_probs()`` scores token ``t`` with (a sentence's first token: from the
+        sentence start)."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        return self._top_k(self._contexts(self.sentence_start[positions], positions), positions, k)
 
     def probabilities_at(self, positions: np.ndarray) -> np.ndarray:
         """P(w) for every word at token ``t``'s slot, for each ``t`` in ``positions``: float64
@@ -120,13 +120,51 @@ class Document:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _top_k(
+        self, contexts: np.ndarray, cache_ends: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.cache is None:
+            return self.head.top_k(contexts, k)
+        # The head's top-(3 k): the cache words among them need no further question, and the
+        # bound on the others (P_head <= the last of these) is tighter.
+        k = min(int(k), self.n_words)
+        wide_ids, wide_log_probs = self.head.top_k(contexts, min(CANDIDATES * k, self.n_words))
+        ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
+        for row, end in enumerate(cache_ends.tolist()):
+            recent = self._window(end)
+            if not len(recent) or ids[row, 0] < 0:
+                continue
+            words, probs = window_distribution(recent)
+
+            def head_log_prob(word_ids: np.ndarray, row: int = row) -> np.ndarray:
+                rows = np.repeat(contexts[row : row + 1], len(word_ids), axis=0)
+                return self.head.log_prob(rows, word_ids)
+
+            ids[row], log_probs[row] = mix_top_k(
+                wide_ids[row], wide_log_probs[row], words, probs, self.cache.weight, k,
+                head_log_prob,
+            )
+        return ids, log_probs
+
     def _window(self, end: int) -> np.ndarray:
         """The cache's known ids before token ``end``."""
-        before = self.token_ids[:end]
-        return before[before >= 0][-self.cache.size :]
+        held = self._known_before[end]
+        return self._known_ids[max(0, held - self.cache.size) : held]
 
     def _contexts_after(self, ends: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
         firsts = np.where(ends > 0, self.sentence_start[np.maximum(ends - 1, 0)], 0)
         if starts is not None:
             firsts = np.maximum(firsts, np.asarray(starts, dtype=np.int64))
-        return contexts_between(self.token_ids, firsts, ends, self.head.context_size)
+        return self._contexts(firsts, ends)
+
+    def _contexts(self, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The last ``context_size`` known ids in [firsts[b], ends[b]) (``contexts_between``,
+        from the counts kept)."""
+        return contexts_between(
+            self.token_ids,
+            firsts,
+            ends,
+            self.head.context_size,
+            self._known_before,
+            self._known_ids,
+        )

@@ -531,6 +531,7 @@ class HSModel:
             self.predictor(head),
             self.cache_settings(cache),
             self.unknown_id(unknown),
+            n_words=len(self.words),
         )
 
     def cache_settings(self, cache: Any = "auto") -> CacheSettings | None:

@@ -191,15 +191,22 @@ def stream_contexts(token_ids: np.ndarray, sentence_lengths: np.ndarray, size: i
 
 
 def contexts_between(
-    token_ids: np.ndarray, firsts: np.ndarray, ends: np.ndarray, size: int
+    token_ids: np.ndarray,
+    firsts: np.ndarray,
+    ends: np.ndarray,
+    size: int,
+    known_before: np.ndarray | None = None,
+    known_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """A context matrix (B, size): for each b, the last ``size`` known ids (non-negative
     ``token_ids``) among positions ``firsts[b]`` to ``ends[b]`` (exclusive), oldest first,
-    right-aligned, -1 before them."""
+    right-aligned, -1 before them. ``known_before`` (known tokens before each position, N + 1)
+    and ``known_ids`` may be passed if already computed."""
     token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
-    known = token_ids >= 0
-    known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)  # before position i
-    known_ids = token_ids[known]
+    if known_before is None or known_ids is None:
+        known = token_ids >= 0
+        known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
+        known_ids = token_ids[known]
     firsts = np.asarray(firsts, dtype=np.int64).reshape(-1)
     ends = np.asarray(ends, dtype=np.int64).reshape(-1)
     columns = known_before[ends][:, None] - size + np.arange(size)[None, :]

@@ -211,7 +211,7 @@ def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any]
     if not len(token_ids):
         return None
     lengths = np.diff(np.concatenate([[-1], ends])) - 1
-    head_log_probs = Document(token_ids, lengths, head).log_probs()
+    head_log_probs = Document(token_ids, lengths, head, n_words=head.n_words).log_probs()
     best = (float(np.mean(head_log_probs)), 0, 0.0)
     for size in CACHE_SIZES:
         counts, held = cache_counts(token_ids, size)
