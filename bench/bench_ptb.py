@@ -13,6 +13,8 @@ Rows:
   run as a command, gensim included (its wall time is the recipe's training time);
 * the ablation, on the same gensim model: each lever of the recipe off in turn (n-gram
   features; order 4; the table size curve), and the default config's directional head;
+* the recipe with the document cache its training tuned on `valid` (``spacy_hs.cache``):
+  ``log_prob_stream(test, cache="auto")`` over the test set as one stream, in order;
 * the CBOW-style head of the same model (no head training; the unigram at sentence starts);
 * KenLM `lmplz -o 5` on the same training file (`<unk>` renamed, as lmplz reserves it),
   scored by `query`, when both are on the PATH; else its published figure.
@@ -93,6 +95,42 @@ def score(model_dir: Path, test: list[list[str]], head: str = "auto") -> dict[st
         "perplexity": math.exp(-float(np.mean(log_probs))),
         "hit1": float(np.mean([p == w for p, w in zip(predicted, words)])),
         "topk_us": 1e6 * float(np.median(latencies)),
+        "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
+    }
+
+
+def score_with_cache(model_dir: Path, test: list[list[str]]) -> dict[str, float] | None:
+    """The recipe with its document cache (tuned on valid by training): test perplexity by
+    ``log_prob_stream(test, cache="auto")``, the test set as one stream in its order; hit@1
+    and the median top-10 latency at one position (a full cache) from ``HSModel.document``,
+    beside the same without the cache."""
+    from spacy_hs import HSModel
+
+    model = HSModel.from_disk(model_dir)
+    cache = model.cache_settings()
+    if cache is None:
+        return None
+    log_probs = model.log_prob_stream(test, cache="auto")
+    ids = np.array([model.key_to_index[w] for s in test for w in s], dtype=np.int32)
+    lengths = np.array([len(s) for s in test])
+    document = model.document(ids, lengths, cache="auto")
+    top, _ = document.top_k_at(np.arange(len(ids)), 1)
+    positions = range(cache.size, len(ids), max(1, len(ids) // 2000))
+    latencies = {}
+    for name, doc in (("cache", document), ("plain", model.document(ids, lengths, cache=None))):
+        times = []
+        for position in positions:
+            start = time.perf_counter()
+            doc.top_k_at(np.array([position]), 10)
+            times.append(time.perf_counter() - start)
+        latencies[name] = 1e6 * float(np.median(times))
+    return {
+        "perplexity": math.exp(-float(np.mean(log_probs))),
+        "hit1": float((top[:, 0] == ids).mean()),
+        "topk_us": latencies["cache"],
+        "topk_plain_us": latencies["plain"],
+        "size": cache.size,
+        "weight": cache.weight,
         "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
     }
 
@@ -223,6 +261,10 @@ def main() -> None:
     rows.append(
         (f"recipe: {args.config.name} (n-gram head)", score(recipe_dir, test), recipe_head_s)
     )
+    cached = score_with_cache(recipe_dir, test)
+    if cached is not None:
+        label = f"recipe + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
+        rows.append((label, cached, recipe_head_s))
     if not args.quick:
         gensim_path = workdir / "recipe" / "word2vec.model"
         variants = [
@@ -268,6 +310,13 @@ def print_tables(rows, kn5, stream: float, recipe_s: float) -> None:
     for label, ppl in PUBLISHED:
         print(f"| {label} | {ppl:.1f} | {ppl / reference:.3f} | - | - | - | - |")
     print(f"\nThe recipe's `spacy-hs train` (gensim and head): {recipe_s:.0f} s wall.")
+    for _, r, _ in rows:
+        if "topk_plain_us" in r:
+            print(
+                f"Top-10 at one position, document cache full: {r['topk_us']:.1f} µs against "
+                f"{r['topk_plain_us']:.1f} µs without the cache "
+                f"({r['topk_us'] / r['topk_plain_us']:.2f}x; `Document.top_k_at`)."
+            )
     print("\nScoring the test set (tokens/s, one thread):\n")
     print("| scorer | tokens/s | ratio |")
     print("|---|---|---|")
