@@ -174,16 +174,20 @@ HS_INLINE void hs_lbl_hidden(
     ptrdiff_t context_size, ptrdiff_t n_dims, int diagonal, float* HS_RESTRICT hidden
 ) {
     ptrdiff_t d = n_dims, K = context_size, i, j;
-    memcpy(hidden, bias, d * sizeof(float));
+    /* The products are summed from zero in position order and the bias added last: the order
+       of the numpy pass that models of earlier versions were scored with, so they score the
+       same bit for bit. */
     if (diagonal) {
+        memset(hidden, 0, d * sizeof(float));
         for (i = 0; i < K; i++) {
             const float* HS_RESTRICT c = positions + i * d;
             const float* HS_RESTRICT x = gathered + i * d;
             for (j = 0; j < d; j++) hidden[j] += c[j] * x[j];
         }
     } else {
-        for (j = 0; j < d; j++) hidden[j] += (float)hs_dot(positions + j * K * d, gathered, K * d);
+        for (j = 0; j < d; j++) hidden[j] = (float)hs_dot(positions + j * K * d, gathered, K * d);
     }
+    for (j = 0; j < d; j++) hidden[j] += bias[j];
     hidden[d] = 1.0f;
 }
 

@@ -8,6 +8,7 @@ version predicted with it.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,31 @@ def test_v1_model_predicts_as_before(old_model: HSModel, expected: dict, head: s
     assert old_model.log_prob_next("the", ["in"], head=head) == pytest.approx(
         expected[f"log_prob_{head}"], rel=1e-9
     )
+
+
+# A model written by the code just before the heads answered their own queries (commit
+# 1e4d9fc: the thinc-free engine's directional head, format v1), and what it predicted then.
+BEFORE_QUERIES = "model_v1_directional_1e4d9fc"
+
+
+def test_a_model_of_the_previous_code_scores_as_before() -> None:
+    expected = json.loads((FIXTURES / f"{BEFORE_QUERIES}_expected.json").read_text("utf8"))
+    model = HSModel.from_disk(FIXTURES / BEFORE_QUERIES)
+    assert len(model) == expected["words"] and model.head.name == "directional"
+    assert model.cache_settings() is None  # no document cache: as before
+    contexts = [["the", "government"], ["in", "the"], ["he", "said"], []]
+    for head in ("cbow", "directional"):
+        for context, wanted in zip(contexts, expected[head]):
+            with warnings.catch_warnings():  # CBOW has nothing to say after an empty context
+                warnings.simplefilter("ignore")
+                _same(model.predict_next(context, 5, head=head), wanted)
+        assert model.log_prob_next("the", ["in"], head=head) == pytest.approx(
+            expected[f"log_prob_{head}"], rel=1e-9
+        )
+    sentences = expected["batch_sentences"]
+    contexts = [s[:t] for s in sentences for t in range(len(s))]
+    words = [w for s in sentences for w in s]
+    found = model.log_prob_next_batch(words, contexts)
+    wanted = np.array([np.nan if x is None else x for x in expected["batch_log_probs"]])
+    np.testing.assert_allclose(found, wanted, rtol=1e-9)
+    np.testing.assert_allclose(model.log_prob_stream(sentences), wanted, rtol=1e-9)
