@@ -374,10 +374,7 @@ class HSModel:
             return registry.heads.get(CBOW_ARCHITECTURE).from_arrays({}, {}, self)
         if self.head is not None and head == self.head.name:
             return self.head
-        registered = sorted(
-            getattr(registry.heads.get(name), "name", name) for name in _registered_heads()
-        )
-        if head in registered:
+        if head in registered_head_names():
             raise ConfigError(Errors.E023.format(head=head, heads=", ".join(self.head_names())))
         raise ConfigError(Errors.E024.format(head=head, heads=", ".join(self.head_names())))
 
@@ -506,15 +503,25 @@ class HSModel:
         sentence_lengths: np.ndarray,
         head: str = "auto",
         unknown: str | None = "auto",
+        context_size: int | None = None,
     ) -> np.ndarray:
         """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
-        -1 for unknown tokens, and the lengths of its sentences (summing to N)."""
+        -1 for unknown tokens, and the lengths of its sentences (summing to N).
+
+        context_size: read at most this many known words before each token (the pipeline
+            component's ``context_size``); None: the head's own ``context_size``.
+        """
         token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
         lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
         if (lengths < 0).any() or int(lengths.sum()) != len(token_ids):
             raise ConfigError(Errors.E026.format(total=int(lengths.sum()), n=len(token_ids)))
         predictor = self.predictor(head)
-        contexts = stream_contexts(token_ids, lengths, predictor.context_size)
+        if not len(token_ids):
+            return np.zeros(0)
+        size = predictor.context_size
+        if context_size is not None:
+            size = min(int(context_size), size)
+        contexts = stream_contexts(token_ids, lengths, size)
         targets = token_ids.copy()
         unknown_id = self.unknown_id(unknown)
         if unknown_id is not None:
@@ -829,6 +836,12 @@ def _restore_head(
 
 def _registered_heads() -> list[str]:
     return sorted(registry.heads.get_all())
+
+
+def registered_head_names() -> list[str]:
+    """The names (``cls.name``) of the heads registered in ``spacy_hs.registry.heads``: what a
+    model trained with one of them can answer through."""
+    return sorted({getattr(registry.heads.get(a), "name", a) for a in _registered_heads()})
 
 
 def _head_arrays(header: Any) -> dict[str, Any]:
