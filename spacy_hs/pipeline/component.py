@@ -362,7 +362,7 @@ class HSPredictor(Pipe):
         log_probs[kept] = model.log_prob_ids(
             ids,
             np.bincount(sentence[kept], minlength=n_sentences),
-            head=self.head,
+            head=predictor.name,  # the head set_model chose
             unknown=self.unknown_word,
             context_size=self._context,
         )
@@ -387,7 +387,8 @@ class HSPredictor(Pipe):
         )
         stream = np.insert(ids, ends, UNKNOWN)
         keys = np.insert(2 * sentence[kept], ends, marker_keys)
-        _, stream_lengths = np.unique(keys, return_counts=True)
+        runs = np.flatnonzero(np.diff(keys)) + 1
+        stream_lengths = np.diff(np.concatenate([[0], runs, [len(keys)]]))
         contexts = stream_contexts(stream, stream_lengths, self._context)
         top_ids, top_log_probs = predictor.top_k(contexts[ends + np.arange(n_docs)], self.top_k)
         # Few container objects per doc (a dict and three tuples of atoms): each one allocated
