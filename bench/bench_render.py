@@ -137,9 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         component = nlp.get_pipe("hs_predictor")
         origin = "built here (Zipf counts, random weights, 1 epoch, untrained directional head)"
     model = component.model
+    head = component.predictor
     print(
         f"# model: {origin}: V = {len(model):,}, d = {model.vector_size}, head "
-        f"{component._predictor.name} (K = {component._context})"
+        f"{head.name} (K = {component.context_size or head.context_size})"
     )
     doc_texts = docs_of(nlp, texts, N_DOCS, DOC_TOKENS)
     doc = nlp(doc_texts[0])
@@ -194,15 +195,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _top_k_only(component, doc) -> Callable[[], object]:
     """The best-first top-5 at each position (no rank, no entropy): contexts as render's."""
-    from spacy_hs.view.surprisal import _sentence_starts
-
-    predictor, model = component._predictor, component.model
+    predictor = component.predictor
 
     def run() -> object:
-        starts = _sentence_starts(doc)
-        contexts = [component.context_ids(doc, int(starts[i]), i) for i in range(len(doc))]
-        hidden, has_context = predictor.hidden_from_ids(contexts)
-        return model.top_k_hidden(hidden[has_context], 5, predictor.output_weights)
+        return predictor.top_k(component.token_contexts(doc), 5)
 
     return run
 

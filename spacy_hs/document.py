@@ -36,7 +36,8 @@ CANDIDATES = 3
 class Document:
     """A document's token ids (int32, -1 unknown) and sentence lengths, read through ``head``
     with the document cache ``cache`` (None: off). ``unknown_id``: the id unknown tokens are
-    scored as, or None; ``n_words``: the vocabulary size."""
+    scored as, or None; ``n_words``: the vocabulary size; ``context_size``: read at most this
+    many known words before a position (None: the head's ``context_size``)."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class Document:
         unknown_id: int | None = None,
         *,
         n_words: int,
+        context_size: int | None = None,
     ):
         self.token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
         self.lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
@@ -56,12 +58,15 @@ class Document:
             )
         self.head = head
         self.n_words = int(n_words)
+        self.context_size = int(head.context_size)
+        if context_size is not None:
+            self.context_size = min(int(context_size), self.context_size)
         self.cache = cache if cache is not None and cache.weight > 0 else None
         self.targets = self.token_ids.copy()
         if unknown_id is not None:
             self.targets[self.targets < 0] = unknown_id
         # sentence_start[t]: the index of token t's sentence's first token
-        starts = np.cumsum(np.concatenate([[0], self.lengths[:-1]]))
+        starts = np.cumsum(self.lengths) - self.lengths
         self.sentence_start = np.repeat(starts, self.lengths).astype(np.int64)
         if not len(self.sentence_start):
             self.sentence_start = np.zeros(1, dtype=np.int64)
@@ -76,7 +81,7 @@ class Document:
 
     def log_probs(self) -> np.ndarray:
         """Natural-log probability of every token, float64 (N,); NaN where unscored."""
-        contexts = stream_contexts(self.token_ids, self.lengths, self.head.context_size)
+        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
         head_log_probs = self.head.log_prob(contexts, self.targets)
         if self.cache is None:
             return head_log_probs
@@ -107,7 +112,7 @@ class Document:
         (B, V), each row summing to 1 (NaN rows where the head has no context), with exactly
         the history ``log_probs()`` scores token ``t`` with."""
         positions = np.asarray(positions, dtype=np.int64)
-        contexts = stream_contexts(self.token_ids, self.lengths, self.head.context_size)
+        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
         probs = np.exp(self.head.log_probabilities(contexts[positions]))
         if self.cache is not None:
             weight = self.cache.weight
@@ -164,7 +169,7 @@ class Document:
             self.token_ids,
             firsts,
             ends,
-            self.head.context_size,
+            self.context_size,
             self._known_before,
             self._known_ids,
         )

@@ -255,7 +255,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "hs_predictor context_size must be a positive integer or None (the head's own), "
         "got {context_size!r}."
     )
-    E303 = "hs_predictor head must be one of {heads}, got {head!r}."
+    E303 = "hs_predictor head must be one of the model's heads ({heads}), got {head!r}."
     E304 = (
         "This Doc was not processed by an hs_predictor component, so it has no hs_* values. "
         "Add the component (nlp.add_pipe('hs_predictor', config={'model_path': ...})) and "
@@ -709,7 +709,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     )
     # Pipeline component (component.py)
     W300 = (
-        "context_size={size} is longer than the directional head's context of {head} words; "
+        "context_size={size} is longer than the {name} head's context of {head} words; "
         "using {head}. Leave context_size unset to use the head's own."
     )
     W302 = (

@@ -376,10 +376,7 @@ class HSModel:
             return registry.heads.get(CBOW_ARCHITECTURE).from_arrays({}, {}, self)
         if self.head is not None and head == self.head.name:
             return self.head
-        registered = sorted(
-            getattr(registry.heads.get(name), "name", name) for name in _registered_heads()
-        )
-        if head in registered:
+        if head in registered_head_names():
             raise ConfigError(Errors.E023.format(head=head, heads=", ".join(self.head_names())))
         raise ConfigError(Errors.E024.format(head=head, heads=", ".join(self.head_names())))
 
@@ -508,10 +505,17 @@ class HSModel:
         head: str = "auto",
         unknown: str | None = "auto",
         cache: Any = "auto",
+        context_size: int | None = None,
     ) -> np.ndarray:
         """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
-        -1 for unknown tokens, and the lengths of its sentences (summing to N)."""
-        return self.document(token_ids, sentence_lengths, head, unknown, cache).log_probs()
+        -1 for unknown tokens, and the lengths of its sentences (summing to N).
+
+        context_size: read at most this many known words before each token (the pipeline
+            component's ``context_size``); None: the head's own ``context_size``.
+        """
+        return self.document(
+            token_ids, sentence_lengths, head, unknown, cache, context_size
+        ).log_probs()
 
     def document(
         self,
@@ -520,10 +524,12 @@ class HSModel:
         head: str = "auto",
         unknown: str | None = "auto",
         cache: Any = "auto",
+        context_size: int | None = None,
     ) -> Document:
         """A ``Document`` (``spacy_hs.document``) of word ids (-1 unknown) and sentence
         lengths: per-token log-probabilities, top-k after any position and whole distributions,
-        all with the same history (head, cache, unknown word: see ``log_prob_stream``)."""
+        all with the same history (head, cache, unknown word: see ``log_prob_stream``;
+        ``context_size``: see ``log_prob_ids``)."""
         token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
         return Document(
             token_ids,
@@ -532,6 +538,7 @@ class HSModel:
             self.cache_settings(cache),
             self.unknown_id(unknown),
             n_words=len(self.words),
+            context_size=context_size,
         )
 
     def cache_settings(self, cache: Any = "auto") -> CacheSettings | None:
@@ -849,6 +856,12 @@ def _restore_head(
 
 def _registered_heads() -> list[str]:
     return sorted(registry.heads.get_all())
+
+
+def registered_head_names() -> list[str]:
+    """The names (``cls.name``) of the heads registered in ``spacy_hs.registry.heads``: what a
+    model trained with one of them can answer through."""
+    return sorted({getattr(registry.heads.get(a), "name", a) for a in _registered_heads()})
 
 
 def _head_arrays(header: Any) -> dict[str, Any]:

@@ -132,7 +132,7 @@ def test_predict_bad_inputs(tmp_path: Path, normalized_model_dir: Path) -> None:
     result = invoke("predict", normalized_model_dir, "zzqx qqzx")
     assert result.exit_code == 0 and "nothing to predict" in result.output
     result = invoke("predict", normalized_model_dir, "the", "--head", "directional")
-    assert result.exit_code == 1 and "no directional next-word head" in result.output
+    assert result.exit_code == 1 and "has no 'directional' next-word head" in result.output
 
 
 # -- package -----------------------------------------------------------------------------------

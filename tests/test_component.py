@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -22,10 +23,10 @@ from thinc.api import Config
 
 from spacy_hs import HSModel
 from spacy_hs.errors import ModelFileError
+from spacy_hs.heads.base import TreeHead
 from spacy_hs.pipeline.component import (
     DATA_KEY,
     HSPredictor,
-    _context_matrix,
     register_extensions,
 )
 
@@ -200,30 +201,33 @@ def test_pipe_batches_equal_single_calls(nlp: spacy.Language) -> None:
         assert_same_values(values(nlp(text)), got)
 
 
-class ListFormHead:
-    """The CBOW head with its matrix methods computed through its list form
-    (``hidden_from_ids``, one list per context) and HSModel's hidden-vector API."""
+class ListFormHead(TreeHead):
+    """The CBOW head with its hidden vectors computed through HSModel's list form
+    (``hidden_from_ids``, one list per context) instead of the compiled matrix form; a head the
+    model carries under a name of its own, which the component selects it by."""
 
-    name = "directional"  # the name the component selects a model's trained head by
+    name = "list_form"
     predicts_sentence_start = False
 
     def __init__(self, model: HSModel) -> None:
+        super().__init__(model.tree)
         self._model = model
-        self._cbow = model.predictor("cbow")
 
-    def __getattr__(self, name: str):
-        return getattr(self._cbow, name)
+    @property
+    def context_size(self) -> int:
+        return int(self._model.settings["window"])
 
-    def _lists(self, context_ids: np.ndarray) -> list[list[int]]:
-        return [[i for i in row if i >= 0] for row in context_ids.tolist()]
+    @property
+    def output_weights(self) -> np.ndarray:
+        return self._model.inner_node_weights
 
-    def hidden_from_matrix(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._cbow.hidden_from_ids(self._lists(context_ids))
+    @property
+    def config(self) -> dict:
+        return {"architecture": "tests.ListFormHead.v1"}
 
-    def log_prob_from_matrix(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
-        hidden, has_context = self.hidden_from_matrix(context_ids)
-        word_ids = np.where(has_context, word_ids, -1)
-        return self._model.log_prob_hidden(hidden, word_ids, self._cbow.output_weights)
+    def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lists = [[i for i in row if i >= 0][-self.context_size :] for row in context_ids.tolist()]
+        return self._model.hidden_from_ids(lists)
 
 
 def test_matrix_and_list_forms_give_the_same_values(hs_model: HSModel) -> None:
@@ -234,7 +238,7 @@ def test_matrix_and_list_forms_give_the_same_values(hs_model: HSModel) -> None:
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     fast = HSPredictor(nlp.vocab, model=model, head="cbow", set_vectors=False)
-    slow = HSPredictor(nlp.vocab, model=model, head="directional", set_vectors=False)
+    slow = HSPredictor(nlp.vocab, model=model, head="list_form", set_vectors=False)
     texts = [*TEXTS, "", "zzqx", "Police said. The the the the the the the the fire"]
     fast_docs = list(fast.pipe(nlp.pipe(texts), batch_size=4))
     slow_docs = list(slow.pipe(nlp.pipe(texts), batch_size=4))
@@ -252,17 +256,20 @@ def test_matrix_and_list_forms_give_the_same_values(hs_model: HSModel) -> None:
             assert (t._.hs_logprob is not None) == bool(scorable)
 
 
-def test_context_matrix_respects_sentence_starts() -> None:
-    rng = np.random.default_rng(1)
-    known_ids = rng.integers(0, 50, 200).astype(np.int32)
-    opens = rng.random(200) < 0.15
-    opens[0] = True
-    ends = np.arange(200)
-    first = np.maximum.accumulate(np.where(opens, ends, 0))
-    matrix = _context_matrix(known_ids, first, ends, 4)
-    for row in range(200):
-        context = known_ids[max(first[row], row - 4) : row].tolist()
-        assert matrix[row].tolist() == [-1] * (4 - len(context)) + context
+def test_token_contexts_respect_sentence_starts(nlp: spacy.Language, hs_model: HSModel) -> None:
+    """Each token's context (what its log-probability reads) is the last ``context_size`` known
+    words before it in its sentence; the lazy per-position contexts agree."""
+    component = nlp.get_pipe("hs_predictor")
+    size = hs_model.settings["window"]
+    doc = nlp(" ".join(TEXTS) + " Police said. The the the zzqx the the the fire, said")
+    assert len(list(doc.sents)) > 3
+    contexts = component.token_contexts(doc)
+    assert contexts.shape == (len(doc), size)
+    ids = [hs_model.key_to_index.get(component.normal_form(t.lex) or "", -1) for t in doc]
+    for token in doc:
+        expected = [i for i in ids[token.sent.start : token.i] if i >= 0][-size:]
+        assert contexts[token.i].tolist() == [-1] * (size - len(expected)) + expected
+        assert component.context_ids(doc, token.sent.start, token.i) == expected
 
 
 def test_docs_without_sentences_use_the_whole_doc(model_dir: Path, hs_model: HSModel) -> None:
@@ -337,8 +344,8 @@ def test_corrupt_model_directory(model_dir: Path, tmp_path: Path) -> None:
     [
         ({"top_k": 0}, "top_k must be a positive integer"),
         ({"context_size": 0}, "context_size must be a positive integer"),
-        ({"head": "left"}, "head must be one of auto, directional, cbow"),
-        ({"head": "directional"}, "no directional next-word head"),
+        ({"head": "left"}, re.escape("head must be one of the model's heads (auto, cbow)")),
+        ({"head": "directional"}, "has no 'directional' next-word head"),
     ],
 )
 def test_bad_settings(model_dir: Path, config: dict, match: str) -> None:

@@ -263,7 +263,7 @@ def test_gensim_baseline_matches_gensim_itself(trained, small_heldout):
     assert result["hit_at_1"] == pytest.approx(np.mean(hits_1))
     assert result["hit_at_10"] == pytest.approx(np.mean(hits_10))
     assert result["perplexity"] == pytest.approx(math.exp(-np.mean(log_probs)), rel=1e-4)
-    assert result["cbow_same_positions"]["n_scored"] == result["n_scored"]
+    assert result["same_positions"]["cbow"]["n_scored"] == result["n_scored"]
 
 
 def test_gensim_baseline_is_sampled_with_a_cap(full_run):
@@ -272,7 +272,7 @@ def test_gensim_baseline_is_sampled_with_a_cap(full_run):
     assert result["n_sampled"] == 1000 < result["n_scored_positions_total"]
     assert result["n_scored"] <= 1000
     assert "sample of 1000" in result["note"]
-    same = result["cbow_same_positions"]
+    same = result["same_positions"]["cbow"]
     assert same["n_scored"] == result["n_scored"]
     assert 0 <= same["hit_at_1"] <= same["hit_at_10"] <= 1
 
@@ -407,7 +407,7 @@ def test_cli_prints_tables_and_writes_outputs(trained, lee_split, tmp_path):
         "--no-progress",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    for text in ("hit@1", "HS CBOW-style head", "unigram baseline", "predict_output_word",
+    for text in ("hit@1", "HS cbow head", "unigram baseline", "predict_output_word",
                  "questions-words.txt", "simlex999.txt", "coverage", "Wrote metrics"):  # fmt: skip
         assert text in result.output
     metrics = srsly.read_json(tmp_path / "metrics.json")

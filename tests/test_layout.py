@@ -12,7 +12,7 @@ PACKAGE = Path(spacy_hs.__file__).parent
 STAGES = [
     {"errors", "registry", "util", "orth_table"},
     {"corpus"},
-    {"tree", "_tree_search", "heads", "validation"},
+    {"tree", "_tree_search", "heads", "validation", "cache", "document"},
     {"hs_model"},
     {"training", "evaluation"},
     {"pipeline"},
@@ -101,4 +101,34 @@ def test_hs_model_names_no_head_class() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and "heads" in (node.module or "")
     }
-    assert head_imports <= {"heads.protocol"}
+    assert head_imports <= {"heads.protocol", "heads.base"}  # the protocol and shared helpers
+
+
+# Consumers of the next-word heads: they ask a head (log_prob, top_k, log_probabilities) or
+# HSModel's next-word API, and take head names from the model.
+CONSUMERS = ("pipeline", "evaluation", "view", "cli")
+HIDDEN_LEVEL = {
+    "hidden_from_ids",
+    "hidden_from_matrix",
+    "log_prob_from_matrix",
+    "output_weights",
+    "top_k_hidden",
+    "log_prob_hidden",
+    "log_probabilities_hidden",
+}
+HEAD_NAMES = {"cbow", "directional", "ngram"}
+
+
+def test_consumers_ask_the_heads_and_name_none() -> None:
+    for name, path in _modules().items():
+        if name.split(".")[0] not in CONSUMERS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf8"))
+        attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not attributes & HIDDEN_LEVEL, f"{name} computes next words itself"
+        constants = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert not constants & HEAD_NAMES, f"{name} names a head: {constants & HEAD_NAMES}"

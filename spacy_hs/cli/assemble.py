@@ -26,7 +26,11 @@ def assemble_cli(
     ] = DEFAULT_TOP_K,
     head: Annotated[
         str,
-        Opt("--head", help="Prediction head: auto (directional if trained), directional, cbow."),
+        Opt(
+            "--head",
+            help="Prediction head: auto (the trained head if there is one, else cbow), cbow or "
+            "the model's trained head (e.g. directional, ngram).",
+        ),
     ] = DEFAULT_HEAD,
     context_size: Annotated[
         int | None,

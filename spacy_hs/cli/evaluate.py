@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from wasabi import msg
 
-from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, evaluate
+from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, evaluate, head_label
 from ._util import Arg, Opt, app, library_warnings
 
+# The baselines; a head is labelled by its name (``head_label``).
 PREDICTOR_LABELS = {
-    "cbow": "HS CBOW-style head",
-    "directional": "HS directional head",
     "unigram": "unigram baseline",
     "gensim_predict_output_word": "gensim predict_output_word (NS)",
 }
@@ -108,7 +107,7 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     msg.text(
         f"{model['n_words']} words, {model['vector_size']} dimensions, "
         f"{'skip-gram' if model['sg'] else 'CBOW'}, window {model['window']}, "
-        f"directional head: {'yes' if model['directional_head'] else 'no'}"
+        f"trained head: {model['head'] or 'none'}"
     )
     loss = metrics["loss"]["per_epoch"]
     if loss:
@@ -153,7 +152,7 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     rows = []
     unavailable = None
     for name, result in next_word["predictors"].items():
-        label = PREDICTOR_LABELS.get(name, name)
+        label = PREDICTOR_LABELS.get(name) or head_label(name)
         if result.get("available") is False:
             unavailable = f"{label}: not measured, {result['reason']}"
             continue
@@ -161,7 +160,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         if "with_sentence_starts" in result:
             rows.append(_row(f"{label}, sentence starts too", result["with_sentence_starts"]))
         if name == "gensim_predict_output_word":
-            rows.append(_row("HS CBOW-style head, same positions", result["cbow_same_positions"]))
+            for head, same in result["same_positions"].items():
+                rows.append(_row(f"{head_label(head)}, same positions", same))
     msg.table(
         rows,
         header=("predictor", "positions", "hit@1", "hit@10", "perplexity"),

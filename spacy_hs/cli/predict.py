@@ -23,7 +23,11 @@ def predict_cli(
     ] = None,
     head: Annotated[
         str | None,
-        Opt("--head", help="auto, directional or cbow. Default: the pipeline's (auto)."),
+        Opt(
+            "--head",
+            help="auto, cbow or the model's trained head (e.g. directional, ngram). Default: "
+            "the pipeline's (auto: the trained head if there is one, else cbow).",
+        ),
     ] = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""

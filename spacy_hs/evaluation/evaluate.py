@@ -14,15 +14,18 @@ nothing known precedes it in its sentence, for example the first token of every 
 ``coverage = scored / tokens``. A head reads the last ``context_size`` known words before ``t``,
 oldest first, never crossing the sentence boundary (unknown words are skipped, not padded).
 
-On the scored positions, for each predictor:
+On the scored positions, for every head the model has (``HSModel.head_names()``: gensim's
+CBOW-style head and the trained one, whatever its name) and each baseline:
 
 * ``hit_at_1`` / ``hit_at_10``: the fraction of positions whose word is the top / in the top 10;
 * ``perplexity``: ``exp(-mean log P(word | context))``, natural log.
 
 Every predictor is measured on the same scored positions, except gensim's
 ``predict_output_word``, which costs O(V) per query and so is measured on a random sample of at
-most ``max_positions`` of them (``gensim_predict_output_word.cbow_same_positions`` gives the HS
-CBOW head on exactly that sample, for a like-for-like comparison).
+most ``max_positions`` of them (``gensim_predict_output_word.same_positions`` gives each HS head
+on exactly that sample, for a like-for-like comparison). A head that predicts a sentence's first
+word is also measured on every known word (``with_sentence_starts``), as language models are.
+The log-probabilities come from ``HSModel.log_prob_ids``, the top-k from the head's ``top_k``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import math
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,8 @@ from ..errors import (
     OutputError,
     Warnings,
 )
+from ..heads.base import stream_contexts
+from ..heads.protocol import Predictor
 from ..hs_model import HSModel
 from ..util import atomic_file, check_output_location, is_positive_int
 
@@ -135,7 +140,7 @@ def model_summary(model: HSModel, path: str | Path | None = None) -> dict[str, A
         "sg": int(model.settings.get("sg", 0)),
         "cbow_mean": int(model.settings.get("cbow_mean", 1)),
         "window": int(model.settings.get("window", 5)),
-        "directional_head": model.head is not None,
+        "head": model.head.name if model.head is not None else None,
         "normalizer": model.settings.get("normalizer"),
     }
 
@@ -294,6 +299,15 @@ class _Score:
         self.hit_10 += int((top_ids == targets[:, None]).any(axis=1).sum())
         self.neg_log_prob -= float(np.sum(log_probs, dtype=np.float64))
 
+    def add_head(
+        self, head: Predictor, contexts: np.ndarray, targets: np.ndarray, log_probs: np.ndarray
+    ) -> None:
+        """Add a head's scores: its top-k for ``contexts`` (a context matrix) against
+        ``targets``, and their ``log_probs``; rows the head cannot score (NaN) are left out."""
+        rows = ~np.isnan(log_probs)
+        top_ids, _ = head.top_k(contexts[rows], TOP_K)
+        self.add(top_ids, log_probs[rows], targets[rows])
+
     def __add__(self, other: _Score) -> _Score:
         return _Score(
             self.n + other.n,
@@ -314,12 +328,9 @@ class _Score:
         }
 
 
-@dataclass
-class _Chunk:
-    """Scored positions: the last ``max_context`` known word ids before each, and its word."""
-
-    contexts: list[list[int]] = field(default_factory=list)
-    targets: list[int] = field(default_factory=list)
+def model_heads(model: HSModel) -> dict[str, Predictor]:
+    """Every head the model answers through, by name ("auto" is an alias of one of them)."""
+    return {name: model.predictor(name) for name in model.head_names() if name != "auto"}
 
 
 def next_word_metrics(
@@ -335,85 +346,79 @@ def next_word_metrics(
     baseline and (if ``gensim_model`` is given) gensim's ``predict_output_word``.
 
     See the module docstring for which positions are scored. The file is streamed in chunks of
-    ``chunk_size`` positions, so memory does not grow with its size.
+    about ``chunk_size`` tokens (whole sentences), so memory does not grow with its size.
     """
     heldout = _check_heldout(heldout)
     _check_normalizer(model, heldout)
-    heads = {"cbow": model.predictor("cbow")}
-    if model.head is not None:
-        heads["directional"] = model.predictor("directional")
+    heads = model_heads(model)
     max_context = max(int(head.context_size) for head in heads.values())
     scores = {name: _Score() for name in heads}
-    # Heads that predict a sentence's first word (directional) are also scored on those.
+    # Heads that predict a sentence's first word are also scored on those.
     starters = {name: head for name, head in heads.items() if head.predicts_sentence_start}
     start_scores = {name: _Score() for name in starters}
     unigram = _Score()
     unigram_log_probs, unigram_top = _unigram(model)
-    gensim = _GensimBaseline(model, gensim_model, max_positions)
+    gensim = _GensimBaseline(model, heads, gensim_model, max_positions)
+    counts = {"n_sentences": 0, "n_tokens": 0, "n_scored": 0, "oov_target": 0}
 
-    def score_heads(chunk: _Chunk, heads: dict[str, Any], scores: dict[str, _Score]) -> None:
-        targets = np.asarray(chunk.targets, dtype=np.int32)
+    def score_chunk(sentences: list[list[str]]) -> None:
+        get = model.key_to_index.get
+        token_ids = np.array([get(t, -1) for s in sentences for t in s], dtype=np.int32)
+        lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+        # Each token's context, the last max_context known words before it in its sentence;
+        # a head reads its last context_size columns (the same as its own context).
+        contexts = stream_contexts(token_ids, lengths, max_context)
+        known = token_ids >= 0
+        scored = known & (contexts[:, -1] >= 0)  # a known word with a known word before it
+        starts = known & ~scored
+        counts["n_scored"] += int(scored.sum())
+        counts["oov_target"] += int((~known).sum())
         for name, head in heads.items():
             size = int(head.context_size)
-            hidden, _ = head.hidden_from_ids([c[-size:] for c in chunk.contexts])
-            top_ids, _ = model.top_k_hidden(hidden, TOP_K, head.output_weights)
-            log_probs = model.log_prob_hidden(hidden, targets, head.output_weights)
-            scores[name].add(top_ids, log_probs, targets)
-
-    def score(chunk: _Chunk) -> None:
-        score_heads(chunk, heads, scores)
-        targets = np.asarray(chunk.targets, dtype=np.int32)
+            log_probs = model.log_prob_ids(token_ids, lengths, head=name, unknown=None)
+            for rows, score in ((scored, scores), (starts, start_scores)):
+                if name in score:
+                    score[name].add_head(
+                        head, contexts[rows, -size:], token_ids[rows], log_probs[rows]
+                    )
+        targets = token_ids[scored]
         unigram.add(
             np.broadcast_to(unigram_top, (len(targets), len(unigram_top))),
             unigram_log_probs[targets],
             targets,
         )
+        if gensim.enabled:
+            sentence_of = np.repeat(np.arange(len(sentences)), lengths)
+            position = np.arange(len(token_ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            for row in np.flatnonzero(scored).tolist():
+                tokens = sentences[sentence_of[row]]
+                gensim.offer(tokens, int(position[row]), contexts[row], int(token_ids[row]))
 
-    counts = {"n_sentences": 0, "n_tokens": 0, "oov_target": 0, "no_known_context": 0}
-    chunk, starts = _Chunk(), _Chunk()
     with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
-        key_to_index = model.key_to_index
+        chunk: list[list[str]] = []
+        n_chunk = 0
         for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
-            ids = [key_to_index.get(token, -1) for token in tokens]
             counts["n_sentences"] += 1
-            counts["n_tokens"] += len(ids)
-            known: list[int] = []
-            for t, word_id in enumerate(ids):
-                if word_id < 0:
-                    counts["oov_target"] += 1
-                    continue
-                if not known:
-                    counts["no_known_context"] += 1
-                    if starters:
-                        starts.contexts.append([])
-                        starts.targets.append(word_id)
-                        if len(starts.targets) >= chunk_size:
-                            score_heads(starts, starters, start_scores)
-                            starts = _Chunk()
-                else:
-                    context = known[-max_context:]
-                    chunk.contexts.append(context)
-                    chunk.targets.append(word_id)
-                    gensim.offer(tokens, t, context, word_id)
-                    if len(chunk.targets) >= chunk_size:
-                        score(chunk)
-                        chunk = _Chunk()
-                known.append(word_id)
-        if chunk.targets:
-            score(chunk)
-        if starts.targets:
-            score_heads(starts, starters, start_scores)
+            counts["n_tokens"] += len(tokens)
+            chunk.append(tokens)
+            n_chunk += len(tokens)
+            if n_chunk >= chunk_size:
+                score_chunk(chunk)
+                chunk, n_chunk = [], 0
+        if chunk:
+            score_chunk(chunk)
 
     if not counts["n_tokens"]:
         raise InputError(Errors.E201.format(path=heldout))
-    n_scored = scores["cbow"].n
+    n_scored = counts["n_scored"]
+    no_known_context = counts["n_tokens"] - n_scored - counts["oov_target"]
     if not n_scored:
         raise InputError(
             Errors.E202.format(
                 path=heldout,
                 n_tokens=counts["n_tokens"],
                 oov=counts["oov_target"],
-                no_context=counts["no_known_context"],
+                no_context=no_known_context,
             )
         )
     predictors: dict[str, Any] = {
@@ -432,10 +437,7 @@ def next_word_metrics(
         "n_tokens": counts["n_tokens"],
         "n_scored": n_scored,
         "coverage": n_scored / counts["n_tokens"],
-        "excluded": {
-            "oov_target": counts["oov_target"],
-            "no_known_context": counts["no_known_context"],
-        },
+        "excluded": {"oov_target": counts["oov_target"], "no_known_context": no_known_context},
         "scored_positions": (
             "tokens in the vocabulary with at least one in-vocabulary word before them in the "
             "same sentence; excluded: oov_target (word not in the vocabulary) and "
@@ -465,18 +467,23 @@ class _GensimBaseline:
     overflow).
     """
 
-    def __init__(self, model: HSModel, gensim_model: Any, max_positions: int):
+    def __init__(
+        self, model: HSModel, heads: dict[str, Predictor], gensim_model: Any, max_positions: int
+    ):
         self.model = model
+        self.heads = heads
         self.gensim = gensim_model
         self.max_positions = max_positions
         self.reason = _gensim_unavailable(gensim_model)
         self.enabled = self.reason is None
-        self.sample: list[tuple[list[str], str, list[int], int]] = []
+        self.sample: list[tuple[list[str], str, np.ndarray, int]] = []
         self.n_offered = 0
         self.rng = random.Random(0)
 
-    def offer(self, tokens: list[str], t: int, hs_context: list[int], target: int) -> None:
-        """Reservoir sampling: every scored position has the same chance to be kept."""
+    def offer(self, tokens: list[str], t: int, hs_context: np.ndarray, target: int) -> None:
+        """Reservoir sampling: every scored position has the same chance to be kept.
+
+        hs_context: the position's context row for the HS heads (the widest one's)."""
         if not self.enabled:
             return
         self.n_offered += 1
@@ -496,15 +503,15 @@ class _GensimBaseline:
                 if len(context) == window:
                     break
         context.reverse()
-        self.sample[slot] = (context, tokens[t], hs_context, target)
+        self.sample[slot] = (context, tokens[t], hs_context.copy(), target)
 
     def result(self, show_progress: bool) -> dict[str, Any]:
         if not self.enabled:
             return {"available": False, "reason": self.reason}
         wv, syn1neg = self.gensim.wv, self.gensim.syn1neg
         rows = [s for s in self.sample if s[0] and s[1] in wv.key_to_index]
-        gensim_score, cbow_score = _Score(), _Score()
-        head = self.model.predictor("cbow")
+        gensim_score = _Score()
+        same_positions = {name: _Score() for name in self.heads}
         with _progress(None, show_progress, "gensim predict_output_word", total=len(rows)) as bar:
             for start in range(0, len(rows), 256):
                 batch = rows[start : start + 256]
@@ -518,12 +525,13 @@ class _GensimBaseline:
                 log_norm = np.logaddexp.reduce(logits, axis=1)
                 log_probs = logits[np.arange(len(batch)), targets] - log_norm
                 gensim_score.add(top_ids, log_probs, targets)
-                # The HS CBOW head on exactly these positions.
+                # The HS heads on exactly these positions.
                 hs_targets = np.array([s[3] for s in batch], dtype=np.int32)
-                hs_hidden, _ = head.hidden_from_ids([s[2][-head.context_size :] for s in batch])
-                hs_top, _ = self.model.top_k_hidden(hs_hidden, TOP_K, head.output_weights)
-                hs_log = self.model.log_prob_hidden(hs_hidden, hs_targets, head.output_weights)
-                cbow_score.add(hs_top, hs_log, hs_targets)
+                hs_contexts = np.stack([s[2] for s in batch])
+                for name, head in self.heads.items():
+                    contexts = hs_contexts[:, -int(head.context_size) :]
+                    log_probs = head.log_prob(contexts, hs_targets)
+                    same_positions[name].add_head(head, contexts, hs_targets, log_probs)
                 bar.update(len(batch))
         sampled = self.n_offered > self.max_positions
         return {
@@ -544,7 +552,7 @@ class _GensimBaseline:
             ),
             "window": int(self.gensim.window),
             "negative": int(self.gensim.negative),
-            "cbow_same_positions": cbow_score.result(),
+            "same_positions": {name: score.result() for name, score in same_positions.items()},
         }
 
 
@@ -714,17 +722,22 @@ def write_plots(metrics: dict[str, Any], plots_dir: str | Path) -> list[Path]:
 def _next_word_bars(next_word: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
     if not next_word:
         return []
-    predictors = next_word["predictors"]
-    bars = [("HS CBOW head", predictors["cbow"])]
-    if "directional" in predictors:
-        bars.append(("HS directional head", predictors["directional"]))
-    bars.append(("unigram", predictors["unigram"]))
-    gensim = predictors.get("gensim_predict_output_word") or {}
+    predictors = dict(next_word["predictors"])
+    unigram = predictors.pop("unigram")
+    gensim = predictors.pop("gensim_predict_output_word", None) or {}
+    bars = [(head_label(name), result) for name, result in predictors.items()]  # the heads
+    bars.append(("unigram", unigram))
     if gensim.get("available") and gensim.get("n_scored"):
         n = gensim["n_scored"]
         bars.append((f"gensim predict_output_word\n(NS, {n} positions)", gensim))
-        bars.append((f"HS CBOW head\n(same {n} positions)", gensim["cbow_same_positions"]))
+        for name, result in gensim["same_positions"].items():
+            bars.append((f"{head_label(name)}\n(same {n} positions)", result))
     return bars
+
+
+def head_label(name: str) -> str:
+    """How plots and tables name a head."""
+    return f"HS {name} head"
 
 
 def _save_figure(fig: Any, path: Path) -> Path:

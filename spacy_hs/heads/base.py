@@ -186,7 +186,7 @@ def stream_contexts(token_ids: np.ndarray, sentence_lengths: np.ndarray, size: i
     before them. ``sentence_lengths`` split the N tokens into sentences."""
     token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
     lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
-    starts = np.repeat(np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     return contexts_between(token_ids, starts, np.arange(len(token_ids)), size)
 
 

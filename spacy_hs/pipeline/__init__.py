@@ -6,4 +6,3 @@ them and stay fast to start.
 
 DEFAULT_TOP_K = 10  # how many words Doc/Span/Token._.hs_next list
 DEFAULT_HEAD = "auto"  # the trained head if the model has one, else gensim's CBOW-style head
-HEADS = ("auto", "directional", "cbow")

@@ -50,17 +50,17 @@ from spacy.vocab import Vocab
 
 from ..corpus.normalize import TokenNormalizer
 from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
-from ..hs_model import HSModel, Predictor
+from ..heads.base import context_matrix, stream_contexts
+from ..hs_model import HSModel, Predictor, registered_head_names
 from ..orth_table import OrthTable
 from ..util import is_positive_int, recover_dir
 from ..validation import MAX_CONTEXT_SIZE
-from . import DEFAULT_HEAD, DEFAULT_TOP_K, HEADS
+from . import DEFAULT_HEAD, DEFAULT_TOP_K
 
 logger = logging.getLogger("spacy_hs")
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 UNKNOWN = -1  # word id of out-of-vocabulary tokens
 DROPPED = -2  # word id of tokens the normaliser drops (e.g. punctuation)
-CHUNK = 8192  # token contexts per model call
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
 # Unpickled copies share their original's id (same model), hence a set per id.
@@ -109,8 +109,10 @@ def make_hs_predictor(
     top_k: how many words ``hs_next`` lists.
     context_size: how many known words before a position form its context; None uses the
         head's own (the training window for the CBOW head).
-    head: "cbow" (gensim's CBOW-style mean of context vectors), "directional" (a trained
-        next-word head) or "auto" (directional if the model has one).
+    head: the head that predicts: "auto" (the model's trained head if it has one, else
+        "cbow"), "cbow" (gensim's CBOW-style mean of the context vectors, which every model
+        has) or the name of the model's trained head (e.g. "directional", "ngram", or one
+        another package registers). Checked against the model's heads when it is loaded.
     eager: compute ``Token._.hs_logprob``, ``Doc._.hs_next`` and ``Doc._.hs_perplexity`` while
         processing (batched); if False they are computed on first access.
     set_vectors: copy the model's input vectors into ``nlp.vocab.vectors``.
@@ -158,8 +160,6 @@ class HSPredictor(Pipe):
         if not is_positive_int(top_k):
             raise ConfigError(Errors.E301.format(top_k=top_k))
         _check_context_size(context_size)
-        if head not in HEADS:
-            raise ConfigError(Errors.E303.format(head=head, heads=", ".join(HEADS)))
         self.vocab = vocab
         self.name = name
         self.model_path = None if model_path is None else str(model_path)
@@ -184,12 +184,19 @@ class HSPredictor(Pipe):
         if not isinstance(model, HSModel):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         _check_context_size(self.context_size)  # it may have been set since __init__
-        predictor = model.predictor(self.head)  # E023/E024 if the head is unavailable
+        if self.head not in model.head_names() and self.head not in registered_head_names():
+            raise ConfigError(
+                Errors.E303.format(head=self.head, heads=", ".join(model.head_names()))
+            )
+        predictor = model.predictor(self.head)  # E023: a registered head the model lacks
         normalizer = model.settings.get("normalizer")
         context_size = self.context_size or int(predictor.context_size)
-        if self.context_size and predictor.name != "cbow" and context_size > predictor.context_size:
+        if context_size > predictor.context_size:  # a head reads at most its own context
             warnings.warn(
-                Warnings.W300.format(size=context_size, head=predictor.context_size), stacklevel=2
+                Warnings.W300.format(
+                    size=context_size, name=predictor.name, head=predictor.context_size
+                ),
+                stacklevel=2,
             )
             context_size = int(predictor.context_size)
         model_lang = model.settings.get("lang")
@@ -317,60 +324,48 @@ class HSPredictor(Pipe):
         text = lex.lower_ if self._lowercase else lex.orth_
         return text if text.strip() else None
 
-    def _annotate(self, docs: Sequence[Doc]) -> None:
-        """Compute the eager attributes of a batch of docs with batched model calls.
-
-        The docs are concatenated; a doc start counts as a sentence start, so no context
-        crosses from one doc (or sentence) into the next. Contexts are built as a matrix of
-        word ids with numpy (``_context_matrix``) and go to the model in chunks of ``CHUNK``,
-        which bounds memory whatever the batch size.
-        """
-        model = self._require_model()
-        weights = self._predictor.output_weights
-        size = self._context
-        n_docs = len(docs)
-        lengths = np.fromiter(map(len, docs), np.int64, n_docs)
-        n_tokens = int(lengths.sum())
-        doc_starts = np.zeros(n_docs, dtype=np.int64)
+    def _token_ids(self, docs: Sequence[Doc]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tokens of ``docs``, concatenated: model word ids int32 (UNKNOWN, DROPPED), the
+        sentence number of each (a doc start opens a sentence, so no context crosses from one
+        doc into the next) and the docs' lengths."""
+        lengths = np.fromiter((len(doc) for doc in docs), dtype=np.int64, count=len(docs))
+        doc_starts = np.zeros(len(docs), dtype=np.int64)
         np.cumsum(lengths[:-1], out=doc_starts[1:])
         # SENT_START is 1 at a sentence start, else -1 or 0 (0: no sentence annotation).
-        attrs = [ORTH, SENT_START]
-        arrays = [doc.to_array(attrs) for doc in docs]
-        table = np.concatenate(arrays) if n_tokens else np.zeros((0, 2), dtype=np.uint64)
+        arrays = [doc.to_array([ORTH, SENT_START]) for doc in docs]
+        table = np.concatenate(arrays) if lengths.sum() else np.zeros((0, 2), dtype=np.uint64)
         is_start = table[:, 1] == 1
-        non_empty = lengths > 0
-        is_start[doc_starts[non_empty]] = True
+        is_start[doc_starts[lengths > 0]] = True
         word_ids = self._word_ids(
             table[:, 0],
             lambda i: docs[int(np.searchsorted(doc_starts, i, side="right")) - 1].vocab,
         )
-        sentence = np.cumsum(is_start)  # sentence number of each token, over the whole batch
-        known_pos = np.flatnonzero(word_ids >= 0)
-        known_ids = word_ids[known_pos]
-        known_sentence = sentence[known_pos]
-        # The scored tokens: the known ones, and out-of-vocabulary ones as the unknown word if
-        # the model has one. A target's context is the known words [max(first, end - size),
-        # end) of ``known_ids``: ``end`` known words come before it, ``first`` is the first known
-        # word of its sentence.
-        unknown = self._unknown_id
-        is_target = word_ids >= 0 if unknown is None else word_ids >= UNKNOWN
-        target_pos = np.flatnonzero(is_target)
-        target_ids = np.where(word_ids[target_pos] == UNKNOWN, unknown or 0, word_ids[target_pos])
-        ends = np.searchsorted(known_pos, target_pos)
-        firsts = np.searchsorted(known_sentence, sentence[target_pos], side="left")
+        return word_ids, np.cumsum(is_start) - 1, lengths
+
+    def _annotate(self, docs: Sequence[Doc]) -> None:
+        """Compute the eager attributes of a batch of docs, with one call into the model for
+        the log-probabilities and one top-k query for the words after each doc.
+
+        Tokens the normaliser drops are left out of the stream: they are neither scored nor
+        context. The model reads each token's context itself (``HSModel.log_prob_ids``).
+        """
+        model = self._require_model()
+        if not docs:
+            return
         predictor = self._predictor
-        # A sentence's first word has an empty context: scored by a head that predicts from
-        # the sentence start (directional), unscorable for one that cannot (CBOW).
-        if not predictor.predicts_sentence_start:
-            target_ids = np.where(ends > firsts, target_ids, UNKNOWN).astype(np.int32)
-        scored = np.empty(len(target_pos))
-        for c in range(0, len(target_pos), CHUNK):
-            contexts = _context_matrix(known_ids, firsts[c : c + CHUNK], ends[c : c + CHUNK], size)
-            scored[c : c + CHUNK] = predictor.log_prob_from_matrix(
-                contexts, target_ids[c : c + CHUNK]
-            )
+        word_ids, sentence, lengths = self._token_ids(docs)
+        n_docs, n_tokens = len(docs), len(word_ids)
+        n_sentences = int(sentence[-1]) + 1 if n_tokens else 0
+        kept = word_ids != DROPPED
+        ids = word_ids[kept]
         log_probs = np.full(n_tokens, np.nan)
-        log_probs[target_pos] = scored
+        log_probs[kept] = model.log_prob_ids(
+            ids,
+            np.bincount(sentence[kept], minlength=n_sentences),
+            head=predictor.name,  # the head set_model chose
+            unknown=self.unknown_word,
+            context_size=self._context,
+        )
         scored_unknown = (word_ids == UNKNOWN) & ~np.isnan(log_probs)
         # Perplexity per doc.
         valid = ~np.isnan(log_probs)
@@ -378,12 +373,24 @@ class HSPredictor(Pipe):
         sums = np.bincount(doc_of_token[valid], weights=log_probs[valid], minlength=n_docs)
         counts = np.bincount(doc_of_token[valid], minlength=n_docs)
         unknown_counts = np.bincount(doc_of_token[scored_unknown], minlength=n_docs)
-        # Top-k after each doc: the last `size` known words of its last sentence.
-        last_sentence = np.full(n_docs, -1, dtype=np.int64)  # -1: no sentence (empty doc)
-        last_sentence[non_empty] = sentence[(doc_starts + lengths - 1)[non_empty]]
-        lo = np.searchsorted(known_sentence, last_sentence, side="left")
-        hi = np.searchsorted(known_sentence, last_sentence, side="right")
-        hidden, has_context = predictor.hidden_from_matrix(_context_matrix(known_ids, lo, hi, size))
+        # Top-k after each doc: the context of an unknown end marker put after the doc's last
+        # token, in its last sentence (an empty doc's marker opens a sentence of its own).
+        ends = np.cumsum(np.bincount(doc_of_token[kept], minlength=n_docs))
+        doc_starts = np.cumsum(lengths) - lengths
+        sentence_before = np.concatenate([[-1], sentence])  # [p]: the sentence of token p - 1
+        # Keys 2s for sentence s and 2s + 1 for an empty doc's marker after it: non-decreasing
+        # along the stream, so each run of a key is a sentence.
+        marker_keys = np.where(
+            lengths > 0,
+            2 * sentence_before[doc_starts + lengths],
+            2 * sentence_before[doc_starts] + 1,
+        )
+        stream = np.insert(ids, ends, UNKNOWN)
+        keys = np.insert(2 * sentence[kept], ends, marker_keys)
+        runs = np.flatnonzero(np.diff(keys)) + 1
+        stream_lengths = np.diff(np.concatenate([[0], runs, [len(keys)]]))
+        contexts = stream_contexts(stream, stream_lengths, self._context)
+        top_ids, top_log_probs = predictor.top_k(contexts[ends + np.arange(n_docs)], self.top_k)
         # Few container objects per doc (a dict and three tuples of atoms): each one allocated
         # counts towards the garbage collector's next run, and those of docs still alive are
         # traversed and promoted by it. With a list per [word, probability] pair, collections
@@ -391,15 +398,10 @@ class HSPredictor(Pipe):
         # with these tuples.
         next_words: list[tuple] = [()] * n_docs
         next_probs: list[tuple] = [()] * n_docs
-        rows = np.flatnonzero(has_context)
-        if len(rows):
-            top_ids, top_log_probs = model.top_k_hidden(hidden[rows], self.top_k, weights)
-            words = model.words
-            for row, row_ids, row_probs in zip(
-                rows.tolist(), top_ids.tolist(), np.exp(top_log_probs).tolist()
-            ):
-                next_words[row] = tuple(map(words.__getitem__, row_ids))
-                next_probs[row] = tuple(row_probs)
+        words = model.words
+        for row in np.flatnonzero(top_ids[:, 0] >= 0).tolist():
+            next_words[row] = tuple(map(words.__getitem__, top_ids[row].tolist()))
+            next_probs[row] = tuple(map(math.exp, top_log_probs[row].tolist()))  # as HSModel
         # Per-token values, None where unscorable: an object array starts as None.
         values = np.empty(n_tokens, dtype=object)
         values[valid] = log_probs[valid]
@@ -422,6 +424,21 @@ class HSPredictor(Pipe):
                 "next_words": doc_words,
                 "next_probs": doc_probs,
             }
+
+    def token_contexts(self, doc: Doc) -> np.ndarray:
+        """The context of every token of ``doc``, as its log-probability reads it: an int32
+        matrix (len(doc), context size) of the known word ids before the token in its
+        sentence, the last ``context_size``, oldest first, right-aligned, -1 before them.
+        Rows of tokens the normaliser drops are all -1."""
+        self._require_model()
+        word_ids, sentence, _ = self._token_ids([doc])
+        kept = word_ids != DROPPED
+        out = np.full((len(doc), self._context), -1, dtype=np.int32)
+        if kept.any():
+            n_sentences = int(sentence[-1]) + 1
+            lengths = np.bincount(sentence[kept], minlength=n_sentences)
+            out[kept] = stream_contexts(word_ids[kept], lengths, self._context)
+        return out
 
     # -- lazy top-k after a position ------------------------------------------------------
 
@@ -447,15 +464,22 @@ class HSPredictor(Pipe):
         return ids
 
     def next_words(self, context: Sequence[int], top_k: int | None = None) -> list[list[Any]]:
-        """The top-k ``[word, probability]`` after a context of word ids ([] if it is empty)."""
+        """The top-k ``[word, probability]`` after a context of word ids (oldest first); [] if
+        the head has no prediction for it (an empty context, for a head that needs a word)."""
         model = self._require_model()
-        hidden, has_context = self._predictor.hidden_from_ids([context])
-        if not has_context[0]:
-            return []
-        ids, log_probs = model.top_k_hidden(
-            hidden, top_k or self.top_k, self._predictor.output_weights
+        ids, log_probs = self._predictor.top_k(
+            context_matrix([context], self._context), top_k or self.top_k
         )
-        return [[model.words[i], p] for i, p in zip(ids[0].tolist(), np.exp(log_probs[0]).tolist())]
+        if ids[0, 0] < 0:
+            return []
+        words = model.words
+        return [[words[i], math.exp(lp)] for i, lp in zip(ids[0].tolist(), log_probs[0].tolist())]
+
+    @property
+    def predictor(self) -> Predictor:
+        """The head that answers this component's queries (its ``head`` setting)."""
+        self._require_model()
+        return self._predictor
 
     # -- serialization --------------------------------------------------------------------
 
@@ -529,22 +553,6 @@ def _check_context_size(context_size: Any) -> None:
         raise ConfigError(Errors.E330.format(context_size=context_size, limit=MAX_CONTEXT_SIZE))
 
 
-def _context_matrix(
-    known_ids: np.ndarray, first: np.ndarray, ends: np.ndarray, size: int
-) -> np.ndarray:
-    """Contexts as an int32 matrix (B, size): row b holds ``known_ids[max(first[b], ends[b] -
-    size) : ends[b]]``, oldest first, right-aligned, padded with UNKNOWN on the left. Built a
-    column at a time with numpy, so it costs no Python per context."""
-    matrix = np.full((len(ends), size), UNKNOWN, dtype=np.int32)
-    for back in range(1, size + 1):  # column size - back holds the back-th most recent word
-        source = ends - back
-        present = source >= first
-        if not present.any():
-            break
-        matrix[:, size - back] = np.where(present, known_ids[np.maximum(source, 0)], UNKNOWN)
-    return matrix
-
-
 def _register(component: HSPredictor, instance_id: str) -> None:
     old = _COMPONENTS.get(component.instance_id)
     if old is not None:
@@ -576,16 +584,28 @@ def _data(doc: Doc) -> dict:
     return data
 
 
-def _component(data: dict) -> HSPredictor:
+def component_of(doc: Doc) -> HSPredictor | None:
+    """The ``hs_predictor`` that processed ``doc``, if it is still loaded in this process
+    (None if not, or if no ``hs_predictor`` processed the doc)."""
+    data = doc.user_data.get(DATA_KEY)
+    if not isinstance(data, dict):
+        return None
     for component in _COMPONENTS.get(data.get("component", ""), ()):
         return component
-    raise PipelineError(Errors.E305)
+    return None
+
+
+def _component(doc: Doc) -> HSPredictor:
+    component = component_of(doc)
+    if component is None:
+        raise PipelineError(Errors.E305)
+    return component
 
 
 def _eager(doc: Doc) -> dict:
     data = _data(doc)
     if "log_probs" not in data:  # processed with eager=False: compute now, keep lazy caches
-        _component(data)._annotate([doc])
+        _component(doc)._annotate([doc])
         computed = _data(doc)
         computed.update({k: v for k, v in data.items() if k in ("token_next", "span_next")})
         data = computed
@@ -602,7 +622,7 @@ def _cached_next(doc: Doc, cache_name: str, key: int | str, start: int, end: int
     if cache is None:
         cache = data[cache_name] = {}
     if key not in cache:
-        component = _component(data)
+        component = _component(doc)
         cache[key] = component.next_words(component.context_ids(doc, start, end))
     return _pairs(cache[key])
 

@@ -1,9 +1,9 @@
 """How predictable each token of a Doc is: exact rank, surprisal and entropy, per position.
 
-For token i the ``hs_predictor`` that made the Doc reads its own context (the known words before
-i in its sentence, the last ``context_size``: ``HSPredictor.context_ids``) and its head turns it
-into a hidden vector; the model's tree gives log P(w | context) for *every* word w of the
-vocabulary (``HSModel.log_probabilities_hidden``). From that row, with "actual" the token's
+For token i the ``hs_predictor`` that made the Doc gives its context (the known words before i
+in its sentence, the last ``context_size``: ``HSPredictor.token_contexts``, the context its
+log-probability read) and its head gives log P(w | context) for *every* word w of the
+vocabulary (the head's ``log_probabilities``, exact). From that row, with "actual" the token's
 word and all logs natural unless they say bits::
 
     log_prob(i)  = log P(actual | context)                  (= Token._.hs_logprob)
@@ -36,11 +36,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from spacy.attrs import SENT_START
 from spacy.tokens import Doc
 
 from ..errors import Errors, PipelineError
-from ..pipeline.component import _COMPONENTS, DATA_KEY, HSPredictor
+from ..pipeline import component as hs_component
+from ..pipeline.component import DATA_KEY, HSPredictor
 
 SCORED, NO_CONTEXT, OOV, DROPPED = "scored", "no-context", "oov", "dropped"
 STATUSES = (SCORED, NO_CONTEXT, OOV, DROPPED)
@@ -64,7 +64,7 @@ class DocSurprisal:
     top_words, top_probs: the ``top_k`` most probable words at the position, best first.
     normal_forms: the word each token is looked up as (None if dropped).
     perplexity: ``Doc._.hs_perplexity``.
-    vocab_size: words in the model's vocabulary; head: the component's head ("directional"...).
+    vocab_size: words in the model's vocabulary; head: the name of the component's head.
     """
 
     status: list[str]
@@ -152,12 +152,12 @@ def component_of(doc: Doc) -> HSPredictor:
     """The ``hs_predictor`` that processed ``doc`` (it must still be loaded in this process)."""
     if not isinstance(doc, Doc):
         raise PipelineError(Errors.E703.format(type=type(doc).__name__))
-    data = doc.user_data.get(DATA_KEY)
-    if not isinstance(data, dict):
+    if not isinstance(doc.user_data.get(DATA_KEY), dict):
         raise PipelineError(Errors.E700.format(text=_preview(doc)))
-    for component in _COMPONENTS.get(data.get("component", ""), ()):
-        return component
-    raise PipelineError(Errors.E701.format(text=_preview(doc)))
+    component = hs_component.component_of(doc)
+    if component is None:
+        raise PipelineError(Errors.E701.format(text=_preview(doc)))
+    return component
 
 
 def _preview(doc: Doc, length: int = 40) -> str:
@@ -172,8 +172,7 @@ class _Scorer:
         model = component._require_model()
         self.component = component
         self.model = model
-        self.predictor = component._predictor
-        self.weights = self.predictor.output_weights
+        self.predictor = component.predictor
         self.top_k = min(top_k, len(model))
         self.rows_per_chunk = max(1, chunk_elements // len(model))
 
@@ -184,7 +183,7 @@ class _Scorer:
         # The positions that get a distribution, over all docs: (result, token index, target id
         # or -1, the component's log-prob or None) and their contexts.
         positions: list[tuple[DocSurprisal, int, int, float | None]] = []
-        contexts: list[list[int]] = []
+        contexts: list[np.ndarray] = []
         for doc in docs:
             n = len(doc)
             log_probs = [token._.hs_logprob for token in doc]
@@ -204,12 +203,12 @@ class _Scorer:
                 head=self.predictor.name,
             )
             results.append(result)
-            starts = _sentence_starts(doc)
+            doc_contexts = component.token_contexts(doc)
             for i, status in enumerate(result.status):
                 if status not in (SCORED, OOV):
                     continue
-                context = component.context_ids(doc, int(starts[i]), i)
-                if status == OOV and not context:
+                context = doc_contexts[i]
+                if status == OOV and context[-1] < 0:  # no known word before it
                     continue
                 word = normal_forms[i]
                 target = key_to_index.get(word, -1) if word is not None else -1
@@ -217,17 +216,17 @@ class _Scorer:
                 contexts.append(context)
         for start in range(0, len(positions), self.rows_per_chunk):
             end = start + self.rows_per_chunk
-            self._score_chunk(positions[start:end], contexts[start:end])
+            self._score_chunk(positions[start:end], np.stack(contexts[start:end]))
         return results
 
     def _score_chunk(
         self,
         positions: Sequence[tuple[DocSurprisal, int, int, float | None]],
-        contexts: Sequence[Sequence[int]],
+        contexts: np.ndarray,
     ) -> None:
         model, k = self.model, self.top_k
-        hidden, has_context = self.predictor.hidden_from_ids(contexts)
-        log_probs = model.log_probabilities_hidden(hidden, self.weights)  # (B, V), float64
+        log_probs = self.predictor.log_probabilities(contexts)  # (B, V), float64; NaN: none
+        has_context = ~np.isnan(log_probs[:, 0])
         entropies = -np.einsum("ij,ij->i", np.exp(log_probs), log_probs) / LN2
         top = np.argpartition(log_probs, -k, axis=1)[:, -k:]
         top_log_probs = np.take_along_axis(log_probs, top, axis=1)
@@ -270,14 +269,3 @@ def _status(log_prob: float | None, word: str | None, key_to_index: dict[str, in
     if word not in key_to_index:
         return OOV
     return NO_CONTEXT
-
-
-def _sentence_starts(doc: Doc) -> np.ndarray:
-    """Index of the first token of each token's sentence. As the component does: a token with
-    SENT_START 1 opens a sentence, and so does the doc's first token."""
-    n = len(doc)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    is_start = doc.to_array([SENT_START]).reshape(-1) == 1
-    is_start[0] = True
-    return np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
