@@ -375,7 +375,9 @@ def next_word_metrics(
         counts["oov_target"] += int((~known).sum())
         for name, head in heads.items():
             size = int(head.context_size)
-            log_probs = model.log_prob_ids(token_ids, lengths, head=name, unknown=None)
+            log_probs = model.log_prob_ids(
+                token_ids, lengths, head=name, unknown=None, cache=None
+            )
             for rows, score in ((scored, scores), (starts, start_scores)):
                 if name in score:
                     score[name].add_head(

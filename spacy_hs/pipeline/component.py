@@ -364,6 +364,7 @@ class HSPredictor(Pipe):
             np.bincount(sentence[kept], minlength=n_sentences),
             head=predictor.name,  # the head set_model chose
             unknown=self.unknown_word,
+            cache=None,  # the docs of a batch are one stream here: no cache across them
             context_size=self._context,
         )
         scored_unknown = (word_ids == UNKNOWN) & ~np.isnan(log_probs)
