@@ -164,7 +164,8 @@ def test_lazy_l2_equals_dense_decay(hs_model: HSModel, lee_path: Path, tmp_path:
     vectors = trainer.inputs.copy()
     unused = np.setdiff1d(np.arange(len(hs_model)), np.fromfile(corpus.path, dtype=np.int32))
     assert len(unused) > 100
-    engine = HeadEngine(trainer, EngineSettings(learn_rate=0.05, l2=1e-3, progress=False))
+    settings = EngineSettings(learn_rate=0.05, l2=1e-3, workers=1, progress=False)
+    engine = HeadEngine(trainer, settings)
     engine.train_epoch(corpus, lambda done: 0.05, np.random.default_rng(0))
     engine.score(corpus)  # catches up every row
     factor = np.exp(-0.05 * 1e-3 * corpus.n_ids)
