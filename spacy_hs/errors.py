@@ -147,6 +147,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot put the output at {path}: something of another kind (a file where a directory "
         "goes, or the reverse) is in the way. Move it away or choose another output path."
     )
+    E019 = (
+        "Cannot write {path}: the file system is full ({reason}; {free:,} bytes free). Nothing "
+        "was written and earlier outputs are untouched. Free some space there, or choose an "
+        "output path on another file system."
+    )
     E015 = (
         "Model data is not an spacy-hs byte string: {reason}. Pass bytes from HSModel.to_bytes()."
     )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -438,3 +439,76 @@ def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) 
     result = run_cli("train", LEE, tmp_path / "out", *FAST, option, "100000")
     fails_with(result, "E160", option[2:], "an integer from 1 to 256, got 100000")
     assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+
+
+# -- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for this test, holding ``old.txt`` and then filled to the last
+    byte (needs root; skipped where mounting is not allowed). Always unmounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        (disk / "old.txt").write_text("an earlier output\n")
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            for size in (1 << 16, 1 << 10, 1):  # fill to the last byte
+                try:
+                    while os.write(fd, b"\0" * size):
+                        pass
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def assert_nothing_written(disk: Path) -> None:
+    """Only what was there before: no temporaries, no empty output directories."""
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "old.txt"]
+    assert (disk / "old.txt").read_text() == "an earlier output\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["preprocess", LEE, "{disk}/old.txt", "--no-progress"],
+        ["preprocess", LEE, "{disk}/new/corpus.txt", "--no-progress"],
+        ["train", LEE, "{disk}/training", *FAST],
+        ["train", LEE, "{disk}/training", *FAST, "--save-gensim"],
+        ["assemble", "{model}", "{disk}/pipeline"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{disk}/old.txt"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{disk}/view/view.html"],
+        ["evaluate", "{model}", "-o", "{disk}/old.txt", "--no-progress"],
+        ["evaluate", "{model}", "-o", "{disk}/metrics/m.json", "--no-progress"],
+    ],
+    ids=[
+        "preprocess-over-old",
+        "preprocess-new-dir",
+        "train",
+        "train-save-gensim",
+        "assemble",
+        "render-over-old",
+        "render-new-dir",
+        "evaluate-over-old",
+        "evaluate-new-dir",
+    ],
+)
+def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: list) -> None:
+    """No traceback (OSError ENOSPC, numpy's "N requested and M written"): one line with its
+    code and exit 1; nothing half-written, the earlier output intact, no empty directory."""
+    args = [str(a).format(disk=full_disk, model=model_dir) for a in command]
+    result = run_cli(*args)
+    fails_with(result, "E019", "the file system is full")
+    assert_nothing_written(full_disk)

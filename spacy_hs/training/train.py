@@ -29,7 +29,7 @@ from confection import Config
 from ..corpus import tokenfile
 from ..errors import Errors, OutputError
 from ..hs_model import HSModel, check_output_dir, read_header
-from ..util import atomic_file, check_output_location
+from ..util import atomic_file, check_output_location, missing_dirs, remove_empty
 from .config import load_config, resolve_config
 from .word2vec import EpochReport, Word2VecResult, train_word2vec
 
@@ -97,12 +97,21 @@ def train(
         model.meta["head_seconds"] = time.perf_counter() - start
 
     model_dir = output_dir / MODEL_DIR
-    if save_gensim:  # first, so that the model's meta records it
-        gensim_path = output_dir / GENSIM_FILE
-        model.meta[GENSIM_RECORD] = _save_gensim(result.model, gensim_path, model_dir)
-        if on_status is not None:
-            on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
-    model.to_disk(model_dir)
+    gensim_path = output_dir / GENSIM_FILE
+    # A failed write (a full disk) leaves neither a new gensim file without its model nor an
+    # empty output directory behind.
+    created, new_gensim_file = missing_dirs(output_dir), not gensim_path.exists()
+    try:
+        if save_gensim:  # first, so that the model's meta records it
+            model.meta[GENSIM_RECORD] = _save_gensim(result.model, gensim_path, model_dir)
+            if on_status is not None:
+                on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
+        model.to_disk(model_dir)
+    except BaseException:
+        if save_gensim and new_gensim_file:
+            gensim_path.unlink(missing_ok=True)
+        remove_empty(created)
+        raise
     if on_status is not None:
         on_status(f"Saved the HS model to {model_dir}")
     return model
