@@ -424,6 +424,23 @@ class Errors(metaclass=ErrorsWithCodes):
         "vectors are then fitted to both objectives at once, so the hierarchical-softmax "
         "probabilities are no longer those of the model that was trained, and training is slower."
     )
+    E163 = (
+        "Config setting {section}.workers = {value} is more than {limit}, {factor} times the "
+        "{cores} core(s) this process may use: more threads than that only wait for a core, "
+        "each with its own buffers, and a huge number never finishes starting. Use 0 (one per "
+        "core) or a number up to {limit}."
+    )
+    E169 = (
+        "Config section [{section}] names @settings = {name!r}, {problem}. Valid names for "
+        "[{section}]: {valid}."
+    )
+    E170 = (
+        "word2vec.vector_size = {vector_size:,} with a vocabulary of {words:,} words needs about "
+        "{need} for the vectors and inner-node weights alone (gensim's and the HS model's "
+        "copies, {bytes_per} bytes per word and dimension), but this machine has {available} "
+        "of memory available. Lower --word2vec.vector_size (e.g. to {suggestion:,}, which "
+        "leaves room for the rest), or raise --word2vec.min_count for a smaller vocabulary."
+    )
     E164 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
     E165 = (
         "Cannot read the corpus metadata {path}: {reason}. Re-create the corpus with "

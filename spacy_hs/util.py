@@ -63,6 +63,56 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Threads per core beyond which more workers only wait (``max_workers``), and an absolute cap.
+WORKERS_PER_CORE = 4
+MAX_WORKERS = 256
+
+
+def max_workers() -> int:
+    """The most training threads a setting may ask for: ``WORKERS_PER_CORE`` per available
+    core, at most ``MAX_WORKERS``."""
+    return min(WORKERS_PER_CORE * available_cores(), MAX_WORKERS)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still use: the kernel's MemAvailable (free memory plus
+    caches it can drop), within a cgroup's limit if one is set; physical memory elsewhere."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, OSError, ValueError):
+            return 1 << 62  # unknown: no bound
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as used_file:
+            used = int(used_file.read().strip())
+        if limit != "max":
+            available = min(available, max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units, e.g. "9.6 TiB"."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{n:,} bytes"
+
+
 def is_positive_int(value: Any) -> bool:
     """An integer >= 1 (numpy integers included), but not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1

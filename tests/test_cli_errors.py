@@ -512,3 +512,31 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
     result = run_cli(*args)
     fails_with(result, "E019", "the file system is full")
     assert_nothing_written(full_disk)
+
+
+# -- absurd training settings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, value, fragments",
+    [
+        ("--word2vec.vector_size", "1000000000", ["word2vec.vector_size", "16 bytes per"]),
+        ("--word2vec.workers", "100000", ["word2vec.workers = 100000", "times the"]),
+        ("--head.workers", "100000", ["head.workers = 100000", "times the"]),
+        ("--word2vec.@settings", "spacy.Tokenizer.v1", ["not registered", "spacy_hs.word2vec.v1"]),
+        ("--word2vec.@settings", "nope.v1", ["[word2vec]", "spacy_hs.word2vec.v1"]),
+        ("--word2vec.@settings", "spacy_hs.directional_head.v1", ["reads the [head] section"]),
+        ("--head.@settings", "spacy_hs.word2vec.v1", ["spacy_hs.directional_head.v1"]),
+        ("--training.@settings", "spacy_hs.directional_head.v1", ["spacy_hs.training.v1"]),
+    ],
+)
+def test_absurd_settings_fail_before_training(
+    tmp_path: Path, option: str, value: str, fragments: list[str]
+) -> None:
+    """No numpy _ArrayMemoryError, no endless thread start-up, no catalogue.RegistryError or
+    TypeError: one line with its code, in seconds, and no output directory."""
+    start = time.perf_counter()
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, option, value)
+    code = {"vector_size": "E160", "workers": "E163", "@settings": "E169"}[option.split(".")[1]]
+    fails_with(result, code, *fragments)
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
