@@ -660,6 +660,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "somewhere else, e.g. --output view.html."
     )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
+    E738 = (
+        "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
+        "another encoding. Convert them to UTF-8 first (e.g. with `iconv -f latin1 -t utf-8`), "
+        "or put the text in a UTF-8 file."
+    )
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."

@@ -36,7 +36,15 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import Errors, OutputError, OutputExistsError, SpacyHSError, Warnings, describe
+from .errors import (
+    Errors,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    SpacyHSError,
+    Warnings,
+    describe,
+)
 
 TAG = "spacy-hs"
 PathLike = str | os.PathLike
@@ -111,6 +119,19 @@ def format_bytes(n: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
         value /= 1024
     return f"{n:,} bytes"
+
+
+def check_utf8(text: str, what: str) -> str:
+    """``text`` if it is valid Unicode; InputError (E738) if it holds the lone surrogates by
+    which Python smuggles undecodable bytes (command-line arguments and stdin are decoded with
+    ``surrogateescape``), which spaCy's tokenizer and any UTF-8 output would choke on."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = text[err.start]
+        byte = ord(char) - 0xDC00 if 0xDC80 <= ord(char) <= 0xDCFF else ord(char)
+        raise InputError(Errors.E738.format(what=what, byte=byte, position=err.start)) from None
+    return text
 
 
 def is_positive_int(value: Any) -> bool:

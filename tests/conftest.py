@@ -122,21 +122,21 @@ class CliRun:
     """A ``spacy-hs`` run in-process: exit code, exception, the raw output and ``output`` with
     line wrapping and box drawing undone (words separated by single spaces)."""
 
-    def __init__(self, args: Sequence[object]):
+    def __init__(self, args: Sequence[object], stdin: bytes | str | None = None):
         from typer.testing import CliRunner
 
         from spacy_hs.cli import app
 
-        result = CliRunner(env=_CLI_ENV).invoke(app, [str(a) for a in args])
+        result = CliRunner(env=_CLI_ENV).invoke(app, [str(a) for a in args], input=stdin)
         self.exit_code = result.exit_code
         self.exception = result.exception
         self.raw = result.output
         self.output = " ".join(_BORDERS.sub(" ", result.output).split())
 
 
-def run_cli(*args: object) -> CliRun:
-    """Run ``spacy-hs ARGS...``; see ``CliRun``."""
-    return CliRun(args)
+def run_cli(*args: object, stdin: bytes | str | None = None) -> CliRun:
+    """Run ``spacy-hs ARGS...`` (with ``stdin`` as its standard input); see ``CliRun``."""
+    return CliRun(args, stdin)
 
 
 @pytest.fixture(scope="session")

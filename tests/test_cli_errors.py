@@ -540,3 +540,24 @@ def test_absurd_settings_fail_before_training(
     code = {"vector_size": "E160", "workers": "E163", "@settings": "E169"}[option.split(".")[1]]
     fails_with(result, code, *fragments)
     assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+
+
+# -- text that is not UTF-8 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, stdin",
+    [
+        (["predict", "{model}", "caf\udce9 au lait"], None),  # argv's surrogateescape
+        (["render", "{model}", "--text", "caf\udce9 au lait", "-o", "{out}"], None),
+        (["render", "{model}", "-", "-o", "{out}"], b"the man\ncaf\xe9 au lait\n"),
+    ],
+    ids=["predict-TEXT", "render-text", "render-stdin"],
+)
+def test_text_that_is_not_utf8(model_dir: Path, tmp_path: Path, args: list, stdin) -> None:
+    """Bytes of another encoding on the command line or stdin: the error a file gets (not
+    "UnicodeEncodeError: surrogates not allowed" from spaCy's tokenizer)."""
+    out = tmp_path / "view.html"
+    result = run_cli(*[a.format(model=model_dir, out=out) for a in args], stdin=stdin)
+    fails_with(result, "E738", "is not UTF-8 (byte 0xe9 at character 3)", "iconv")
+    assert not out.exists()

@@ -22,7 +22,13 @@ from spacy.language import Language
 from .. import __version__
 from ..errors import Errors, ModelFileError, PipelineError
 from ..hs_model import META_FILE, HSModel, model_files
-from ..util import check_output_location, check_replaceable, recover_dir, staging_dir
+from ..util import (
+    check_output_location,
+    check_replaceable,
+    check_utf8,
+    recover_dir,
+    staging_dir,
+)
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 from .component import HSPredictor
 
@@ -201,7 +207,7 @@ class Prediction:
 
 def predict_next(nlp: Language, component: HSPredictor, text: str) -> Prediction:
     """Top-k words after ``text`` (its last sentence), as ``Doc._.hs_next`` gives them."""
-    doc = nlp(text)
+    doc = nlp(check_utf8(text, "The text"))
     model = component.model
     assert model is not None
     context = [model.words[i] for i in component.context_ids(doc, 0, len(doc))]
