@@ -725,17 +725,72 @@ def _restore_head(
     config: Any, arrays: dict[str, np.ndarray], model: HSModel, where: str | Path
 ) -> Predictor:
     """The head a header describes, built by the class registered under its architecture."""
-    architecture = config.get("architecture") if isinstance(config, dict) else None
-    kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
-    try:
-        head_class = registry.heads.get(str(architecture))
-    except Exception:  # catalogue.RegistryError, or a broken entry point
-        reason = Errors.E405.format(found=architecture, expected=", ".join(_registered_heads()))
-        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason)) from None
+    head_class = _head_class(config, where)
     try:
         return head_class.from_arrays(config, arrays, model)
     except (ValueError, TypeError) as err:
+        kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
         raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
+
+
+def _head_class(config: Any, where: str | Path) -> Any:
+    """The class registered under the architecture a head config names; ModelFileError E400."""
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    try:
+        return registry.heads.get(str(architecture))
+    except Exception:  # catalogue.RegistryError, or a broken entry point
+        kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
+        reason = Errors.E405.format(found=architecture, expected=", ".join(_registered_heads()))
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason)) from None
+
+
+def _check_head_specs(
+    header: dict, specs: dict[str, validation.ArraySpec], where: str | Path
+) -> None:
+    """Compare the head arrays meta.json declares with what the head's config allows for
+    this model's V words and d dimensions, before any array is read, so that a small model
+    directory cannot make loading allocate more (e.g. a bias of 2 * 10^9 floats backed by a
+    sparse file). A head class says its shapes with ``array_shapes(config, V, d)``; for one
+    that does not, each array may hold at most what K * d * d position weights or (V + 1) rows
+    of d + 1 could."""
+    config = header.get("head")
+    if config is None:
+        return
+    head_class = _head_class(config, where)
+    n_words, vector_size = specs["counts"][0][0], specs["vectors"][0][1]
+    declared = {
+        name[len(HEAD_PREFIX) :]: shape
+        for name, (shape, _) in specs.items()
+        if name.startswith(HEAD_PREFIX)
+    }
+    shapes_of = getattr(head_class, "array_shapes", None)
+    if shapes_of is not None:
+        try:
+            expected = shapes_of(config, n_words, vector_size)
+        except (ValueError, TypeError) as err:
+            kind = config.get("name", "next-word")
+            raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
+        for name, shape in declared.items():
+            if name in expected and tuple(shape) == tuple(expected[name]):
+                continue
+            fits = (
+                f"{list(expected[name])} (V = {n_words} words, d = {vector_size} dimensions)"
+                if name in expected
+                else f"absent: the head has the arrays {', '.join(expected)}"
+            )
+            key = f"arrays.{HEAD_PREFIX}{name}.shape"
+            raise ModelFileError(
+                Errors.E063.format(path=where, key=key, value=list(shape), expected=fits)
+            )
+        return
+    limit = max((n_words + 1) * (vector_size + 1), validation.MAX_CONTEXT_SIZE * vector_size**2)
+    for name, shape in declared.items():
+        if validation.n_elements(shape) > limit:
+            key = f"arrays.{HEAD_PREFIX}{name}.shape"
+            expected = f"at most {limit:,} values (V = {n_words} words, d = {vector_size})"
+            raise ModelFileError(
+                Errors.E063.format(path=where, key=key, value=list(shape), expected=expected)
+            )
 
 
 def _registered_heads() -> list[str]:
@@ -820,6 +875,7 @@ def _check_header(header: Any, where: str | Path) -> dict[str, validation.ArrayS
                 path=where, key=key, value=validation.shown(value), expected=expected
             )
         )
+    _check_head_specs(header, specs, where)
     return specs
 
 
