@@ -16,6 +16,7 @@ nodes rather than scoring all V words.
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import warnings
@@ -593,6 +594,7 @@ class HSModel:
     @classmethod
     def from_bytes(cls, data: bytes) -> HSModel:
         """Load from ``to_bytes`` output, checked as ``from_disk`` checks files."""
+        gc_enabled = gc.isenabled()
         try:
             msg = srsly.msgpack_loads(data)
             header, words, blobs = msg["header"], msg["words"], msg["arrays"]
@@ -600,6 +602,11 @@ class HSModel:
                 raise TypeError(f"arrays is a {type(blobs).__name__}, not a map")
         except Exception as err:  # msgpack raises several unrelated types on bad input
             raise ModelFileError(Errors.E015.format(reason=describe(err))) from None
+        finally:
+            # srsly.msgpack_loads turns the garbage collector off while it decodes and does not
+            # turn it back on when the data is bad.
+            if gc_enabled and not gc.isenabled():
+                gc.enable()
         specs = _check_header(header, "<bytes>")
         arrays = {}
         for name, (shape, dtype) in specs.items():
