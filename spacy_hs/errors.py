@@ -384,6 +384,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "{what} {path} is a directory. Pass the token file itself (`spacy-hs preprocess` writes "
         "one file from a directory of texts)."
     )
+    E171 = (
+        "{what} {path} is {kind}, not a regular file. Token files are read more than once (a "
+        "check, then each epoch), and a FIFO would block and a device never end: write the "
+        "tokens to a file first and pass that file."
+    )
     E152 = (
         "{what} {path} is compressed; gensim's corpus_file mode reads plain text only. "
         "Decompress it first (for example `gunzip -k {path}`), or run `spacy-hs preprocess` on it."
@@ -489,6 +494,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "text, rename it without the {suffix} suffix."
     )
     E185 = "Cannot read input {path}: {reason}. Check that it is a readable text file."
+    E190 = "Option {option} must be {expected}, got {value!r}. Pass a value in that range."
     E186 = (
         "Plots directory {path} is a file. Pass a directory path for loss.png and "
         "next_word.png (it is created if missing)."
@@ -496,6 +502,10 @@ class Errors(metaclass=ErrorsWithCodes):
 
     # Preprocessing and the default corpus (preprocess.py, corpus.py)
     E100 = "Input {path} does not exist. Check the path, or pass a file or directory of text."
+    E113 = (
+        "Input {path} is {kind}, not a regular file: reading it could wait for a writer or "
+        "never end. Write the text to a file first and pass that file."
+    )
     E101 = (
         "Directory {path} holds no text files (looked for {suffixes}, optionally .gz or .bz2 "
         "compressed). Put the text in such files, or pass the files themselves."
@@ -650,6 +660,10 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E732 = "Input {path} does not exist. Pass a text file (one document per line), or - for stdin."
     E733 = "Input {path} is a directory. Pass a text file (one document per line)."
+    E740 = (
+        "Input {path} is {kind}, not a regular file: reading it could wait for a writer or "
+        "never end. Pass a text file, or - to read stdin."
+    )
     E734 = (
         "Input {path} is not UTF-8 ({reason}). Convert it first, for example with "
         "`iconv -f latin1 -t utf-8 {path} > text.txt`."

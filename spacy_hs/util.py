@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -137,6 +138,34 @@ def check_utf8(text: str, what: str) -> str:
 def is_positive_int(value: Any) -> bool:
     """An integer >= 1 (numpy integers included), but not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def special_file(path: PathLike) -> str | None:
+    """What ``path`` is if it exists but is not a regular file nor a directory (a FIFO, a
+    device, a socket), in words; else None. Inputs are refused on this before they are opened:
+    opening a FIFO waits for a writer, and a device such as /dev/zero never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return file_kind(mode)
 
 
 def temporary_sibling(path: Path, kind: str = "tmp") -> Path:

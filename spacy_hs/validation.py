@@ -40,6 +40,7 @@ from .errors import (
     WrongTypeError,
     describe,
 )
+from .util import file_kind
 
 # The most context words a head, gensim's window or the component reads. Longer contexts only
 # cost memory: the component builds (tokens, context_size) int32 matrices and the directional
@@ -63,21 +64,6 @@ Problem = tuple[str, Any, str]  # (key, value, what it must be)
 
 
 # -- reading files ------------------------------------------------------------------------------
-
-
-def file_kind(mode: int) -> str:
-    """What a file of this ``st_mode`` is, in words."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def open_regular_file(path: Path, limit: int, why: str) -> tuple[BinaryIO, int]:

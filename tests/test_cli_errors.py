@@ -561,3 +561,133 @@ def test_text_that_is_not_utf8(model_dir: Path, tmp_path: Path, args: list, stdi
     result = run_cli(*[a.format(model=model_dir, out=out) for a in args], stdin=stdin)
     fails_with(result, "E738", "is not UTF-8 (byte 0xe9 at character 3)", "iconv")
     assert not out.exists()
+
+
+# -- inputs that are not regular files, or cannot be read -------------------------------------
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    """A FIFO nobody writes to: opening it for reading would block for ever."""
+    path = tmp_path / "fifo.txt"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.fixture
+def unreadable(tmp_path: Path) -> Path:
+    """A file this process may not read: mode 000, or for root (who may read any such file)
+    a write-only file of /proc."""
+    if os.geteuid() != 0:
+        path = tmp_path / "unreadable.txt"
+        path.write_text("the man said\n")
+        path.chmod(0)
+        return path
+    path = Path("/proc/sys/vm/compact_memory")  # mode 0200: root may write it, not read it
+    if not path.exists() or os.access(path, os.R_OK):
+        pytest.skip("no file here that root may not read")
+    return path
+
+
+def run_within(seconds: float, *args: object) -> CliRun:
+    """``run_cli`` in a child process, killed after ``seconds``: a FIFO must not block."""
+    command = [sys.executable, "-m", "spacy_hs", *map(str, args)]
+    env = {**os.environ, "COLUMNS": "4000", "NO_COLOR": "1"}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"spacy-hs {' '.join(map(str, args[:1]))} blocked for {seconds} s")
+    result = CliRun.__new__(CliRun)
+    result.exit_code, result.exception = done.returncode, SystemExit(done.returncode)
+    result.raw = done.stdout + done.stderr
+    result.output = " ".join(result.raw.split())
+    return result
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["evaluate", "{model}", "--heldout", "/dev/null"], "E171", "is a character device"),
+        (["evaluate", "{model}", "--heldout", "{tmp}"], "E151", "is a directory"),
+        (["evaluate", "{model}", "--heldout", "{fifo}"], "E171", "is a FIFO (named pipe)"),
+        (["train", "{fifo}", "{tmp}/out", *FAST], "E171", "Corpus file"),
+        (["train", LEE, "{tmp}/out", *FAST, "--heldout", "{fifo}"], "E171", "Held-out file"),
+        (["preprocess", "{fifo}", "{tmp}/out.txt"], "E113", "is a FIFO (named pipe)"),
+        (["render", "{model}", "{fifo}", "-o", "{tmp}/v.html"], "E740", "is a FIFO"),
+    ],
+    ids=[
+        "evaluate-dev-null",
+        "evaluate-directory",
+        "evaluate-fifo",
+        "train-fifo",
+        "train-heldout-fifo",
+        "preprocess-fifo",
+        "render-fifo",
+    ],
+)
+def test_inputs_that_are_not_regular_files(
+    model_dir: Path, tmp_path: Path, fifo: Path, args: list, code: str, fragment: str
+) -> None:
+    """Refused before they are opened: no block on a FIFO, no "does not exist" for /dev/null."""
+    values = {"model": model_dir, "tmp": tmp_path, "fifo": fifo}
+    result = run_within(60, *[str(a).format(**values) for a in args])
+    fails_with(result, code, fragment)
+    assert "does not exist" not in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.txt").exists()
+
+
+def test_a_fifo_as_the_corpus_meta_file(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    shutil.copy(LEE, corpus)
+    os.mkfifo(tmp_path / "corpus.txt.meta.json")
+    result = run_within(60, "train", corpus, tmp_path / "out", *FAST)
+    fails_with(result, "E165", "corpus.txt.meta.json", "is a FIFO (named pipe), not a regular")
+    assert "Training gensim" not in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["preprocess", "{path}", "{tmp}/out.txt", "--no-progress"],
+        ["train", "{path}", "{tmp}/out", *FAST],
+        ["evaluate", "{model}", "--heldout", "{path}", "--no-progress"],
+        ["render", "{model}", "{path}", "-o", "{tmp}/v.html"],
+    ],
+    ids=["preprocess", "train", "evaluate", "render"],
+)
+def test_unreadable_inputs(model_dir: Path, tmp_path: Path, unreadable: Path, args: list) -> None:
+    """Not click's "Invalid value ... is not readable" (exit 2, no code): our E185, exit 1."""
+    values = {"model": model_dir, "tmp": tmp_path, "path": unreadable}
+    result = run_cli(*[str(a).format(**values) for a in args])
+    fails_with(result, "E185", "Cannot read input", "ermission denied")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["render", "{model}", "--text", "The man", "-o", "{tmp}/v.html", "--top-k", "1000"],
+            "--top-k must be",
+        ),
+        (
+            ["render", "{model}", "--text", "The man", "-o", "{tmp}/v.html", "--max-docs", "-1"],
+            "--max-docs must be",
+        ),
+        (["predict", "{model}", "The man", "--top-k", "0"], "--top-k must be"),
+        (["preprocess", LEE, "{tmp}/o.txt", "--batch-size", "0"], "--batch-size must be"),
+    ],
+    ids=["render-top-k", "render-max-docs", "predict-top-k", "preprocess-batch-size"],
+)
+def test_numbers_out_of_range_exit_1_with_a_code(
+    model_dir: Path, tmp_path: Path, args: list, fragment: str
+) -> None:
+    values = {"model": model_dir, "tmp": tmp_path}
+    result = run_cli(*[str(a).format(**values) for a in args])
+    fails_with(result, "E190", fragment)
+    assert not (tmp_path / "v.html").exists() and not (tmp_path / "o.txt").exists()
+
+
+def test_train_checks_its_corpus_before_announcing_training(tmp_path: Path) -> None:
+    result = run_cli("train", tmp_path / "missing.txt", tmp_path / "out", *FAST)
+    fails_with(result, "E150", "does not exist")
+    assert "Training gensim" not in result.output

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from wasabi import msg
 
-from ..errors import SpacyHSError
+from ..errors import ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
 
@@ -34,12 +34,17 @@ class _App(typer.Typer):
                     with library_warnings():
                         return function(*call_args, **call_kwargs)
                 except SpacyHSError as err:
-                    msg.fail(str(err), exits=1)
+                    fail(err)
 
             register(run)
             return function
 
         return decorator
+
+
+def fail(err: SpacyHSError) -> None:
+    """Print ``err`` as one ✘ line and exit with 1."""
+    msg.fail(str(err), exits=1)
 
 
 app = _App(
@@ -49,8 +54,41 @@ app = _App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-Arg = typer.Argument
-Opt = typer.Option
+
+
+def Arg(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
+    """``typer.Argument``; a path is not checked by click (``readable``) but by the library,
+    whose errors carry a code and exit with 1 (click's exit with 2, in a usage panel)."""
+    kwargs.setdefault("readable", False)
+    return typer.Argument(*args, **kwargs)
+
+
+def Opt(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
+    """``typer.Option``; paths are checked by the library, as for ``Arg``."""
+    kwargs.setdefault("readable", False)
+    return typer.Option(*args, **kwargs)
+
+
+def in_range(
+    option: str, low: float | None = None, high: float | None = None
+) -> Callable[[Any], Any]:
+    """A typer callback in place of click's ``min``/``max``: a number outside [low, high] is
+    one line with its code (E190) and exit 1, as every other bad input, not click's exit 2."""
+    if low is not None and high is not None:
+        expected = f"an integer from {low} to {high}"
+    elif low is not None:
+        expected = f"an integer >= {low}"
+    else:
+        expected = f"an integer <= {high}"
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if (low is not None and value < low) or (high is not None and value > high):
+            fail(ConfigError(Errors.E190.format(option=option, expected=expected, value=value)))
+        return value
+
+    return check
 
 
 @app.callback()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, in_range
 
 
 @app.command("predict")
@@ -19,7 +19,12 @@ def predict_cli(
     text: Annotated[str, Arg(help="The text to continue; its last sentence is the context.")],
     top_k: Annotated[
         int | None,
-        Opt("--top-k", "-k", min=1, help="How many words to list. Default: the pipeline's (10)."),
+        Opt(
+            "--top-k",
+            "-k",
+            callback=in_range("--top-k", 1),
+            help="How many words to list. Default: the pipeline's (10).",
+        ),
     ] = None,
     head: Annotated[
         str | None,

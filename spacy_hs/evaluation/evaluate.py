@@ -613,8 +613,9 @@ def _check_plots_dir(plots_dir: Path) -> None:
 
 def _check_heldout(path: str | Path) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E200.format(path=path))
+    tokenfile.check_path(path, "Held-out file")  # a directory, a FIFO, a device (/dev/null)
     if path.stat().st_size == 0:
         raise InputError(Errors.E201.format(path=path))
     return path

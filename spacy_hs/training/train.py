@@ -50,6 +50,7 @@ def train(
     on_vocab: Callable[[Word2VecResult], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> HSModel:
     """Train on a token file and write ``output_dir/hs_model`` (and, with ``save_gensim``,
     ``output_dir/word2vec.model``). Returns the trained model.
@@ -57,6 +58,7 @@ def train(
     config / overrides: see ``load_config``.
     heldout_path: a held-out token file, for the directional head's early stopping.
     on_vocab / on_epoch / on_status: progress callbacks (the CLI prints them).
+    on_start: called with gensim's parameters once every check has passed, as training starts.
 
     Everything is checked before training starts (config, corpus, held-out file, output
     directory), so a mistake fails in seconds, not after the last epoch.
@@ -71,6 +73,8 @@ def train(
     inputs = [corpus_path, heldout_path, config if isinstance(config, (str, Path)) else None]
     _check_output(output_dir, inputs, save_gensim)
     corpus_meta = tokenfile.read_meta(corpus_path) or {}
+    if on_start is not None:
+        on_start(sections["word2vec"])
 
     result = train_word2vec(
         corpus_path,

@@ -15,8 +15,8 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..errors import Errors, InputError, OutputError
-from ..util import atomic_file, check_utf8
+from ..errors import Errors, InputError, OutputError, describe
+from ..util import atomic_file, check_utf8, special_file
 
 STDIN = "-"
 # Components that set sentence boundaries; for pretokenized text the lines are the sentences.
@@ -32,11 +32,17 @@ def read_lines(source: str | Path, *, max_lines: int | None = None) -> list[str]
         raise InputError(Errors.E732.format(path=path))
     if path.is_dir():
         raise InputError(Errors.E733.format(path=path))
+    kind = special_file(path)
+    if kind is not None:
+        raise InputError(Errors.E740.format(path=path, kind=kind))
     try:
         with path.open(encoding="utf8") as file:
             lines = _take(_non_empty(file), max_lines)
     except UnicodeDecodeError as err:
         raise InputError(Errors.E734.format(path=path, reason=err.reason)) from None
+    except OSError as err:
+        reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+        raise InputError(Errors.E185.format(path=path, reason=reason)) from None
     if not lines:
         raise InputError(Errors.E735.format(path=path))
     return lines
