@@ -302,6 +302,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{path} already exists; refusing to overwrite the package directory. Delete it or "
         "pass --force."
     )
+    E319 = (
+        "spaCy could not create the package directory (exit code {code}): {output} Fix what "
+        "spaCy reports, then run `spacy-hs package` again."
+    )
     E318 = (
         "Unknown language {lang!r}: spaCy has no language class for it. Use an ISO code that "
         "spaCy supports, e.g. en, de, fr, or xx for multi-language."
@@ -694,8 +698,9 @@ class Warnings(metaclass=ErrorsWithCodes):
         "version aside as {old}. That previous version has been restored."
     )
     W001 = (
-        "All the context words are out of vocabulary ({context}); no prediction is possible. "
-        "Check the text is normalised as the training corpus was (see model.settings)."
+        "The context {context} holds no word of the model's vocabulary (it is empty, or every "
+        "word is unknown), so the CBOW-style head has nothing to predict from. Give context "
+        "words the model knows, normalised as the training corpus was (see model.settings)."
     )
     # Building and loading models
     W020 = (

@@ -358,16 +358,16 @@ def test_package_version_is_normalised_once(normalized_model_dir: Path, tmp_path
 
 
 def test_temporaries_of_a_killed_preprocess_are_removed(tmp_path: Path) -> None:
-    """preprocess is killed while it reads (its input, a FIFO, never delivers): its hidden
-    temporaries stay behind, and the next run writing the same output removes them."""
-    fifo = tmp_path / "input.txt"
-    os.mkfifo(fifo)
+    """preprocess is killed while it writes (its input takes a while): its hidden temporaries
+    stay behind, and the next run writing the same output removes them."""
+    large = tmp_path / "input.txt"
+    large.write_text(LEE.read_text(encoding="utf8") * 40, encoding="utf8")
     output = tmp_path / "out" / "corpus.txt"
-    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(fifo), str(output)]
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(large), str(output)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(output.parent.glob(".*.tmp")):
-        time.sleep(0.1)
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     left = sorted(p.name for p in output.parent.glob(".*.tmp"))

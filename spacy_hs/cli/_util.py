@@ -9,11 +9,45 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from wasabi import msg
 
 from ..errors import ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
+
+
+class _HelpLayout:
+    """Help without typer's quirks: no ``<bool>`` type column for flags (``--help`` included),
+    arguments named in capitals (MODEL_DIR, as OUTPUT_DIR), and a usage line that reads
+    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag:
+                param.metavar = ""  # a flag takes no value
+            elif isinstance(param, TyperArgument) and param.metavar is None:
+                param.metavar = param.name.upper()
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []  # type: ignore[attr-defined]
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw.rstrip(".") + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        if isinstance(self, TyperGroup):
+            pieces.append(self.subcommand_metavar)
+        return pieces
+
+
+class _Command(_HelpLayout, TyperCommand):
+    pass
+
+
+class _Group(_HelpLayout, TyperGroup):
+    pass
 
 
 class _App(typer.Typer):
@@ -25,6 +59,7 @@ class _App(typer.Typer):
     """
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        kwargs.setdefault("cls", _Command)
         register = super().command(*args, **kwargs)
 
         def decorator(function: Callable) -> Callable:
@@ -49,6 +84,7 @@ def fail(err: SpacyHSError) -> None:
 
 app = _App(
     name=COMMAND,
+    cls=_Group,
     help="Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines.",
     no_args_is_help=True,
     add_completion=False,
