@@ -251,9 +251,11 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E303 = "hs_predictor head must be one of {heads}, got {head!r}."
     E304 = (
-        "This Doc was not processed by an hs_predictor component, so it has no hs_* values. "
-        "Add the component (nlp.add_pipe('hs_predictor', config={'model_path': ...})) and "
-        "process the text with nlp(text) or nlp.pipe(texts)."
+        "This Doc has no hs_* values: it was not processed by an hs_predictor component, or it "
+        "was read back from a DocBin made without store_user_data=True (the values live in "
+        "doc.user_data). Use DocBin(store_user_data=True), or add the component "
+        "(nlp.add_pipe('hs_predictor', config={'model_path': ...})) and process the text with "
+        "nlp(text) or nlp.pipe(texts)."
     )
     E305 = (
         "The hs_predictor that processed this Doc is not loaded in this process (the Doc was "
@@ -698,9 +700,10 @@ class Warnings(metaclass=ErrorsWithCodes):
         "version aside as {old}. That previous version has been restored."
     )
     W001 = (
-        "The context {context} holds no word of the model's vocabulary (it is empty, or every "
-        "word is unknown), so the CBOW-style head has nothing to predict from. Give context "
-        "words the model knows, normalised as the training corpus was (see model.settings)."
+        "The context {context} holds no word of the model's vocabulary (it is empty, or all "
+        "its words are out of vocabulary), so the CBOW-style head has nothing to predict from. "
+        "Give context words the model knows, normalised as the training corpus was (see "
+        "model.settings)."
     )
     # Building and loading models
     W020 = (

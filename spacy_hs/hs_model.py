@@ -211,6 +211,19 @@ class HSModel:
     def __len__(self) -> int:
         return len(self.words)
 
+    def __repr__(self) -> str:
+        head = (
+            f"{self.head.name} head, context {self.head.context_size}"
+            if self.head
+            else "no trained head"
+        )
+        settings = self.settings
+        kind = "skip-gram" if settings.get("sg") else "CBOW"
+        lang = f", lang {settings['lang']!r}" if settings.get("lang") else ""
+        return (
+            f"<HSModel: {len(self):,} words, {self.vector_size} dimensions, {kind}{lang}, {head}>"
+        )
+
     def is_lowercase(self) -> bool:
         """Whether no word of the vocabulary has an uppercase letter."""
         if self._lowercase is None:

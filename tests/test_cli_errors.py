@@ -347,6 +347,10 @@ def test_package_version_is_normalised_once(normalized_model_dir: Path, tmp_path
     result = run_cli("package", pipeline, out, "--name", "v", "--version", "01.2.3")
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.iterdir()] == ["en_v-1.2.3"]
+    # spaCy's own messages name where the package is, not the temporary directory it was
+    # built in (gone by now).
+    assert ".tmp" not in result.output and "spacy-hs-" not in result.output, result.output
+    assert str(out / "en_v-1.2.3") in result.output
     wheel = out / "en_v-1.2.3" / "dist" / "en_v-1.2.3-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
         assert "Version: 1.2.3" in archive.read("en_v-1.2.3.dist-info/METADATA").decode()

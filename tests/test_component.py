@@ -21,7 +21,7 @@ from spacy.tokens import Doc, DocBin
 from thinc.api import Config
 
 from spacy_hs import HSModel
-from spacy_hs.errors import ModelFileError
+from spacy_hs.errors import ModelFileError, PipelineError
 from spacy_hs.pipeline.component import (
     DATA_KEY,
     HSPredictor,
@@ -300,6 +300,21 @@ def test_eager_false_computes_on_access(model_dir: Path, nlp: spacy.Language) ->
 
 
 # -- bad input ---------------------------------------------------------------------------------
+
+
+def test_a_docbin_without_user_data_names_store_user_data(hs_model: HSModel) -> None:
+    """spaCy users keep Docs in a DocBin; without store_user_data=True the values are gone, and
+    the message says so (a None would read as "no scorable token")."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor").set_model(hs_model)
+    doc = nlp("Police said the fire was under control.")
+    assert doc._.hs_perplexity is not None
+    restored = list(DocBin(docs=[doc]).get_docs(nlp.vocab))[0]
+    with pytest.raises(PipelineError, match=r"\[E304\] .*store_user_data=True"):
+        _ = restored._.hs_perplexity
+    kept = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
+    assert kept._.hs_perplexity == doc._.hs_perplexity
 
 
 def test_no_model_says_how_to_give_one() -> None:

@@ -52,6 +52,9 @@ def corpus_cli(
     lee: Annotated[
         bool, Opt("--lee/--no-lee", help="Also write the Lee news corpus (lee.txt).")
     ] = True,
+    progress: Annotated[
+        bool, Opt("--progress/--no-progress", help="Show a progress bar of the lines written.")
+    ] = True,
 ) -> None:
     """Write a raw-text corpus; by default from gensim's bundled test data, with no network.
 
@@ -64,10 +67,14 @@ def corpus_cli(
 
     if source == "default":
         files = extract_default_corpus(
-            output_dir, max_articles=max_articles or None, min_words=min_words, lee=lee
+            output_dir,
+            max_articles=max_articles or None,
+            min_words=min_words,
+            lee=lee,
+            progress=progress,
         )
     elif source in SOURCES:
-        files = extract_asset_corpus(source, assets, output_dir)
+        files = extract_asset_corpus(source, assets, output_dir, progress=progress)
     else:
         raise ConfigError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     msg.table(

@@ -43,7 +43,14 @@ def predict_cli(
             "predict from. Check the text's language and spelling."
         )
         return
-    msg.info(f"Context ({len(prediction.context)} known words): {' '.join(prediction.context)}")
+    if prediction.context:
+        msg.info(f"Context ({len(prediction.context)} known words): {' '.join(prediction.context)}")
+    else:
+        msg.warn(
+            "No word of the text's last sentence is in the model's vocabulary: these are the "
+            "head's predictions for the first word of a sentence. Check the text's language and "
+            "spelling."
+        )
     rows = [
         (rank, word, f"{prob:.4f}", f"{math.log(prob):.3f}")
         for rank, (word, prob) in enumerate(prediction.next_words, start=1)

@@ -371,7 +371,7 @@ def next_word_metrics(
 
     counts = {"n_sentences": 0, "n_tokens": 0, "oov_target": 0, "no_known_context": 0}
     chunk, starts = _Chunk(), _Chunk()
-    with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
+    with _progress(heldout, show_progress, "Scoring the held-out file (bytes)") as progress:
         key_to_index = model.key_to_index
         for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
             ids = [key_to_index.get(token, -1) for token in tokens]
