@@ -215,6 +215,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{found_dtype}, meta.json says {shape} and {dtype}. It belongs to another model, or "
         "meta.json was changed: re-create the model with `spacy-hs train` or HSModel.to_disk."
     )
+    E073 = (
+        "The new vectors hold {count:,} NaN or infinite value(s), the first at flat index "
+        "{index:,}: the training that made them diverged. Retrain with a lower learning rate."
+    )
     # Queries
     E020 = "Unknown word {word!r}: it is not in the model's vocabulary of {n} words."
     E021 = "topn must be a positive integer, got {topn!r}."
@@ -706,6 +710,13 @@ class Warnings(metaclass=ErrorsWithCodes):
         "model.settings)."
     )
     # Building and loading models
+    W021 = (
+        "The model's vectors are now the directional head's fine-tuned ones "
+        "(export_fine_tuned_vectors), but its inner-node weights are still gensim's, trained "
+        "with the original vectors: the CBOW-style head (head='cbow') mixes the two, and its "
+        "probabilities are not those of a trained model. Use the directional head, or leave "
+        "export_fine_tuned_vectors off."
+    )
     W020 = (
         "This gensim model was trained with negative sampling as well (negative={negative}): "
         "its negative-sampling output layer (syn1neg) is ignored, and only the hierarchical "

@@ -134,6 +134,20 @@ class HSModel:
         if self.tree.n_words != n_words:
             raise InputError(Errors.E007.format(tree=self.tree.n_words, n=n_words))
 
+    def set_vectors(self, vectors: np.ndarray) -> None:
+        """Replace the input vectors (what the CBOW-style head and spaCy's ``token.vector``
+        read), checked as the constructor checks them: shape (V, d), finite, as float32."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        expected = (len(self.words), self.vector_size)
+        if vectors.shape != expected:
+            raise InputError(
+                Errors.E006.format(name="vectors", shape=vectors.shape, expected=expected)
+            )
+        bad = validation.non_finite(vectors)
+        if bad is not None:
+            raise InputError(Errors.E073.format(count=bad[0], index=bad[1]))
+        self.vectors = vectors
+
     # -- construction --------------------------------------------------------------------
 
     @classmethod

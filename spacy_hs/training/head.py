@@ -10,6 +10,7 @@ into the model.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ import numpy as np
 from wasabi import msg
 
 from ..corpus import tokenfile
+from ..errors import Warnings
 from ..heads.directional import DirectionalHead
 from .config import DirectionalHeadSettings, load_config, resolve_config
 from .head_engine import EngineSettings, token_lines, train_directional
@@ -159,8 +161,9 @@ def attach_head(
     model.head = head
     model.meta["head"] = head.history
     if export_fine_tuned_vectors:
-        model.vectors = head.to_arrays()["input_vectors"]
+        model.set_vectors(head.to_arrays()["input_vectors"])  # checked, as the constructor does
         model.meta["head"]["exported_fine_tuned_vectors"] = True
+        warnings.warn(Warnings.W021, stacklevel=2)
 
 
 def head_settings(
