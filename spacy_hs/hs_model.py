@@ -808,14 +808,14 @@ def _check_head_specs(
             if name in expected and tuple(shape) == tuple(expected[name]):
                 continue
             fits = (
-                f"{list(expected[name])} (V = {n_words} words, d = {vector_size} dimensions)"
+                f"it must be {list(expected[name])} for this head and model (V = {n_words} "
+                f"words, d = {vector_size} dimensions)"
                 if name in expected
-                else f"absent: the head has the arrays {', '.join(expected)}"
+                else f"the head has no such array, only {', '.join(expected)}"
             )
-            key = f"arrays.{HEAD_PREFIX}{name}.shape"
-            raise ModelFileError(
-                Errors.E063.format(path=where, key=key, value=list(shape), expected=fits)
-            )
+            reason = f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}; {fits}"
+            kind = config.get("name", "next-word")
+            raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
         return
     limit = max((n_words + 1) * (vector_size + 1), validation.MAX_CONTEXT_SIZE * vector_size**2)
     for name, shape in declared.items():
@@ -828,7 +828,7 @@ def _check_head_specs(
 
 
 def _registered_heads() -> list[str]:
-    return sorted(registry.heads.get_all())
+    return sorted(registry.loadable(registry.heads))
 
 
 def _head_arrays(header: Any) -> dict[str, Any]:

@@ -84,8 +84,9 @@ def max_workers() -> int:
 
 
 def available_memory() -> int:
-    """Bytes of memory this process may still use: the kernel's MemAvailable (free memory plus
-    caches it can drop), within a cgroup's limit if one is set; physical memory elsewhere."""
+    """Bytes of memory this process may use: the kernel's MemAvailable (free memory plus caches
+    it can drop), at most a container's limit; physical memory where MemAvailable is unknown.
+    Used only to refuse what cannot fit, so it errs on the generous side."""
     available = None
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
@@ -100,13 +101,11 @@ def available_memory() -> int:
             available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (AttributeError, OSError, ValueError):
             return 1 << 62  # unknown: no bound
-    try:
+    try:  # a container's limit (cgroup v2); its usage counts page cache, so it is not used
         with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
             limit = limit_file.read().strip()
-        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as used_file:
-            used = int(used_file.read().strip())
         if limit != "max":
-            available = min(available, max(int(limit) - used, 0))
+            available = min(available, int(limit))
     except (OSError, ValueError):
         pass
     return available
@@ -117,9 +116,9 @@ def format_bytes(n: int) -> str:
     value = float(n)
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+            break
         value /= 1024
-    return f"{n:,} bytes"
+    return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
 
 
 def check_utf8(text: str, what: str) -> str:

@@ -338,7 +338,7 @@ def _check_section(section: str, values: Any) -> None:
 
 def _check_function(section: str, name: Any) -> None:
     """E169 unless ``name`` is a registered settings function that reads ``section``."""
-    functions = registry.settings.get_all()
+    functions = spacy_hs_registry.loadable(registry.settings)
     function = functions.get(name) if isinstance(name, str) else None
     found = getattr(function, SECTION_ATTRIBUTE, None)
     if found == section:
