@@ -385,6 +385,10 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E208 = "{option} file {path} does not exist. Pass the path of an existing evaluation file."
     E209 = "Metrics output {path} is a directory. Pass a file path such as metrics.json."
+    E210 = (
+        "{option} file {path} is {kind}, not a regular file. Pass the path of a file (a FIFO "
+        "or a device is refused, as reading it could wait for a writer or never end)."
+    )
     # Training (word2vec.py, train.py)
     E150 = (
         "{what} {path} does not exist. Pass a token file written by `spacy-hs preprocess` (one "

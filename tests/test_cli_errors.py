@@ -618,6 +618,8 @@ def run_within(seconds: float, *args: object) -> CliRun:
         (["train", LEE, "{tmp}/out", *FAST, "--heldout", "{fifo}"], "E171", "Held-out file"),
         (["preprocess", "{fifo}", "{tmp}/out.txt"], "E113", "is a FIFO (named pipe)"),
         (["render", "{model}", "{fifo}", "-o", "{tmp}/v.html"], "E740", "is a FIFO"),
+        (["evaluate", "{model}", "--similarity", "{fifo}"], "E210", "is a FIFO"),
+        (["evaluate", "{model}", "--gensim-model", "{tmp}"], "E210", "is a directory"),
     ],
     ids=[
         "evaluate-dev-null",
@@ -627,6 +629,8 @@ def run_within(seconds: float, *args: object) -> CliRun:
         "train-heldout-fifo",
         "preprocess-fifo",
         "render-fifo",
+        "evaluate-similarity-fifo",
+        "evaluate-gensim-model-directory",
     ],
 )
 def test_inputs_that_are_not_regular_files(
@@ -656,8 +660,9 @@ def test_a_fifo_as_the_corpus_meta_file(tmp_path: Path) -> None:
         ["train", "{path}", "{tmp}/out", *FAST],
         ["evaluate", "{model}", "--heldout", "{path}", "--no-progress"],
         ["render", "{model}", "{path}", "-o", "{tmp}/v.html"],
+        ["evaluate", "{model}", "--analogies", "{path}", "--no-progress"],
     ],
-    ids=["preprocess", "train", "evaluate", "render"],
+    ids=["preprocess", "train", "evaluate", "render", "evaluate-analogies"],
 )
 def test_unreadable_inputs(model_dir: Path, tmp_path: Path, unreadable: Path, args: list) -> None:
     """Not click's "Invalid value ... is not readable" (exit 2, no code): our E185, exit 1."""

@@ -28,6 +28,7 @@ CBOW head on exactly that sample, for a like-for-like comparison).
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
 from collections.abc import Sequence
@@ -49,7 +50,7 @@ from ..errors import (
     Warnings,
 )
 from ..hs_model import HSModel
-from ..util import atomic_file, check_output_location, is_positive_int
+from ..util import atomic_file, check_output_location, is_positive_int, special_file
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
@@ -578,8 +579,9 @@ def load_gensim_model(path: str | Path) -> Any:
     from gensim.models import Word2Vec
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E205.format(path=path))
+    _check_readable(path, "--gensim-model")
     try:
         gensim_model = Word2Vec.load(str(path))
     except Exception as err:  # unpickling raises many unrelated types on a wrong file
@@ -635,9 +637,21 @@ def _check_normalizer(model: HSModel, heldout: Path) -> None:
 
 def _check_file(path: str | Path, option: str) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E208.format(path=path, option=option))
+    _check_readable(path, option)
     return path
+
+
+def _check_readable(path: Path, option: str) -> None:
+    """InputError unless ``path`` is a regular file this process may read: checked before it
+    is opened, so that a FIFO never blocks and a directory is not called missing."""
+    kind = "a directory" if path.is_dir() else special_file(path)
+    if kind is not None:
+        raise InputError(Errors.E210.format(option=option, path=path, kind=kind))
+    if not os.access(path, os.R_OK):
+        reason = "permission denied (PermissionError)"
+        raise InputError(Errors.E185.format(path=path, reason=reason))
 
 
 # -- plots ----------------------------------------------------------------------------------
