@@ -346,9 +346,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "or a larger heldout_fraction."
     )
     E405 = "unknown head architecture {found!r}, expected one of: {expected}"
-    E406 = (
-        "head context_size {size!r} or width {width!r} is not valid (a positive integer, and "
-        "the width that of the model's vectors, {vector_size})"
+    E406 = "head context_size {size!r} or width {width!r} is not valid"
+    E413 = (
+        "head context_size {size!r} or width {width!r} is not valid: each must be a positive "
+        "integer, and the width that of the model's vectors, {vector_size}"
     )
     E407 = "the head array {name} is missing"
     E408 = (

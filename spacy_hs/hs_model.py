@@ -62,6 +62,9 @@ ARRAYS = {
 # and its arrays, as head.<name>.npy; restored through spacy_hs.registry.heads.
 HEAD_PREFIX = "head."
 HEAD_DTYPES = ("<f4", "<i4", "<i8", "|u1")
+# Values each array of a head may hold if its class does not bound them (max_array_shapes):
+# 2^24 (at most 128 MiB), beyond the V * d of a small model, room for a hashed table.
+HEAD_ARRAY_MAX_VALUES = 1 << 24
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 # What language-model corpora (Penn Treebank, WikiText) call the words outside the vocabulary.
@@ -784,9 +787,10 @@ def _check_head_specs(
     """Compare the head arrays meta.json declares with what the head's config allows for
     this model's V words and d dimensions, before any array is read, so that a small model
     directory cannot make loading allocate more (e.g. a bias of 2 * 10^9 floats backed by a
-    sparse file). A head class says its shapes with ``array_shapes(config, V, d)``; for one
-    that does not, each array may hold at most what K * d * d position weights or (V + 1) rows
-    of d + 1 could."""
+    sparse file). A head class bounds its arrays with ``max_array_shapes(config, V, d)`` (the
+    largest shape of each array); for one that does not, each array may hold at most
+    ``HEAD_ARRAY_MAX_VALUES``, or what K * d * d position weights or (V + 1) rows of d + 1
+    could."""
     config = header.get("head")
     if config is None:
         return
@@ -797,34 +801,40 @@ def _check_head_specs(
         for name, (shape, _) in specs.items()
         if name.startswith(HEAD_PREFIX)
     }
-    shapes_of = getattr(head_class, "array_shapes", None)
-    if shapes_of is not None:
-        try:
-            expected = shapes_of(config, n_words, vector_size)
-        except (ValueError, TypeError) as err:
-            kind = config.get("name", "next-word")
-            raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
+    kind = config.get("name", "next-word")
+    bounds_of = getattr(head_class, "max_array_shapes", None)
+    if bounds_of is None:
+        limit = max(
+            HEAD_ARRAY_MAX_VALUES,
+            (n_words + 1) * (vector_size + 1),
+            validation.MAX_CONTEXT_SIZE * vector_size**2,
+        )
         for name, shape in declared.items():
-            if name in expected and tuple(shape) == tuple(expected[name]):
-                continue
-            fits = (
-                f"it must be {list(expected[name])} for this head and model (V = {n_words} "
-                f"words, d = {vector_size} dimensions)"
-                if name in expected
-                else f"the head has no such array, only {', '.join(expected)}"
-            )
-            reason = f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}; {fits}"
-            kind = config.get("name", "next-word")
-            raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
+            if validation.n_elements(shape) > limit:
+                reason = (
+                    f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}, more "
+                    f"than the {limit:,} values a head of a model of V = {n_words} words and "
+                    f"d = {vector_size} dimensions may have"
+                )
+                raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
         return
-    limit = max((n_words + 1) * (vector_size + 1), validation.MAX_CONTEXT_SIZE * vector_size**2)
+    try:
+        bounds = bounds_of(config, n_words, vector_size)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
     for name, shape in declared.items():
-        if validation.n_elements(shape) > limit:
-            key = f"arrays.{HEAD_PREFIX}{name}.shape"
-            expected = f"at most {limit:,} values (V = {n_words} words, d = {vector_size})"
-            raise ModelFileError(
-                Errors.E063.format(path=where, key=key, value=list(shape), expected=expected)
-            )
+        bound = bounds.get(name)
+        if bound is not None and len(shape) == len(bound):
+            if all(n <= most for n, most in zip(shape, bound)):
+                continue
+        fits = (
+            f"it may be at most {list(bound)} for this head and model (V = {n_words} words, "
+            f"d = {vector_size} dimensions)"
+            if bound is not None
+            else f"the head has no such array, only {', '.join(bounds)}"
+        )
+        reason = f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}; {fits}"
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
 
 
 def _registered_heads() -> list[str]:

@@ -235,27 +235,6 @@ class DirectionalHead:
         }
 
     @classmethod
-    def array_shapes(
-        cls, config: dict[str, Any], n_words: int, vector_size: int
-    ) -> dict[str, tuple[int, ...]]:
-        """The shape of each array of a saved head of this ``config``, for a model of
-        ``n_words`` words and ``vector_size`` dimensions: loading compares meta.json with them
-        before it reads any array. ModelFileError if the config does not fit the model (the
-        head's width is the vectors' width)."""
-        size, width = config.get("context_size"), config.get("width")
-        if not is_positive_int(size) or not is_positive_int(width) or width != vector_size:
-            error = Errors.E406.format(size=size, width=width, vector_size=vector_size)
-            raise ModelFileError(error)
-        diagonal = bool(config.get("diagonal"))
-        return {
-            "input_vectors": (n_words, width),
-            "padding_vector": (width,),
-            "position_weights": (size, width) if diagonal else (width, size * width),
-            "hidden_bias": (width,),
-            "output_weights": (n_words - 1, width + 1),
-        }
-
-    @classmethod
     def from_arrays(
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSModel
     ) -> DirectionalHead:
@@ -265,8 +244,16 @@ class DirectionalHead:
             found = config.get("architecture") if isinstance(config, dict) else config
             raise ModelFileError(Errors.E405.format(found=found, expected=repr(ARCHITECTURE)))
         size, width = config.get("context_size"), config.get("width")
+        if not is_positive_int(size) or not is_positive_int(width):
+            raise ModelFileError(Errors.E406.format(size=size, width=width))
         n_words, diagonal = len(hs_model), bool(config.get("diagonal"))
-        expected = cls.array_shapes(config, n_words, hs_model.vector_size)
+        expected = {
+            "input_vectors": (n_words, width),
+            "padding_vector": (width,),
+            "position_weights": (size, width) if diagonal else (width, size * width),
+            "hidden_bias": (width,),
+            "output_weights": (n_words - 1, width + 1),
+        }
         for name, shape in expected.items():
             if name not in arrays:
                 raise ModelFileError(Errors.E407.format(name=name))
@@ -302,6 +289,28 @@ class DirectionalHead:
         layers = {"context": self._context, "tree": self._tree}
         for name, (layer, param) in ARRAYS.items():
             layers[layer].set_param(param, self.model.ops.asarray(arrays[name].copy()))
+
+    @classmethod
+    def max_array_shapes(
+        cls, config: dict[str, Any], n_words: int, vector_size: int
+    ) -> dict[str, tuple[int, ...]]:
+        """The largest shape of each array of a saved head of this ``config``, for a model of
+        ``n_words`` words and ``vector_size`` dimensions (here the exact shapes): loading
+        compares meta.json with them before it reads any array (``hs_model``). ModelFileError
+        if the config does not fit the model (the head's width is the vectors' width)."""
+        size, width = config.get("context_size"), config.get("width")
+        if not is_positive_int(size) or not is_positive_int(width) or width != vector_size:
+            raise ModelFileError(
+                Errors.E413.format(size=size, width=width, vector_size=vector_size)
+            )
+        diagonal = bool(config.get("diagonal"))
+        return {
+            "input_vectors": (n_words, width),
+            "padding_vector": (width,),
+            "position_weights": (size, width) if diagonal else (width, size * width),
+            "hidden_bias": (width,),
+            "output_weights": (n_words - 1, width + 1),
+        }
 
     # -- internals ----------------------------------------------------------------------
 
