@@ -147,6 +147,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot put the output at {path}: something of another kind (a file where a directory "
         "goes, or the reverse) is in the way. Move it away or choose another output path."
     )
+    E019 = (
+        "Cannot write {path}: the file system is full ({reason}; {free:,} bytes free). Nothing "
+        "was written and earlier outputs are untouched. Free some space there, or choose an "
+        "output path on another file system."
+    )
     E015 = (
         "Model data is not an spacy-hs byte string: {reason}. Pass bytes from HSModel.to_bytes()."
     )
@@ -210,6 +215,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{found_dtype}, meta.json says {shape} and {dtype}. It belongs to another model, or "
         "meta.json was changed: re-create the model with `spacy-hs train` or HSModel.to_disk."
     )
+    E073 = (
+        "The new vectors hold {count:,} NaN or infinite value(s), the first at flat index "
+        "{index:,}: the training that made them diverged. Retrain with a lower learning rate."
+    )
     # Queries
     E020 = "Unknown word {word!r}: it is not in the model's vocabulary of {n} words."
     E021 = "topn must be a positive integer, got {topn!r}."
@@ -257,9 +266,11 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E303 = "hs_predictor head must be one of the model's heads ({heads}), got {head!r}."
     E304 = (
-        "This Doc was not processed by an hs_predictor component, so it has no hs_* values. "
-        "Add the component (nlp.add_pipe('hs_predictor', config={'model_path': ...})) and "
-        "process the text with nlp(text) or nlp.pipe(texts)."
+        "This Doc has no hs_* values: it was not processed by an hs_predictor component, or it "
+        "was read back from a DocBin made without store_user_data=True (the values live in "
+        "doc.user_data). Use DocBin(store_user_data=True), or add the component "
+        "(nlp.add_pipe('hs_predictor', config={'model_path': ...})) and process the text with "
+        "nlp(text) or nlp.pipe(texts)."
     )
     E305 = (
         "The hs_predictor that processed this Doc is not loaded in this process (the Doc was "
@@ -308,6 +319,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "{path} already exists; refusing to overwrite the package directory. Delete it or "
         "pass --force."
     )
+    E319 = (
+        "spaCy could not create the package directory (exit code {code}): {output} Fix what "
+        "spaCy reports, then run `spacy-hs package` again."
+    )
     E318 = (
         "Unknown language {lang!r}: spaCy has no language class for it. Use an ISO code that "
         "spaCy supports, e.g. en, de, fr, or xx for multi-language."
@@ -343,6 +358,10 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E405 = "unknown head architecture {found!r}, expected one of: {expected}"
     E406 = "head context_size {size!r} or width {width!r} is not valid"
+    E415 = (
+        "head context_size {size!r} or width {width!r} is not valid: each must be a positive "
+        "integer, and the width that of the model's vectors, {vector_size}"
+    )
     E407 = "the head array {name} is missing"
     E408 = (
         "head array {name} has shape {shape} and dtype {dtype}, expected {expected} and "
@@ -396,6 +415,10 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E208 = "{option} file {path} does not exist. Pass the path of an existing evaluation file."
     E209 = "Metrics output {path} is a directory. Pass a file path such as metrics.json."
+    E210 = (
+        "{option} file {path} is {kind}, not a regular file. Pass the path of a file (a FIFO "
+        "or a device is refused, as reading it could wait for a writer or never end)."
+    )
     # Training (word2vec.py, train.py)
     E150 = (
         "{what} {path} does not exist. Pass a token file written by `spacy-hs preprocess` (one "
@@ -404,6 +427,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E151 = (
         "{what} {path} is a directory. Pass the token file itself (`spacy-hs preprocess` writes "
         "one file from a directory of texts)."
+    )
+    E171 = (
+        "{what} {path} is {kind}, not a regular file. Token files are read more than once (a "
+        "check, then each epoch), and a FIFO would block and a device never end: write the "
+        "tokens to a file first and pass that file."
     )
     E152 = (
         "{what} {path} is compressed; gensim's corpus_file mode reads plain text only. "
@@ -447,6 +475,23 @@ class Errors(metaclass=ErrorsWithCodes):
         "sampling trains a second output layer (syn1neg) that spacy-hs never uses; the input "
         "vectors are then fitted to both objectives at once, so the hierarchical-softmax "
         "probabilities are no longer those of the model that was trained, and training is slower."
+    )
+    E163 = (
+        "Config setting {section}.workers = {value} is more than {limit}, {factor} times the "
+        "{cores} core(s) this process may use: more threads than that only wait for a core, "
+        "each with its own buffers, and a huge number never finishes starting. Use 0 (one per "
+        "core) or a number up to {limit}."
+    )
+    E169 = (
+        "Config section [{section}] names @settings = {name!r}, {problem}. Valid names for "
+        "[{section}]: {valid}."
+    )
+    E170 = (
+        "word2vec.vector_size = {vector_size:,} with a vocabulary of {words:,} words needs about "
+        "{need} for the vectors and inner-node weights alone (gensim's and the HS model's "
+        "copies, {bytes_per} bytes per word and dimension), but this machine has {available} "
+        "of memory available. Lower --word2vec.vector_size (e.g. to {suggestion:,}, which "
+        "leaves room for the rest), or raise --word2vec.min_count for a smaller vocabulary."
     )
     E164 = "Output directory {path} is a file. Pass a directory path (it is created if missing)."
     E165 = (
@@ -493,6 +538,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "text, rename it without the {suffix} suffix."
     )
     E185 = "Cannot read input {path}: {reason}. Check that it is a readable text file."
+    E190 = "Option {option} must be {expected}, got {value!r}. Pass a value in that range."
     E186 = (
         "Plots directory {path} is a file. Pass a directory path for loss.png and "
         "next_word.png (it is created if missing)."
@@ -500,6 +546,10 @@ class Errors(metaclass=ErrorsWithCodes):
 
     # Preprocessing and the default corpus (preprocess.py, corpus.py)
     E100 = "Input {path} does not exist. Check the path, or pass a file or directory of text."
+    E113 = (
+        "Input {path} is {kind}, not a regular file: reading it could wait for a writer or "
+        "never end. Write the text to a file first and pass that file."
+    )
     E101 = (
         "Directory {path} holds no text files (looked for {suffixes}, optionally .gz or .bz2 "
         "compressed). Put the text in such files, or pass the files themselves."
@@ -666,6 +716,10 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E732 = "Input {path} does not exist. Pass a text file (one document per line), or - for stdin."
     E733 = "Input {path} is a directory. Pass a text file (one document per line)."
+    E740 = (
+        "Input {path} is {kind}, not a regular file: reading it could wait for a writer or "
+        "never end. Pass a text file, or - to read stdin."
+    )
     E734 = (
         "Input {path} is not UTF-8 ({reason}). Convert it first, for example with "
         "`iconv -f latin1 -t utf-8 {path} > text.txt`."
@@ -679,6 +733,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "somewhere else, e.g. --output view.html."
     )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
+    E738 = (
+        "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
+        "another encoding. Convert them to UTF-8 first (e.g. with `iconv -f latin1 -t utf-8`), "
+        "or put the text in a UTF-8 file."
+    )
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."
@@ -691,8 +750,10 @@ class Warnings(metaclass=ErrorsWithCodes):
         "version aside as {old}. That previous version has been restored."
     )
     W001 = (
-        "All the context words are out of vocabulary ({context}); no prediction is possible. "
-        "Check the text is normalised as the training corpus was (see model.settings)."
+        "The context {context} holds no word of the model's vocabulary (it is empty, or all "
+        "its words are out of vocabulary), so the CBOW-style head has nothing to predict from. "
+        "Give context words the model knows, normalised as the training corpus was (see "
+        "model.settings)."
     )
     W002 = (
         "The context is empty and this head cannot predict a sentence's first word; no "
@@ -700,6 +761,13 @@ class Warnings(metaclass=ErrorsWithCodes):
         "starts (the trained directional or n-gram head)."
     )
     # Building and loading models
+    W021 = (
+        "The model's vectors are now the directional head's fine-tuned ones "
+        "(export_fine_tuned_vectors), but its inner-node weights are still gensim's, trained "
+        "with the original vectors: the CBOW-style head (head='cbow') mixes the two, and its "
+        "probabilities are not those of a trained model. Use the directional head, or leave "
+        "export_fine_tuned_vectors off."
+    )
     W020 = (
         "This gensim model was trained with negative sampling as well (negative={negative}): "
         "its negative-sampling output layer (syn1neg) is ignored, and only the hierarchical "

@@ -16,6 +16,7 @@ nodes rather than scoring all V words.
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import warnings
@@ -64,6 +65,9 @@ ARRAYS = {
 # and its arrays, as head.<name>.npy; restored through spacy_hs.registry.heads.
 HEAD_PREFIX = "head."
 HEAD_DTYPES = ("<f4", "<f2", "<i4", "<i8", "|u1")
+# Values each array of a head may hold if its class does not bound them (max_array_shapes):
+# 2^24 (at most 128 MiB), beyond the V * d of a small model, room for a hashed table.
+HEAD_ARRAY_MAX_VALUES = 1 << 24
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 # What language-model corpora (Penn Treebank, WikiText) call the words outside the vocabulary.
@@ -135,6 +139,20 @@ class HSModel:
                 )
         if self.tree.n_words != n_words:
             raise InputError(Errors.E007.format(tree=self.tree.n_words, n=n_words))
+
+    def set_vectors(self, vectors: np.ndarray) -> None:
+        """Replace the input vectors (what the CBOW-style head and spaCy's ``token.vector``
+        read), checked as the constructor checks them: shape (V, d), finite, as float32."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        expected = (len(self.words), self.vector_size)
+        if vectors.shape != expected:
+            raise InputError(
+                Errors.E006.format(name="vectors", shape=vectors.shape, expected=expected)
+            )
+        bad = validation.non_finite(vectors)
+        if bad is not None:
+            raise InputError(Errors.E073.format(count=bad[0], index=bad[1]))
+        self.vectors = vectors
 
     # -- construction --------------------------------------------------------------------
 
@@ -212,6 +230,19 @@ class HSModel:
 
     def __len__(self) -> int:
         return len(self.words)
+
+    def __repr__(self) -> str:
+        head = (
+            f"{self.head.name} head, context {self.head.context_size}"
+            if self.head
+            else "no trained head"
+        )
+        settings = self.settings
+        kind = "skip-gram" if settings.get("sg") else "CBOW"
+        lang = f", lang {settings['lang']!r}" if settings.get("lang") else ""
+        return (
+            f"<HSModel: {len(self):,} words, {self.vector_size} dimensions, {kind}{lang}, {head}>"
+        )
 
     def is_lowercase(self) -> bool:
         """Whether no word of the vocabulary has an uppercase letter."""
@@ -709,6 +740,7 @@ class HSModel:
     @classmethod
     def from_bytes(cls, data: bytes) -> HSModel:
         """Load from ``to_bytes`` output, checked as ``from_disk`` checks files."""
+        gc_enabled = gc.isenabled()
         try:
             msg = srsly.msgpack_loads(data)
             header, words, blobs = msg["header"], msg["words"], msg["arrays"]
@@ -716,6 +748,11 @@ class HSModel:
                 raise TypeError(f"arrays is a {type(blobs).__name__}, not a map")
         except Exception as err:  # msgpack raises several unrelated types on bad input
             raise ModelFileError(Errors.E015.format(reason=describe(err))) from None
+        finally:
+            # srsly.msgpack_loads turns the garbage collector off while it decodes and does not
+            # turn it back on when the data is bad.
+            if gc_enabled and not gc.isenabled():
+                gc.enable()
         specs = _check_header(header, "<bytes>")
         arrays = {}
         for name, (shape, dtype) in specs.items():
@@ -841,21 +878,83 @@ def _restore_head(
     config: Any, arrays: dict[str, np.ndarray], model: HSModel, where: str | Path
 ) -> Predictor:
     """The head a header describes, built by the class registered under its architecture."""
-    architecture = config.get("architecture") if isinstance(config, dict) else None
-    kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
-    try:
-        head_class = registry.heads.get(str(architecture))
-    except Exception:  # catalogue.RegistryError, or a broken entry point
-        reason = Errors.E405.format(found=architecture, expected=", ".join(_registered_heads()))
-        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason)) from None
+    head_class = _head_class(config, where)
     try:
         return head_class.from_arrays(config, arrays, model)
     except (ValueError, TypeError) as err:
+        kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
         raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
 
 
+def _head_class(config: Any, where: str | Path) -> Any:
+    """The class registered under the architecture a head config names; ModelFileError E400."""
+    architecture = config.get("architecture") if isinstance(config, dict) else None
+    try:
+        return registry.heads.get(str(architecture))
+    except Exception:  # catalogue.RegistryError, or a broken entry point
+        kind = config.get("name", "next-word") if isinstance(config, dict) else "next-word"
+        reason = Errors.E405.format(found=architecture, expected=", ".join(_registered_heads()))
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason)) from None
+
+
+def _check_head_specs(
+    header: dict, specs: dict[str, validation.ArraySpec], where: str | Path
+) -> None:
+    """Compare the head arrays meta.json declares with what the head's config allows for
+    this model's V words and d dimensions, before any array is read, so that a small model
+    directory cannot make loading allocate more (e.g. a bias of 2 * 10^9 floats backed by a
+    sparse file). A head class bounds its arrays with ``max_array_shapes(config, V, d)`` (the
+    largest shape of each array); for one that does not, each array may hold at most
+    ``HEAD_ARRAY_MAX_VALUES``, or what K * d * d position weights or (V + 1) rows of d + 1
+    could."""
+    config = header.get("head")
+    if config is None:
+        return
+    head_class = _head_class(config, where)
+    n_words, vector_size = specs["counts"][0][0], specs["vectors"][0][1]
+    declared = {
+        name[len(HEAD_PREFIX) :]: shape
+        for name, (shape, _) in specs.items()
+        if name.startswith(HEAD_PREFIX)
+    }
+    kind = config.get("name", "next-word")
+    bounds_of = getattr(head_class, "max_array_shapes", None)
+    if bounds_of is None:
+        limit = max(
+            HEAD_ARRAY_MAX_VALUES,
+            (n_words + 1) * (vector_size + 1),
+            validation.MAX_CONTEXT_SIZE * vector_size**2,
+        )
+        for name, shape in declared.items():
+            if validation.n_elements(shape) > limit:
+                reason = (
+                    f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}, more "
+                    f"than the {limit:,} values a head of a model of V = {n_words} words and "
+                    f"d = {vector_size} dimensions may have"
+                )
+                raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
+        return
+    try:
+        bounds = bounds_of(config, n_words, vector_size)
+    except (ValueError, TypeError) as err:
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=err)) from None
+    for name, shape in declared.items():
+        bound = bounds.get(name)
+        if bound is not None and len(shape) == len(bound):
+            if all(n <= most for n, most in zip(shape, bound)):
+                continue
+        fits = (
+            f"it may be at most {list(bound)} for this head and model (V = {n_words} words, "
+            f"d = {vector_size} dimensions)"
+            if bound is not None
+            else f"the head has no such array, only {', '.join(bounds)}"
+        )
+        reason = f"meta.json declares arrays.{HEAD_PREFIX}{name}.shape = {list(shape)}; {fits}"
+        raise ModelFileError(Errors.E400.format(path=where, kind=kind, reason=reason))
+
+
 def _registered_heads() -> list[str]:
-    return sorted(registry.heads.get_all())
+    return sorted(registry.loadable(registry.heads))
 
 
 def registered_head_names() -> list[str]:
@@ -949,6 +1048,7 @@ def _check_header(header: Any, where: str | Path) -> dict[str, validation.ArrayS
                 path=where, key=key, value=validation.shown(value), expected=expected
             )
         )
+    _check_head_specs(header, specs, where)
     return specs
 
 

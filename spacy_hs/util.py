@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,7 +37,15 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import Errors, OutputError, OutputExistsError, Warnings, describe
+from .errors import (
+    Errors,
+    InputError,
+    OutputError,
+    OutputExistsError,
+    SpacyHSError,
+    Warnings,
+    describe,
+)
 
 TAG = "spacy-hs"
 PathLike = str | os.PathLike
@@ -47,6 +56,10 @@ _TEMPORARY = re.compile(rf"\.(?P<name>.+)\.{TAG}-\d+-[0-9a-f]+\.(?:tmp|old)")
 MODEL_FORMAT_PREFIX = f"{TAG}."
 _META_MAX_BYTES = 64 << 20
 _LISTED = 10  # items named in an error message; the rest are counted
+# errno values that say the file system has no room left for an output (disk, quota, file size).
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# numpy's ndarray.tofile() reports a short write without an errno.
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 # Says why an existing output may not be replaced (``atomic_outputs``), or None if it may.
 NotOurs = Callable[[Path, Path], "str | None"]
 
@@ -59,9 +72,99 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Threads per core beyond which more workers only wait (``max_workers``), and an absolute cap.
+WORKERS_PER_CORE = 4
+MAX_WORKERS = 256
+
+
+def max_workers() -> int:
+    """The most training threads a setting may ask for: ``WORKERS_PER_CORE`` per available
+    core, at most ``MAX_WORKERS``."""
+    return min(WORKERS_PER_CORE * available_cores(), MAX_WORKERS)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may use: the kernel's MemAvailable (free memory plus caches
+    it can drop), at most a container's limit; physical memory where MemAvailable is unknown.
+    Used only to refuse what cannot fit, so it errs on the generous side."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, OSError, ValueError):
+            return 1 << 62  # unknown: no bound
+    try:  # a container's limit (cgroup v2); its usage counts page cache, so it is not used
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        if limit != "max":
+            available = min(available, int(limit))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in binary units, e.g. "9.6 TiB"."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+
+
+def check_utf8(text: str, what: str) -> str:
+    """``text`` if it is valid Unicode; InputError (E738) if it holds the lone surrogates by
+    which Python smuggles undecodable bytes (command-line arguments and stdin are decoded with
+    ``surrogateescape``), which spaCy's tokenizer and any UTF-8 output would choke on."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = text[err.start]
+        byte = ord(char) - 0xDC00 if 0xDC80 <= ord(char) <= 0xDCFF else ord(char)
+        raise InputError(Errors.E738.format(what=what, byte=byte, position=err.start)) from None
+    return text
+
+
 def is_positive_int(value: Any) -> bool:
     """An integer >= 1 (numpy integers included), but not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def special_file(path: PathLike) -> str | None:
+    """What ``path`` is if it exists but is not a regular file nor a directory (a FIFO, a
+    device, a socket), in words; else None. Inputs are refused on this before they are opened:
+    opening a FIFO waits for a writer, and a device such as /dev/zero never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return file_kind(mode)
 
 
 def temporary_sibling(path: Path, kind: str = "tmp") -> Path:
@@ -117,8 +220,30 @@ def _output_name(path: Path) -> Path:
     return path.with_name(match["name"]) if match else path
 
 
+def _no_room(err: BaseException) -> bool:
+    """Whether ``err`` says the file system is full (ENOSPC, a quota, numpy's short write)."""
+    if not isinstance(err, OSError) or isinstance(err, SpacyHSError):
+        return False
+    if err.errno in _NO_ROOM:
+        return True
+    return err.errno is None and _SHORT_WRITE.fullmatch(str(err)) is not None
+
+
+def _full_error(path: Path, err: OSError) -> OutputError:
+    """E019 for a full file system while writing ``path`` (named as the user gave it)."""
+    path = _output_name(path)
+    try:
+        free = shutil.disk_usage(next(p for p in [path, *path.parents] if p.exists())).free
+    except (OSError, StopIteration):
+        free = 0
+    reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+    return OutputError(Errors.E019.format(path=path, reason=reason, free=free))
+
+
 def _write_error(path: Path, err: OSError) -> OutputError:
     """E017 for an OSError while creating ``path``, naming the output, not a temporary."""
+    if _no_room(err):
+        return _full_error(path, err)
     path = _output_name(path)
     for parent in [path.parent, *path.parent.parents]:
         if parent.exists() or parent.is_symlink():
@@ -130,14 +255,50 @@ def _write_error(path: Path, err: OSError) -> OutputError:
     return OutputError(Errors.E017.format(path=path, reason=reason))
 
 
-def _prepare(path: Path) -> None:
-    """Create the parent directory and clear stale temporaries; OutputError if impossible."""
+def _prepare(path: Path) -> list[Path]:
+    """Create the parent directory and clear stale temporaries; OutputError if impossible.
+    Returns the directories it created, deepest first (``remove_empty`` on failure)."""
+    created = missing_dirs(path.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        remove_empty(created)
         raise _write_error(path, err) from None
     recover_dir(path)
     remove_stale_temporaries(path)
+    return created
+
+
+def missing_dirs(directory: PathLike) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in [Path(directory), *Path(directory).parents]:
+        if path.exists() or path.is_symlink():
+            break
+        missing.append(path)
+    return missing
+
+
+def remove_empty(directories: Iterable[Path]) -> None:
+    """Remove directories a failed run created (deepest first), as long as they are empty: a
+    failed command leaves no empty output directory behind."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+@contextmanager
+def failing_writes(target: PathLike) -> Iterator[None]:
+    """Turn a full file system (``OSError`` ENOSPC, EDQUOT, EFBIG, or numpy's short write)
+    while writing ``target`` into OutputError E019; other errors pass through unchanged."""
+    try:
+        yield
+    except OSError as err:
+        if _no_room(err):
+            raise _full_error(Path(target), err) from None
+        raise
 
 
 @contextmanager
@@ -154,11 +315,14 @@ def atomic_outputs(
     raises OutputExistsError (E183) before anything is renamed.
     """
     targets = [Path(p) for p in paths]
+    created: list[Path] = []
     for target in targets:
-        _prepare(target)
+        created += _prepare(target)
     temporaries = [temporary_sibling(target) for target in targets]
+    done = False
     try:
-        yield temporaries
+        with failing_writes(targets[0] if targets else "."):
+            yield temporaries
         written = [(t, target) for t, target in zip(temporaries, targets) if t.exists()]
         if not_ours is not None:
             for temporary, target in written:
@@ -167,9 +331,12 @@ def atomic_outputs(
                     raise OutputExistsError(Errors.E183.format(path=target, why=why))
         for temporary, target in written:
             _rename(temporary, target)
+        done = True
     finally:
         for temporary in temporaries:
             _remove(temporary)
+        if not done:
+            remove_empty(created)
 
 
 def same_content(target: Path, temporary: Path) -> str | None:
@@ -215,18 +382,23 @@ def staging_dir(target: PathLike, owned: Iterable[str] = ()) -> Iterator[Path]:
     """
     target = Path(target)
     owned = list(owned)
-    _prepare(target)
+    created = _prepare(target)
     temporary = temporary_sibling(target)
+    done = False
     try:
-        temporary.mkdir()
-    except OSError as err:
-        raise _write_error(target, err) from None
-    try:
-        yield temporary
+        try:
+            temporary.mkdir()
+        except OSError as err:
+            raise _write_error(target, err) from None
+        with failing_writes(target):
+            yield temporary
         check_replaceable(target, [*owned, *_files_under(temporary)])
         replace_dir(temporary, target)
+        done = True
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        if not done:
+            remove_empty(created)
 
 
 # -- what may be replaced ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ file) or the argument (a constructor) in its message.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import stat
@@ -39,6 +40,7 @@ from .errors import (
     WrongTypeError,
     describe,
 )
+from .util import file_kind
 
 # The most context words a head, gensim's window or the component reads. Longer contexts only
 # cost memory: the component builds (tokens, context_size) int32 matrices and the directional
@@ -56,27 +58,14 @@ JSON_MAX_BYTES = 1 << 30
 NPY_HEADER_MAX_BYTES = 10000
 _FINITE_CHUNK = 1 << 22  # elements per isfinite() call: bounds the temporary mask (4 MB)
 _INT32_MIN = np.iinfo(np.int32).min
+# No Huffman path is longer than this with int64 counts (see max_path_entries); with margin.
+MAX_PATH_LENGTH = 128
 LANG_CODE = re.compile(r"[A-Za-z][A-Za-z_]{0,15}")
 
 Problem = tuple[str, Any, str]  # (key, value, what it must be)
 
 
 # -- reading files ------------------------------------------------------------------------------
-
-
-def file_kind(mode: int) -> str:
-    """What a file of this ``st_mode`` is, in words."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def open_regular_file(path: Path, limit: int, why: str) -> tuple[BinaryIO, int]:
@@ -283,9 +272,24 @@ def _shapes_problem(specs: Mapping[str, ArraySpec], settings: Any) -> Problem | 
     if "path_nodes" in specs and "path_codes" in specs:
         if len(specs["path_nodes"][0]) != 1 or specs["path_nodes"][0] != specs["path_codes"][0]:
             return "arrays.path_codes.shape", list(specs["path_codes"][0]), "that of path_nodes"
+        limit = max_path_entries(n_words)
+        if specs["path_nodes"][0][0] > limit:
+            expected = (
+                f"[n] with n at most {limit:,}: {n_words:,} words, each at most "
+                f"{min(n_words - 1, MAX_PATH_LENGTH)} nodes deep"
+            )
+            return "arrays.path_nodes.shape", list(specs["path_nodes"][0]), expected
     if isinstance(settings, Mapping) and settings.get("vector_size", width) != width:
         return "settings.vector_size", settings.get("vector_size"), f"{width}, the vectors' width"
     return None
+
+
+def max_path_entries(n_words: int) -> int:
+    """The most path entries (``path_nodes``) a Huffman tree of ``n_words`` words can have.
+
+    A word at depth k of a Huffman tree occurs at least F(k) times (Fibonacci), so with int64
+    counts no path is longer than 91 nodes; a full binary tree has none longer than V - 1."""
+    return n_words * min(n_words - 1, MAX_PATH_LENGTH)
 
 
 def _describe_shape(shape: tuple[int, ...]) -> str:
@@ -304,7 +308,7 @@ def read_npy(
     need, so nothing beyond the declared array is ever allocated. Raises ModelFileError:
     E011 (truncated or unreadable), E072 (shape or dtype differ from meta.json), E060/E061 (not a
     regular file, or too large)."""
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = n_elements(shape) * dtype.itemsize
     limit = nbytes + NPY_HEADER_MAX_BYTES + 16
     if isinstance(source, (bytes, bytearray, memoryview)):
         file: BinaryIO = io.BytesIO(source)
@@ -352,6 +356,12 @@ def read_npy(
             return np.lib.format.read_array(file, allow_pickle=False)
         except Exception as err:
             raise ModelFileError(Errors.E011.format(path=where, reason=describe(err))) from None
+
+
+def n_elements(shape: Iterable[int]) -> int:
+    """The number of values of an array of ``shape``, exact (a Python int: ``np.prod`` in
+    int64 would wrap around for shapes of 2^63 values or more, and print negative sizes)."""
+    return math.prod(int(n) for n in shape)
 
 
 def _npy_why(shape: tuple[int, ...], dtype: np.dtype) -> str:

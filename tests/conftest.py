@@ -122,31 +122,35 @@ class CliRun:
     """A ``spacy-hs`` run in-process: exit code, exception, the raw output and ``output`` with
     line wrapping and box drawing undone (words separated by single spaces)."""
 
-    def __init__(self, args: Sequence[object]):
+    def __init__(self, args: Sequence[object], stdin: bytes | str | None = None):
         from typer.testing import CliRunner
 
         from spacy_hs.cli import app
 
-        result = CliRunner(env=_CLI_ENV).invoke(app, [str(a) for a in args])
+        result = CliRunner(env=_CLI_ENV).invoke(app, [str(a) for a in args], input=stdin)
         self.exit_code = result.exit_code
         self.exception = result.exception
         self.raw = result.output
         self.output = " ".join(_BORDERS.sub(" ", result.output).split())
 
 
-def run_cli(*args: object) -> CliRun:
-    """Run ``spacy-hs ARGS...``; see ``CliRun``."""
-    return CliRun(args)
+def run_cli(*args: object, stdin: bytes | str | None = None) -> CliRun:
+    """Run ``spacy-hs ARGS...`` (with ``stdin`` as its standard input); see ``CliRun``."""
+    return CliRun(args, stdin)
 
 
 @pytest.fixture(scope="session")
 def directional_model(normalized_model: HSModel, normalized_token_file: Path) -> HSModel:
-    """A copy of ``normalized_model`` with a directional head trained briefly on the same text."""
+    """A copy of ``normalized_model`` with a directional head trained briefly on the same text,
+    deterministically."""
     from spacy_hs.training.head import attach_head, train_head
 
     model = HSModel.from_bytes(normalized_model.to_bytes())
+    # One thread: Hogwild threads interleave their updates as the OS schedules them, so two
+    # threads would give weights that differ in the last bits from run to run.
     head = train_head(
-        model, normalized_token_file, epochs=2, context_size=3, ngram_orders=0, progress=False
+        model, normalized_token_file, epochs=2, context_size=3, workers=1, ngram_orders=0,
+        progress=False
     )
     attach_head(model, head)
     return model

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -346,6 +347,10 @@ def test_package_version_is_normalised_once(normalized_model_dir: Path, tmp_path
     result = run_cli("package", pipeline, out, "--name", "v", "--version", "01.2.3")
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.iterdir()] == ["en_v-1.2.3"]
+    # spaCy's own messages name where the package is, not the temporary directory it was
+    # built in (gone by now).
+    assert ".tmp" not in result.output and "spacy-hs-" not in result.output, result.output
+    assert str(out / "en_v-1.2.3") in result.output
     wheel = out / "en_v-1.2.3" / "dist" / "en_v-1.2.3-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
         assert "Version: 1.2.3" in archive.read("en_v-1.2.3.dist-info/METADATA").decode()
@@ -357,16 +362,16 @@ def test_package_version_is_normalised_once(normalized_model_dir: Path, tmp_path
 
 
 def test_temporaries_of_a_killed_preprocess_are_removed(tmp_path: Path) -> None:
-    """preprocess is killed while it reads (its input, a FIFO, never delivers): its hidden
-    temporaries stay behind, and the next run writing the same output removes them."""
-    fifo = tmp_path / "input.txt"
-    os.mkfifo(fifo)
+    """preprocess is killed while it writes (its input takes a while): its hidden temporaries
+    stay behind, and the next run writing the same output removes them."""
+    large = tmp_path / "input.txt"
+    large.write_text(LEE.read_text(encoding="utf8") * 40, encoding="utf8")
     output = tmp_path / "out" / "corpus.txt"
-    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(fifo), str(output)]
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(large), str(output)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(output.parent.glob(".*.tmp")):
-        time.sleep(0.1)
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     left = sorted(p.name for p in output.parent.glob(".*.tmp"))
@@ -438,3 +443,260 @@ def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) 
     result = run_cli("train", LEE, tmp_path / "out", *FAST, option, "100000")
     fails_with(result, "E160", option[2:], "an integer from 1 to 256, got 100000")
     assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+
+
+# -- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for this test, holding ``old.txt`` and then filled to the last
+    byte (needs root; skipped where mounting is not allowed). Always unmounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        (disk / "old.txt").write_text("an earlier output\n")
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            for size in (1 << 16, 1 << 10, 1):  # fill to the last byte
+                try:
+                    while os.write(fd, b"\0" * size):
+                        pass
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def assert_nothing_written(disk: Path) -> None:
+    """Only what was there before: no temporaries, no empty output directories."""
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "old.txt"]
+    assert (disk / "old.txt").read_text() == "an earlier output\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["preprocess", LEE, "{disk}/old.txt", "--no-progress"],
+        ["preprocess", LEE, "{disk}/new/corpus.txt", "--no-progress"],
+        ["train", LEE, "{disk}/training", *FAST],
+        ["train", LEE, "{disk}/training", *FAST, "--save-gensim"],
+        ["assemble", "{model}", "{disk}/pipeline"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{disk}/old.txt"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{disk}/view/view.html"],
+        ["evaluate", "{model}", "-o", "{disk}/old.txt", "--no-progress"],
+        ["evaluate", "{model}", "-o", "{disk}/metrics/m.json", "--no-progress"],
+    ],
+    ids=[
+        "preprocess-over-old",
+        "preprocess-new-dir",
+        "train",
+        "train-save-gensim",
+        "assemble",
+        "render-over-old",
+        "render-new-dir",
+        "evaluate-over-old",
+        "evaluate-new-dir",
+    ],
+)
+def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: list) -> None:
+    """No traceback (OSError ENOSPC, numpy's "N requested and M written"): one line with its
+    code and exit 1; nothing half-written, the earlier output intact, no empty directory."""
+    args = [str(a).format(disk=full_disk, model=model_dir) for a in command]
+    result = run_cli(*args)
+    fails_with(result, "E019", "the file system is full")
+    assert_nothing_written(full_disk)
+
+
+# -- absurd training settings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, value, fragments",
+    [
+        ("--word2vec.vector_size", "1000000000", ["word2vec.vector_size", "16 bytes per"]),
+        ("--word2vec.workers", "100000", ["word2vec.workers = 100000", "times the"]),
+        ("--head.workers", "100000", ["head.workers = 100000", "times the"]),
+        ("--word2vec.@settings", "spacy.Tokenizer.v1", ["not registered", "spacy_hs.word2vec.v1"]),
+        ("--word2vec.@settings", "nope.v1", ["[word2vec]", "spacy_hs.word2vec.v1"]),
+        ("--word2vec.@settings", "spacy_hs.directional_head.v1", ["reads the [head] section"]),
+        ("--head.@settings", "spacy_hs.word2vec.v1", ["spacy_hs.directional_head.v1"]),
+        ("--training.@settings", "spacy_hs.directional_head.v1", ["spacy_hs.training.v1"]),
+    ],
+)
+def test_absurd_settings_fail_before_training(
+    tmp_path: Path, option: str, value: str, fragments: list[str]
+) -> None:
+    """No numpy _ArrayMemoryError, no endless thread start-up, no catalogue.RegistryError or
+    TypeError: one line with its code, in seconds, and no output directory."""
+    start = time.perf_counter()
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, option, value)
+    code = {"vector_size": "E160", "workers": "E163", "@settings": "E169"}[option.split(".")[1]]
+    fails_with(result, code, *fragments)
+    assert time.perf_counter() - start < 20 and not (tmp_path / "out").exists()
+
+
+# -- text that is not UTF-8 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, stdin",
+    [
+        (["predict", "{model}", "caf\udce9 au lait"], None),  # argv's surrogateescape
+        (["render", "{model}", "--text", "caf\udce9 au lait", "-o", "{out}"], None),
+        (["render", "{model}", "-", "-o", "{out}"], b"the man\ncaf\xe9 au lait\n"),
+    ],
+    ids=["predict-TEXT", "render-text", "render-stdin"],
+)
+def test_text_that_is_not_utf8(model_dir: Path, tmp_path: Path, args: list, stdin) -> None:
+    """Bytes of another encoding on the command line or stdin: the error a file gets (not
+    "UnicodeEncodeError: surrogates not allowed" from spaCy's tokenizer)."""
+    out = tmp_path / "view.html"
+    result = run_cli(*[a.format(model=model_dir, out=out) for a in args], stdin=stdin)
+    fails_with(result, "E738", "is not UTF-8 (byte 0xe9 at character 3)", "iconv")
+    assert not out.exists()
+
+
+# -- inputs that are not regular files, or cannot be read -------------------------------------
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    """A FIFO nobody writes to: opening it for reading would block for ever."""
+    path = tmp_path / "fifo.txt"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.fixture
+def unreadable(tmp_path: Path) -> Path:
+    """A file this process may not read: mode 000, or for root (who may read any such file)
+    a write-only file of /proc."""
+    if os.geteuid() != 0:
+        path = tmp_path / "unreadable.txt"
+        path.write_text("the man said\n")
+        path.chmod(0)
+        return path
+    path = Path("/proc/sys/vm/compact_memory")  # mode 0200: root may write it, not read it
+    if not path.exists() or os.access(path, os.R_OK):
+        pytest.skip("no file here that root may not read")
+    return path
+
+
+def run_within(seconds: float, *args: object) -> CliRun:
+    """``run_cli`` in a child process, killed after ``seconds``: a FIFO must not block."""
+    command = [sys.executable, "-m", "spacy_hs", *map(str, args)]
+    env = {**os.environ, "COLUMNS": "4000", "NO_COLOR": "1"}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"spacy-hs {' '.join(map(str, args[:1]))} blocked for {seconds} s")
+    result = CliRun.__new__(CliRun)
+    result.exit_code, result.exception = done.returncode, SystemExit(done.returncode)
+    result.raw = done.stdout + done.stderr
+    result.output = " ".join(result.raw.split())
+    return result
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["evaluate", "{model}", "--heldout", "/dev/null"], "E171", "is a character device"),
+        (["evaluate", "{model}", "--heldout", "{tmp}"], "E151", "is a directory"),
+        (["evaluate", "{model}", "--heldout", "{fifo}"], "E171", "is a FIFO (named pipe)"),
+        (["train", "{fifo}", "{tmp}/out", *FAST], "E171", "Corpus file"),
+        (["train", LEE, "{tmp}/out", *FAST, "--heldout", "{fifo}"], "E171", "Held-out file"),
+        (["preprocess", "{fifo}", "{tmp}/out.txt"], "E113", "is a FIFO (named pipe)"),
+        (["render", "{model}", "{fifo}", "-o", "{tmp}/v.html"], "E740", "is a FIFO"),
+        (["evaluate", "{model}", "--similarity", "{fifo}"], "E210", "is a FIFO"),
+        (["evaluate", "{model}", "--gensim-model", "{tmp}"], "E210", "is a directory"),
+    ],
+    ids=[
+        "evaluate-dev-null",
+        "evaluate-directory",
+        "evaluate-fifo",
+        "train-fifo",
+        "train-heldout-fifo",
+        "preprocess-fifo",
+        "render-fifo",
+        "evaluate-similarity-fifo",
+        "evaluate-gensim-model-directory",
+    ],
+)
+def test_inputs_that_are_not_regular_files(
+    model_dir: Path, tmp_path: Path, fifo: Path, args: list, code: str, fragment: str
+) -> None:
+    """Refused before they are opened: no block on a FIFO, no "does not exist" for /dev/null."""
+    values = {"model": model_dir, "tmp": tmp_path, "fifo": fifo}
+    result = run_within(60, *[str(a).format(**values) for a in args])
+    fails_with(result, code, fragment)
+    assert "does not exist" not in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.txt").exists()
+
+
+def test_a_fifo_as_the_corpus_meta_file(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    shutil.copy(LEE, corpus)
+    os.mkfifo(tmp_path / "corpus.txt.meta.json")
+    result = run_within(60, "train", corpus, tmp_path / "out", *FAST)
+    fails_with(result, "E165", "corpus.txt.meta.json", "is a FIFO (named pipe), not a regular")
+    assert "Training gensim" not in result.output and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["preprocess", "{path}", "{tmp}/out.txt", "--no-progress"],
+        ["train", "{path}", "{tmp}/out", *FAST],
+        ["evaluate", "{model}", "--heldout", "{path}", "--no-progress"],
+        ["render", "{model}", "{path}", "-o", "{tmp}/v.html"],
+        ["evaluate", "{model}", "--analogies", "{path}", "--no-progress"],
+    ],
+    ids=["preprocess", "train", "evaluate", "render", "evaluate-analogies"],
+)
+def test_unreadable_inputs(model_dir: Path, tmp_path: Path, unreadable: Path, args: list) -> None:
+    """Not click's "Invalid value ... is not readable" (exit 2, no code): our E185, exit 1."""
+    values = {"model": model_dir, "tmp": tmp_path, "path": unreadable}
+    result = run_cli(*[str(a).format(**values) for a in args])
+    fails_with(result, "E185", "Cannot read input", "ermission denied")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (
+            ["render", "{model}", "--text", "The man", "-o", "{tmp}/v.html", "--top-k", "1000"],
+            "--top-k must be",
+        ),
+        (
+            ["render", "{model}", "--text", "The man", "-o", "{tmp}/v.html", "--max-docs", "-1"],
+            "--max-docs must be",
+        ),
+        (["predict", "{model}", "The man", "--top-k", "0"], "--top-k must be"),
+        (["preprocess", LEE, "{tmp}/o.txt", "--batch-size", "0"], "--batch-size must be"),
+    ],
+    ids=["render-top-k", "render-max-docs", "predict-top-k", "preprocess-batch-size"],
+)
+def test_numbers_out_of_range_exit_1_with_a_code(
+    model_dir: Path, tmp_path: Path, args: list, fragment: str
+) -> None:
+    values = {"model": model_dir, "tmp": tmp_path}
+    result = run_cli(*[str(a).format(**values) for a in args])
+    fails_with(result, "E190", fragment)
+    assert not (tmp_path / "v.html").exists() and not (tmp_path / "o.txt").exists()
+
+
+def test_train_checks_its_corpus_before_announcing_training(tmp_path: Path) -> None:
+    result = run_cli("train", tmp_path / "missing.txt", tmp_path / "out", *FAST)
+    fails_with(result, "E150", "does not exist")
+    assert "Training gensim" not in result.output

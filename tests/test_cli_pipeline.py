@@ -47,6 +47,28 @@ def test_every_option_has_help() -> None:
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+COMMANDS = ["preprocess", "train", "evaluate", "assemble", "predict", "package", "render", "corpus"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_reads_plainly(name: str) -> None:
+    """Flags take no value (no ``<bool>``, --help included), arguments are named in capitals,
+    the usage line reads INPUT... OUTPUT, and Rich markup swallows no [extra]."""
+    result = invoke(name, "--help")
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "{" not in result.output
+    usage = result.output.split("Usage: ")[1].split(" [OPTIONS] ")[1].split()[0]
+    assert usage.isupper(), usage
+    if name == "preprocess":
+        assert "spacy-hs preprocess [OPTIONS] INPUT... OUTPUT" in result.output
+        assert 'pip install "spacy-hs[dask]"' in result.output
+
+
+def test_root_help_has_no_bool_metavar() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0 and "<bool>" not in result.output
+
+
 # -- assemble ----------------------------------------------------------------------------------
 
 
@@ -133,6 +155,17 @@ def test_predict_bad_inputs(tmp_path: Path, normalized_model_dir: Path) -> None:
     assert result.exit_code == 0 and "nothing to predict" in result.output
     result = invoke("predict", normalized_model_dir, "the", "--head", "directional")
     assert result.exit_code == 1 and "has no 'directional' next-word head" in result.output
+
+
+def test_predict_warns_when_no_word_is_known(directional_model: HSModel, tmp_path: Path) -> None:
+    """The directional head predicts a first word from an empty context: say so, rather than
+    print "Context (0 known words):"."""
+    directional_model.to_disk(tmp_path / "model")
+    result = invoke("predict", tmp_path / "model", "zzqx qqzx")
+    assert result.exit_code == 0, result.output
+    assert "0 known words" not in result.output
+    assert "\u26a0 No word of the text's last sentence" in result.output
+    assert "first word of a sentence" in result.output and "probability" in result.output
 
 
 # -- package -----------------------------------------------------------------------------------

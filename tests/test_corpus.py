@@ -97,14 +97,17 @@ def test_bad_output_and_no_articles_are_errors(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(corpus_module, "WIKI_DUMP", "enwiki-table-markup.xml.bz2")
     with pytest.raises(SpacyHSError, match="No article"):
         extract_default_corpus(tmp_path / "out", max_articles=2, min_words=10**7, lee=False)
-    assert list((tmp_path / "out").iterdir()) == []  # no empty wiki.txt left behind
+    assert not (tmp_path / "out").exists()  # no empty wiki.txt, nor an empty directory
 
 
 def test_cli_corpus_then_preprocess(tmp_path: Path) -> None:
     out_dir = tmp_path / "corpus"
-    result = run_cli("corpus", str(out_dir), "--max-articles", "2", "--no-lee")
+    result = run_cli("corpus", str(out_dir), "--max-articles", "2", "--no-lee", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "wiki.txt" in result.output and "words" in result.output
+    assert "Writing wiki.txt" not in result.output  # --no-progress: no bar
+    shown = run_cli("corpus", str(out_dir), "--max-articles", "2", "--no-lee", "--progress")
+    assert shown.exit_code == 0 and "Writing wiki.txt" in shown.raw
     assert [p.name for p in out_dir.iterdir()] == ["wiki.txt"]
     # The next stage reads the directory as it is.
     stats = preprocess(out_dir, tmp_path / "corpus.tok.txt", progress=False).meta["stats"]

@@ -12,7 +12,7 @@ import srsly
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel, HuffmanTree
-from spacy_hs.errors import MissingModelFileError, ModelFileError
+from spacy_hs.errors import InputError, MissingModelFileError, ModelFileError
 from spacy_hs.heads.directional import DirectionalHead
 from spacy_hs.heads.ngram import NgramHead
 from spacy_hs.training.head import attach_head, read_sentences, train_head
@@ -185,8 +185,24 @@ def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path:
     assert not np.array_equal(tuned, model.vectors)
     exported = HSModel.from_gensim(cbow_gensim)
     head = train_head(exported, lee_path, None, **HEAD_TRAINING)
-    attach_head(exported, head, export_fine_tuned_vectors=True)
+    with pytest.warns(UserWarning, match=r"\[W021\] .*CBOW-style head"):
+        attach_head(exported, head, export_fine_tuned_vectors=True)
     np.testing.assert_array_equal(exported.vectors, exported.head.arrays["input_vectors"])
+
+
+def test_replaced_vectors_are_checked(hs_model: HSModel) -> None:
+    """attach_head(export_fine_tuned_vectors=True) assigned model.vectors directly, past the
+    constructor's checks; set_vectors checks shape and values."""
+    model = HSModel.from_bytes(hs_model.to_bytes())
+    with pytest.raises(InputError, match=r"\[E006\] vectors has shape \(3, 4\)"):
+        model.set_vectors(np.zeros((3, 4), dtype=np.float32))
+    bad = model.vectors.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(InputError, match=r"\[E073\] .* 1 NaN"):
+        model.set_vectors(bad)
+    model.set_vectors(model.vectors.astype(np.float64) * 2)
+    assert model.vectors.dtype == np.float32
+    np.testing.assert_array_equal(model.vectors, hs_model.vectors * 2)
 
 
 def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) -> None:

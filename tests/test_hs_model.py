@@ -507,3 +507,15 @@ def test_very_deep_word_does_not_overflow() -> None:
     ids, log_probs = model.top_k_hidden(hidden[:1], 3)
     assert ids.tolist() == [[0, 1, 2]]
     np.testing.assert_allclose(log_probs, [[-np.log(2), -2 * np.log(2), -3 * np.log(2)]])
+
+
+def test_an_empty_context_is_not_called_out_of_vocabulary_words(hs_model: HSModel) -> None:
+    with pytest.warns(UserWarning, match=r"\[W001\] The context \[\] holds no word .* is empty"):
+        assert hs_model.predict_output_word([]) is None or not hs_model.predict_output_word([])
+
+
+def test_repr_says_what_the_model_is(hs_model: HSModel) -> None:
+    text = repr(hs_model)
+    assert text.startswith("<HSModel: ") and f"{len(hs_model):,} words" in text
+    assert f"{hs_model.vector_size} dimensions" in text and "CBOW" in text
+    assert "no trained head" in text

@@ -248,6 +248,25 @@ def test_corrupted_bytes(model: HSModel, corrupt) -> None:
         HSModel.from_bytes(corrupt(model.to_bytes()))
 
 
+@pytest.mark.parametrize("data", [b"\xc1", b"\x92\x01", b"not msgpack at all"])
+def test_bad_bytes_leave_the_garbage_collector_on(model: HSModel, data: bytes) -> None:
+    """srsly.msgpack_loads disables the collector while it decodes, and leaves it off when it
+    raises: a failed from_bytes turned gc off for the rest of the process."""
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(ModelFileError, match="bytes"):
+        HSModel.from_bytes(data)
+    assert gc.isenabled()
+    gc.disable()  # and a caller who turned it off keeps it off
+    try:
+        with pytest.raises(ModelFileError):
+            HSModel.from_bytes(data)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_corrupted_bytes_in_array_data(model: HSModel) -> None:
     message = srsly.msgpack_loads(model.to_bytes())
     vectors = bytearray(message["arrays"]["vectors"])

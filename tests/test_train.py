@@ -20,11 +20,12 @@ from spacy_hs.training.config import default_config, load_config
 from spacy_hs.training.train import GENSIM_FILE, MODEL_DIR, train
 
 DEFAULT_CFG = Path(__file__).parent.parent / "configs" / "default.cfg"
-# Small and deterministic: one worker, few dimensions, two epochs.
+# Small and deterministic: one worker (gensim's and the head's), few dimensions, two epochs.
 FAST = {
     "word2vec.vector_size": 16,
     "word2vec.epochs": 2,
     "word2vec.workers": 1,
+    "head.workers": 1,
     "training.loss_sample": 300,
 }
 FAST_ARGS = [arg for key, value in FAST.items() for arg in (f"--{key}", str(value))]

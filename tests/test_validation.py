@@ -438,3 +438,86 @@ def test_a_string_is_not_a_context(hs_model: HSModel) -> None:
             call()
         assert isinstance(info.value, TypeError)
     assert "['the', 'president']" in str(info.value)  # the fix, spelled out
+
+
+# -- array shapes: checked against the model's dimensions before any array is read -------------
+
+
+def test_a_head_array_larger_than_the_model_allows_is_never_read(model_dir: Path) -> None:
+    """A bias of 2 * 10^9 floats (7.45 GiB) in a sparse file: its declared shape does not fit
+    the head of a 12-dimension model, so loading refuses it before reading anything."""
+    n = 2_000_000_000
+    path = model_dir / "head.hidden_bias.npy"
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(
+            file, {"descr": "<f4", "fortran_order": False, "shape": (n,)}
+        )
+        file.truncate(file.tell() + 4 * n)  # sparse: no disk used
+    meta = read_meta(model_dir)
+    meta["arrays"]["head.hidden_bias"] = {"shape": [n], "dtype": "<f4", "crc32": None}
+    write_meta(model_dir, meta)
+    run = run_python(LOAD, str(model_dir), timeout=60)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "arrays.head.hidden_bias.shape = [2000000000]" in run.stdout
+    assert "at most [12] for this head and model (V = 524 words, d = 12" in run.stdout
+    assert run.max_rss < GIB
+
+
+@pytest.mark.parametrize(
+    "keys, value, expected",
+    [
+        (["head", "width"], 13, "width that of the model's vectors, 12"),
+        (["arrays", "head.position_weights", "shape"], [12, 36], "at most [3, 12]"),
+        (["arrays", "head.extra"], {"shape": [10**9], "dtype": "<f4"}, "has no such array"),
+        (["arrays", "path_nodes", "shape"], [10**9], "at most 67,072"),
+    ],
+)
+def test_declared_shapes_must_fit_the_model(
+    model_dir: Path, keys: list[str], value: Any, expected: str
+) -> None:
+    meta = read_meta(model_dir)
+    parent = meta
+    for key in keys[:-1]:
+        parent = parent[key]
+    parent[keys[-1]] = value
+    if keys[1] == "path_nodes":
+        meta["arrays"]["path_codes"]["shape"] = value
+    write_meta(model_dir, meta)
+    message = str(load_error(model_dir))
+    assert expected in message and "meta.json" in message
+
+
+def test_a_shape_of_2_to_the_63_is_refused_with_true_sizes(model_dir: Path) -> None:
+    """int64 arithmetic wrapped around to a negative byte count ("more than the
+    -36,893,488,147,419,093,216 bytes"); sizes are exact Python ints."""
+    import re
+
+    from spacy_hs.validation import n_elements, read_npy
+
+    assert n_elements([2**63]) * 4 == 36_893_488_147_419_103_232
+    assert n_elements([2**33, 2**31]) == 2**64
+    for shape in [(2**63,), (2**33, 2**31)]:
+        with pytest.raises(ModelFileError) as info:
+            read_npy(_npy(np.zeros(3, dtype=np.int32)), shape, np.dtype("<i4"), "x.npy")
+        assert not re.search(r"-[\d,]+ bytes", str(info.value)), str(info.value)
+    meta = read_meta(model_dir)
+    meta["arrays"]["path_nodes"]["shape"] = meta["arrays"]["path_codes"]["shape"] = [2**63]
+    write_meta(model_dir, meta)
+    message = str(load_error(model_dir))
+    assert "arrays.path_nodes.shape = [9223372036854775808]" in message
+    assert not re.search(r"-[\d,]+ bytes", message), message
+
+
+def test_heads_that_do_not_bound_their_arrays_get_a_general_bound(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head class of another package may not say its shapes (max_array_shapes): its arrays
+    are still bounded before they are read."""
+    from spacy_hs.heads.directional import DirectionalHead
+
+    monkeypatch.delattr(DirectionalHead, "max_array_shapes")
+    meta = read_meta(model_dir)
+    meta["arrays"]["head.hidden_bias"]["shape"] = [2_000_000_000]
+    write_meta(model_dir, meta)
+    message = str(load_error(model_dir))
+    assert "[E400]" in message and "more than the 16,777,216 values" in message

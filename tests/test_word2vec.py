@@ -161,3 +161,18 @@ def test_train_one_word_corpus(tmp_path: Path):
     with pytest.raises(ValueError, match="Only 1 word type") as err:
         train_word2vec(path, {**SMALL, "min_count": 1})
     assert "4 words and 1 distinct" in str(err.value)
+
+
+def test_vectors_that_do_not_fit_in_memory_fail_before_gensim_allocates(
+    lee_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vocabulary is known after the scan; its weights are checked against the memory
+    available before gensim allocates them (not numpy's _ArrayMemoryError afterwards)."""
+    import spacy_hs.training.word2vec as word2vec
+    from spacy_hs.errors import ConfigError
+
+    monkeypatch.setattr(word2vec, "available_memory", lambda: 64 << 20)
+    with pytest.raises(ConfigError, match=r"\[E170\] word2vec.vector_size = 5,000 .* 64.0 MiB"):
+        train_word2vec(lee_path, {**SMALL, "vector_size": 5000})
+    monkeypatch.undo()
+    assert len(train_word2vec(lee_path, {**SMALL, "epochs": 1}).model.wv) > 1000

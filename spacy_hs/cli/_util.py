@@ -9,11 +9,45 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from wasabi import msg
 
-from ..errors import SpacyHSError
+from ..errors import ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
+
+
+class _HelpLayout:
+    """Help without typer's quirks: no ``<bool>`` type column for flags (``--help`` included),
+    arguments named in capitals (MODEL_DIR, as OUTPUT_DIR), and a usage line that reads
+    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag:
+                param.metavar = ""  # a flag takes no value
+            elif isinstance(param, TyperArgument) and param.metavar is None:
+                param.metavar = param.name.upper()
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []  # type: ignore[attr-defined]
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw.rstrip(".") + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        if isinstance(self, TyperGroup):
+            pieces.append(self.subcommand_metavar)
+        return pieces
+
+
+class _Command(_HelpLayout, TyperCommand):
+    pass
+
+
+class _Group(_HelpLayout, TyperGroup):
+    pass
 
 
 class _App(typer.Typer):
@@ -25,6 +59,7 @@ class _App(typer.Typer):
     """
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
+        kwargs.setdefault("cls", _Command)
         register = super().command(*args, **kwargs)
 
         def decorator(function: Callable) -> Callable:
@@ -34,7 +69,7 @@ class _App(typer.Typer):
                     with library_warnings():
                         return function(*call_args, **call_kwargs)
                 except SpacyHSError as err:
-                    msg.fail(str(err), exits=1)
+                    fail(err)
 
             register(run)
             return function
@@ -42,15 +77,54 @@ class _App(typer.Typer):
         return decorator
 
 
+def fail(err: SpacyHSError) -> None:
+    """Print ``err`` as one ✘ line and exit with 1."""
+    msg.fail(str(err), exits=1)
+
+
 app = _App(
     name=COMMAND,
+    cls=_Group,
     help="Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-Arg = typer.Argument
-Opt = typer.Option
+
+
+def Arg(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
+    """``typer.Argument``; a path is not checked by click (``readable``) but by the library,
+    whose errors carry a code and exit with 1 (click's exit with 2, in a usage panel)."""
+    kwargs.setdefault("readable", False)
+    return typer.Argument(*args, **kwargs)
+
+
+def Opt(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
+    """``typer.Option``; paths are checked by the library, as for ``Arg``."""
+    kwargs.setdefault("readable", False)
+    return typer.Option(*args, **kwargs)
+
+
+def in_range(
+    option: str, low: float | None = None, high: float | None = None
+) -> Callable[[Any], Any]:
+    """A typer callback in place of click's ``min``/``max``: a number outside [low, high] is
+    one line with its code (E190) and exit 1, as every other bad input, not click's exit 2."""
+    if low is not None and high is not None:
+        expected = f"an integer from {low} to {high}"
+    elif low is not None:
+        expected = f"an integer >= {low}"
+    else:
+        expected = f"an integer <= {high}"
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if (low is not None and value < low) or (high is not None and value > high):
+            fail(ConfigError(Errors.E190.format(option=option, expected=expected, value=value)))
+        return value
+
+    return check
 
 
 @app.callback()

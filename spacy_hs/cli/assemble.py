@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..pipeline import DEFAULT_HEAD, DEFAULT_TOP_K
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, in_range
 
 
 @app.command("assemble")
@@ -22,7 +22,13 @@ def assemble_cli(
         Opt("--lang", "-l", help="Pipeline language code. Default: the model's, else en."),
     ] = None,
     top_k: Annotated[
-        int, Opt("--top-k", "-k", min=1, help="How many words Doc/Span/Token._.hs_next list.")
+        int,
+        Opt(
+            "--top-k",
+            "-k",
+            callback=in_range("--top-k", 1),
+            help="How many words Doc/Span/Token._.hs_next list.",
+        ),
     ] = DEFAULT_TOP_K,
     head: Annotated[
         str,
@@ -34,7 +40,11 @@ def assemble_cli(
     ] = DEFAULT_HEAD,
     context_size: Annotated[
         int | None,
-        Opt("--context-size", min=1, help="Context words per prediction. Default: the head's."),
+        Opt(
+            "--context-size",
+            callback=in_range("--context-size", 1),
+            help="Context words per prediction. Default: the head's.",
+        ),
     ] = None,
 ) -> None:
     """Build a spaCy pipeline: blank LANG + sentencizer + hs_predictor, with vectors.

@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, in_range
 
 
 @app.command("corpus")
@@ -37,16 +37,23 @@ def corpus_cli(
         int,
         Opt(
             "--max-articles",
-            min=0,
+            callback=in_range("--max-articles", 0),
             help="Keep at most this many Wikipedia articles (0: all, about 100).",
         ),
     ] = 0,
     min_words: Annotated[
         int,
-        Opt("--min-words", min=1, help="Drop Wikipedia articles with fewer words (stubs)."),
+        Opt(
+            "--min-words",
+            callback=in_range("--min-words", 1),
+            help="Drop Wikipedia articles with fewer words (stubs).",
+        ),
     ] = 50,
     lee: Annotated[
         bool, Opt("--lee/--no-lee", help="Also write the Lee news corpus (lee.txt).")
+    ] = True,
+    progress: Annotated[
+        bool, Opt("--progress/--no-progress", help="Show a progress bar of the lines written.")
     ] = True,
 ) -> None:
     """Write a raw-text corpus; by default from gensim's bundled test data, with no network.
@@ -60,10 +67,14 @@ def corpus_cli(
 
     if source == "default":
         files = extract_default_corpus(
-            output_dir, max_articles=max_articles or None, min_words=min_words, lee=lee
+            output_dir,
+            max_articles=max_articles or None,
+            min_words=min_words,
+            lee=lee,
+            progress=progress,
         )
     elif source in SOURCES:
-        files = extract_asset_corpus(source, assets, output_dir)
+        files = extract_asset_corpus(source, assets, output_dir, progress=progress)
     else:
         raise ConfigError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     msg.table(

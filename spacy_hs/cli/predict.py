@@ -8,7 +8,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, in_range
 
 
 @app.command("predict")
@@ -19,7 +19,12 @@ def predict_cli(
     text: Annotated[str, Arg(help="The text to continue; its last sentence is the context.")],
     top_k: Annotated[
         int | None,
-        Opt("--top-k", "-k", min=1, help="How many words to list. Default: the pipeline's (10)."),
+        Opt(
+            "--top-k",
+            "-k",
+            callback=in_range("--top-k", 1),
+            help="How many words to list. Default: the pipeline's (10).",
+        ),
     ] = None,
     head: Annotated[
         str | None,
@@ -42,7 +47,14 @@ def predict_cli(
             "predict from. Check the text's language and spelling."
         )
         return
-    msg.info(f"Context ({len(prediction.context)} known words): {' '.join(prediction.context)}")
+    if prediction.context:
+        msg.info(f"Context ({len(prediction.context)} known words): {' '.join(prediction.context)}")
+    else:
+        msg.warn(
+            "No word of the text's last sentence is in the model's vocabulary: these are the "
+            "head's predictions for the first word of a sentence. Check the text's language and "
+            "spelling."
+        )
     rows = [
         (rank, word, f"{prob:.4f}", f"{math.log(prob):.3f}")
         for rank, (word, prob) in enumerate(prediction.next_words, start=1)

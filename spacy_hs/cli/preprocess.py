@@ -8,7 +8,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, library_warnings
+from ._util import Arg, Opt, app, in_range, library_warnings
 
 
 class Action(str, Enum):
@@ -76,7 +76,7 @@ def preprocess_cli(
         int,
         Opt(
             "--min-sentence-length",
-            min=1,
+            callback=in_range("--min-sentence-length", 1),
             help="Leave out sentences with fewer tokens than this (counted after normalisation).",
         ),
     ] = 1,
@@ -93,14 +93,19 @@ def preprocess_cli(
         Opt(
             "--n-process",
             "-n",
-            min=1,
+            callback=in_range("--n-process", 1),
             help="Processes for tokenizing. More than 1 pays off on large corpora only: each "
             "worker starts its own Python and spaCy.",
         ),
     ] = 1,
     batch_size: Annotated[
         int,
-        Opt("--batch-size", "-b", min=1, help="Documents per batch (also capped at 1M chars)."),
+        Opt(
+            "--batch-size",
+            "-b",
+            callback=in_range("--batch-size", 1),
+            help="Documents per batch (also capped at 1M chars).",
+        ),
     ] = 1000,
     heldout: Annotated[
         Path | None,
@@ -126,7 +131,7 @@ def preprocess_cli(
         int | None,
         Opt(
             "--max-length",
-            min=2,
+            callback=in_range("--max-length", 2),
             help="Split lines longer than this many characters at whitespace. Default: spaCy's "
             "nlp.max_length (1,000,000).",
             show_default=False,
@@ -142,7 +147,7 @@ def preprocess_cli(
             "-e",
             help="Where to tokenize: local (this process, or --n-process processes) or dask "
             "(a Dask cluster: a local one, or the one at --scheduler; needs "
-            'pip install "spacy-hs[dask]"). Both write identical files.',
+            'pip install "spacy-hs\\[dask]"). Both write identical files.',
         ),
     ] = EngineName.local,
     workers: Annotated[
@@ -150,7 +155,7 @@ def preprocess_cli(
         Opt(
             "--workers",
             "-w",
-            min=1,
+            callback=in_range("--workers", 1),
             help="Dask: worker processes of the local cluster, one thread each. Default: one "
             "per CPU core.",
             show_default=False,

@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app
+from ._util import Arg, Opt, app, in_range
 
 
 @app.command("render")
@@ -38,10 +38,21 @@ def render_cli(
         Opt("--style", help="Colour by 'rank' or 'surprisal' first; the page can switch."),
     ] = "rank",
     top_k: Annotated[
-        int, Opt("--top-k", "-k", min=1, max=100, help="Predictions shown on hover.")
+        int,
+        Opt(
+            "--top-k",
+            "-k",
+            callback=in_range("--top-k", 1, 100),
+            help="Predictions shown on hover.",
+        ),
     ] = 5,
     max_docs: Annotated[
-        int | None, Opt("--max-docs", min=1, help="Render only the first N documents.")
+        int | None,
+        Opt(
+            "--max-docs",
+            callback=in_range("--max-docs", 1),
+            help="Render only the first N documents.",
+        ),
     ] = None,
     pretokenized: Annotated[
         bool,
@@ -53,7 +64,11 @@ def render_cli(
     ] = False,
     sentences_per_doc: Annotated[
         int,
-        Opt("--sentences-per-doc", min=1, help="With --pretokenized: lines grouped per document."),
+        Opt(
+            "--sentences-per-doc",
+            callback=in_range("--sentences-per-doc", 1),
+            help="With --pretokenized: lines grouped per document.",
+        ),
     ] = 1,
 ) -> None:
     """Write the surprisal view of a text: each word coloured by the exact rank (or surprisal)

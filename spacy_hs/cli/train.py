@@ -75,7 +75,6 @@ def train_cli(
 
     Each epoch prints its own loss: the exact mean -log P(word | context), in nats, on a sample.
     """
-    from ..training.config import load_config, resolve_config
     from ..training.train import MODEL_DIR, train
     from ..training.word2vec import EpochReport, Word2VecResult
 
@@ -103,23 +102,25 @@ def train_cli(
         )
         msg.row(row, widths=widths, aligns=aligns)
 
-    config = load_config(config_path, overrides)
-    params = resolve_config(config)["word2vec"]
-    mode = "skip-gram" if params["sg"] else "CBOW"
-    msg.info(
-        f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
-        f"{params['window']}, {params['epochs']} epochs, {params['workers']} workers) on "
-        f"{corpus_path}"
-    )
+    def on_start(params: dict[str, Any]) -> None:
+        mode = "skip-gram" if params["sg"] else "CBOW"
+        msg.info(
+            f"Training gensim Word2Vec ({mode}, hs=1, {params['vector_size']} dims, window "
+            f"{params['window']}, {params['epochs']} epochs, {params['workers']} workers) on "
+            f"{corpus_path}"
+        )
+
     model = train(
         corpus_path,
         output_dir,
-        config=config,
+        config=config_path,
+        overrides=overrides,
         heldout_path=heldout_path,
         save_gensim=save_gensim,
         on_vocab=on_vocab,
         on_epoch=on_epoch,
         on_status=msg.text,
+        on_start=on_start,
     )
     meta = model.meta
     head = f", head {meta['head_seconds']:.1f} s" if "head_seconds" in meta else ""

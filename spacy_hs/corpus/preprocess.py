@@ -54,7 +54,13 @@ from ..errors import (
     describe,
 )
 from ..orth_table import OrthTable
-from ..util import atomic_outputs, check_output_location, is_positive_int, open_new
+from ..util import (
+    atomic_outputs,
+    check_output_location,
+    is_positive_int,
+    open_new,
+    special_file,
+)
 from . import tokenfile
 from .normalize import NormalizerSettings, TokenNormalizer
 
@@ -342,6 +348,9 @@ def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
     for path in map(Path, inputs):
         if not path.exists():
             raise InputNotFoundError(Errors.E100.format(path=path))
+        kind = special_file(path)
+        if kind is not None:  # opening a FIFO would wait for a writer
+            raise InputError(Errors.E113.format(path=path, kind=kind))
         if not path.is_dir():
             files.append(path)
             continue

@@ -26,7 +26,14 @@ import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
 from ..errors import ConfigError, Errors, InputError, OutputError
-from ..util import atomic_outputs, check_output_location, open_new, same_content
+from ..util import (
+    atomic_outputs,
+    check_output_location,
+    missing_dirs,
+    open_new,
+    remove_empty,
+    same_content,
+)
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"
@@ -76,12 +83,14 @@ def extract_default_corpus(
     max_articles: int | None = None,
     min_words: int = ARTICLE_MIN_WORDS,
     lee: bool = True,
+    progress: bool = False,
 ) -> list[CorpusFile]:
     """Write the default corpus as raw text: ``wiki.txt`` and (with ``lee``) ``lee.txt``.
 
     max_articles: stop after this many kept Wikipedia articles (None: all, about 100), to make
         a smaller corpus quickly (tests use it).
     min_words: drop articles with fewer words after markup removal (redirects and stubs).
+    progress: show a progress bar (lines written) on stderr.
 
     Files are written atomically; each line is one paragraph (wiki) or one story (Lee).
     Raises `InputError` if gensim's test data is not installed.
@@ -93,16 +102,19 @@ def extract_default_corpus(
     for source in (dump, lee_source) if lee else (dump,):
         if not source.exists():
             raise InputError(Errors.E120.format(path=source))
-    output_dir.mkdir(parents=True, exist_ok=True)
+    created = missing_dirs(output_dir)  # removed again if nothing is written
     articles = wiki_articles(dump, max_articles=max_articles, min_words=min_words)
-    written = [_write_lines(output_dir / WIKI_FILE, (p for a in articles for p in a))]
+    paragraphs = (p for a in articles for p in a)
+    written = [_write_lines(output_dir / WIKI_FILE, paragraphs, progress=progress)]
     if written[0].documents == 0:
+        remove_empty(created)
         raise InputError(
             Errors.E121.format(path=dump, max_articles=max_articles, min_words=min_words)
         )
     if lee:
         with open(lee_source, encoding="utf-8") as f:
-            written.append(_write_lines(output_dir / LEE_FILE, (line.strip() for line in f)))
+            stories = (line.strip() for line in f)
+            written.append(_write_lines(output_dir / LEE_FILE, stories, progress=progress))
     return written
 
 
@@ -156,31 +168,40 @@ def article_paragraphs(markup: str) -> list[str]:
     return paragraphs
 
 
-def _write_lines(path: Path, lines: Iterator[str]) -> CorpusFile:
+def _write_lines(path: Path, lines: Iterator[str], *, progress: bool = False) -> CorpusFile:
     """Write non-empty lines atomically (temp file, then rename), counting them and their words.
 
     Nothing is written if there is no line. The name is ours, the directory the user's: an
     existing file is replaced only by the same text (a plain text file carries no mark of who
     wrote it), and never inside a model or pipeline directory."""
     check_output_location(path)
+    from tqdm import tqdm
+
     documents = words = 0
-    with atomic_outputs([path], not_ours=same_content) as (tmp,):
+    bar = tqdm(desc=f"Writing {path.name}", unit=" lines", leave=False, disable=not progress)
+    with bar, atomic_outputs([path], not_ours=same_content) as (tmp,):
         with open_new(tmp, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:
                 if line:
                     f.write(line + "\n")
                     documents += 1
                     words += len(line.split())
+                    bar.update()
         if not documents:  # never leave an empty corpus file behind
             tmp.unlink()
     return CorpusFile(path=path, documents=documents, words=words)
 
 
 def extract_asset_corpus(
-    source: str, assets_dir: str | os.PathLike, output_dir: str | os.PathLike
+    source: str,
+    assets_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    *,
+    progress: bool = False,
 ) -> list[CorpusFile]:
     """Write a downloaded corpus (``text8`` or ``wikitext103``) as raw text to
-    ``OUTPUT_DIR/<source>.txt``, streamed from its zip archive in ``assets_dir``."""
+    ``OUTPUT_DIR/<source>.txt``, streamed from its zip archive in ``assets_dir`` (with a
+    progress bar of the lines written, if ``progress``)."""
     if source not in ASSET_SOURCES:
         raise ConfigError(Errors.E124.format(source=source, choices=", ".join(SOURCES)))
     archive_name, member = ASSET_SOURCES[source]
@@ -190,12 +211,11 @@ def extract_asset_corpus(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(Errors.E122.format(path=output_dir))
-    output_dir.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(archive) as zf, zf.open(member) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
             lines = _text8_lines(text) if source == "text8" else _wikitext_lines(text)
-            return [_write_lines(output_dir / f"{source}.txt", lines)]
+            return [_write_lines(output_dir / f"{source}.txt", lines, progress=progress)]
     except (zipfile.BadZipFile, KeyError, EOFError, OSError) as err:
         raise InputError(Errors.E125.format(path=archive, reason=err)) from None
 

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import srsly
 
@@ -32,7 +32,7 @@ from ..errors import (
     InputNotFoundError,
     describe,
 )
-from ..util import atomic_file
+from ..util import atomic_file, special_file
 
 SEPARATOR = " "  # between the tokens of a line
 LINE_END = "\n"  # after the last token of a line
@@ -65,7 +65,7 @@ def sentences(
     path = Path(path)
     check_path(path, what)
     offset = 0
-    with path.open("rb") as file:
+    with _open(path) as file:
         for line_no, raw in enumerate(file, 1):
             try:
                 line = raw.decode("utf8")
@@ -122,7 +122,7 @@ def check_token_file(path: PathLike, what: str = "Corpus file") -> TokenFileChec
     n_bytes = n_lines = 0
     has_token = False
     last = b""
-    with path.open("rb") as file:
+    with _open(path) as file:
         # None, after the last block, flushes the decoder (a truncated character at the end).
         for chunk in itertools.chain(iter(lambda: file.read(READ_CHUNK), b""), [None]):
             pending = decoder.getstate()[0]
@@ -151,11 +151,27 @@ def check_token_file(path: PathLike, what: str = "Corpus file") -> TokenFileChec
 
 
 def check_path(path: Path, what: str = "Token file") -> None:
-    """InputError (not found, a directory) unless ``path`` is a file to read."""
+    """InputError (not found, a directory, a FIFO or device) unless ``path`` is a regular file
+    to read; checked before it is opened, so that a FIFO never blocks."""
     if not path.exists():
         raise InputNotFoundError(Errors.E150.format(what=what, path=path))
     if path.is_dir():
         raise InputIsDirectoryError(Errors.E151.format(what=what, path=path))
+    kind = special_file(path)
+    if kind is not None:
+        raise InputError(Errors.E171.format(what=what, path=path, kind=kind))
+    if not os.access(path, os.R_OK):
+        reason = "permission denied (PermissionError)"
+        raise InputError(Errors.E185.format(path=path, reason=reason))
+
+
+def _open(path: Path) -> IO[bytes]:
+    """``path`` opened for reading; InputError (E185) if it cannot be (permissions)."""
+    try:
+        return path.open("rb")
+    except OSError as err:
+        reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+        raise InputError(Errors.E185.format(path=path, reason=reason)) from None
 
 
 # -- the meta file ------------------------------------------------------------------------------
@@ -175,6 +191,10 @@ def read_meta(token_file: PathLike) -> dict[str, Any] | None:
     path = meta_path(token_file)
     if not path.exists():
         return None
+    kind = special_file(path)
+    if kind is not None or path.is_dir():
+        reason = f"it is {kind or 'a directory'}, not a regular file"
+        raise InputError(Errors.E165.format(path=path, reason=reason))
     try:
         meta = srsly.read_json(path)
     except (ValueError, UnicodeDecodeError, OSError) as err:

@@ -31,6 +31,7 @@ The log-probabilities come from ``HSModel.log_prob_ids``, the top-k from the hea
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
 from collections.abc import Sequence
@@ -54,7 +55,7 @@ from ..errors import (
 from ..heads.base import stream_contexts
 from ..heads.protocol import Predictor
 from ..hs_model import HSModel
-from ..util import atomic_file, check_output_location, is_positive_int
+from ..util import atomic_file, check_output_location, is_positive_int, special_file
 
 TOP_K = 10
 # Positions scored together: one batched tree search per head and chunk.
@@ -396,7 +397,7 @@ def next_word_metrics(
                 tokens = sentences[sentence_of[row]]
                 gensim.offer(tokens, int(position[row]), contexts[row], int(token_ids[row]))
 
-    with _progress(heldout, show_progress, "Scoring held-out tokens") as progress:
+    with _progress(heldout, show_progress, "Scoring the held-out file (bytes)") as progress:
         chunk: list[list[str]] = []
         n_chunk = 0
         for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
@@ -588,8 +589,9 @@ def load_gensim_model(path: str | Path) -> Any:
     from gensim.models import Word2Vec
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E205.format(path=path))
+    _check_readable(path, "--gensim-model")
     try:
         gensim_model = Word2Vec.load(str(path))
     except Exception as err:  # unpickling raises many unrelated types on a wrong file
@@ -623,8 +625,9 @@ def _check_plots_dir(plots_dir: Path) -> None:
 
 def _check_heldout(path: str | Path) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E200.format(path=path))
+    tokenfile.check_path(path, "Held-out file")  # a directory, a FIFO, a device (/dev/null)
     if path.stat().st_size == 0:
         raise InputError(Errors.E201.format(path=path))
     return path
@@ -644,9 +647,21 @@ def _check_normalizer(model: HSModel, heldout: Path) -> None:
 
 def _check_file(path: str | Path, option: str) -> Path:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputNotFoundError(Errors.E208.format(path=path, option=option))
+    _check_readable(path, option)
     return path
+
+
+def _check_readable(path: Path, option: str) -> None:
+    """InputError unless ``path`` is a regular file this process may read: checked before it
+    is opened, so that a FIFO never blocks and a directory is not called missing."""
+    kind = "a directory" if path.is_dir() else special_file(path)
+    if kind is not None:
+        raise InputError(Errors.E210.format(option=option, path=path, kind=kind))
+    if not os.access(path, os.R_OK):
+        reason = "permission denied (PermissionError)"
+        raise InputError(Errors.E185.format(path=path, reason=reason))
 
 
 # -- plots ----------------------------------------------------------------------------------

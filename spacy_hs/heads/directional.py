@@ -166,6 +166,21 @@ class DirectionalHead(TreeHead):
             fine_tune_vectors=bool(config.get("fine_tune_vectors")),
         )
 
+    @classmethod
+    def max_array_shapes(
+        cls, config: dict[str, Any], n_words: int, vector_size: int
+    ) -> dict[str, tuple[int, ...]]:
+        """The largest shape of each array of a saved head of this ``config``, for a model of
+        ``n_words`` words and ``vector_size`` dimensions (here the exact shapes): loading
+        compares meta.json with them before it reads any array (``hs_model``). ModelFileError
+        if the config does not fit the model (the head's width is the vectors' width)."""
+        size, width = config.get("context_size"), config.get("width")
+        if not is_positive_int(size) or not is_positive_int(width) or width != vector_size:
+            raise ModelFileError(
+                Errors.E415.format(size=size, width=width, vector_size=vector_size)
+            )
+        return expected_shapes(config, n_words)
+
 
 def expected_shapes(config: dict[str, Any], n_words: int) -> dict[str, tuple[int, ...]]:
     """The shapes of the directional head's arrays that ``config`` implies for a vocabulary of

@@ -106,6 +106,17 @@ class NgramHead(DirectionalHead):
         }
 
     @classmethod
+    def max_array_shapes(
+        cls, config: dict[str, Any], n_words: int, vector_size: int
+    ) -> dict[str, tuple[int, ...]]:
+        """The directional arrays' shapes, and at most ``table_size`` written slots."""
+        size = config.get("table_size")
+        if not is_positive_int(size) or not n_words <= size <= MAX_TABLE_SIZE:
+            raise ModelFileError(Errors.E410.format(value=size, low=n_words, high=MAX_TABLE_SIZE))
+        shapes = super().max_array_shapes(config, n_words, vector_size)
+        return {**shapes, "ngram_slots": (size,), "ngram_values": (size,)}
+
+    @classmethod
     def from_arrays(
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSModel
     ) -> NgramHead:

@@ -6,6 +6,8 @@ tests and ``project.yml`` use these functions, the commands only parse options a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -22,7 +24,13 @@ from spacy.language import Language
 from .. import __version__
 from ..errors import Errors, ModelFileError, PipelineError
 from ..hs_model import META_FILE, HSModel, model_files
-from ..util import check_output_location, check_replaceable, recover_dir, staging_dir
+from ..util import (
+    check_output_location,
+    check_replaceable,
+    check_utf8,
+    recover_dir,
+    staging_dir,
+)
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 from .component import HSPredictor
 
@@ -201,7 +209,7 @@ class Prediction:
 
 def predict_next(nlp: Language, component: HSPredictor, text: str) -> Prediction:
     """Top-k words after ``text`` (its last sentence), as ``Doc._.hs_next`` gives them."""
-    doc = nlp(text)
+    doc = nlp(check_utf8(text, "The text"))
     model = component.model
     assert model is not None
     context = [model.words[i] for i in component.context_ids(doc, 0, len(doc))]
@@ -279,24 +287,28 @@ def package_pipeline(
     with staging_dir(main_path, owned) as staged:
         meta_path = staged / ".package-meta.json"  # what spaCy packages; removed before the swap
         srsly.write_json(meta_path, {**meta, "requirements": requirements})
-        try:
-            package(
-                pipeline_dir,
-                staged,
-                meta_path=meta_path,
-                name=name,
-                version=version,
-                create_sdist=False,
-                create_wheel=False,
-                require_parent=True,
-                silent=silent,
-            )
-        except SystemExit as err:  # spaCy's packaging reports failures by exiting
-            raise PipelineError(
-                f"spaCy could not create the package directory (exit code {err.code}). "
-                "Run `spacy-hs package` (not silent) to see spaCy's message."
-            ) from None
         written = staged / main_path.name
+        # spaCy's messages name the staging directory, which is gone once the package is in
+        # place: they are captured, and shown with the final paths.
+        report = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(report):
+                package(
+                    pipeline_dir,
+                    staged,
+                    meta_path=meta_path,
+                    name=name,
+                    version=version,
+                    create_sdist=False,
+                    create_wheel=False,
+                    require_parent=True,
+                    silent=silent,
+                )
+        except SystemExit as err:  # spaCy's packaging reports failures by exiting
+            said = " ".join(_final_paths(report.getvalue(), written, main_path).split())
+            raise PipelineError(Errors.E319.format(code=err.code, output=said)) from None
+        if not silent:
+            print(_final_paths(report.getvalue(), written, main_path), end="")
         _build_wheel(written, isolation=isolation)
         if not list((written / "dist").glob("*.whl")):
             raise PipelineError(
@@ -308,6 +320,13 @@ def package_pipeline(
         meta_path.unlink()
     wheels = sorted((main_path / "dist").glob("*.whl"), key=lambda p: p.stat().st_mtime)
     return wheels[-1]
+
+
+def _final_paths(text: str, written: Path, main_path: Path) -> str:
+    """spaCy's messages with the staging paths replaced by where the package ends up."""
+    return text.replace(str(written), str(main_path)).replace(
+        str(written.parent), str(main_path.parent)
+    )
 
 
 # What spaCy's packaging and the wheel build write in a package directory, besides the

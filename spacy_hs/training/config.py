@@ -27,7 +27,7 @@ from confection import Config, ConfigValidationError
 
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
-from ..util import available_cores
+from ..util import WORKERS_PER_CORE, available_cores, max_workers
 from ..validation import MAX_CONTEXT_SIZE, MAX_TABLE_SIZE
 
 
@@ -78,6 +78,17 @@ Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
 Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
 Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
 VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
+# word2vec vectors have 50 to 1,000 dimensions; each one costs 16 bytes per vocabulary word
+# (vectors and inner-node weights, in gensim and in the HS model). Checked against the memory
+# once the vocabulary is known (word2vec.py); this cap fails absurd values before the scan.
+MAX_VECTOR_SIZE = 10_000
+VectorSize = bounded(
+    int,
+    f"an integer from 1 to {MAX_VECTOR_SIZE:,} (each dimension costs 16 bytes per vocabulary "
+    "word of memory, and word2vec vectors have 50 to 1,000)",
+    ge=1,
+    le=MAX_VECTOR_SIZE,
+)
 
 
 def check_context_size(section: str, key: str, value: int) -> None:
@@ -86,6 +97,22 @@ def check_context_size(section: str, key: str, value: int) -> None:
         expected = f"an integer from 1 to {MAX_CONTEXT_SIZE}"
         raise ConfigError(
             Errors.E160.format(section=section, key=key, expected=expected, value=value)
+        )
+
+
+def check_workers(section: str, value: int) -> None:
+    """At most ``WORKERS_PER_CORE`` threads per core (``util.max_workers``): more only wait, and
+    a huge number never finishes starting its threads."""
+    limit = max_workers()
+    if value > limit:
+        raise ConfigError(
+            Errors.E163.format(
+                section=section,
+                value=value,
+                limit=limit,
+                factor=WORKERS_PER_CORE,
+                cores=available_cores(),
+            )
         )
 
 
@@ -111,15 +138,32 @@ def describe_type(annotation: Any) -> str:
 
 # -- the sections -----------------------------------------------------------------------------
 
+# The attribute that says which section a settings function reads (``reads_section``).
+SECTION_ATTRIBUTE = "config_section"
+
+
+def reads_section(section: str) -> typing.Callable[[Any], Any]:
+    """Mark a settings function (or class) with the config section it reads, so that naming it
+    with ``@settings`` in another section is an error (E169), not a crash when its result is
+    used. Functions registered by other packages mark themselves the same way."""
+
+    def mark(function: Any) -> Any:
+        setattr(function, SECTION_ATTRIBUTE, section)
+        return function
+
+    return mark
+
+
 LOSS_SAMPLE = 2000
 
 
 @registry.settings("spacy_hs.word2vec.v1")
+@reads_section("word2vec")
 def word2vec_settings(
     sg: Literal[0, 1] = 0,
     hs: int = 1,
     negative: int = 0,
-    vector_size: PositiveInt = 100,
+    vector_size: VectorSize = 100,
     window: PositiveInt = 5,
     min_count: PositiveInt = 3,
     max_vocab_size: VocabLimit | None = None,
@@ -144,6 +188,7 @@ def word2vec_settings(
     if negative != 0:
         raise ConfigError(Errors.E162.format(negative=negative))
     check_context_size("word2vec", "window", window)
+    check_workers("word2vec", workers)
     return {
         "sg": int(sg),
         "hs": 1,
@@ -165,6 +210,7 @@ def word2vec_settings(
 
 
 @registry.settings("spacy_hs.training.v1")
+@reads_section("training")
 def training_settings(loss_sample: NonNegativeInt = LOSS_SAMPLE) -> dict[str, Any]:
     """How training is measured: ``loss_sample`` examples for the exact per-epoch loss (0
     skips it)."""
@@ -172,6 +218,7 @@ def training_settings(loss_sample: NonNegativeInt = LOSS_SAMPLE) -> dict[str, An
 
 
 @registry.settings("spacy_hs.directional_head.v1")
+@reads_section("head")
 @dataclass(frozen=True)
 class DirectionalHeadSettings:
     """The directional next-word head (spacy_hs/heads/directional.py) and how it is trained
@@ -204,6 +251,7 @@ class DirectionalHeadSettings:
 
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)
+        check_workers("head", self.workers)
         if self.ngram_orders > self.context_size:
             raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
         if self.table_size > MAX_TABLE_SIZE:
@@ -269,6 +317,8 @@ def load_config(
         merged = merged.interpolate()
     except Exception as err:  # an unresolvable ${section.key}
         raise ConfigError(Errors.E157.format(path=config, reason=describe(err))) from None
+    for section in SECTIONS:
+        _check_function(section, merged[section].get(FUNCTION_KEY))
     try:
         filled = registry.fill(merged, validate=True)
     except ConfigValidationError as err:
@@ -300,6 +350,25 @@ def settings_names(section: str) -> list[str]:
 def _check_section(section: str, values: Any) -> None:
     if section not in SECTIONS or not isinstance(values, Mapping):
         raise ConfigError(Errors.E158.format(section=section, valid=", ".join(SECTIONS)))
+
+
+def _check_function(section: str, name: Any) -> None:
+    """E169 unless ``name`` is a registered settings function that reads ``section``."""
+    functions = spacy_hs_registry.loadable(registry.settings)
+    function = functions.get(name) if isinstance(name, str) else None
+    found = getattr(function, SECTION_ATTRIBUTE, None)
+    if found == section:
+        return
+    if function is None:
+        problem = "which is not registered in spacy-hs's settings registry"
+    elif found is None:
+        problem = "which does not say which section it reads"
+    else:
+        problem = f"which reads the [{found}] section"
+    valid = [n for n, f in functions.items() if getattr(f, SECTION_ATTRIBUTE, None) == section]
+    raise ConfigError(
+        Errors.E169.format(section=section, name=name, problem=problem, valid=", ".join(valid))
+    )
 
 
 def _validation_message(err: ConfigValidationError, config: Config) -> str:

@@ -12,6 +12,7 @@ into the model.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from wasabi import msg
 from ..cache import cache_counts, mix_log_probs
 from ..corpus import tokenfile
 from ..document import Document
+from ..errors import Warnings
 from ..heads.directional import DirectionalHead
 from ..heads.ngram import NgramHead
 from .config import DirectionalHeadSettings, load_config, resolve_config
@@ -192,8 +194,9 @@ def attach_head(
     else:
         model.settings.pop("cache", None)
     if export_fine_tuned_vectors:
-        model.vectors = head.arrays["input_vectors"].copy()
+        model.set_vectors(head.arrays["input_vectors"].copy())  # checked, as the constructor does
         model.meta["head"]["exported_fine_tuned_vectors"] = True
+        warnings.warn(Warnings.W021, stacklevel=2)
 
 
 CACHE_SIZES = (50, 100, 200, 500, 1000, 2000)

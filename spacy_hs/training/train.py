@@ -30,7 +30,7 @@ from confection import Config
 from ..corpus import tokenfile
 from ..errors import Errors, OutputError
 from ..hs_model import HSModel, check_output_dir, read_header
-from ..util import atomic_file, check_output_location
+from ..util import atomic_file, check_output_location, missing_dirs, remove_empty
 from .config import load_config, resolve_config
 from .word2vec import EpochReport, Word2VecResult, train_word2vec
 
@@ -51,6 +51,7 @@ def train(
     on_vocab: Callable[[Word2VecResult], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_status: Callable[[str], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> HSModel:
     """Train on a token file and write ``output_dir/hs_model`` (and, with ``save_gensim``,
     ``output_dir/word2vec.model``). Returns the trained model.
@@ -58,6 +59,7 @@ def train(
     config / overrides: see ``load_config``.
     heldout_path: a held-out token file, for the head's early stopping.
     on_vocab / on_epoch / on_status: progress callbacks (the CLI prints them).
+    on_start: called with gensim's parameters once every check has passed, as training starts.
 
     Everything is checked before training starts (config, corpus, held-out file, output
     directory), so a mistake fails in seconds, not after the last epoch.
@@ -72,6 +74,8 @@ def train(
     inputs = [corpus_path, heldout_path, config if isinstance(config, (str, Path)) else None]
     _check_output(output_dir, inputs, save_gensim)
     corpus_meta = tokenfile.read_meta(corpus_path) or {}
+    if on_start is not None:
+        on_start(sections["word2vec"])
 
     result = train_word2vec(
         corpus_path,
@@ -99,12 +103,21 @@ def train(
         model.meta["head_seconds"] = time.perf_counter() - start
 
     model_dir = output_dir / MODEL_DIR
-    if save_gensim:  # first, so that the model's meta records it
-        gensim_path = output_dir / GENSIM_FILE
-        model.meta[GENSIM_RECORD] = _save_gensim(result.model, gensim_path, model_dir)
-        if on_status is not None:
-            on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
-    model.to_disk(model_dir)
+    gensim_path = output_dir / GENSIM_FILE
+    # A failed write (a full disk) leaves neither a new gensim file without its model nor an
+    # empty output directory behind.
+    created, new_gensim_file = missing_dirs(output_dir), not gensim_path.exists()
+    try:
+        if save_gensim:  # first, so that the model's meta records it
+            model.meta[GENSIM_RECORD] = _save_gensim(result.model, gensim_path, model_dir)
+            if on_status is not None:
+                on_status(f"Saved the gensim model (a pickle, for gensim only) to {gensim_path}")
+        model.to_disk(model_dir)
+    except BaseException:
+        if save_gensim and new_gensim_file:
+            gensim_path.unlink(missing_ok=True)
+        remove_empty(created)
+        raise
     if on_status is not None:
         on_status(f"Saved the HS model to {model_dir}")
     return model

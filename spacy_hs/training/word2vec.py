@@ -39,8 +39,9 @@ import numpy as np
 
 from .. import _tree_search
 from ..corpus.tokenfile import check_token_file
-from ..errors import Errors, InputError
+from ..errors import ConfigError, Errors, InputError
 from ..tree import HuffmanTree
+from ..util import available_memory, format_bytes
 from .config import LOSS_SAMPLE, word2vec_params
 
 # -- per-epoch loss on a fixed sample -------------------------------------------------------
@@ -264,7 +265,18 @@ def train_word2vec(
     start = time.perf_counter()
     # Same reader as build_vocab(corpus_file=...) uses, with the loss sample drawn on the way.
     # keep_raw_vocab: the raw counts explain a min_count error; dropped right after.
-    model.build_vocab(corpus_iterable=sampler(LineSentence(str(corpus_path))), keep_raw_vocab=True)
+    # gensim allocates the weights at the end of build_vocab: check they fit in memory first.
+    def prepare_weights(update: bool = False) -> None:
+        check_memory(len(model.wv), params["vector_size"])
+        type(model).prepare_weights(model, update=update)
+
+    model.prepare_weights = prepare_weights  # type: ignore[method-assign]
+    try:
+        model.build_vocab(
+            corpus_iterable=sampler(LineSentence(str(corpus_path))), keep_raw_vocab=True
+        )
+    finally:
+        del model.prepare_weights  # the instance attribute; gensim's method again
     raw_counts = model.raw_vocab
     model.raw_vocab = {}
     result = Word2VecResult(
@@ -319,6 +331,29 @@ def train_word2vec(
     )
     result.train_seconds = time.perf_counter() - start
     return result
+
+
+# Bytes per word and dimension that stay in memory while training: float32 vectors and
+# inner-node weights, in gensim and in the HS model built from it.
+BYTES_PER_WEIGHT = 4 * 2 * 2
+
+
+def check_memory(n_words: int, vector_size: int) -> None:
+    """ConfigError (E170) if ``n_words`` vectors of ``vector_size`` dimensions (with their
+    inner-node weights, twice) need more memory than is available, before gensim allocates."""
+    need = n_words * vector_size * BYTES_PER_WEIGHT
+    available = available_memory()
+    if need > available:
+        raise ConfigError(
+            Errors.E170.format(
+                vector_size=vector_size,
+                words=n_words,
+                need=format_bytes(need),
+                bytes_per=BYTES_PER_WEIGHT,
+                available=format_bytes(available),
+                suggestion=max(1, available // (BYTES_PER_WEIGHT * max(n_words, 1)) // 2),
+            )
+        )
 
 
 def _too_few_words(

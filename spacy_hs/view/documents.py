@@ -15,8 +15,8 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..errors import Errors, InputError, OutputError
-from ..util import atomic_file
+from ..errors import Errors, InputError, OutputError, describe
+from ..util import atomic_file, check_utf8, special_file
 
 STDIN = "-"
 # Components that set sentence boundaries; for pretokenized text the lines are the sentences.
@@ -26,25 +26,31 @@ SENTENCE_ATTRIBUTES = ("token.is_sent_start", "token.sent_start")
 def read_lines(source: str | Path, *, max_lines: int | None = None) -> list[str]:
     """The non-empty lines of a UTF-8 file, or of stdin for ``-`` (at most ``max_lines``)."""
     if str(source) == STDIN:
-        return _take(_non_empty(sys.stdin), max_lines)
+        return _take(_non_empty(_stdin_lines()), max_lines)
     path = Path(source)
     if not path.exists():
         raise InputError(Errors.E732.format(path=path))
     if path.is_dir():
         raise InputError(Errors.E733.format(path=path))
+    kind = special_file(path)
+    if kind is not None:
+        raise InputError(Errors.E740.format(path=path, kind=kind))
     try:
         with path.open(encoding="utf8") as file:
             lines = _take(_non_empty(file), max_lines)
     except UnicodeDecodeError as err:
         raise InputError(Errors.E734.format(path=path, reason=err.reason)) from None
+    except OSError as err:
+        reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+        raise InputError(Errors.E185.format(path=path, reason=reason)) from None
     if not lines:
         raise InputError(Errors.E735.format(path=path))
     return lines
 
 
 def texts_to_docs(nlp: Language, texts: Sequence[str]) -> list[Doc]:
-    """Each text through the whole pipeline."""
-    return list(nlp.pipe(texts))
+    """Each text through the whole pipeline (InputError E738 for text that is not UTF-8)."""
+    return list(nlp.pipe(check_utf8(text, "The text") for text in texts))
 
 
 def token_lines_to_docs(
@@ -83,6 +89,15 @@ def write_page(path: str | Path, html: str, *, inputs: Sequence[str | Path] = ()
     with atomic_file(path, "w", encoding="utf8") as file:
         file.write(html)
     return path
+
+
+def _stdin_lines() -> Iterator[str]:
+    """stdin's lines, decoded as UTF-8 whatever the locale; InputError (E738) at the first
+    line that is not UTF-8."""
+    stream = getattr(sys.stdin, "buffer", None)
+    lines = sys.stdin if stream is None else (b.decode("utf-8", "surrogateescape") for b in stream)
+    for number, line in enumerate(lines, start=1):
+        yield check_utf8(line, f"Line {number} of standard input (-)")
 
 
 def _non_empty(lines: Iterator[str]) -> Iterator[str]:
