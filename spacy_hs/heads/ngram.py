@@ -45,7 +45,8 @@ class NgramHead(DirectionalHead):
     """A directional head with hashed n-gram node features.
 
     arrays: the directional head's (``DirectionalHead``).
-    table: float32 (T,), the features' values (kept, not copied, and rounded to float16); V <= T.
+    table: float32 (T,), the features' values (kept, not copied); V <= T. A trained table is
+        rounded to float16 first (``round_table``), the precision it is saved with.
     orders: N, the n-gram orders 1..N (N <= the context size).
     """
 
@@ -63,15 +64,21 @@ class NgramHead(DirectionalHead):
     ):
         super().__init__(arrays, tree, **options)
         self.table = np.ascontiguousarray(table, dtype=np.float32)  # kept, not copied
-        # Kept at the precision it is saved with (float16), so a trained head scores exactly
-        # as the saved one does.
-        np.clip(self.table, -FLOAT16_MAX, FLOAT16_MAX, out=self.table)
-        self.table[...] = self.table.astype(np.float16)
         self.orders = int(orders)
         if not 1 <= self.orders <= self.context_size:
             raise ValueError(f"n-gram orders 1..{orders} need a context of at least {orders}")
         if not tree.n_words <= len(self.table) <= MAX_TABLE_SIZE:
             raise ValueError(f"a table of {len(self.table)} values for {tree.n_words} words")
+
+    @staticmethod
+    def round_table(table: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+        """Round a trained table to float16 precision, in place and in blocks (it can be GBs),
+        so that a trained head scores exactly as the saved one does."""
+        for start in range(0, len(table), block):
+            part = table[start : start + block]
+            np.clip(part, -FLOAT16_MAX, FLOAT16_MAX, out=part)
+            part[...] = part.astype(np.float16)
+        return table
 
     @property
     def modulus(self) -> int:
@@ -146,7 +153,7 @@ class NgramHead(DirectionalHead):
         ):
             raise ModelFileError(Errors.E412.format(size=size))
         table = np.zeros(size, dtype=np.float32)
-        table[slots] = values
+        table[slots] = values.astype(np.float32)
         return cls(
             arrays,
             hs_model.tree,

@@ -164,7 +164,7 @@ def train_head(
         history=history,
     )
     if settings.ngram_orders:
-        table = arrays.pop("table")
+        table = NgramHead.round_table(arrays.pop("table"))
         head = NgramHead(arrays, model.tree, table=table, orders=settings.ngram_orders, **options)
     else:
         head = DirectionalHead(arrays, model.tree, **options)
