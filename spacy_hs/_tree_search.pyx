@@ -650,3 +650,130 @@ def ngram_bases_matrix(const int[:, ::1] contexts, Py_ssize_t n_orders, int padd
         for row in range(n_rows):
             ngram_bases(&contexts[row, 0], n_orders, padding, modulus, &out[row, 0])
     return out_arr
+
+
+cdef Py_ssize_t best_first_mixed(
+    const float* hidden,
+    const float[:, ::1] weights,
+    const int[:, ::1] children,
+    int root,
+    Py_ssize_t k,
+    Frontier* frontier,
+    const float* table,
+    const cnp.int64_t* bases,
+    Py_ssize_t n_bases,
+    double weight,
+    const double* word_cache,
+    const double* node_cache,
+    int* out_ids,
+    double* out_probs,
+) noexcept nogil:
+    """Exact top-k of the mixture (1 - weight) * P_tree(w) + weight * C(w) by best-first
+    search in probability space. An inner node's priority is an upper bound of the mixture
+    over its leaves, (1 - weight) * P(node) + weight * max C below it (``node_cache``); a leaf's
+    is its exact mixture probability, so the leaves come off the frontier best first."""
+    cdef Py_ssize_t n_dims = weights.shape[1]
+    cdef Py_ssize_t found = 0
+    cdef double score, path, d, branch, negative, child_path
+    cdef int item, child, c, word
+    frontier.size = 0
+    # An inner node's tree probability is recovered from its priority when it is popped,
+    # P(node) = (priority - weight * bound) / (1 - weight): no second heap.
+    if frontier_push(frontier, (1 - weight) + weight * node_cache[root], root) != 0:
+        return -1
+    while found < k and frontier.size > 0:
+        frontier_pop(frontier, &score, &item)
+        if item < 0:
+            out_ids[found] = -(item + 1)
+            out_probs[found] = score
+            found += 1
+            continue
+        path = (score - weight * node_cache[item]) / (1 - weight)
+        d = dot(hidden, &weights[item, 0], n_dims)
+        if n_bases:
+            d += node_term(table, bases, n_bases, item)
+        branch = log_sigmoid_pair(d, &negative)
+        for c in range(2):
+            child = children[item, c]
+            child_path = path * exp(branch if c == 0 else negative)
+            if child < 0:
+                word = -(child + 1)
+                score = (1 - weight) * child_path + weight * word_cache[word]
+            else:
+                score = (1 - weight) * child_path + weight * node_cache[child]
+            if frontier_push(frontier, score, child) != 0:
+                return -1
+    return found
+
+
+def top_k_mixed(
+    const float[::1] hidden,
+    const float[:, ::1] weights,
+    const int[:, ::1] children,
+    int root,
+    Py_ssize_t k,
+    const int[::1] window,
+    double weight,
+    const cnp.int64_t[::1] path_offsets,
+    const int[::1] path_nodes,
+    const float[::1] table=None,
+    const cnp.int64_t[::1] bases=None,
+):
+    """The exact top-k of (1 - weight) * P(w | hidden) + weight * C(w) for one context, where
+    C is the unigram distribution of ``window`` (the cache's word ids): every cache word's
+    count goes to its leaf and, as a maximum, to every inner node on its path, then one
+    best-first search. ``table`` and ``bases`` (F,) add the node term (see ``top_k``).
+    Returns (word ids int32 (k,), probabilities float64 (k,)), best first."""
+    cdef Py_ssize_t n_inner = children.shape[0], n_words = n_inner + 1
+    cdef Py_ssize_t n = window.shape[0], i, found
+    cdef cnp.int64_t step
+    cdef int word
+    cdef double share
+    cdef Frontier frontier
+    if hidden.shape[0] != weights.shape[1]:
+        raise ValueError("the hidden vector does not fit the weights")
+    check_tree(weights, children, root, hidden.shape[0])
+    if not 0 <= weight < 1:
+        raise ValueError(f"weight {weight} is not in [0, 1)")
+    if k < 1 or k > n_words:
+        raise ValueError(f"k={k} must lie in [1, {n_words}], the number of words")
+    if path_offsets.shape[0] != n_words + 1:
+        raise ValueError("the paths do not fit the tree")
+    cdef Py_ssize_t n_bases = 0
+    if bases is not None:
+        n_bases = check_node_term(table, np.asarray(bases).reshape(1, -1), 1, n_inner)
+    for i in range(n):
+        if window[i] < 0 or window[i] >= n_words:
+            raise IndexError(f"word id {window[i]} is out of range [0, {n_words})")
+    word_cache_arr = np.zeros(n_words, dtype=np.float64)
+    node_cache_arr = np.zeros(n_inner, dtype=np.float64)
+    cdef double[::1] word_cache = word_cache_arr, node_cache = node_cache_arr
+    ids_arr = np.empty(k, dtype=np.int32)
+    probs_arr = np.empty(k, dtype=np.float64)
+    cdef int[::1] ids = ids_arr
+    cdef double[::1] probs = probs_arr
+    if frontier_init(&frontier) != 0:
+        frontier_free(&frontier)
+        raise MemoryError()
+    share = 1.0 / n if n else 0.0
+    try:
+        with nogil:
+            for i in range(n):
+                word_cache[window[i]] += share
+            for i in range(n):
+                word = window[i]
+                for step in range(path_offsets[word], path_offsets[word + 1]):
+                    if node_cache[path_nodes[step]] < word_cache[word]:
+                        node_cache[path_nodes[step]] = word_cache[word]
+            found = best_first_mixed(
+                &hidden[0], weights, children, root, k, &frontier,
+                &table[0] if n_bases else NULL, &bases[0] if n_bases else NULL, n_bases,
+                weight, &word_cache[0], &node_cache[0], &ids[0], &probs[0],
+            )
+    finally:
+        frontier_free(&frontier)
+    if found < 0:
+        raise MemoryError("tree search ran out of memory")
+    if found != k:
+        raise ValueError("the tree is not a full binary tree: the search ran out of leaves")
+    return ids_arr, probs_arr

@@ -23,13 +23,14 @@ import numpy as np
 
 from .cache import CacheSettings, cache_counts, mix_log_probs, mix_top_k, window_distribution
 from .errors import ConfigError, Errors
-from .heads.base import contexts_between, stream_contexts
+from .heads.base import TreeHead, contexts_between, stream_contexts
 
 if TYPE_CHECKING:
     from .heads.protocol import Predictor
 
 
-# How many of the head's best words the cached top-k starts from, per word asked for.
+# For heads other than TreeHead: how many of the head's best words the cached top-k starts
+# from, per word asked for.
 CANDIDATES = 3
 
 
@@ -130,13 +131,14 @@ class Document:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.cache is None:
             return self.head.top_k(contexts, k)
-        # The head's top-(3 k): the cache words among them need no further question, and the
-        # bound on the others (P_head <= the last of these) is tighter.
+        windows = [self._window(end) for end in cache_ends.tolist()]
+        if isinstance(self.head, TreeHead):  # one best-first search of the mixture per row
+            return self.head.top_k_mixed(contexts, k, windows, self.cache.weight)
+        # Any other head: its top-(3 k), then the cache words that can still enter.
         k = min(int(k), self.n_words)
         wide_ids, wide_log_probs = self.head.top_k(contexts, min(CANDIDATES * k, self.n_words))
         ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
-        for row, end in enumerate(cache_ends.tolist()):
-            recent = self._window(end)
+        for row, recent in enumerate(windows):
             if not len(recent) or ids[row, 0] < 0:
                 continue
             words, probs = window_distribution(recent)

@@ -148,3 +148,37 @@ def test_an_old_model_has_no_cache(model_dir: Path) -> None:
     old = HSModel.from_disk(Path(__file__).parent / "fixtures" / "model_v1")
     assert old.cache_settings() is None
     assert HSModel.from_disk(model_dir).cache_settings() is None
+
+
+class Delegate:
+    """A head that is not a TreeHead (answers through another's methods): the cache's generic
+    top-k path."""
+
+    def __init__(self, head):
+        self.inner = head
+        self.name, self.context_size = head.name, head.context_size
+        self.predicts_sentence_start = head.predicts_sentence_start
+
+    def log_prob(self, context_ids, word_ids):
+        return self.inner.log_prob(context_ids, word_ids)
+
+    def top_k(self, context_ids, k):
+        return self.inner.top_k(context_ids, k)
+
+    def log_probabilities(self, context_ids):
+        return self.inner.log_probabilities(context_ids)
+
+
+def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
+    from spacy_hs.cache import CacheSettings
+    from spacy_hs.document import Document
+
+    ids, lengths = ids_and_lengths(model, story)
+    settings = CacheSettings(40, 0.3)
+    compiled = Document(ids, lengths, model.head, settings, n_words=len(model))
+    generic = Document(ids, lengths, Delegate(model.head), settings, n_words=len(model))
+    positions = np.arange(1, len(ids), 3)
+    found, found_log_probs = generic.top_k_at(positions, 12)
+    wanted, wanted_log_probs = compiled.top_k_at(positions, 12)
+    np.testing.assert_array_equal(found, wanted)
+    np.testing.assert_allclose(found_log_probs, wanted_log_probs, rtol=1e-9)

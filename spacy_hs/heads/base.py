@@ -136,6 +136,40 @@ class TreeHead:
             ids[start + rows], log_probs[start + rows] = found, scores
         return ids, log_probs
 
+    def top_k_mixed(
+        self, context_ids: np.ndarray, k: int, windows: Sequence[np.ndarray], weight: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top-k of the document cache's mixture, (1 - weight) * P(w | context b) +
+        weight * C_b(w), C_b the unigram distribution of the word ids ``windows[b]``
+        (``spacy_hs.cache``): one best-first search per row (``_tree_search.top_k_mixed``).
+        Returns ids int32 (B, k) and log-probabilities float64 (B, k); -1 and NaN for rows
+        without a context."""
+        context_ids = _matrix(context_ids)
+        k = min(int(k), self.n_words)
+        ids = np.full((len(context_ids), k), -1, dtype=np.int32)
+        log_probs = np.full((len(context_ids), k), np.nan)
+        hidden, has_context = self.hidden(context_ids)
+        offsets = self.node_offsets(context_ids)
+        tree = self.tree
+        for row in np.flatnonzero(has_context).tolist():
+            node_term = {}
+            if offsets is not None:
+                node_term = {"table": self.node_table, "bases": offsets[row]}
+            found, probs = _tree_search.top_k_mixed(
+                hidden[row],
+                self.output_weights,
+                tree.children,
+                tree.root,
+                k,
+                np.ascontiguousarray(windows[row], dtype=np.int32),
+                float(weight),
+                tree.path_offsets,
+                tree.path_nodes,
+                **node_term,
+            )
+            ids[row], log_probs[row] = found, np.log(probs)
+        return ids, log_probs
+
     def log_probabilities(self, context_ids: np.ndarray) -> np.ndarray:
         """log P(w | context b) for every word w, float64 (B, V), aligned with the model's
         words; NaN rows where there is no context. O(V) per row."""
