@@ -12,7 +12,8 @@ Rows:
 * the recipe: `spacy-hs train ptb.train.txt OUT --heldout ptb.valid.txt --config configs/ptb.cfg`
   run as a command, gensim included (its wall time is the recipe's training time);
 * the ablation, on the same gensim model: each lever of the recipe off in turn (n-gram
-  features; order 4; the table size curve), and the default config's directional head;
+  features; order 4; the table size curve), the previous default (configs/default.cfg's
+  directional head, `ngram_orders = 0`) and today's configs/default.cfg head;
 * the recipe with the document cache its training tuned on `valid` (``spacy_hs.cache``):
   ``log_prob_stream(test, cache="auto")`` over the test set as one stream, in order;
 * the CBOW-style head of the same model (no head training; the unigram at sentence starts);
@@ -77,7 +78,7 @@ def score(model_dir: Path, test: list[list[str]], head: str = "auto") -> dict[st
     contexts = [line[:t] for line in test for t in range(len(line))]
     words = [w for line in test for w in line]
     log_probs = model.log_prob_next_batch(words, contexts, head=head)
-    top = model.predict_next_batch(contexts, topn=1, head=head)
+    top = model.predict_next_batch(contexts, topn=1, head=head)  # warn=False: CBOW's starts
     predicted = [found[0][0] if found else None for found in top]
     missing = np.isnan(log_probs)
     if missing.any():  # the CBOW head has no sentence starts: the unigram there
@@ -89,7 +90,7 @@ def score(model_dir: Path, test: list[list[str]], head: str = "auto") -> dict[st
     latencies = []
     for context in contexts[:: max(1, len(contexts) // 2000)]:
         start = time.perf_counter()
-        model.predict_next(context, topn=10, head=head)
+        model.predict_next_batch([context], topn=10, head=head)
         latencies.append(time.perf_counter() - start)
     return {
         "perplexity": math.exp(-float(np.mean(log_probs))),
@@ -278,11 +279,30 @@ def main() -> None:
             out = workdir / f"variant{len(rows)}"
             seconds = train_variant(gensim_path, paths, args.config, out, **head)
             rows.append((label, score(out, test), seconds))
+        out = workdir / "directional_default"
+        seconds = train_variant(
+            gensim_path,
+            paths,
+            ROOT / "configs" / "default.cfg",
+            out,
+            eos_token=None,
+            ngram_orders=0,
+            tune_cache=False,
+        )
+        rows.append(
+            (
+                "  the directional head of the previous default (ngram_orders = 0)",
+                score(out, test),
+                seconds,
+            )
+        )
         out = workdir / "default_head"
         seconds = train_variant(
             gensim_path, paths, ROOT / "configs" / "default.cfg", out, eos_token=None
         )
-        rows.append(("  configs/default.cfg's directional head", score(out, test), seconds))
+        rows.append(
+            ("  configs/default.cfg's head (n-gram, orders 1-3, 2**23)", score(out, test), seconds)
+        )
         rows.append(("  CBOW-style head (gensim's own)", score(recipe_dir, test, "cbow"), 0.0))
     stream = stream_speed(recipe_dir, test)
     kn5 = kenlm(paths, workdir)
