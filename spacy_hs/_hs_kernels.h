@@ -79,19 +79,42 @@ HS_INLINE double hs_node_term(
     return sum;
 }
 
-/* log P(word | hidden): the log-sigmoids along the word's path, summed; a node's logit is
-   hidden . weights[node] plus the node term (none if n_bases is 0).
+/* The path log-likelihood, defined once: a running sum over a word's path of
+   log_sigmoid(margin), one node at a time (hs_path_add), closed by hs_path_total.
    The log1p terms of a path are added as one log1p of their product, prod(1 + e_i) - 1 kept
    as `excess` (updated as x + e + x * e: positive terms only, so no cancellation): one log1p
    per word rather than one per node, and no branch on the sign of the margin. Equal to
-   summing log_sigmoid(margin) node by node up to rounding (~1e-16). The path's weight rows are
-   requested up front: mostly cache misses in a large tree, and the path is known. */
+   summing log_sigmoid(margin) node by node up to rounding (~1e-16). Returns exp(-|logit|),
+   from which a caller can form the node's gradient. */
+typedef struct {
+    double linear, excess;
+} hs_path_sum;
+
+HS_INLINE double hs_path_add(hs_path_sum* sum, double logit, unsigned char code) {
+    double d = hs_margin(logit, code), e = exp(-fabs(d));
+    sum->excess = sum->excess + e + sum->excess * e;
+    sum->linear += 0.5 * (d - fabs(d)); /* min(d, 0), exactly */
+    if (sum->excess > 1e300) {          /* it at most doubles per node: flush before overflow */
+        sum->linear -= log1p(sum->excess);
+        sum->excess = 0.0;
+    }
+    return e;
+}
+
+HS_INLINE double hs_path_total(const hs_path_sum* sum) {
+    return sum->linear - log1p(sum->excess);
+}
+
+/* log P(word | hidden): a node's logit is hidden . weights[node] plus the node term (none if
+   n_bases is 0). The path's weight rows (and table values) are requested up front: mostly
+   cache misses in a large tree, and the path is known. */
 static HS_UNUSED HS_CLONES double hs_path_log_prob(
     const float* hidden, const float* weights, ptrdiff_t n_dims,
     const hs_offset_t* path_offsets, const int* path_nodes, const unsigned char* path_codes,
     int word, const float* table, const int64_t* bases, ptrdiff_t n_bases
 ) {
-    double linear = 0.0, excess = 0.0, d, e;
+    hs_path_sum sum = {0.0, 0.0};
+    double d;
     hs_offset_t step, start = path_offsets[word], end = path_offsets[word + 1];
     ptrdiff_t line, f;
     for (step = start; step < end; step++) {
@@ -103,41 +126,40 @@ static HS_UNUSED HS_CLONES double hs_path_log_prob(
     for (step = start; step < end; step++) {
         d = hs_dot(hidden, weights + (ptrdiff_t)path_nodes[step] * n_dims, n_dims);
         if (n_bases) d += hs_node_term(table, bases, n_bases, path_nodes[step]);
-        d = hs_margin(d, path_codes[step]);
-        e = exp(-fabs(d));
-        excess = excess + e + excess * e;
-        linear += 0.5 * (d - fabs(d)); /* min(d, 0), exactly */
-        if (excess > 1e300) {          /* it at most doubles per node: flush before overflow */
-            linear -= log1p(excess);
-            excess = 0.0;
-        }
+        hs_path_add(&sum, d, path_codes[step]);
     }
-    return linear - log1p(excess);
+    return hs_path_total(&sum);
 }
 
 /* The same log-probability from logits already computed (one per node of the word's path,
-   in path order), with the same arithmetic as hs_path_log_prob, and each logit's gradient
-   d log P / d logit = (1 - code) - sigmoid(logit) into `gradients`, from the same exp(-|x|).
-   The training kernels use this after adding their own terms to the logits. */
+   in path order), and each logit's gradient d log P / d logit = (1 - code) - sigmoid(logit)
+   into `gradients`, from the same exp(-|x|). The training kernels use this after adding
+   their own terms to the logits. */
 HS_INLINE double hs_path_log_prob_logits(
     const double* logits, const unsigned char* codes, ptrdiff_t depth, double* gradients
 ) {
-    double linear = 0.0, excess = 0.0, d, e, sigmoid_abs;
+    hs_path_sum sum = {0.0, 0.0};
+    double d, e, sigmoid_abs;
     ptrdiff_t step;
     for (step = 0; step < depth; step++) {
         d = logits[step];
-        e = exp(-fabs(d));
-        sigmoid_abs = 1.0 / (1.0 + e); /* sigmoid(|d|); sigmoid(-|d|) = e * sigmoid(|d|) */
+        e = hs_path_add(&sum, d, codes[step]); /* exp(-|margin|) = exp(-|d|) */
+        sigmoid_abs = 1.0 / (1.0 + e);          /* sigmoid(|d|); sigmoid(-|d|) = e * that */
         gradients[step] = (1.0 - codes[step]) - (d >= 0 ? sigmoid_abs : e * sigmoid_abs);
-        d = hs_margin(d, codes[step]);
-        excess = excess + e + excess * e;
-        linear += 0.5 * (d - fabs(d));
-        if (excess > 1e300) {
-            linear -= log1p(excess);
-            excess = 0.0;
-        }
     }
-    return linear - log1p(excess);
+    return hs_path_total(&sum);
+}
+
+/* log_sigmoid(x), and log_sigmoid(-x) = log_sigmoid(x) - x into *negative: one exp and one
+   log1p for both branches of a node (the tree searches and the all-words pass). */
+HS_INLINE double hs_log_sigmoid_pair(double x, double* negative) {
+    double loss = log1p(exp(-fabs(x)));
+    if (x >= 0) {
+        *negative = -loss - x;
+        return -loss;
+    }
+    *negative = -loss;
+    return -loss + x;
 }
 
 /* The hidden vector of a context of `width` word ids, negative ones (padding) skipped:

@@ -5,7 +5,6 @@ of the path log-likelihood, the node term, the directional hidden vector and the
 for both."""
 
 cimport numpy as cnp
-from libc.math cimport exp, log1p
 
 
 cdef extern from "_hs_kernels.h" nogil:
@@ -27,20 +26,8 @@ cdef extern from "_hs_kernels.h" nogil:
         cnp.int64_t* bases,
     ) noexcept
     int NGRAM_HASH_VERSION "HS_NGRAM_HASH_VERSION"
+    double log_sigmoid_pair "hs_log_sigmoid_pair"(double x, double* negative) noexcept
     Py_ssize_t context_hidden_row "hs_context_hidden"(
         const float* vectors, Py_ssize_t n_dims, const int* ids, Py_ssize_t width, bint mean,
         float* out,
     ) noexcept
-
-
-cdef inline double log_sigmoid_pair(double x, double* negative) noexcept nogil:
-    # log_sigmoid(x), and log_sigmoid(-x) = log_sigmoid(x) - x into *negative: one exp and one
-    # log1p for both branches of a node.
-    cdef double positive
-    if x >= 0:
-        positive = -log1p(exp(-x))
-        negative[0] = positive - x
-    else:
-        negative[0] = -log1p(exp(x))
-        positive = negative[0] + x
-    return positive
