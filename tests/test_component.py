@@ -576,6 +576,7 @@ def headed_model(hs_model: HSModel, lee_path: Path) -> HSModel:
     from spacy_hs.training.head import attach_head, train_head
 
     model = copy.copy(hs_model)
+    model.settings = dict(hs_model.settings)  # attach_head saves the tuned cache there
     head = train_head(model, lee_path, None, epochs=1, context_size=3, progress=False)
     attach_head(model, head)
     return model
@@ -586,8 +587,9 @@ def test_the_directional_head_scores_every_known_word(headed_model: HSModel) -> 
     start)), and counts in the perplexity, as in KenLM or SRILM; not under the CBOW head."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    directional = HSPredictor(nlp.vocab, model=headed_model, set_vectors=False)
-    cbow = HSPredictor(nlp.vocab, model=headed_model, head="cbow", set_vectors=False)
+    # The heads alone: headed_model has a tuned document cache, which "auto" would mix in.
+    directional = HSPredictor(nlp.vocab, model=headed_model, set_vectors=False, cache=None)
+    cbow = HSPredictor(nlp.vocab, model=headed_model, head="cbow", set_vectors=False, cache=None)
     text = "Police said the fire. The minister was there."
     doc = directional(nlp(text))
     known = [t for t in doc if t.text in headed_model]
