@@ -48,10 +48,10 @@ from spacy.tokens import Doc, Span, Token
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
-from ..corpus.normalize import TokenNormalizer
-from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..cache import CacheSettings, cache_counts, mix_log_probs
+from ..corpus.normalize import TokenNormalizer
 from ..document import Document, cached_top_k
+from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..heads.base import context_matrix, stream_contexts
 from ..hs_model import HSModel, Predictor, registered_head_names
 from ..orth_table import OrthTable
@@ -271,7 +271,7 @@ class HSPredictor(Pipe):
         self._orth_table = OrthTable()
         # Per Doc: its Document (spacy_hs.document) and where its tokens are in it, for the
         # values computed on first access with the cache; dropped with the Doc.
-        self._documents: "weakref.WeakKeyDictionary[Doc, _DocDocument]" = (
+        self._documents: weakref.WeakKeyDictionary[Doc, _DocDocument] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -558,14 +558,12 @@ class HSPredictor(Pipe):
         model = self._require_model()
         view = self._document(doc)
         log_probs = data["log_probs"]
-        word_ids = view.word_ids
-        has_context = view.document.has_known_context(view.kept_before[:-1])
-        wanted = [
-            i
-            for i in range(len(doc))
-            if log_probs[i] is not None
-            or (word_ids[i] == UNKNOWN and has_context[i])
-        ]
+        unknown = np.flatnonzero(view.word_ids == UNKNOWN)
+        with_context = unknown[view.document.has_known_context(view.kept_before[unknown])]
+        wanted = sorted(
+            {i for i, log_prob in enumerate(log_probs) if log_prob is not None}
+            | set(with_context.tolist())
+        )
         ranks: list[int | None] = [None] * len(doc)
         entropies: list[float | None] = [None] * len(doc)
         if wanted:
