@@ -65,21 +65,38 @@ class CacheSettings:
 
 
 def cache_counts(
-    token_ids: np.ndarray, size: int, targets: np.ndarray | None = None
+    token_ids: np.ndarray,
+    size: int,
+    targets: np.ndarray | None = None,
+    documents: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For every token of a document (ids, -1 unknown): how often ``targets[t]`` (default: the
     token itself) occurs among the last ``size`` known tokens before it, and how many known
-    tokens the cache holds there. Both int64 (N,); a negative target counts 0."""
+    tokens the cache holds there. Both int64 (N,); a negative target counts 0.
+
+    documents: for several documents concatenated, each token's document number
+    (non-decreasing); the cache then starts empty at each document's first token and never
+    holds another document's tokens."""
     token_ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
     targets = token_ids if targets is None else np.asarray(targets, dtype=np.int64).reshape(-1)
     known = token_ids >= 0
     before = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)  # known before t
-    held = np.minimum(before, size)
-    known_ids = token_ids[known]
+    in_document = before
+    ids, wanted = token_ids, np.maximum(targets, 0)
+    if documents is not None and len(token_ids):
+        documents = np.asarray(documents, dtype=np.int64).reshape(-1)
+        firsts = np.flatnonzero(np.diff(documents, prepend=documents[0] - 1))
+        in_document = before - np.repeat(before[firsts], np.diff(np.append(firsts, len(ids))))
+        # An id per (document, word): a document's words match only its own tokens.
+        n_ids = int(max(token_ids.max(initial=0), wanted.max(initial=0))) + 1
+        ids = np.where(known, documents * n_ids + token_ids, -1)
+        wanted = documents * n_ids + wanted
+    held = np.minimum(in_document, size)
+    known_ids = ids[known]
     span = len(known_ids) + 1
     # One sorted key per known token: its id * span + its index among the known tokens.
     keys = np.sort(known_ids * span + np.arange(len(known_ids)))
-    base = np.maximum(targets, 0) * span
+    base = wanted * span
     counts = np.searchsorted(keys, base + before) - np.searchsorted(keys, base + before - held)
     return np.where(targets >= 0, counts, 0), held
 

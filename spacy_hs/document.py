@@ -124,6 +124,48 @@ class Document:
                     probs[row, words] += weight * cached
         return probs
 
+    def has_known_context(self, positions: np.ndarray) -> np.ndarray:
+        """True where a known word comes before token ``t`` in its sentence."""
+        positions = np.asarray(positions, dtype=np.int64)
+        before = self._known_before
+        return before[positions] > before[self.sentence_start[positions]]
+
+    def log_probabilities_at(self, positions: np.ndarray) -> np.ndarray:
+        """``log(probabilities_at(positions))``; without a cache, the head's own
+        log-probabilities (no round trip through exp)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.cache is None:
+            contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
+            return self.head.log_probabilities(contexts[positions])
+        with np.errstate(divide="ignore"):
+            return np.log(self.probabilities_at(positions))
+
+    def ranks_and_entropies(
+        self, positions: np.ndarray, rows_per_chunk: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """At token ``t``'s slot, for each ``t`` in ``positions``: the exact rank of the word
+        token ``t`` is scored as (1: the most probable; 1 + how many words are more probable)
+        and the entropy of the whole distribution, in bits. Ranks int64, 0 where the token is
+        unscored (unknown, without an unknown word); entropies float64, NaN where the head has
+        no context. The distributions are computed ``rows_per_chunk`` rows at a time."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        ranks = np.zeros(len(positions), dtype=np.int64)
+        entropies = np.full(len(positions), np.nan)
+        step = max(1, int(rows_per_chunk))
+        for start in range(0, len(positions), step):
+            chunk = positions[start : start + step]
+            log_probs = self.log_probabilities_at(chunk)
+            rows = np.arange(len(chunk))
+            with np.errstate(invalid="ignore"):
+                terms = np.where(np.isneginf(log_probs), 0.0, np.exp(log_probs) * log_probs)
+            entropies[start : start + step] = -terms.sum(axis=1) / np.log(2.0)
+            targets = self.targets[chunk]
+            actual = log_probs[rows, np.maximum(targets, 0)]
+            scored = (targets >= 0) & ~np.isnan(actual)
+            above = np.count_nonzero(log_probs > actual[:, None], axis=1) + 1
+            ranks[start : start + step] = np.where(scored, above, 0)
+        return ranks, entropies
+
     # -- internals ------------------------------------------------------------------------
 
     def _top_k(
@@ -132,26 +174,7 @@ class Document:
         if self.cache is None:
             return self.head.top_k(contexts, k)
         windows = [self._window(end) for end in cache_ends.tolist()]
-        if isinstance(self.head, TreeHead):  # one best-first search of the mixture per row
-            return self.head.top_k_mixed(contexts, k, windows, self.cache.weight)
-        # Any other head: its top-(3 k), then the cache words that can still enter.
-        k = min(int(k), self.n_words)
-        wide_ids, wide_log_probs = self.head.top_k(contexts, min(CANDIDATES * k, self.n_words))
-        ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
-        for row, recent in enumerate(windows):
-            if not len(recent) or ids[row, 0] < 0:
-                continue
-            words, probs = window_distribution(recent)
-
-            def head_log_prob(word_ids: np.ndarray, row: int = row) -> np.ndarray:
-                rows = np.repeat(contexts[row : row + 1], len(word_ids), axis=0)
-                return self.head.log_prob(rows, word_ids)
-
-            ids[row], log_probs[row] = mix_top_k(
-                wide_ids[row], wide_log_probs[row], words, probs, self.cache.weight, k,
-                head_log_prob,
-            )
-        return ids, log_probs
+        return cached_top_k(self.head, contexts, windows, self.cache, k, self.n_words)
 
     def _window(self, end: int) -> np.ndarray:
         """The cache's known ids before token ``end``."""
@@ -175,3 +198,39 @@ class Document:
             self._known_before,
             self._known_ids,
         )
+
+
+def cached_top_k(
+    head: Predictor,
+    contexts: np.ndarray,
+    windows: list[np.ndarray],
+    cache: CacheSettings,
+    k: int,
+    n_words: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top-k of the mixture for each row of ``contexts`` (a context matrix), with
+    ``windows[b]`` the cache's known ids there (most recent last; empty: the head alone).
+    Returns ids int32 (B, k) (-1 where the head has no context) and log-probabilities (B, k).
+
+    A ``TreeHead`` searches the mixture itself (``TreeHead.top_k_mixed``: one best-first
+    search per row). Any other head gives its top-(3 k) from one batched search: the cache
+    words among them need no further question, and the bound on the others (P_head <= the
+    last of these) is tighter."""
+    if isinstance(head, TreeHead):
+        return head.top_k_mixed(contexts, k, windows, cache.weight)
+    k = min(int(k), n_words)
+    wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
+    ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
+    for row, recent in enumerate(windows):
+        if not len(recent) or ids[row, 0] < 0:
+            continue
+        words, probs = window_distribution(recent)
+
+        def head_log_prob(word_ids: np.ndarray, row: int = row) -> np.ndarray:
+            rows = np.repeat(contexts[row : row + 1], len(word_ids), axis=0)
+            return head.log_prob(rows, word_ids)
+
+        ids[row], log_probs[row] = mix_top_k(
+            wide_ids[row], wide_log_probs[row], words, probs, cache.weight, k, head_log_prob
+        )
+    return ids, log_probs

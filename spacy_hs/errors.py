@@ -275,8 +275,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E305 = (
         "The hs_predictor that processed this Doc is not loaded in this process (the Doc was "
         "read from bytes or a DocBin, or the pipeline was deleted), so values that are computed "
-        "on first access (Token._.hs_next, Span._.hs_next) are unavailable. Run the loaded "
-        "component on the Doc again: nlp.get_pipe('hs_predictor')(doc)."
+        "on first access (Token._.hs_next, Span._.hs_next; Token._.hs_rank and hs_entropy "
+        "unless read before the Doc was stored) are unavailable. Run the loaded component on "
+        "the Doc again: nlp.get_pipe('hs_predictor')(doc)."
     )
     E306 = (
         "The extension attribute(s) {names} already exist and were not registered by spacy-hs; "

@@ -22,7 +22,7 @@ from spacy.tokens import Doc, DocBin
 from thinc.api import Config
 
 from spacy_hs import HSModel
-from spacy_hs.errors import ModelFileError, PipelineError
+from spacy_hs.errors import ConfigError, ModelFileError, PipelineError
 from spacy_hs.heads.base import TreeHead
 from spacy_hs.pipeline.component import (
     DATA_KEY,
@@ -591,6 +591,7 @@ def headed_model(hs_model: HSModel, lee_path: Path) -> HSModel:
     from spacy_hs.training.head import attach_head, train_head
 
     model = copy.copy(hs_model)
+    model.settings = dict(hs_model.settings)  # attach_head saves the tuned cache there
     head = train_head(model, lee_path, None, epochs=1, context_size=3, workers=1, progress=False)
     attach_head(model, head)
     return model
@@ -608,8 +609,9 @@ def test_the_directional_head_scores_every_known_word(headed_model: HSModel) -> 
     start)), and counts in the perplexity, as in KenLM or SRILM; not under the CBOW head."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    directional = HSPredictor(nlp.vocab, model=headed_model, set_vectors=False)
-    cbow = HSPredictor(nlp.vocab, model=headed_model, head="cbow", set_vectors=False)
+    # The heads alone: headed_model has a tuned document cache, which "auto" would mix in.
+    directional = HSPredictor(nlp.vocab, model=headed_model, set_vectors=False, cache=None)
+    cbow = HSPredictor(nlp.vocab, model=headed_model, head="cbow", set_vectors=False, cache=None)
     text = "Police said the fire. The minister was there."
     doc = directional(nlp(text))
     known = [t for t in doc if t.text in headed_model]
@@ -663,3 +665,187 @@ def test_unknown_words_score_as_unk(hs_model: HSModel) -> None:
     plain = HSPredictor(nlp.vocab, model=model, unknown_word=None, set_vectors=False)
     doc = plain(nlp("the fire centrust was"))
     assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 0
+
+
+# -- the document cache and the per-token measures ---------------------------------------------
+
+CACHE = {"size": 60, "weight": 0.25}
+STORIES = [
+    "The fire moved towards the town. Firefighters said the fire was out of control. "
+    "The fire destroyed homes near the town.",
+    "Police said the man was arrested. The man was charged. Police will say more.",
+    "Storm",
+    "",
+    "The minister said the government would send troops. The troops arrived, the minister said.",
+]
+
+
+@pytest.fixture(scope="module")
+def cached_model(hs_model: HSModel, lee_path: Path) -> HSModel:
+    """A copy of ``hs_model`` with a directional head (one thread: reproducible) and a saved
+    document cache."""
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_bytes(hs_model.to_bytes())
+    head = train_head(
+        model, lee_path, None, epochs=1, context_size=3, workers=1, progress=False,
+        tune_cache=False,
+    )
+    attach_head(model, head)
+    model.settings["cache"] = dict(CACHE)
+    return model
+
+
+def cache_nlp(model: HSModel, **config) -> spacy.Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"set_vectors": False, **config}).set_model(model)
+    return nlp
+
+
+def all_values(doc: Doc) -> tuple:
+    return (
+        [t._.hs_logprob for t in doc],
+        doc._.hs_next,
+        doc._.hs_perplexity,
+        [t._.hs_next for t in doc],
+    )
+
+
+def test_a_repeated_word_scores_higher_with_the_cache(cached_model: HSModel) -> None:
+    text = "The fire moved towards the town. Firefighters said the fire was near the town."
+    nlp, plain_nlp = cache_nlp(cached_model), cache_nlp(cached_model, cache=None)
+    with_cache = nlp(text)  # "auto": the saved cache
+    without = plain_nlp(text)
+    second_fire = [t.i for t in with_cache if t.text == "fire"][1]
+    assert with_cache[second_fire]._.hs_logprob > without[second_fire]._.hs_logprob
+    assert with_cache[0]._.hs_logprob == without[0]._.hs_logprob  # nothing cached yet
+    assert with_cache._.hs_perplexity < without._.hs_perplexity
+    # The values are the core's: one Document read through the head with the cache.
+    component = nlp.get_pipe("hs_predictor")
+    ids = [cached_model.key_to_index.get(component.normal_form(t.lex), -1) for t in with_cache]
+    kept = [i for i, t in zip(ids, with_cache) if component.normal_form(t.lex) is not None]
+    lengths = [
+        sum(component.normal_form(t.lex) is not None for t in sentence)
+        for sentence in with_cache.sents
+    ]
+    expected = cached_model.document(np.array(kept, np.int32), lengths).log_probs()
+    found = [t._.hs_logprob for t in with_cache if component.normal_form(t.lex) is not None]
+    np.testing.assert_allclose(
+        [np.nan if x is None else x for x in found], expected, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 100])
+def test_the_cache_never_leaks_between_docs(cached_model: HSModel, batch_size: int) -> None:
+    nlp = cache_nlp(cached_model)
+    alone = [all_values(nlp(text)) for text in STORIES]
+    piped = [all_values(doc) for doc in nlp.pipe(STORIES, batch_size=batch_size)]
+    assert piped == alone
+    if batch_size == 2:
+        multi = [all_values(doc) for doc in nlp.pipe(STORIES, batch_size=2, n_process=2)]
+        assert multi == alone
+
+
+def test_measures_equal_brute_force(cached_model: HSModel) -> None:
+    """hs_surprisal, hs_entropy and hs_rank from the whole mixture, computed here by the
+    formula: the head's distribution and the counts of the doc's known words so far."""
+    nlp = cache_nlp(cached_model)
+    component = nlp.get_pipe("hs_predictor")
+    doc = nlp(STORIES[0] + " Zorblaxian fire crews said the town was safe.")
+    history: list[int] = []
+    checked = 0
+    for token in doc:
+        word = component.normal_form(token.lex)
+        if word is None:
+            assert token._.hs_surprisal is token._.hs_rank is token._.hs_entropy is None
+            continue
+        context = [
+            w for w in (component.normal_form(t.lex) for t in doc[token.sent.start : token.i])
+            if w is not None and w in cached_model
+        ][-3:]
+        probs = cached_model.probabilities_next(context)
+        if history:
+            window = history[-CACHE["size"] :]
+            cache = np.bincount(window, minlength=len(cached_model)) / len(window)
+            probs = (1 - CACHE["weight"]) * probs + CACHE["weight"] * cache
+        if word in cached_model:
+            target = cached_model.key_to_index[word]
+            assert token._.hs_surprisal == pytest.approx(-math.log2(probs[target]), rel=1e-6)
+            assert token._.hs_rank == 1 + int((probs > probs[target] * (1 + 1e-9)).sum())
+            history.append(target)
+        else:  # out of the vocabulary: no rank; a prediction at its slot if it has context
+            assert token._.hs_surprisal is None and token._.hs_rank is None
+            if not context:
+                assert token._.hs_entropy is None
+                continue
+        entropy = -(probs * np.log2(probs)).sum()
+        assert token._.hs_entropy == pytest.approx(entropy, rel=1e-6)
+        assert token._.hs_surprisal is None or token._.hs_surprisal == pytest.approx(
+            -token._.hs_logprob / math.log(2)
+        )
+        checked += 1
+    assert checked > 20
+    ranks = [t._.hs_rank for t in doc if t._.hs_rank is not None]
+    assert min(ranks) == 1 and max(ranks) > 10
+
+
+def test_span_next_reads_the_docs_history(cached_model: HSModel) -> None:
+    nlp = cache_nlp(cached_model)
+    doc = nlp(STORIES[0])
+    span = doc[doc[8].sent.start + 1 : doc[8].sent.start + 4]  # "said the fire" of sentence 2
+    component = nlp.get_pipe("hs_predictor")
+    context = [component.normal_form(t.lex) for t in span]
+    before = [component.normal_form(t.lex) for t in doc[: span.end]]
+    history = [cached_model.key_to_index[w] for w in before if w in cached_model]
+    probs = (1 - CACHE["weight"]) * cached_model.probabilities_next(context[-3:])
+    probs += CACHE["weight"] * np.bincount(history, minlength=len(cached_model)) / len(history)
+    expected = np.argsort(-probs, kind="stable")[: component.top_k]
+    assert [w for w, _ in span._.hs_next] == [cached_model.words[i] for i in expected]
+    np.testing.assert_allclose([p for _, p in span._.hs_next], probs[expected], rtol=1e-6)
+    # Without the cache, the span's words alone, as before.
+    plain_nlp = cache_nlp(cached_model, cache=None)  # kept: docs find their component
+    plain = plain_nlp(STORIES[0])
+    assert plain[span.start : span.end]._.hs_next == [
+        tuple(pair) for pair in cached_model.predict_next(context[-3:], component.top_k)
+    ]
+
+
+def test_measures_survive_a_docbin_once_computed(cached_model: HSModel) -> None:
+    nlp = cache_nlp(cached_model)
+    doc = nlp(STORIES[1])
+    expected = [(t._.hs_rank, t._.hs_entropy, t._.hs_surprisal) for t in doc]
+    data = DocBin(docs=[doc], store_user_data=True).to_bytes()
+    nlp.get_pipe("hs_predictor").set_model(cached_model)  # docs no longer find it
+    (restored,) = DocBin().from_bytes(data).get_docs(nlp.vocab)
+    assert [(t._.hs_rank, t._.hs_entropy, t._.hs_surprisal) for t in restored] == expected
+    fresh = DocBin(docs=[nlp.get_pipe("hs_predictor")(nlp.make_doc("Police said"))])
+    (bare,) = DocBin(store_user_data=True).from_bytes(fresh.to_bytes()).get_docs(nlp.vocab)
+    with pytest.raises(PipelineError, match="hs_predictor"):
+        _ = bare[1]._.hs_rank  # no user_data: E304, as for every hs_* value
+
+
+@pytest.mark.parametrize("cache", ["on", {"size": 0, "weight": 0.1}, {"size": 10}, 3])
+def test_bad_cache_settings_fail_at_construction(cached_model: HSModel, cache) -> None:
+    nlp = spacy.blank("en")
+    with pytest.raises(ConfigError, match=r"\[E027\]"):
+        nlp.add_pipe("hs_predictor", config={"cache": cache})
+
+
+def test_a_bad_saved_cache_fails_at_model_load(cached_model: HSModel) -> None:
+    broken = HSModel.from_bytes(cached_model.to_bytes())
+    broken.settings["cache"] = {"size": -5, "weight": 0.1}
+    with pytest.raises(ConfigError, match=r"\[E027\]"):
+        cache_nlp(broken)
+
+
+def test_an_old_model_has_no_cache_and_scores_as_before() -> None:
+    old = HSModel.from_disk(Path(__file__).parent / "fixtures" / "model_v1")
+    auto, off = cache_nlp(old), cache_nlp(old, cache=None)
+    assert auto.get_pipe("hs_predictor")._cache is None
+    for text in STORIES:
+        assert all_values(auto(text)) == all_values(off(text))
+    doc = auto("in the government he said")
+    assert doc[2]._.hs_logprob == pytest.approx(
+        old.log_prob_next("government", ["in", "the"]), rel=1e-9
+    )

@@ -134,6 +134,24 @@ def test_local_cluster_matches_local_engine(
     assert meta["stats"]["replaced_bytes"] == 2 and meta["stats"]["split_lines"] >= 1
 
 
+def test_document_markers_match_the_local_engine(corpus: Path, tmp_path: Path) -> None:
+    """Units are cut at line starts, so no document spans two shards: each shard ends with its
+    last document's marker, and the concatenation is the local engine's file."""
+    from spacy_hs.corpus import tokenfile
+
+    local, _ = run(corpus, tmp_path / "local", document_marker=True)
+    files, _ = run(
+        corpus,
+        tmp_path / "dask",
+        engine=DaskEngine(workers=2, chunk_mb=CHUNK_MB),
+        document_marker=True,
+    )
+    assert files == local
+    for name in ("corpus.tok.txt", "heldout.tok.txt"):
+        documents = list(tokenfile.documents(tmp_path / "dask" / name))
+        assert len(documents) == files[f"{name}.meta.json"]["stats"]["documents"]
+
+
 def test_killed_worker_is_survived(lee_path: Path, tmp_path: Path) -> None:
     # A task writes its shard under a temporary name holding its worker's pid, from its start
     # to its end: seeing one, kill that worker with SIGKILL while the task runs.

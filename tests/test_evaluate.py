@@ -451,3 +451,53 @@ def test_cli_bad_inputs_fail_cleanly(trained, tmp_path, case, match):
     assert result.exit_code == 1
     assert match in " ".join(result.output.split())  # the message, however it was wrapped
     assert "Traceback" not in result.output
+
+
+# -- the document cache -------------------------------------------------------------------------
+
+
+def cached_expectation(model: HSModel, documents: list[list[list[str]]]) -> tuple[float, float]:
+    """hit@1 and perplexity of the trained head with the saved cache on the positions the
+    evaluation scores, each document read on its own through ``HSModel.document``."""
+    log_probs, hits = [], []
+    for sentences in documents:
+        ids = np.array([model.key_to_index.get(w, -1) for s in sentences for w in s], np.int32)
+        document = model.document(ids, [len(s) for s in sentences], unknown=None)
+        all_log_probs = document.log_probs()
+        positions = []
+        t = 0
+        for sentence in sentences:
+            for i, word in enumerate(sentence):
+                if word in model and any(w in model for w in sentence[:i]):
+                    positions.append(t + i)
+            t += len(sentence)
+        top_ids, _ = document.top_k_at(np.array(positions), 10)
+        log_probs += all_log_probs[positions].tolist()
+        hits += (top_ids[:, 0] == ids[positions]).tolist()
+    return float(np.mean(hits)), math.exp(-np.mean(log_probs))
+
+
+def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
+    model = HSModel.from_disk(trained["model"])
+    model.head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.settings["cache"] = {"size": 40, "weight": 0.25}
+    sentences = [line.split() for line in small_heldout.read_text("utf8").splitlines()]
+    # Unmarked: the whole file is one document; marked: each line is one.
+    marked = tmp_path / "marked.txt"
+    marked.write_text("".join(" ".join(s) + "\n\n" for s in sentences), "utf8")
+    for path, documents in ((small_heldout, [sentences]), (marked, [[s] for s in sentences])):
+        hit_1, perplexity = cached_expectation(model, documents)
+        for chunk_size in (4096, 7):
+            result = next_word_metrics(model, path, chunk_size=chunk_size, show_progress=False)
+            assert result["n_documents"] == len(documents)
+            predictors = result["predictors"]
+            head, cached = predictors["directional"], predictors["directional+cache"]
+            assert cached["cache"] == {"size": 40, "weight": 0.25}
+            assert cached["n_scored"] == head["n_scored"] == result["n_scored"]
+            assert cached["hit_at_1"] == pytest.approx(hit_1)
+            assert cached["perplexity"] == pytest.approx(perplexity, rel=1e-6)
+            assert cached["perplexity"] != head["perplexity"]
+    # No saved cache: no cache row.
+    del model.settings["cache"]
+    result = next_word_metrics(model, small_heldout, show_progress=False)
+    assert not [name for name in result["predictors"] if name.endswith("+cache")]

@@ -33,10 +33,12 @@ TEXT = (
 )
 
 
-def make_nlp(model: HSModel, head: str = "auto") -> Language:
+def make_nlp(model: HSModel, head: str = "auto", cache=None) -> Language:
+    """The heads alone by default (``directional_model`` has a tuned document cache): these
+    tests check the view against the heads' other paths."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("hs_predictor", config={"head": head}).set_model(model)
+    nlp.add_pipe("hs_predictor", config={"head": head, "cache": cache}).set_model(model)
     return nlp
 
 

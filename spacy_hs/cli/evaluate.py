@@ -153,6 +153,9 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     unavailable = None
     for name, result in next_word["predictors"].items():
         label = PREDICTOR_LABELS.get(name) or head_label(name)
+        if "cache" in result:  # the trained head with the model's document cache
+            cache = result["cache"]
+            label = f"{head_label(result['head'])} + cache (N={cache['size']}, λ={cache['weight']})"
         if result.get("available") is False:
             unavailable = f"{label}: not measured, {result['reason']}"
             continue

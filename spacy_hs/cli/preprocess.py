@@ -88,6 +88,15 @@ def preprocess_cli(
             "split tokens on whitespace and do not split sentences. Normalisation still applies.",
         ),
     ] = False,
+    doc_marker: Annotated[
+        bool,
+        Opt(
+            "--doc-marker/--no-doc-marker",
+            help="Write a blank line after each input document (a line of a .txt file, a "
+            "record of a .jsonl file), in OUTPUT and --heldout: `spacy-hs evaluate` then starts "
+            "the document cache afresh at each document. gensim skips blank lines.",
+        ),
+    ] = False,
     n_process: Annotated[
         int,
         Opt(
@@ -240,6 +249,7 @@ def preprocess_cli(
                 normalizer=settings,
                 min_sentence_length=min_sentence_length,
                 pretokenized=pretokenized,
+                document_marker=doc_marker,
                 n_process=n_process,
                 batch_size=batch_size,
                 heldout=heldout,

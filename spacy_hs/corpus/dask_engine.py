@@ -461,6 +461,7 @@ def _preprocess_unit(task: _UnitTask) -> CorpusStats:
                 handles,
                 max_length=task.max_length,
                 batch_size=task.batch_size,
+                document_marker=task.config.document_marker,
             )
         finally:
             for handle in handles:

@@ -161,14 +161,24 @@ def write_units(
     max_length: int,
     batch_size: int,
     bar: Any = None,
+    document_marker: bool = False,
 ) -> CorpusStats:
     """Read ``units`` in order, tokenize their batches with ``process`` (which yields results in
-    order) and write the token text to ``outputs`` (one per split). Every engine runs this."""
+    order) and write the token text to ``outputs`` (one per split). Every engine runs this.
+
+    document_marker: the batches mark the document ends inside them; here the blank line goes
+    between batches where a document ends, and after the last document (units never share a
+    document, so shards of units concatenate to the same file)."""
     reader = _Reader(units, max_length=max_length)
     stats = CorpusStats(splits=[_SplitStats() for _ in outputs])
     splits = stats.splits
+    last_documents = [-1] * len(outputs)  # per output: the document of its last line
     for result in process(_batches(reader, batch_size)):
-        for split, handle, part in zip(splits, outputs, result.splits):
+        for side, (split, handle, part) in enumerate(zip(splits, outputs, result.splits)):
+            if document_marker and part.sentences:
+                if last_documents[side] not in (-1, part.first_doc):
+                    handle.write(tokenfile.LINE_END)
+                last_documents[side] = part.last_doc
             handle.write(part.text)
             split.add(part)
         stats.input_tokens += result.input_tokens
@@ -177,6 +187,9 @@ def write_units(
             bar.set_postfix_str(
                 f"{reader.documents:,} docs, {splits[0].sentences:,} sentences", refresh=False
             )
+    for handle, last in zip(outputs, last_documents):
+        if last != -1:
+            handle.write(tokenfile.LINE_END)
     stats.documents, stats.split_lines = reader.documents, reader.split_lines
     stats.replaced_by_file = reader.replaced_by_file
     return stats
@@ -196,7 +209,13 @@ def _run_local(job: PreprocessJob, processor: _BatchProcessor, n_process: int) -
         handles.extend(_open_output(p) for p in job.outputs)
         units = [WorkUnit(path) for path in job.files]
         return write_units(
-            process, units, handles, max_length=job.max_length, batch_size=job.batch_size, bar=bar
+            process,
+            units,
+            handles,
+            max_length=job.max_length,
+            batch_size=job.batch_size,
+            bar=bar,
+            document_marker=job.config.document_marker,
         )
     finally:
         for handle in handles:
@@ -212,6 +231,7 @@ def preprocess(
     normalizer: NormalizerSettings | dict[str, Any] | None = None,
     min_sentence_length: int = 1,
     pretokenized: bool = False,
+    document_marker: bool = False,
     n_process: int = 1,
     batch_size: int = 1000,
     heldout: PathLike | None = None,
@@ -233,6 +253,9 @@ def preprocess(
     min_sentence_length: sentences with fewer words (after normalisation) are left out.
     pretokenized: the input is already one tokenized sentence per line (e.g. Penn Treebank):
         tokens are split on whitespace, with no sentence splitting.
+    document_marker: write a blank line after each document's last sentence, in each output
+        file (the document-end marker of ``tokenfile.documents``); documents with no sentence
+        left get none. Off by default: a corpus is then one stream.
     n_process: worker processes for tokenization (1 = in this process).
     batch_size: documents per batch (batches are also capped at ``BATCH_CHARS`` characters).
     heldout: if given, a second token file receiving about ``heldout_fraction`` of the
@@ -271,6 +294,7 @@ def preprocess(
         normalizer=settings.to_dict(),
         pretokenized=pretokenized,
         min_sentence_length=min_sentence_length,
+        document_marker=document_marker,
         heldout_fraction=heldout_fraction if heldout_path is not None else 0.0,
         heldout_seed=heldout_seed,
     )
@@ -646,6 +670,7 @@ class _ProcessorConfig:
     min_sentence_length: int
     heldout_fraction: float  # 0: no held-out split
     heldout_seed: int
+    document_marker: bool = False  # a blank line after each document
 
 
 @dataclass
@@ -778,7 +803,7 @@ class _BatchProcessor:
             return result
         line_end = _line_ends(sentences)
         if n_parts == 1:
-            text = "".join(self._word_array[2 * words + line_end].tolist())
+            text = self._text(2 * words + line_end, sentence_docs[valid])
             self._fill(parts[0], 0, text, words, sentence_docs[valid], int(valid.sum()))
             return result
         # Held-out split: hash each sentence's words, then split tokens by their sentence's side.
@@ -794,10 +819,21 @@ class _BatchProcessor:
             chosen, side_words = (heldout, token_heldout) if side else (~heldout, ~token_heldout)
             side_words = words[side_words]
             side_ends = line_end[token_heldout] if side else line_end[~token_heldout]
-            text = "".join(self._word_array[2 * side_words + side_ends].tolist())
+            text = self._text(2 * side_words + side_ends, valid_docs[chosen])
             n_sentences = int(np.count_nonzero(chosen))
             self._fill(part, side, text, side_words, valid_docs[chosen], n_sentences)
         return result
+
+    def _text(self, indices: np.ndarray, line_documents: np.ndarray) -> str:
+        """The text of the lines given by word-array indices (``2 w``, or ``2 w + 1`` ending a
+        line); with the document marker, a blank line after each document that ends before
+        the last line (``write_units`` adds the one after the last)."""
+        pieces = self._word_array[indices]
+        if self.config.document_marker and len(line_documents) > 1:
+            line_ends = np.flatnonzero(indices & 1)
+            ends = line_ends[:-1][line_documents[1:] != line_documents[:-1]]
+            pieces[ends] = pieces[ends] + tokenfile.LINE_END
+        return "".join(pieces.tolist())
 
     def _fill(
         self,
@@ -1006,6 +1042,8 @@ def _meta(
             "seconds": round(seconds, 3),
         },
     }
+    if config.document_marker:  # blank lines end documents (tokenfile.documents)
+        meta["document_marker"] = True
     if role is not None:
         meta["split"] = {
             "role": role,

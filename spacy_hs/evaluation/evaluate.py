@@ -26,6 +26,12 @@ most ``max_positions`` of them (``gensim_predict_output_word.same_positions`` gi
 on exactly that sample, for a like-for-like comparison). A head that predicts a sentence's first
 word is also measured on every known word (``with_sentence_starts``), as language models are.
 The log-probabilities come from ``HSModel.log_prob_ids``, the top-k from the head's ``top_k``.
+
+When the model has a saved document cache (``spacy_hs.cache``: ``settings["cache"]``, tuned by
+``spacy-hs train``), the trained head is also measured with it, on the same positions
+(``"<head>+cache"``). The held-out file is one document, read in its order, unless blank lines
+mark where documents end (``spacy-hs preprocess --doc-marker``): then the cache starts empty at
+each document.
 """
 
 from __future__ import annotations
@@ -42,8 +48,10 @@ from typing import Any
 import numpy as np
 import srsly
 
+from ..cache import CacheSettings, cache_counts, mix_log_probs
 from ..corpus import tokenfile
 from ..corpus.sources import gensim_test_data
+from ..document import cached_top_k
 from ..errors import (
     ConfigError,
     Errors,
@@ -360,9 +368,10 @@ def next_word_metrics(
     unigram = _Score()
     unigram_log_probs, unigram_top = _unigram(model)
     gensim = _GensimBaseline(model, heads, gensim_model, max_positions)
-    counts = {"n_sentences": 0, "n_tokens": 0, "n_scored": 0, "oov_target": 0}
+    counts = {"n_sentences": 0, "n_documents": 0, "n_tokens": 0, "n_scored": 0, "oov_target": 0}
+    cached = _CacheRow.of(model)
 
-    def score_chunk(sentences: list[list[str]]) -> None:
+    def score_chunk(sentences: list[list[str]], documents: list[int]) -> None:
         get = model.key_to_index.get
         token_ids = np.array([get(t, -1) for s in sentences for t in s], dtype=np.int32)
         lengths = np.array([len(s) for s in sentences], dtype=np.int64)
@@ -384,6 +393,11 @@ def next_word_metrics(
                     score[name].add_head(
                         head, contexts[rows, -size:], token_ids[rows], log_probs[rows]
                     )
+            if cached is not None and name == cached.name:
+                cached.add(
+                    token_ids, np.repeat(documents, lengths), contexts[:, -size:], log_probs,
+                    scored, starts if name in starters else None,
+                )
         targets = token_ids[scored]
         unigram.add(
             np.broadcast_to(unigram_top, (len(targets), len(unigram_top))),
@@ -399,17 +413,28 @@ def next_word_metrics(
 
     with _progress(heldout, show_progress, "Scoring the held-out file (bytes)") as progress:
         chunk: list[list[str]] = []
+        chunk_documents: list[int] = []  # the document of each sentence of the chunk
         n_chunk = 0
-        for tokens in tokenfile.sentences(heldout, what="Held-out file", on_bytes=progress.update):
+        document, document_open = 0, False  # blank lines end documents (tokenfile.documents)
+        for tokens in tokenfile.sentences(
+            heldout, what="Held-out file", on_bytes=progress.update, blank_lines=True
+        ):
+            if not tokens:
+                document += document_open
+                document_open = False
+                continue
+            counts["n_documents"] += not document_open
+            document_open = True
             counts["n_sentences"] += 1
             counts["n_tokens"] += len(tokens)
             chunk.append(tokens)
+            chunk_documents.append(document)
             n_chunk += len(tokens)
             if n_chunk >= chunk_size:
-                score_chunk(chunk)
-                chunk, n_chunk = [], 0
+                score_chunk(chunk, chunk_documents)
+                chunk, chunk_documents, n_chunk = [], [], 0
         if chunk:
-            score_chunk(chunk)
+            score_chunk(chunk, chunk_documents)
 
     if not counts["n_tokens"]:
         raise InputError(Errors.E201.format(path=heldout))
@@ -432,11 +457,14 @@ def next_word_metrics(
         every_word = (scores[name] + start_scores[name]).result()
         every_word["coverage"] = every_word["n_scored"] / counts["n_tokens"]
         predictors[name]["with_sentence_starts"] = every_word
+    if cached is not None:
+        predictors.update(cached.results(counts["n_tokens"]))
     predictors["unigram"] = unigram.result()
     predictors["gensim_predict_output_word"] = gensim.result(show_progress)
     return {
         "heldout": str(heldout),
         "n_sentences": counts["n_sentences"],
+        "n_documents": counts["n_documents"],
         "n_tokens": counts["n_tokens"],
         "n_scored": n_scored,
         "coverage": n_scored / counts["n_tokens"],
@@ -448,6 +476,82 @@ def next_word_metrics(
         ),
         "predictors": predictors,
     }
+
+
+class _CacheRow:
+    """The trained head with the model's saved document cache (``spacy_hs.cache``), on the same
+    positions as the head alone. The held-out file is one document read in order, or several
+    where blank lines mark their ends: the cache runs across sentences and chunks, and starts
+    empty at each document."""
+
+    def __init__(self, model: HSModel, head: Predictor, cache: CacheSettings):
+        self.model, self.head, self.cache = model, head, cache
+        self.name = head.name
+        self.score, self.start_score = _Score(), _Score()
+        self.history = np.zeros(0, dtype=np.int32)  # the open document's last N known ids
+        self.history_document = -1
+
+    @classmethod
+    def of(cls, model: HSModel) -> _CacheRow | None:
+        cache = model.cache_settings("auto")
+        if model.head is None or cache is None or cache.weight == 0:
+            return None
+        return cls(model, model.predictor(model.head.name), cache)
+
+    def add(
+        self,
+        token_ids: np.ndarray,
+        documents: np.ndarray,
+        contexts: np.ndarray,
+        head_log_probs: np.ndarray,
+        scored: np.ndarray,
+        starts: np.ndarray | None,
+    ) -> None:
+        """Score a chunk (token ids, each token's document number), with the head's own
+        log-probabilities and its contexts; ``starts``: also score these rows apart."""
+        size = self.cache.size
+        n_history = len(self.history)
+        stream = np.concatenate([self.history, token_ids])
+        stream_documents = np.concatenate(
+            [np.full(n_history, self.history_document), documents]
+        )
+        counts, held = cache_counts(stream, size, documents=stream_documents)
+        log_probs = mix_log_probs(
+            head_log_probs, counts[n_history:], held[n_history:], self.cache.weight
+        )
+        known = stream >= 0
+        known_before = np.concatenate([[0], np.cumsum(known)])
+        known_ids = stream[known]
+        firsts = np.flatnonzero(np.diff(stream_documents, prepend=-1))
+        document_first = np.repeat(firsts, np.diff(np.append(firsts, len(stream))))
+        for rows, score in ((scored, self.score), (starts, self.start_score)):
+            if rows is None:
+                continue
+            rows = rows & ~np.isnan(log_probs)
+            positions = np.flatnonzero(rows) + n_history
+            ends = known_before[positions]
+            lows = np.maximum(ends - size, known_before[document_first[positions]])
+            windows = [known_ids[low:end] for low, end in zip(lows.tolist(), ends.tolist())]
+            top_ids, _ = cached_top_k(
+                self.head, contexts[rows], windows, self.cache, TOP_K, len(self.model)
+            )
+            score.add(top_ids, log_probs[rows], token_ids[rows])
+        last = stream_documents[-1] if len(stream) else self.history_document
+        self.history = stream[(stream_documents == last) & known][-size:].astype(np.int32)
+        self.history_document = last
+
+    def results(self, n_tokens: int) -> dict[str, Any]:
+        extra = {
+            "head": self.name,
+            "cache": self.cache.to_dict(),
+            "context_size": int(self.head.context_size),
+        }
+        result = self.score.result(**extra)
+        if self.head.predicts_sentence_start:
+            every_word = (self.score + self.start_score).result()
+            every_word["coverage"] = every_word["n_scored"] / n_tokens
+            result["with_sentence_starts"] = every_word
+        return {f"{self.name}+cache": result}
 
 
 def _unigram(model: HSModel) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,9 @@ from spacy.tokens import Doc, Span, Token
 from spacy.vectors import Vectors
 from spacy.vocab import Vocab
 
+from ..cache import CacheSettings, cache_counts, mix_log_probs
 from ..corpus.normalize import TokenNormalizer
+from ..document import Document, cached_top_k
 from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..heads.base import context_matrix, stream_contexts
 from ..hs_model import HSModel, Predictor, registered_head_names
@@ -60,6 +62,9 @@ from . import DEFAULT_HEAD, DEFAULT_TOP_K
 logger = logging.getLogger("spacy_hs")
 DATA_KEY = "spacy_hs"  # doc.user_data[DATA_KEY] holds everything this component sets
 UNKNOWN = -1  # word id of out-of-vocabulary tokens
+LN2 = math.log(2.0)
+# Whole distributions (V values each) held at once for ranks and entropies: 16 MB of float64.
+CHUNK_ELEMENTS = 1 << 21
 DROPPED = -2  # word id of tokens the normaliser drops (e.g. punctuation)
 
 # Components alive in this process, by instance id; docs store the id of the one that made them.
@@ -77,6 +82,7 @@ _COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
         "eager": True,
         "set_vectors": True,
         "unknown_word": "auto",
+        "cache": "auto",
     },
     assigns=[
         "doc._.hs_next",
@@ -85,6 +91,9 @@ _COMPONENTS: "dict[str, weakref.WeakSet[HSPredictor]]" = {}
         "span._.hs_next",
         "token._.hs_next",
         "token._.hs_logprob",
+        "token._.hs_surprisal",
+        "token._.hs_entropy",
+        "token._.hs_rank",
     ],
 )
 def make_hs_predictor(
@@ -97,6 +106,7 @@ def make_hs_predictor(
     eager: bool,
     set_vectors: bool,
     unknown_word: str | None,
+    cache: Any,
 ) -> "HSPredictor":
     """Build the ``hs_predictor`` component.
 
@@ -119,6 +129,9 @@ def make_hs_predictor(
     unknown_word: the word out-of-vocabulary tokens are scored as, as language models score
         them: "auto" is ``<unk>`` if the model has it; None leaves them unscored. How many
         tokens of a doc were scored so is ``Doc._.hs_unknown``.
+    cache: the document cache (``spacy_hs.cache``), which spans one Doc and never crosses into
+        another: "auto" (the model's setting, tuned and saved by ``spacy-hs train``; none for
+        a model without one), None (off) or ``{"size": N, "weight": λ}``.
     """
     conflicts = register_extensions()
     if conflicts:
@@ -137,6 +150,7 @@ def make_hs_predictor(
         eager=eager,
         set_vectors=set_vectors,
         unknown_word=unknown_word,
+        cache=cache,
     )
 
 
@@ -156,10 +170,12 @@ class HSPredictor(Pipe):
         eager: bool = True,
         set_vectors: bool = True,
         unknown_word: str | None = "auto",
+        cache: Any = "auto",
     ) -> None:
         if not is_positive_int(top_k):
             raise ConfigError(Errors.E301.format(top_k=top_k))
         _check_context_size(context_size)
+        _check_cache(cache)
         self.vocab = vocab
         self.name = name
         self.model_path = None if model_path is None else str(model_path)
@@ -169,6 +185,8 @@ class HSPredictor(Pipe):
         self.eager = eager
         self.set_vectors = set_vectors
         self.unknown_word = unknown_word
+        self.cache = cache
+        self._cache: CacheSettings | None = None  # the setting resolved for the model
         self._unknown_id: int | None = None
         self.model: HSModel | None = None
         self._lowercase = False  # look tokens up lowercased (set_model)
@@ -184,6 +202,7 @@ class HSPredictor(Pipe):
         if not isinstance(model, HSModel):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         _check_context_size(self.context_size)  # it may have been set since __init__
+        _check_cache(self.cache)
         if self.head not in model.head_names() and self.head not in registered_head_names():
             raise ConfigError(
                 Errors.E303.format(head=self.head, heads=", ".join(model.head_names()))
@@ -207,6 +226,9 @@ class HSPredictor(Pipe):
         self.model = model
         self._predictor: Predictor = predictor
         self._unknown_id = model.unknown_id(self.unknown_word)
+        self._cache = model.cache_settings(self.cache)  # E027: a bad saved setting
+        if self._cache is not None and self._cache.weight == 0:
+            self._cache = None
         self._context = context_size
         self._normalizer = TokenNormalizer(normalizer) if normalizer is not None else None
         # A model without normaliser settings (e.g. HSModel.from_gensim on a tutorial's
@@ -247,6 +269,11 @@ class HSPredictor(Pipe):
         # The dict serves single lookups, the table whole batches (``_word_ids``).
         self._orth_ids: dict[int, int] = {}
         self._orth_table = OrthTable()
+        # Per Doc: its Document (spacy_hs.document) and where its tokens are in it, for the
+        # values computed on first access with the cache; dropped with the Doc.
+        self._documents: weakref.WeakKeyDictionary[Doc, _DocDocument] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- processing -----------------------------------------------------------------------
 
@@ -364,13 +391,20 @@ class HSPredictor(Pipe):
             np.bincount(sentence[kept], minlength=n_sentences),
             head=predictor.name,  # the head set_model chose
             unknown=self.unknown_word,
-            cache=None,  # the docs of a batch are one stream here: no cache across them
+            cache=None,  # the docs of a batch are one stream: the cache is mixed in per doc below
             context_size=self._context,
         )
+        doc_of_token = np.repeat(np.arange(n_docs), lengths)
+        cache = self._cache
+        if cache is not None:
+            targets = ids.copy()
+            if self._unknown_id is not None:
+                targets[targets < 0] = self._unknown_id
+            counts, held = cache_counts(ids, cache.size, targets, documents=doc_of_token[kept])
+            log_probs[kept] = mix_log_probs(log_probs[kept], counts, held, cache.weight)
         scored_unknown = (word_ids == UNKNOWN) & ~np.isnan(log_probs)
         # Perplexity per doc.
         valid = ~np.isnan(log_probs)
-        doc_of_token = np.repeat(np.arange(n_docs), lengths)
         sums = np.bincount(doc_of_token[valid], weights=log_probs[valid], minlength=n_docs)
         counts = np.bincount(doc_of_token[valid], minlength=n_docs)
         unknown_counts = np.bincount(doc_of_token[scored_unknown], minlength=n_docs)
@@ -391,7 +425,21 @@ class HSPredictor(Pipe):
         runs = np.flatnonzero(np.diff(keys)) + 1
         stream_lengths = np.diff(np.concatenate([[0], runs, [len(keys)]]))
         contexts = stream_contexts(stream, stream_lengths, self._context)
-        top_ids, top_log_probs = predictor.top_k(contexts[ends + np.arange(n_docs)], self.top_k)
+        doc_contexts = contexts[ends + np.arange(n_docs)]
+        if cache is None:
+            top_ids, top_log_probs = predictor.top_k(doc_contexts, self.top_k)
+        else:  # each doc's cache: its last N known tokens
+            known = ids >= 0
+            known_ids = ids[known]
+            known_ends = np.cumsum(np.bincount(doc_of_token[kept][known], minlength=n_docs))
+            known_starts = np.maximum(known_ends - np.diff(known_ends, prepend=0), 0)
+            windows = [
+                known_ids[max(start, end - cache.size) : end]
+                for start, end in zip(known_starts.tolist(), known_ends.tolist())
+            ]
+            top_ids, top_log_probs = cached_top_k(
+                predictor, doc_contexts, windows, cache, self.top_k, len(model)
+            )
         # Few container objects per doc (a dict and three tuples of atoms): each one allocated
         # counts towards the garbage collector's next run, and those of docs still alive are
         # traversed and promoted by it. With a list per [word, probability] pair, collections
@@ -476,6 +524,88 @@ class HSPredictor(Pipe):
         words = model.words
         return [[words[i], math.exp(lp)] for i, lp in zip(ids[0].tolist(), log_probs[0].tolist())]
 
+    def next_after(self, doc: Doc, start: int, end: int) -> list[list[Any]]:
+        """The top-k ``[word, probability]`` after ``doc[start:end]``: the context that ends at
+        ``doc[end - 1]`` (``context_ids``) and, with the cache, the doc's known tokens before
+        ``end``."""
+        if self._cache is None:
+            return self.next_words(self.context_ids(doc, start, end))
+        view = self._document(doc)
+        first = max(start, int(view.sentence_first[end - 1])) if end > 0 else start
+        ids, log_probs = view.document.top_k_after(
+            view.kept_before[[end]], self.top_k, starts=view.kept_before[[first]]
+        )
+        return _word_probs(self.model, ids[0], log_probs[0])
+
+    def top_k_at(self, doc: Doc, indices: Sequence[int], k: int) -> list[list[Any]]:
+        """The top-k ``[word, probability]`` at each of the tokens ``indices`` of ``doc`` (not
+        dropped ones): the prediction its log-probability was scored from, cache included."""
+        view = self._document(doc)
+        ids, log_probs = view.document.top_k_at(view.kept_before[list(indices)], k)
+        return [_word_probs(self.model, i, lp) for i, lp in zip(ids, log_probs)]
+
+    def measures(self, doc: Doc, rows_per_chunk: int | None = None) -> dict[str, tuple]:
+        """The exact rank and entropy (bits) at every token of ``doc``, computed once and kept
+        in the doc: ``{"ranks": ..., "entropies": ...}``, None where undefined. A token has a
+        rank if it has a log-probability; an entropy if it has one, or if it is out of the
+        vocabulary with a known word before it in its sentence (the prediction at its slot).
+
+        rows_per_chunk: whole distributions (rows of V values) held at once; default: about
+        2^21 values."""
+        data = _eager(doc)
+        if "ranks" in data:
+            return data
+        model = self._require_model()
+        view = self._document(doc)
+        log_probs = data["log_probs"]
+        unknown = np.flatnonzero(view.word_ids == UNKNOWN)
+        with_context = unknown[view.document.has_known_context(view.kept_before[unknown])]
+        wanted = sorted(
+            {i for i, log_prob in enumerate(log_probs) if log_prob is not None}
+            | set(with_context.tolist())
+        )
+        ranks: list[int | None] = [None] * len(doc)
+        entropies: list[float | None] = [None] * len(doc)
+        if wanted:
+            rows = rows_per_chunk or max(1, CHUNK_ELEMENTS // len(model))
+            found_ranks, found_entropies = view.document.ranks_and_entropies(
+                view.kept_before[wanted], rows
+            )
+            for i, rank, entropy in zip(wanted, found_ranks.tolist(), found_entropies.tolist()):
+                if log_probs[i] is not None and rank > 0:
+                    ranks[i] = rank
+                if not math.isnan(entropy):
+                    entropies[i] = entropy
+        data["ranks"], data["entropies"] = tuple(ranks), tuple(entropies)
+        return data
+
+    def _document(self, doc: Doc) -> "_DocDocument":
+        """``doc`` as a ``Document`` (dropped tokens left out), made once per Doc."""
+        view = self._documents.get(doc)
+        if view is not None and len(view.word_ids) == len(doc):
+            return view
+        model = self._require_model()
+        word_ids, sentence, _ = self._token_ids([doc])
+        kept = word_ids != DROPPED
+        n_sentences = int(sentence[-1]) + 1 if len(doc) else 0
+        document = model.document(
+            word_ids[kept],
+            np.bincount(sentence[kept], minlength=n_sentences),
+            head=self._predictor.name,
+            unknown=self.unknown_word,
+            cache=self._cache,
+            context_size=self._context,
+        )
+        starts = np.flatnonzero(np.diff(sentence, prepend=-1))
+        view = _DocDocument(
+            document,
+            word_ids,
+            np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+            np.repeat(starts, np.diff(np.append(starts, len(doc)))),
+        )
+        self._documents[doc] = view
+        return view
+
     @property
     def predictor(self) -> Predictor:
         """The head that answers this component's queries (its ``head`` setting)."""
@@ -541,9 +671,39 @@ class HSPredictor(Pipe):
             "eager": self.eager,
             "set_vectors": self.set_vectors,
             "unknown_word": self.unknown_word,
+            "cache": self.cache,
         }
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
+
+
+class _DocDocument:
+    """A Doc's ``Document`` and how its tokens map into it."""
+
+    def __init__(
+        self,
+        document: Document,
+        word_ids: np.ndarray,
+        kept_before: np.ndarray,
+        sentence_first: np.ndarray,
+    ):
+        self.document = document
+        self.word_ids = word_ids  # per token: word id, UNKNOWN or DROPPED
+        self.kept_before = kept_before  # [i]: tokens before token i that are not dropped
+        self.sentence_first = sentence_first  # [i]: the first token of token i's sentence
+
+
+def _word_probs(model: Any, ids: np.ndarray, log_probs: np.ndarray) -> list[list[Any]]:
+    """``[[word, probability], ...]`` of a top-k row; [] where the head has no prediction."""
+    if not len(ids) or ids[0] < 0:
+        return []
+    words = model.words
+    return [[words[i], math.exp(lp)] for i, lp in zip(ids.tolist(), log_probs.tolist())]
+
+
+def _check_cache(cache: Any) -> None:
+    if not (isinstance(cache, str) and cache == "auto"):
+        CacheSettings.from_value(cache)  # E027
 
 
 def _check_context_size(context_size: Any) -> None:
@@ -623,8 +783,7 @@ def _cached_next(doc: Doc, cache_name: str, key: int | str, start: int, end: int
     if cache is None:
         cache = data[cache_name] = {}
     if key not in cache:
-        component = _component(doc)
-        cache[key] = component.next_words(component.context_ids(doc, start, end))
+        cache[key] = _component(doc).next_after(doc, start, end)
     return _pairs(cache[key])
 
 
@@ -659,6 +818,32 @@ def token_hs_logprob(token: Token) -> float | None:
     return _eager(token.doc)["log_probs"][token.i]
 
 
+def token_hs_surprisal(token: Token) -> float | None:
+    """-log2 P(token): ``Token._.hs_logprob`` in bits, or None if unscored."""
+    log_prob = token_hs_logprob(token)
+    return None if log_prob is None else -log_prob / LN2
+
+
+def token_hs_entropy(token: Token) -> float | None:
+    """The entropy in bits of the whole next-word distribution at the token's slot (the one its
+    log-probability is read from), or None where there is none (``HSPredictor.measures``)."""
+    doc = token.doc
+    return _component_measures(doc)["entropies"][token.i]
+
+
+def token_hs_rank(token: Token) -> int | None:
+    """The exact rank of the token's word at its slot (1: the most probable), or None if
+    unscored."""
+    return _component_measures(token.doc)["ranks"][token.i]
+
+
+def _component_measures(doc: Doc) -> dict:
+    data = _eager(doc)
+    if "ranks" in data:  # computed before, e.g. before a DocBin round trip
+        return data
+    return _component(doc).measures(doc)
+
+
 EXTENSIONS: list[tuple[type, str, Callable]] = [
     (Doc, "hs_next", doc_hs_next),
     (Doc, "hs_perplexity", doc_hs_perplexity),
@@ -666,6 +851,9 @@ EXTENSIONS: list[tuple[type, str, Callable]] = [
     (Span, "hs_next", span_hs_next),
     (Token, "hs_next", token_hs_next),
     (Token, "hs_logprob", token_hs_logprob),
+    (Token, "hs_surprisal", token_hs_surprisal),
+    (Token, "hs_entropy", token_hs_entropy),
+    (Token, "hs_rank", token_hs_rank),
 ]
 
 

@@ -1,19 +1,19 @@
 """How predictable each token of a Doc is: exact rank, surprisal and entropy, per position.
 
-For token i the ``hs_predictor`` that made the Doc gives its context (the known words before i
-in its sentence, the last ``context_size``: ``HSPredictor.token_contexts``, the context its
-log-probability read) and its head gives log P(w | context) for *every* word w of the
-vocabulary (the head's ``log_probabilities``, exact). From that row, with "actual" the token's
-word and all logs natural unless they say bits::
+The values are the ``hs_predictor``'s own extension attributes, read here, never recomputed:
+for token i, with P the whole next-word distribution at its slot (the head's, from the known
+words before i in its sentence, mixed with the Doc's cache when the component has one: see
+``spacy_hs.document``), "actual" the token's word and all logs natural unless they say bits::
 
-    log_prob(i)  = log P(actual | context)                  (= Token._.hs_logprob)
-    rank(i)      = 1 + #{w : log P(w | context) > log_prob(i)}  (1: the most probable word)
-    surprisal(i) = -log_prob(i) / ln 2                      bits
-    entropy(i)   = -sum over all w of P(w) log2 P(w)        bits, the whole distribution
+    log_prob(i)  = log P(actual)                            Token._.hs_logprob
+    rank(i)      = 1 + #{w : P(w) > P(actual)}              Token._.hs_rank (1: the most probable)
+    surprisal(i) = -log_prob(i) / ln 2                      Token._.hs_surprisal, bits
+    entropy(i)   = -sum over all w of P(w) log2 P(w)        Token._.hs_entropy, bits
 
 Nothing is truncated: rank and entropy are over the whole vocabulary, unlike GLTR's entropy of
 the renormalised top 10. Rows are computed in chunks of at most ``CHUNK_ELEMENTS`` values, so
-memory stays bounded for any vocabulary size or document length.
+memory stays bounded for any vocabulary size or document length. The top-k at each position is
+the exact top-k of the same distribution (``HSPredictor.top_k_at``).
 
 Each token gets a status, derived from whether the component has a log-probability for it and,
 if not, why:
@@ -35,7 +35,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 from spacy.tokens import Doc
 
 from ..errors import Errors, PipelineError
@@ -47,9 +46,6 @@ STATUSES = (SCORED, NO_CONTEXT, OOV, DROPPED)
 DEFAULT_TOP_K = 5
 # Log-probabilities held at once (B rows of V words, float64): 2^21 values, 16 MB per array.
 CHUNK_ELEMENTS = 1 << 21
-# How far the tree's log-probability of the actual word may differ from the component's
-# (float32 dot products summed in another order); anything more means they disagree.
-AGREEMENT_TOLERANCE = 1e-3
 LN2 = math.log(2.0)
 
 
@@ -166,7 +162,8 @@ def _preview(doc: Doc, length: int = 40) -> str:
 
 
 class _Scorer:
-    """Scores docs with one component: statuses, contexts, then the distributions in chunks."""
+    """Reads the values of docs processed by one component: its attributes, and the top-k at
+    each position that has a prediction."""
 
     def __init__(self, component: HSPredictor, top_k: int, chunk_elements: int):
         model = component._require_model()
@@ -180,21 +177,20 @@ class _Scorer:
         component, model = self.component, self.model
         key_to_index = model.key_to_index
         results = []
-        # The positions that get a distribution, over all docs: (result, token index, target id
-        # or -1, the component's log-prob or None) and their contexts.
-        positions: list[tuple[DocSurprisal, int, int, float | None]] = []
-        contexts: list[np.ndarray] = []
         for doc in docs:
             n = len(doc)
             log_probs = [token._.hs_logprob for token in doc]
             normal_forms = [component.normal_form(token.lex) for token in doc]
+            # Token._.hs_rank and hs_entropy, computed here in chunks of rows_per_chunk rows
+            # (the attributes then read them).
+            measures = component.measures(doc, self.rows_per_chunk)
             result = DocSurprisal(
                 status=[
                     _status(lp, word, key_to_index) for lp, word in zip(log_probs, normal_forms)
                 ],
                 log_probs=log_probs,
-                ranks=[None] * n,
-                entropies=[None] * n,
+                ranks=list(measures["ranks"]),
+                entropies=list(measures["entropies"]),
                 top_words=[()] * n,
                 top_probs=[()] * n,
                 normal_forms=normal_forms,
@@ -202,63 +198,16 @@ class _Scorer:
                 vocab_size=len(model),
                 head=self.predictor.name,
             )
+            # A prediction wherever there is an entropy: scored tokens, and unknown ones with
+            # a known word before them.
+            positions = [i for i, entropy in enumerate(result.entropies) if entropy is not None]
+            for start in range(0, len(positions), self.rows_per_chunk):
+                chunk = positions[start : start + self.rows_per_chunk]
+                for i, pairs in zip(chunk, component.top_k_at(doc, chunk, self.top_k)):
+                    result.top_words[i] = tuple(word for word, _ in pairs)
+                    result.top_probs[i] = tuple(prob for _, prob in pairs)
             results.append(result)
-            doc_contexts = component.token_contexts(doc)
-            for i, status in enumerate(result.status):
-                if status not in (SCORED, OOV):
-                    continue
-                context = doc_contexts[i]
-                if status == OOV and context[-1] < 0:  # no known word before it
-                    continue
-                word = normal_forms[i]
-                target = key_to_index.get(word, -1) if word is not None else -1
-                positions.append((result, i, target, log_probs[i]))
-                contexts.append(context)
-        for start in range(0, len(positions), self.rows_per_chunk):
-            end = start + self.rows_per_chunk
-            self._score_chunk(positions[start:end], np.stack(contexts[start:end]))
         return results
-
-    def _score_chunk(
-        self,
-        positions: Sequence[tuple[DocSurprisal, int, int, float | None]],
-        contexts: np.ndarray,
-    ) -> None:
-        model, k = self.model, self.top_k
-        log_probs = self.predictor.log_probabilities(contexts)  # (B, V), float64; NaN: none
-        has_context = ~np.isnan(log_probs[:, 0])
-        entropies = -np.einsum("ij,ij->i", np.exp(log_probs), log_probs) / LN2
-        top = np.argpartition(log_probs, -k, axis=1)[:, -k:]
-        top_log_probs = np.take_along_axis(log_probs, top, axis=1)
-        order = np.argsort(-top_log_probs, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        top_probs = np.exp(np.take_along_axis(top_log_probs, order, axis=1))
-        words = model.words
-        for row, (result, i, target, component_log_prob) in enumerate(positions):
-            if not has_context[row]:
-                if component_log_prob is not None:  # scored by the component, not by us
-                    raise PipelineError(
-                        Errors.E704.format(
-                            i=i, ours="no context", theirs=f"{component_log_prob:.6f}"
-                        )
-                    )
-                continue
-            result.entropies[i] = float(entropies[row])
-            result.top_words[i] = tuple(words[w] for w in top[row].tolist())
-            result.top_probs[i] = tuple(top_probs[row].tolist())
-            if component_log_prob is None:
-                continue
-            if target >= 0:
-                actual = log_probs[row, target]
-                if abs(actual - component_log_prob) > AGREEMENT_TOLERANCE:
-                    raise PipelineError(
-                        Errors.E704.format(
-                            i=i, ours=f"log-prob {actual:.6f}", theirs=f"{component_log_prob:.6f}"
-                        )
-                    )
-            else:  # scored as some other word (e.g. an unknown-word entry): rank its value
-                actual = component_log_prob + AGREEMENT_TOLERANCE
-            result.ranks[i] = int(np.count_nonzero(log_probs[row] > actual)) + 1
 
 
 def _status(log_prob: float | None, word: str | None, key_to_index: dict[str, int]) -> str:
