@@ -707,69 +707,87 @@ cdef Py_ssize_t best_first_mixed(
 
 
 def top_k_mixed(
-    const float[::1] hidden,
+    const float[:, ::1] hidden,
     const float[:, ::1] weights,
     const int[:, ::1] children,
     int root,
     Py_ssize_t k,
-    const int[::1] window,
+    const int[::1] windows,
+    const cnp.int64_t[::1] window_offsets,
     double weight,
     const cnp.int64_t[::1] path_offsets,
     const int[::1] path_nodes,
     const float[::1] table=None,
-    const cnp.int64_t[::1] bases=None,
+    const cnp.int64_t[:, ::1] bases=None,
 ):
-    """The exact top-k of (1 - weight) * P(w | hidden) + weight * C(w) for one context, where
-    C is the unigram distribution of ``window`` (the cache's word ids): every cache word's
-    count goes to its leaf and, as a maximum, to every inner node on its path, then one
-    best-first search. ``table`` and ``bases`` (F,) add the node term (see ``top_k``).
-    Returns (word ids int32 (k,), probabilities float64 (k,)), best first."""
+    """The exact top-k of (1 - weight) * P(w | hidden[b]) + weight * C_b(w) for each row b,
+    where C_b is the unigram distribution of the cache's word ids
+    ``windows[window_offsets[b]:window_offsets[b + 1]]``: each cache word's share goes to its
+    leaf and, as a maximum, to every inner node on its path (undone after the row), then one
+    best-first search. ``table`` and ``bases`` (B, F) add the node term (see ``top_k``).
+    Returns (word ids int32 (B, k), probabilities float64 (B, k)), best first."""
+    cdef Py_ssize_t n_rows = hidden.shape[0]
     cdef Py_ssize_t n_inner = children.shape[0], n_words = n_inner + 1
-    cdef Py_ssize_t n = window.shape[0], i, found
+    cdef Py_ssize_t row, i, found = k, start, end
     cdef cnp.int64_t step
     cdef int word
     cdef double share
     cdef Frontier frontier
-    if hidden.shape[0] != weights.shape[1]:
-        raise ValueError("the hidden vector does not fit the weights")
-    check_tree(weights, children, root, hidden.shape[0])
+    check_tree(weights, children, root, hidden.shape[1])
     if not 0 <= weight < 1:
         raise ValueError(f"weight {weight} is not in [0, 1)")
     if k < 1 or k > n_words:
         raise ValueError(f"k={k} must lie in [1, {n_words}], the number of words")
     if path_offsets.shape[0] != n_words + 1:
         raise ValueError("the paths do not fit the tree")
-    cdef Py_ssize_t n_bases = 0
-    if bases is not None:
-        n_bases = check_node_term(table, np.asarray(bases).reshape(1, -1), 1, n_inner)
-    for i in range(n):
-        if window[i] < 0 or window[i] >= n_words:
-            raise IndexError(f"word id {window[i]} is out of range [0, {n_words})")
+    if window_offsets.shape[0] != n_rows + 1 or window_offsets[0] != 0:
+        raise ValueError("window_offsets must hold one offset per row, and one more")
+    for row in range(n_rows):
+        if window_offsets[row + 1] < window_offsets[row]:
+            raise ValueError("window_offsets must not decrease")
+    if window_offsets[n_rows] != windows.shape[0]:
+        raise ValueError("window_offsets do not match windows")
+    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, n_inner)
+    cdef const float* table_ptr = &table[0] if n_bases else NULL
+    for i in range(windows.shape[0]):
+        if windows[i] < 0 or windows[i] >= n_words:
+            raise IndexError(f"word id {windows[i]} is out of range [0, {n_words})")
     word_cache_arr = np.zeros(n_words, dtype=np.float64)
     node_cache_arr = np.zeros(n_inner, dtype=np.float64)
     cdef double[::1] word_cache = word_cache_arr, node_cache = node_cache_arr
-    ids_arr = np.empty(k, dtype=np.int32)
-    probs_arr = np.empty(k, dtype=np.float64)
-    cdef int[::1] ids = ids_arr
-    cdef double[::1] probs = probs_arr
+    ids_arr = np.empty((n_rows, k), dtype=np.int32)
+    probs_arr = np.empty((n_rows, k), dtype=np.float64)
+    if n_rows == 0:
+        return ids_arr, probs_arr
+    cdef int[:, ::1] ids = ids_arr
+    cdef double[:, ::1] probs = probs_arr
     if frontier_init(&frontier) != 0:
         frontier_free(&frontier)
         raise MemoryError()
-    share = 1.0 / n if n else 0.0
     try:
         with nogil:
-            for i in range(n):
-                word_cache[window[i]] += share
-            for i in range(n):
-                word = window[i]
-                for step in range(path_offsets[word], path_offsets[word + 1]):
-                    if node_cache[path_nodes[step]] < word_cache[word]:
-                        node_cache[path_nodes[step]] = word_cache[word]
-            found = best_first_mixed(
-                &hidden[0], weights, children, root, k, &frontier,
-                &table[0] if n_bases else NULL, &bases[0] if n_bases else NULL, n_bases,
-                weight, &word_cache[0], &node_cache[0], &ids[0], &probs[0],
-            )
+            for row in range(n_rows):
+                start, end = window_offsets[row], window_offsets[row + 1]
+                share = 1.0 / (end - start) if end > start else 0.0
+                for i in range(start, end):
+                    word_cache[windows[i]] += share
+                for i in range(start, end):
+                    word = windows[i]
+                    for step in range(path_offsets[word], path_offsets[word + 1]):
+                        if node_cache[path_nodes[step]] < word_cache[word]:
+                            node_cache[path_nodes[step]] = word_cache[word]
+                found = best_first_mixed(
+                    &hidden[row, 0], weights, children, root, k, &frontier,
+                    table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
+                    weight, &word_cache[0], &node_cache[0], &ids[row, 0], &probs[row, 0],
+                )
+                for i in range(start, end):  # back to zeros for the next row
+                    word = windows[i]
+                    word_cache[word] = 0.0
+                    for step in range(path_offsets[word], path_offsets[word + 1]):
+                        node_cache[path_nodes[step]] = 0.0
+                if found != k:
+                    break
     finally:
         frontier_free(&frontier)
     if found < 0:

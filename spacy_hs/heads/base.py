@@ -149,25 +149,28 @@ class TreeHead:
         ids = np.full((len(context_ids), k), -1, dtype=np.int32)
         log_probs = np.full((len(context_ids), k), np.nan)
         hidden, has_context = self.hidden(context_ids)
-        offsets = self.node_offsets(context_ids)
+        rows = np.flatnonzero(has_context)
+        if not len(rows):
+            return ids, log_probs
+        lengths = np.array([len(windows[row]) for row in rows.tolist()], dtype=np.int64)
+        flat = [windows[row] for row in rows.tolist()]
         tree = self.tree
-        for row in np.flatnonzero(has_context).tolist():
-            node_term = {}
-            if offsets is not None:
-                node_term = {"table": self.node_table, "bases": offsets[row]}
-            found, probs = _tree_search.top_k_mixed(
-                hidden[row],
-                self.output_weights,
-                tree.children,
-                tree.root,
-                k,
-                np.ascontiguousarray(windows[row], dtype=np.int32),
-                float(weight),
-                tree.path_offsets,
-                tree.path_nodes,
-                **node_term,
-            )
-            ids[row], log_probs[row] = found, np.log(probs)
+        found, probs = _tree_search.top_k_mixed(
+            np.ascontiguousarray(hidden[rows]),
+            self.output_weights,
+            tree.children,
+            tree.root,
+            k,
+            np.concatenate(flat).astype(np.int32) if flat else np.zeros(0, np.int32),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            float(weight),
+            tree.path_offsets,
+            tree.path_nodes,
+            **self._node_term(context_ids[rows]),
+        )
+        ids[rows] = found
+        with np.errstate(divide="ignore"):
+            log_probs[rows] = np.log(probs)
         return ids, log_probs
 
     def log_probabilities(self, context_ids: np.ndarray) -> np.ndarray:
