@@ -7,8 +7,14 @@ and sentence lengths and answers every question about it with the same history:
   sentence's first word from the sentence start) and, with a cache, the document so far;
 * ``top_k_after(ends, k)``: the exact top-k next words after the first ``e`` tokens,
   continuing token ``e - 1``'s sentence (what ``Token._.hs_next`` and ``Doc._.hs_next`` ask);
-* ``probabilities_at(positions)``: the whole next-word distribution at token ``t``'s slot
-  (what ranks and entropies need), exactly as ``log_probs()`` scores token ``t``.
+* ``top_k_at(positions, k)``: the exact top-k at token ``t``'s slot, with the history
+  ``log_probs()`` scores token ``t`` with;
+* ``probabilities_at(positions)`` and ``ranks_and_entropies(positions)``: the whole next-word
+  distribution at token ``t``'s slot, and from it the exact rank of the actual word and the
+  entropy (``Token._.hs_rank``, ``Token._.hs_entropy``, the surprisal view).
+
+``cached_top_k`` is the cached top-k for any head and any context matrix (the component's
+batches): a ``TreeHead`` searches the mixture itself in one compiled call.
 
 Unknown tokens (id -1) are skipped as context and not cached; an unknown token is scored as
 the model's unknown word if it has one (``HSModel.unknown_id``), else NaN. The cache is
