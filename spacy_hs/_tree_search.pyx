@@ -795,3 +795,85 @@ def top_k_mixed(
     if found != k:
         raise ValueError("the tree is not a full binary tree: the search ran out of leaves")
     return ids_arr, probs_arr
+
+
+def lbl_path_log_probs(
+    const float[:, ::1] vectors,
+    const float[::1] padding,
+    const float[::1] positions,
+    const float[::1] bias,
+    const int[:, ::1] contexts,
+    bint diagonal,
+    const int[::1] word_ids,
+    const float[:, ::1] weights,
+    const cnp.int64_t[::1] path_offsets,
+    const int[::1] path_nodes,
+    const unsigned char[::1] path_codes,
+    const float[::1] table=None,
+    Py_ssize_t n_orders=0,
+):
+    """log P(word_ids[b] | contexts[b]) under the directional head (and its n-gram features
+    with ``table`` and ``n_orders``), row by row in one compiled pass: each row's hidden vector
+    (``hs_lbl_hidden``) and n-gram offsets (``hs_ngram_bases``) are formed in buffers and
+    scored at once (``hs_path_log_prob``), never stored. The same values as
+    ``lbl_hidden_matrix`` + ``ngram_bases_matrix`` + ``path_log_probs``. ``contexts`` as in
+    ``lbl_hidden_matrix`` (most recent first, ``len(vectors)`` = padding); NaN where the word
+    id is negative."""
+    cdef Py_ssize_t n_rows = contexts.shape[0], size = contexts.shape[1]
+    cdef Py_ssize_t n_dims = vectors.shape[1], n_vectors = vectors.shape[0]
+    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1, row, i, word
+    cdef cnp.uint64_t modulus = 1
+    if word_ids.shape[0] != n_rows:
+        raise ValueError("contexts and word_ids differ in length")
+    if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
+        raise ValueError("position weights do not match the context size and vector size")
+    if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
+        raise ValueError("padding and bias must have one value per dimension")
+    if weights.shape[1] != n_dims + 1 or weights.shape[0] < n_words - 1:
+        raise ValueError("the output weights do not fit the vectors and the tree")
+    if n_orders:
+        if table is None or n_orders < 0 or n_orders > size or table.shape[0] < n_words:
+            raise ValueError("n-gram features need a table of at least V values and K >= N")
+        modulus = table.shape[0] - (n_words - 1)
+    for row in range(n_rows):
+        if word_ids[row] >= n_words:
+            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
+        for i in range(size):
+            if contexts[row, i] < 0 or contexts[row, i] > n_vectors:
+                raise IndexError(f"context id {contexts[row, i]} is out of range")
+    out_arr = np.full(n_rows, np.nan, dtype=np.float64)
+    if n_rows == 0:
+        return out_arr
+    cdef double[::1] out = out_arr
+    cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
+    cdef const unsigned char* codes = &path_codes[0] if path_codes.shape[0] else NULL
+    cdef const float* table_ptr = &table[0] if n_orders else NULL
+    cdef float* gathered = <float*>malloc(max(size * n_dims, 1) * sizeof(float))
+    cdef float* hidden = <float*>malloc((n_dims + 1) * sizeof(float))
+    cdef cnp.int64_t* bases = <cnp.int64_t*>malloc(max(n_orders, 1) * sizeof(cnp.int64_t))
+    if gathered == NULL or hidden == NULL or bases == NULL:
+        free(gathered)
+        free(hidden)
+        free(bases)
+        raise MemoryError()
+    with nogil:
+        for row in range(n_rows):
+            if word_ids[row] < 0:
+                continue
+            for i in range(size):
+                word = contexts[row, i]
+                if word == n_vectors:
+                    memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
+                else:
+                    memcpy(gathered + i * n_dims, &vectors[word, 0], n_dims * sizeof(float))
+            lbl_hidden(gathered, &positions[0], &bias[0], size, n_dims, diagonal, hidden)
+            if n_orders:
+                ngram_bases(&contexts[row, 0], n_orders, <int>n_vectors, modulus, bases)
+            out[row] = path_log_prob(
+                hidden, &weights[0, 0], n_dims + 1, &path_offsets[0], nodes, codes,
+                word_ids[row], table_ptr, bases, n_orders,
+            )
+    free(gathered)
+    free(hidden)
+    free(bases)
+    return out_arr

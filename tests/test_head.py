@@ -412,3 +412,16 @@ def test_matrix_forms_equal_the_list_form(any_headed: HSModel) -> None:
     ]
     targets[::2] = -1
     assert np.isnan(head.log_prob(rows, targets)[::2]).all()
+
+
+def test_the_fused_pass_is_the_stored_hidden_pass(any_headed: HSModel) -> None:
+    """``log_prob``'s one compiled pass gives, bit for bit, what the hidden vectors, n-gram
+    offsets and path kernel give when stored (``TreeHead.log_prob``)."""
+    from spacy_hs.heads.base import TreeHead
+
+    head, rng = any_headed.head, np.random.default_rng(5)
+    rows = rng.integers(-1, len(any_headed), (300, 4)).astype(np.int32)
+    targets = rng.integers(-1, len(any_headed), 300).astype(np.int32)
+    np.testing.assert_array_equal(
+        head.log_prob(rows, targets), TreeHead.log_prob(head, rows, targets)
+    )

@@ -27,7 +27,7 @@ from .. import _tree_search, registry
 from ..errors import ConfigError, Errors, ModelFileError
 from ..tree import HuffmanTree
 from ..util import is_positive_int
-from .base import TreeHead, last_known
+from .base import BLOCK, TreeHead, last_known
 
 if TYPE_CHECKING:
     from ..hs_model import HSModel
@@ -123,6 +123,38 @@ class DirectionalHead(TreeHead):
             self.diagonal,
         )
         return hidden, np.ones(len(hidden), dtype=bool)
+
+    def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """``TreeHead.log_prob``, in one compiled pass per block (``lbl_path_log_probs``: each
+        row's hidden vector, n-gram offsets and path formed in buffers, never stored): the same
+        values."""
+        context_ids = np.asarray(context_ids)
+        word_ids = np.ascontiguousarray(word_ids, dtype=np.int32)
+        if len(word_ids) != len(context_ids):
+            raise ConfigError(Errors.E022.format(n=len(context_ids), n_words=len(word_ids)))
+        arrays, tree = self.arrays, self.tree
+        out = np.empty(len(word_ids))
+        for start in range(0, len(word_ids), BLOCK):
+            rows = slice(start, start + BLOCK)
+            out[rows] = _tree_search.lbl_path_log_probs(
+                arrays["input_vectors"],
+                arrays["padding_vector"],
+                arrays["position_weights"].reshape(-1),
+                arrays["hidden_bias"],
+                self.recent_first(context_ids[rows]),
+                self.diagonal,
+                word_ids[rows],
+                self.output_weights,
+                tree.path_offsets,
+                tree.path_nodes,
+                tree.path_codes,
+                **self._fused_node_term(),
+            )
+        return out
+
+    def _fused_node_term(self) -> dict[str, Any]:
+        """The node term's arguments of ``lbl_path_log_probs``: none for this head."""
+        return {}
 
     def recent_first(self, context_ids: np.ndarray) -> np.ndarray:
         """The head's own context matrix (B, K) of a matrix of word ids, oldest first, negative

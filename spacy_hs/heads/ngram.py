@@ -90,6 +90,9 @@ class NgramHead(DirectionalHead):
             self.recent_first(context_ids), self.orders, self.n_words, self.modulus
         )
 
+    def _fused_node_term(self) -> dict[str, Any]:
+        return {"table": self.table, "n_orders": self.orders}
+
     @property
     def node_table(self) -> np.ndarray:
         return self.table
