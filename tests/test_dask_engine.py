@@ -198,7 +198,8 @@ def test_ctrl_c_shuts_the_local_cluster_down(lee_path: Path, tmp_path: Path) -> 
 
     source = tmp_path / "in" / "lee.txt"
     source.parent.mkdir()
-    source.write_bytes(lee_path.read_bytes() * 8)
+    # Large enough that units are still running when the test looks, even on a busy machine.
+    source.write_bytes(lee_path.read_bytes() * 40)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     command = [sys.executable, "-m", "spacy_hs", "preprocess", str(source)]
