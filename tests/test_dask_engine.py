@@ -193,6 +193,13 @@ def test_killed_worker_is_survived(lee_path: Path, tmp_path: Path) -> None:
     assert files == local  # identical output; no shard or partial file left
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action, as a terminal's foreground process has it: a background job of
+    a non-interactive shell (CI run with `&`) starts with SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_shuts_the_local_cluster_down(lee_path: Path, tmp_path: Path) -> None:
     import psutil  # a dependency of distributed
 
@@ -206,7 +213,12 @@ def test_ctrl_c_shuts_the_local_cluster_down(lee_path: Path, tmp_path: Path) -> 
     command += [str(out_dir / "corpus.tok.txt"), "--engine", "dask", "--workers", "2"]
     command += ["--chunk-mb", "0.2", "--no-progress"]
     run = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + TIMEOUT

@@ -262,7 +262,13 @@ def test_serve_blocks_until_interrupted(directional_model: HSModel, tmp_path: Pa
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        # Ctrl-C's default action, as in a terminal: a background job of a non-interactive
+        # shell (a CI run with `&`) starts with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         url = _wait_for_url(process, timeout=60)
