@@ -238,11 +238,18 @@ def top_k(
                     break
     finally:
         frontier_free(&frontier)
+    check_found(found, k)
+    return ids_arr, log_probs_arr, expanded_arr
+
+
+cdef int check_found(Py_ssize_t found, Py_ssize_t k) except -1:
+    """What a best-first search's count of leaves found means: -1 out of memory, fewer than k
+    a tree that is not full."""
     if found < 0:
         raise MemoryError("tree search ran out of memory")
     if found != k:
         raise ValueError("the tree is not a full binary tree: a search ran out of leaves")
-    return ids_arr, log_probs_arr, expanded_arr
+    return 0
 
 
 cdef void sum_rows(
@@ -430,10 +437,7 @@ def top_k_context(
                 hidden, weights, children, root, k, &frontier, out_ids, out_log_probs, &n_expanded,
                 NULL, NULL, 0,
             )
-        if found < 0:
-            raise MemoryError("tree search ran out of memory")
-        if found != k:
-            raise ValueError("the tree is not a full binary tree: the search ran out of leaves")
+        check_found(found, k)
         return [out_ids[i] for i in range(k)], [out_log_probs[i] for i in range(k)], n_expanded
     finally:
         free(ids)
@@ -586,6 +590,51 @@ cdef Py_ssize_t check_node_term(
     return bases.shape[1]
 
 
+cdef int check_lbl(
+    const float[:, ::1] vectors,
+    const float[::1] padding,
+    const float[::1] positions,
+    const float[::1] bias,
+    const int[:, ::1] contexts,
+    bint diagonal,
+) except -1:
+    """The directional head's parameters fit each other and the contexts' ids are in range
+    (``len(vectors)`` being the padding)."""
+    cdef Py_ssize_t size = contexts.shape[1], n_dims = vectors.shape[1]
+    cdef Py_ssize_t row, i
+    if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
+        raise ValueError("position weights do not match the context size and vector size")
+    if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
+        raise ValueError("padding and bias must have one value per dimension")
+    for row in range(contexts.shape[0]):
+        for i in range(size):
+            if contexts[row, i] < 0 or contexts[row, i] > vectors.shape[0]:
+                raise IndexError(f"context id {contexts[row, i]} is out of range")
+    return 0
+
+
+cdef inline void lbl_row(
+    const float[:, ::1] vectors,
+    const float[::1] padding,
+    const float[::1] positions,
+    const float[::1] bias,
+    const int* context,
+    Py_ssize_t size,
+    bint diagonal,
+    float* gathered,
+    float* hidden,
+) noexcept nogil:
+    """One context's hidden vector: its rows gathered into ``gathered`` (the padding vector for
+    the id ``len(vectors)``), then ``hs_lbl_hidden``."""
+    cdef Py_ssize_t n_dims = vectors.shape[1], i
+    for i in range(size):
+        if context[i] == vectors.shape[0]:
+            memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
+        else:
+            memcpy(gathered + i * n_dims, &vectors[context[i], 0], n_dims * sizeof(float))
+    lbl_hidden(gathered, &positions[0], &bias[0], size, n_dims, diagonal, hidden)
+
+
 def lbl_hidden_matrix(
     const float[:, ::1] vectors,
     const float[::1] padding,
@@ -601,16 +650,8 @@ def lbl_hidden_matrix(
     cdef Py_ssize_t n_rows = contexts.shape[0]
     cdef Py_ssize_t size = contexts.shape[1]
     cdef Py_ssize_t n_dims = vectors.shape[1]
-    cdef Py_ssize_t n_vectors = vectors.shape[0]
-    cdef Py_ssize_t row, i, word
-    if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
-        raise ValueError("position weights do not match the context size and vector size")
-    if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
-        raise ValueError("padding and bias must have one value per dimension")
-    for row in range(n_rows):
-        for i in range(size):
-            if contexts[row, i] < 0 or contexts[row, i] > n_vectors:
-                raise IndexError(f"context id {contexts[row, i]} is out of range")
+    cdef Py_ssize_t row
+    check_lbl(vectors, padding, positions, bias, contexts, diagonal)
     hidden_arr = np.empty((n_rows, n_dims + 1), dtype=np.float32)
     if n_rows == 0:
         return hidden_arr
@@ -620,14 +661,9 @@ def lbl_hidden_matrix(
         raise MemoryError()
     with nogil:
         for row in range(n_rows):
-            for i in range(size):
-                word = contexts[row, i]
-                if word == n_vectors:
-                    memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
-                else:
-                    memcpy(gathered + i * n_dims, &vectors[word, 0], n_dims * sizeof(float))
-            lbl_hidden(
-                gathered, &positions[0], &bias[0], size, n_dims, diagonal, &hidden[row, 0]
+            lbl_row(
+                vectors, padding, positions, bias, &contexts[row, 0], size, diagonal, gathered,
+                &hidden[row, 0],
             )
     free(gathered)
     return hidden_arr
@@ -790,10 +826,7 @@ def top_k_mixed(
                     break
     finally:
         frontier_free(&frontier)
-    if found < 0:
-        raise MemoryError("tree search ran out of memory")
-    if found != k:
-        raise ValueError("the tree is not a full binary tree: the search ran out of leaves")
+    check_found(found, k)
     return ids_arr, probs_arr
 
 
@@ -821,14 +854,11 @@ def lbl_path_log_probs(
     id is negative."""
     cdef Py_ssize_t n_rows = contexts.shape[0], size = contexts.shape[1]
     cdef Py_ssize_t n_dims = vectors.shape[1], n_vectors = vectors.shape[0]
-    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1, row, i, word
+    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1, row
     cdef cnp.uint64_t modulus = 1
     if word_ids.shape[0] != n_rows:
         raise ValueError("contexts and word_ids differ in length")
-    if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
-        raise ValueError("position weights do not match the context size and vector size")
-    if padding.shape[0] != n_dims or bias.shape[0] != n_dims:
-        raise ValueError("padding and bias must have one value per dimension")
+    check_lbl(vectors, padding, positions, bias, contexts, diagonal)
     if weights.shape[1] != n_dims + 1 or weights.shape[0] < n_words - 1:
         raise ValueError("the output weights do not fit the vectors and the tree")
     if n_orders:
@@ -838,9 +868,6 @@ def lbl_path_log_probs(
     for row in range(n_rows):
         if word_ids[row] >= n_words:
             raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
-        for i in range(size):
-            if contexts[row, i] < 0 or contexts[row, i] > n_vectors:
-                raise IndexError(f"context id {contexts[row, i]} is out of range")
     out_arr = np.full(n_rows, np.nan, dtype=np.float64)
     if n_rows == 0:
         return out_arr
@@ -860,13 +887,10 @@ def lbl_path_log_probs(
         for row in range(n_rows):
             if word_ids[row] < 0:
                 continue
-            for i in range(size):
-                word = contexts[row, i]
-                if word == n_vectors:
-                    memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
-                else:
-                    memcpy(gathered + i * n_dims, &vectors[word, 0], n_dims * sizeof(float))
-            lbl_hidden(gathered, &positions[0], &bias[0], size, n_dims, diagonal, hidden)
+            lbl_row(
+                vectors, padding, positions, bias, &contexts[row, 0], size, diagonal, gathered,
+                hidden,
+            )
             if n_orders:
                 ngram_bases(&contexts[row, 0], n_orders, <int>n_vectors, modulus, bases)
             out[row] = path_log_prob(
