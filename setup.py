@@ -1,7 +1,7 @@
 """Build the compiled kernels; all other metadata lives in pyproject.toml.
 
-Both modules include spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
-inference kernels and the directional head's training kernels share its math.
+Every module includes spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
+inference kernels and the heads' training kernels share its math.
 """
 
 import numpy
@@ -21,4 +21,4 @@ def kernel(name: str, **options) -> Extension:
     )
 
 
-setup(ext_modules=[kernel("_tree_search"), kernel("_head_train")])
+setup(ext_modules=[kernel("_tree_search"), kernel("_head_train"), kernel("_recurrent_train")])

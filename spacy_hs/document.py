@@ -29,7 +29,7 @@ import numpy as np
 
 from .cache import CacheSettings, cache_counts, mix_log_probs, mix_top_k, window_distribution
 from .errors import ConfigError, Errors
-from .heads.base import TreeHead, contexts_between, stream_contexts
+from .heads.base import TreeHead, contexts_between
 
 if TYPE_CHECKING:
     from .heads.protocol import Predictor
@@ -80,6 +80,12 @@ class Document:
         known = self.token_ids >= 0
         self._known_ids = self.token_ids[known]
         self._known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
+        # A recurrent head walks the document once, one step per token (its state carried
+        # across sentences); every question is then asked of that walk.
+        stream = getattr(head, "stream", None)
+        self.walk = stream(self.token_ids) if stream is not None else None
+        if self.walk is not None:
+            self.head = self.walk
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -88,7 +94,8 @@ class Document:
 
     def log_probs(self) -> np.ndarray:
         """Natural-log probability of every token, float64 (N,); NaN where unscored."""
-        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
+        positions = np.arange(len(self))
+        contexts = self._contexts(self.sentence_start[: len(self)], positions)
         head_log_probs = self.head.log_prob(contexts, self.targets)
         if self.cache is None:
             return head_log_probs
@@ -119,8 +126,8 @@ class Document:
         (B, V), each row summing to 1 (NaN rows where the head has no context), with exactly
         the history ``log_probs()`` scores token ``t`` with."""
         positions = np.asarray(positions, dtype=np.int64)
-        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-        probs = np.exp(self.head.log_probabilities(contexts[positions]))
+        contexts = self._contexts(self.sentence_start[positions], positions)
+        probs = np.exp(self.head.log_probabilities(contexts))
         if self.cache is not None:
             weight = self.cache.weight
             for row, t in enumerate(positions.tolist()):
@@ -141,8 +148,8 @@ class Document:
         log-probabilities (no round trip through exp)."""
         positions = np.asarray(positions, dtype=np.int64)
         if self.cache is None:
-            contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-            return self.head.log_probabilities(contexts[positions])
+            contexts = self._contexts(self.sentence_start[positions], positions)
+            return self.head.log_probabilities(contexts)
         with np.errstate(divide="ignore"):
             return np.log(self.probabilities_at(positions))
 
@@ -195,7 +202,9 @@ class Document:
 
     def _contexts(self, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The last ``context_size`` known ids in [firsts[b], ends[b]) (``contexts_between``,
-        from the counts kept)."""
+        from the counts kept); for a recurrent head, rows of its walk."""
+        if self.walk is not None:
+            return self.walk.contexts(firsts, ends)
         return contexts_between(
             self.token_ids,
             firsts,

@@ -386,6 +386,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "[head] table_size = {size} must be at least the vocabulary size ({n_words}); use "
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
+    E416 = (
+        "the recurrent head's context_size {size!r}, width {width!r}, hidden_width {units!r} "
+        "or orders {orders!r} is not valid: the width must be that of the model's vectors "
+        "({vector_size}), hidden_width at most {max_units}, context_size and orders at most "
+        "{max_size}; re-train the head with `spacy-hs train`"
+    )
     # Evaluation (evaluate.py)
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
