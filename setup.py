@@ -21,4 +21,4 @@ def kernel(name: str, **options) -> Extension:
     )
 
 
-setup(ext_modules=[kernel("_tree_search"), kernel("_head_train"), kernel("_recurrent_train")])
+setup(ext_modules=[kernel("_tree_search"), kernel("_head_train"), kernel("_recurrent")])

@@ -77,10 +77,6 @@ def initial_state(batch: int, units: int) -> State:
     return np.zeros((batch, units), np.float32), np.zeros((batch, units), np.float32)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for any x
-
-
 def lstm_forward(
     params: dict[str, np.ndarray],
     inputs: np.ndarray,
@@ -93,26 +89,31 @@ def lstm_forward(
     w_x, w_h = params["lstm_input_weights"], params["lstm_hidden_weights"]
     n_steps, batch = inputs.shape[:2]
     units = w_h.shape[0]
-    gates_x = (inputs.reshape(-1, inputs.shape[2]) @ w_x + params["lstm_bias"]).reshape(
-        n_steps, batch, GATES * units
-    )
+    gates_x = (inputs.reshape(-1, inputs.shape[2]) @ w_x).reshape(n_steps, batch, GATES * units)
+    gates_x += params["lstm_bias"]
     outputs = np.empty((n_steps, batch, units), np.float32)
     cells = np.empty((n_steps, batch, units), np.float32)
     acts = np.empty((n_steps, batch, GATES * units), np.float32)
     h, c = state
     for t in range(n_steps):
         a = acts[t]
-        np.add(gates_x[t], h @ w_h, out=a)
-        a[:, : 3 * units] = _sigmoid(a[:, : 3 * units])
-        np.tanh(a[:, 3 * units :], out=a[:, 3 * units :])
-        c_new = a[:, :units] * c + a[:, units : 2 * units] * a[:, 3 * units :]
-        h_new = a[:, 2 * units : 3 * units] * np.tanh(c_new)
+        np.matmul(h, w_h, out=a)
+        a += gates_x[t]
+        sigmoids, candidate = a[:, : 3 * units], a[:, 3 * units :]
+        sigmoids *= 0.5  # sigmoid(x) = (1 + tanh(x / 2)) / 2: no overflow for any x
+        np.tanh(sigmoids, out=sigmoids)
+        sigmoids += 1.0
+        sigmoids *= 0.5
+        np.tanh(candidate, out=candidate)
+        c_new, h_new = cells[t], outputs[t]
+        np.multiply(a[:, :units], c, out=c_new)
+        c_new += a[:, units : 2 * units] * candidate
+        np.tanh(c_new, out=h_new)
+        h_new *= a[:, 2 * units : 3 * units]
         if mask is not None:
-            keep = ~mask[t][:, None]
-            c_new = np.where(keep, c, c_new)
-            h_new = np.where(keep, h, h_new)
-        cells[t], outputs[t] = c_new, h_new
-        h, c = outputs[t], cells[t]
+            keep = ~mask[t]
+            c_new[keep], h_new[keep] = c[keep], h[keep]
+        h, c = h_new, c_new
     return outputs, cells, acts
 
 

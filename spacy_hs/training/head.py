@@ -24,6 +24,7 @@ from ..cache import cache_counts, mix_log_probs
 from ..corpus import tokenfile
 from ..document import Document
 from ..errors import Warnings
+from ..heads.base import TreeHead
 from ..heads.directional import DirectionalHead
 from ..heads.ngram import NgramHead
 from .config import DirectionalHeadSettings, load_config, resolve_config
@@ -181,7 +182,7 @@ def train_head(
 
 
 def attach_head(
-    model: HSModel, head: DirectionalHead, *, export_fine_tuned_vectors: bool = False
+    model: HSModel, head: TreeHead, *, export_fine_tuned_vectors: bool = False
 ) -> None:
     """Make ``head`` the model's trained head, with its training history in
     ``model.meta["head"]``; ``export_fine_tuned_vectors`` also replaces ``model.vectors`` (what
@@ -203,7 +204,7 @@ CACHE_SIZES = (50, 100, 200, 500, 1000, 2000)
 CACHE_WEIGHTS = tuple(round(0.01 * i, 2) for i in range(0, 31))
 
 
-def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
+def tune_cache(head: TreeHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
     """The document cache (size N, weight λ) that maximises the likelihood of the held-out
     text (encoded ids, -1 after each sentence, read as one stream in order), over the grids
     ``CACHE_SIZES`` x ``CACHE_WEIGHTS``; with its held-out perplexity and that without a

@@ -6,7 +6,7 @@ steps at a time (truncated back-propagation through time); each stream's LSTM st
 from one batch into the next, as Zaremba et al. (2014) train. Per batch:
 
 * the ``RecurrentContext`` layer (``heads/lstm.py``) gives the hidden vectors, with dropout;
-* the compiled kernel ``_recurrent_train.path_loss_gradients`` scores each next word on the
+* the compiled kernel ``_recurrent.path_loss_gradients`` scores each next word on the
   tree (the path math of ``_hs_kernels.h``) and gives the gradients of the loss (summed over
   the steps, averaged over the streams) for the hidden vectors and the output weights, and
   updates the n-gram table in place by SGD (sparse: it may hold 2^28 values);
@@ -33,7 +33,7 @@ from thinc.api import Adam, Model
 from tqdm import tqdm
 from wasabi import msg
 
-from .. import _recurrent_train
+from .. import _recurrent
 from ..errors import ConfigError, Errors
 from ..heads.base import stream_contexts
 from ..heads.lstm import PARAMS, RecurrentContext, initial_state
@@ -277,7 +277,7 @@ class _Trainer:
                 "table_rate": self.table_rate,
                 "table_l2": self.settings.table_l2,
             }
-        log_likelihood = _recurrent_train.path_loss_gradients(
+        log_likelihood = _recurrent.path_loss_gradients(
             hidden,
             np.ascontiguousarray(targets.reshape(-1), dtype=np.int32),
             weights,

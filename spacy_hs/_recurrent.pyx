@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The tree's loss for a batch of hidden vectors, and its gradients (the recurrent head's
-training, ``training/recurrent.py``).
+"""The recurrent head's compiled kernel: the tree's loss for a batch of hidden vectors, and
+its gradients (training, ``training/recurrent.py``).
 
 For each row b, with ``hidden[b]`` the head's hidden vector and ``targets[b]`` the next word::
 
