@@ -1,0 +1,183 @@
+"""The recurrent head (heads/recurrent.py) and its training (training/recurrent.py): the stream
+against a step-by-step NumPy oracle, exact top-k, the state walking forward, saving and loading
+with bounded shapes, the config. A small head trained on the Lee corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spacy_hs import HSModel
+from spacy_hs import _tree_search
+from spacy_hs.errors import ConfigError, ModelFileError
+from spacy_hs.heads.recurrent import RecurrentHead
+from spacy_hs.training.config import load_config
+from spacy_hs.training.head import attach_head
+from spacy_hs.training.recurrent import train_recurrent_head
+
+ORDERS = 2
+
+
+@pytest.fixture(scope="module")
+def recurrent_model(normalized_model: HSModel, normalized_token_file: Path) -> HSModel:
+    model = HSModel.from_bytes(normalized_model.to_bytes())
+    head = train_recurrent_head(
+        model,
+        normalized_token_file,
+        epochs=2,
+        hidden_width=12,
+        batch_size=8,
+        bptt=10,
+        ngram_orders=ORDERS,
+        table_size=1 << 16,
+        progress=False,
+    )
+    attach_head(model, head)
+    return model
+
+
+@pytest.fixture(scope="module")
+def document(normalized_token_file: Path) -> list[list[str]]:
+    lines = normalized_token_file.read_text(encoding="utf8").splitlines()[:30]
+    return [line.split() for line in lines]
+
+
+def oracle_log_probs(model: HSModel, sentences: list[list[str]]) -> np.ndarray:
+    """Every token's log-probability, one token at a time in float64: the LSTM's state walks
+    over the document (across sentences), the n-gram features read the sentence."""
+    head = model.head
+    a = {k: v.astype(np.float64) for k, v in head.arrays.items()}
+    units = head.hidden_width
+    h, c = np.zeros(units), np.zeros(units)
+    tree, out = model.tree, []
+    for sentence in sentences:
+        history: list[int] = []
+        for word in sentence:
+            target = model.key_to_index.get(word, -1)
+            hidden = np.append(h, 1.0)
+            recent = (history[::-1] + [len(model)] * ORDERS)[:ORDERS]
+            bases = _tree_search.ngram_bases_matrix(
+                np.array([recent], np.int32), ORDERS, len(model), head.modulus
+            )[0]
+            if target < 0:
+                out.append(np.nan)
+            else:
+                path = slice(tree.path_offsets[target], tree.path_offsets[target + 1])
+                total = 0.0
+                for node, code in zip(tree.path_nodes[path], tree.path_codes[path]):
+                    logit = hidden @ a["output_weights"][node]
+                    logit += sum(float(head.table[b + node]) for b in bases if b >= 0)
+                    margin = logit * (1 - 2 * int(code))
+                    total += -np.logaddexp(0.0, -margin)
+                out.append(total)
+                z = a["embeddings"][target] @ a["lstm_input_weights"]
+                z += h @ a["lstm_hidden_weights"] + a["lstm_bias"]
+                f, i, o = (1 / (1 + np.exp(-z[k * units : (k + 1) * units])) for k in range(3))
+                c = f * c + i * np.tanh(z[3 * units :])
+                h = o * np.tanh(c)
+                history.append(target)
+    return np.array(out)
+
+
+def test_stream_is_the_step_by_step_oracle(
+    recurrent_model: HSModel, document: list[list[str]]
+) -> None:
+    found = recurrent_model.log_prob_stream(document, cache=None, unknown=None)
+    expected = oracle_log_probs(recurrent_model, document)
+    assert np.isnan(found).sum() == np.isnan(expected).sum() > 0  # unknown words
+    np.testing.assert_allclose(found, expected, atol=1e-5)
+
+
+def test_the_state_walks_forward(recurrent_model: HSModel) -> None:
+    head = recurrent_model.head
+    ids = np.arange(40, dtype=np.int32) % len(recurrent_model)
+    whole, final = head.walk(head.initial_state(), ids)
+    first, middle = head.walk(head.initial_state(), ids[:15])
+    second, final_again = head.walk(middle, ids[15:])
+    np.testing.assert_allclose(np.concatenate([first[:-1], second]), whole, atol=1e-6)
+    np.testing.assert_allclose(final_again[0], final[0], atol=1e-6)
+
+
+def test_top_k_is_a_full_sort(recurrent_model: HSModel, document: list[list[str]]) -> None:
+    ids = [recurrent_model.key_to_index.get(w, -1) for s in document[:5] for w in s]
+    lengths = [len(s) for s in document[:5]]
+    doc = recurrent_model.document(np.array(ids, np.int32), lengths, cache=None)
+    positions = np.arange(0, len(ids), 7)
+    distribution = doc.log_probabilities_at(positions)
+    np.testing.assert_allclose(np.exp(distribution).sum(axis=1), 1.0, atol=1e-6)
+    top_ids, top_log_probs = doc.top_k_at(positions, 10)
+    order = np.argsort(-distribution, axis=1, kind="stable")[:, :10]
+    np.testing.assert_allclose(
+        top_log_probs, np.take_along_axis(distribution, order, axis=1), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.take_along_axis(distribution, top_ids, axis=1), top_log_probs, atol=1e-9
+    )
+    # The scored token's log-probability is the one its slot's distribution gives it.
+    scored = doc.log_probs()[positions]
+    targets = np.array(ids)[positions]
+    known = targets >= 0
+    np.testing.assert_allclose(
+        distribution[known, targets[known]], scored[known], atol=1e-9
+    )
+
+
+def test_plain_contexts_read_from_the_initial_state(recurrent_model: HSModel) -> None:
+    """Asked with a context (no stream), the head reads it from the start: the same as the
+    stream of those words."""
+    words = ["the", "government", "said"]
+    ids = recurrent_model.word_ids(words)
+    head = recurrent_model.head
+    stream = head.stream(np.array(ids, np.int32))
+    contexts = stream.contexts(np.zeros(1), np.array([3]))
+    found = recurrent_model.predict_next(words, 5)
+    top_ids, top_log_probs = stream.top_k(contexts, 5)
+    assert [w for w, _ in found] == [recurrent_model.words[i] for i in top_ids[0]]
+    np.testing.assert_allclose([p for _, p in found], np.exp(top_log_probs[0]), rtol=1e-6)
+
+
+def test_saved_and_loaded(recurrent_model: HSModel, document, tmp_path: Path) -> None:
+    recurrent_model.to_disk(tmp_path / "model")
+    loaded = HSModel.from_disk(tmp_path / "model")
+    assert isinstance(loaded.head, RecurrentHead)
+    np.testing.assert_array_equal(
+        loaded.log_prob_stream(document), recurrent_model.log_prob_stream(document)
+    )
+    assert not list((tmp_path / "model").glob("*.pkl"))
+
+
+def test_unbounded_shapes_are_refused_before_reading(
+    recurrent_model: HSModel, tmp_path: Path
+) -> None:
+    recurrent_model.to_disk(tmp_path / "model")
+    meta_path = tmp_path / "model" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["head"]["hidden_width"] = 10**6
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="hidden_width"):
+        HSModel.from_disk(tmp_path / "model")
+
+
+def test_training_recorded_and_cache_tuned(recurrent_model: HSModel) -> None:
+    history = recurrent_model.meta["head"]
+    epochs = history["epochs"]
+    assert epochs[-1]["train_perplexity"] < epochs[0]["train_perplexity"]
+    assert history["best_heldout_perplexity"] == min(e["heldout_perplexity"] for e in epochs)
+    assert history["cache"]["heldout_perplexity_without"] == pytest.approx(
+        history["best_heldout_perplexity"], rel=1e-3
+    )
+
+
+def test_config_is_validated() -> None:
+    head = {"@settings": "spacy_hs.recurrent_head.v1"}
+    config = load_config({"head": {**head, "hidden_width": 64}})
+    assert config["head"]["bptt"] == 35
+    with pytest.raises(ConfigError, match="hidden_widht"):
+        load_config({"head": {**head, "hidden_widht": 64}})
+    with pytest.raises(ConfigError, match="dropout"):
+        load_config({"head": {**head, "dropout": 1.5}})
+    with pytest.raises(ConfigError, match="ngram_orders"):
+        load_config({"head": {**head, "ngram_orders": 9, "context_size": 4}})
