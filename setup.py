@@ -1,13 +1,21 @@
 """Build the compiled kernels; all other metadata lives in pyproject.toml.
 
 Every module includes spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
-inference kernels and the heads' training kernels share its math.
+inference kernels (searches, path scores, hidden vectors; their shared argument checks in
+spacy_hs/_tree_checks.pxd), the directional head's training kernels and the recurrent head's
+tree loss (_recurrent) share its math.
 """
 
 import numpy
 from setuptools import Extension, setup
 
-KERNEL_HEADERS = ["spacy_hs/_hs_kernels.h", "spacy_hs/_hs_math.pxd", "spacy_hs/_head_train.h"]
+KERNEL_HEADERS = [
+    "spacy_hs/_hs_kernels.h",
+    "spacy_hs/_hs_math.pxd",
+    "spacy_hs/_tree_checks.pxd",
+    "spacy_hs/_head_train.h",
+]
+KERNELS = ["_search", "_path_scores", "_hidden", "_head_train", "_recurrent"]
 
 
 def kernel(name: str, **options) -> Extension:
@@ -21,4 +29,4 @@ def kernel(name: str, **options) -> Extension:
     )
 
 
-setup(ext_modules=[kernel("_tree_search"), kernel("_head_train"), kernel("_recurrent")])
+setup(ext_modules=[kernel(name) for name in KERNELS])
