@@ -92,11 +92,15 @@ class Document:
 
     # -- every token --------------------------------------------------------------------
 
-    def log_probs(self) -> np.ndarray:
-        """Natural-log probability of every token, float64 (N,); NaN where unscored."""
+    def head_log_probs(self) -> np.ndarray:
+        """``log_probs()`` of the head alone (no cache)."""
         positions = np.arange(len(self))
         contexts = self._contexts(self.sentence_start[: len(self)], positions)
-        head_log_probs = self.head.log_prob(contexts, self.targets)
+        return self.head.log_prob(contexts, self.targets)
+
+    def log_probs(self) -> np.ndarray:
+        """Natural-log probability of every token, float64 (N,); NaN where unscored."""
+        head_log_probs = self.head_log_probs()
         if self.cache is None:
             return head_log_probs
         counts, held = cache_counts(self.token_ids, self.cache.size, self.targets)

@@ -181,3 +181,53 @@ def test_config_is_validated() -> None:
         load_config({"head": {**head, "dropout": 1.5}})
     with pytest.raises(ConfigError, match="ngram_orders"):
         load_config({"head": {**head, "ngram_orders": 9, "context_size": 4}})
+
+
+STORIES = [
+    "The fire moved towards the town. Firefighters said the fire was out of control. "
+    "The fire destroyed homes near the town.",
+    "Police said the man was arrested. The man was charged. Police will say more.",
+    "Storm",
+    "",
+    "The minister said the government would send troops. The troops arrived, the minister said.",
+]
+
+
+def test_pipeline_agrees_with_the_stream(recurrent_model: HSModel) -> None:
+    """Each Doc is its own stream: hs_logprob is log_prob_stream of the doc (with the saved
+    cache), in one process or two; Doc._.hs_next and the whole doc's Span._.hs_next both
+    come from the state after the last token."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"set_vectors": False}).set_model(recurrent_model)
+    component = nlp.get_pipe("hs_predictor")
+    assert recurrent_model.settings.get("cache") is not None  # tuned, used by "auto"
+    docs = list(nlp.pipe(STORIES, batch_size=2))
+    for doc in docs:
+        sentences = [
+            [w for w in map(component.normal_form, (t.lex for t in sent)) if w is not None]
+            for sent in doc.sents
+        ]
+        expected = recurrent_model.log_prob_stream(sentences) if len(doc) else np.zeros(0)
+        found = [
+            t._.hs_logprob for t in doc if component.normal_form(t.lex) is not None
+        ]
+        np.testing.assert_allclose(
+            [np.nan if x is None else x for x in found], expected, rtol=1e-9
+        )
+        if len(doc):
+            assert doc[0 : len(doc)]._.hs_next == doc._.hs_next
+    single = [_values(doc) for doc in docs]
+    multi = [_values(doc) for doc in nlp.pipe(STORIES, batch_size=2, n_process=2)]
+    assert multi == single
+
+
+def _values(doc) -> tuple:
+    return (
+        [t._.hs_logprob for t in doc],
+        doc._.hs_next,
+        doc._.hs_perplexity,
+        [t._.hs_next for t in doc],
+    )

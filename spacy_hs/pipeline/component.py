@@ -386,14 +386,20 @@ class HSPredictor(Pipe):
         kept = word_ids != DROPPED
         ids = word_ids[kept]
         log_probs = np.full(n_tokens, np.nan)
-        log_probs[kept] = model.log_prob_ids(
-            ids,
-            np.bincount(sentence[kept], minlength=n_sentences),
-            head=predictor.name,  # the head set_model chose
-            unknown=self.unknown_word,
-            cache=None,  # the docs of a batch are one stream: the cache is mixed in per doc below
-            context_size=self._context,
-        )
+        # A recurrent head reads each doc as a stream of its own (its state never crosses into
+        # another doc); the Document is kept for the doc's later questions.
+        walked = [self._document(doc).document for doc in docs] if _walks(predictor) else None
+        if walked is not None:
+            log_probs[kept] = np.concatenate([d.head_log_probs() for d in walked] or [[]])
+        else:
+            log_probs[kept] = model.log_prob_ids(
+                ids,
+                np.bincount(sentence[kept], minlength=n_sentences),
+                head=predictor.name,  # the head set_model chose
+                unknown=self.unknown_word,
+                cache=None,  # the docs of a batch are one stream: the cache is mixed in below
+                context_size=self._context,
+            )
         doc_of_token = np.repeat(np.arange(n_docs), lengths)
         cache = self._cache
         if cache is not None:
@@ -426,7 +432,11 @@ class HSPredictor(Pipe):
         stream_lengths = np.diff(np.concatenate([[0], runs, [len(keys)]]))
         contexts = stream_contexts(stream, stream_lengths, self._context)
         doc_contexts = contexts[ends + np.arange(n_docs)]
-        if cache is None:
+        if walked is not None:  # after each doc's end: its walk's last state
+            found = [d.top_k_after(np.array([len(d)]), self.top_k) for d in walked]
+            top_ids = np.concatenate([f[0] for f in found])
+            top_log_probs = np.concatenate([f[1] for f in found])
+        elif cache is None:
             top_ids, top_log_probs = predictor.top_k(doc_contexts, self.top_k)
         else:  # each doc's cache: its last N known tokens
             known = ids >= 0
@@ -528,7 +538,7 @@ class HSPredictor(Pipe):
         """The top-k ``[word, probability]`` after ``doc[start:end]``: the context that ends at
         ``doc[end - 1]`` (``context_ids``) and, with the cache, the doc's known tokens before
         ``end``."""
-        if self._cache is None:
+        if self._cache is None and not _walks(self._predictor):
             return self.next_words(self.context_ids(doc, start, end))
         view = self._document(doc)
         first = max(start, int(view.sentence_first[end - 1])) if end > 0 else start
@@ -691,6 +701,12 @@ class _DocDocument:
         self.word_ids = word_ids  # per token: word id, UNKNOWN or DROPPED
         self.kept_before = kept_before  # [i]: tokens before token i that are not dropped
         self.sentence_first = sentence_first  # [i]: the first token of token i's sentence
+
+
+def _walks(head: Predictor) -> bool:
+    """Whether ``head`` reads a doc as a stream carrying a state (the recurrent head), so a
+    span's next words come from the state at its end, not from its last words alone."""
+    return getattr(head, "stream", None) is not None
 
 
 def _word_probs(model: Any, ids: np.ndarray, log_probs: np.ndarray) -> list[list[Any]]:
