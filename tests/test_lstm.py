@@ -28,7 +28,9 @@ def params(seed: int = 0) -> dict[str, np.ndarray]:
 
 def oracle(p: dict[str, np.ndarray], inputs: np.ndarray, h: np.ndarray, c: np.ndarray):
     """The LSTM equations, one step and one stream at a time, in float64."""
-    w_x, w_h, b = (p[k].astype(np.float64) for k in ("lstm_input_weights", "lstm_hidden_weights", "lstm_bias"))
+    w_x, w_h, b = (
+        p[k].astype(np.float64) for k in ("lstm_input_weights", "lstm_hidden_weights", "lstm_bias")
+    )
     outputs = np.zeros(inputs.shape[:2] + (UNITS,))
     for s in range(inputs.shape[1]):
         hs, cs = h[s].astype(np.float64), c[s].astype(np.float64)
@@ -85,9 +87,10 @@ def test_backward_matches_finite_differences() -> None:
     eps = 1e-3
     for name, grad in grads.items():
         for index in [(0, 0), (2, 5), (3, 13)] if grad.ndim == 2 else [(1,), (9,)]:
-            up, down = {k: v.astype(np.float64) for k, v in p.items()}, {
-                k: v.astype(np.float64) for k, v in p.items()
-            }
+            up, down = (
+                {k: v.astype(np.float64) for k, v in p.items()},
+                {k: v.astype(np.float64) for k, v in p.items()},
+            )
             up[name][index] += eps
             down[name][index] -= eps
             numeric = (loss(up, inputs) - loss(down, inputs)) / (2 * eps)

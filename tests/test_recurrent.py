@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spacy_hs import HSModel
-from spacy_hs import _tree_search
+from spacy_hs import HSModel, _tree_search
 from spacy_hs.errors import ConfigError, ModelFileError
 from spacy_hs.heads.recurrent import RecurrentHead
 from spacy_hs.training.config import load_config
@@ -120,9 +119,7 @@ def test_top_k_is_a_full_sort(recurrent_model: HSModel, document: list[list[str]
     scored = doc.log_probs()[positions]
     targets = np.array(ids)[positions]
     known = targets >= 0
-    np.testing.assert_allclose(
-        distribution[known, targets[known]], scored[known], atol=1e-9
-    )
+    np.testing.assert_allclose(distribution[known, targets[known]], scored[known], atol=1e-9)
 
 
 def test_plain_contexts_read_from_the_initial_state(recurrent_model: HSModel) -> None:
@@ -211,12 +208,8 @@ def test_pipeline_agrees_with_the_stream(recurrent_model: HSModel) -> None:
             for sent in doc.sents
         ]
         expected = recurrent_model.log_prob_stream(sentences) if len(doc) else np.zeros(0)
-        found = [
-            t._.hs_logprob for t in doc if component.normal_form(t.lex) is not None
-        ]
-        np.testing.assert_allclose(
-            [np.nan if x is None else x for x in found], expected, rtol=1e-9
-        )
+        found = [t._.hs_logprob for t in doc if component.normal_form(t.lex) is not None]
+        np.testing.assert_allclose([np.nan if x is None else x for x in found], expected, rtol=1e-9)
         if len(doc):
             assert doc[0 : len(doc)]._.hs_next == doc._.hs_next
     single = [_values(doc) for doc in docs]

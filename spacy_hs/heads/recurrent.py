@@ -291,8 +291,13 @@ def expected_shapes(
     ):
         raise ModelFileError(
             Errors.E416.format(
-                size=size, width=width, units=units, orders=orders, vector_size=vector_size,
-                max_units=MAX_HIDDEN_WIDTH, max_size=MAX_CONTEXT_SIZE,
+                size=size,
+                width=width,
+                units=units,
+                orders=orders,
+                vector_size=vector_size,
+                max_units=MAX_HIDDEN_WIDTH,
+                max_size=MAX_CONTEXT_SIZE,
             )
         )
     return {

@@ -110,9 +110,7 @@ def train_recurrent_head(
     n_streams = settings.batch_size
     if sum(map(len, sentences)) < n_streams * (settings.bptt + 1) or not heldout:
         raise ConfigError(
-            Errors.E404.format(
-                path=corpus_path, n_train=len(sentences), n_heldout=len(heldout)
-            )
+            Errors.E404.format(path=corpus_path, n_train=len(sentences), n_heldout=len(heldout))
         )
     trainer = _Trainer(model, settings)
     history = trainer.fit(sentences, heldout, progress)
@@ -143,9 +141,7 @@ class _Trainer:
         weights = (rng.standard_normal((n_words - 1, units + 1)) * 0.01).astype(np.float32)
         weights[:, -1] = 0.0
         self.output = Model("tree_output", _no_forward, params={"output_weights": weights})
-        self.optimizer = Adam(
-            settings.learn_rate, grad_clip=settings.grad_clip, use_averages=False
-        )
+        self.optimizer = Adam(settings.learn_rate, grad_clip=settings.grad_clip, use_averages=False)
         self.table_rate = settings.table_learn_rate
         self.table = (
             np.zeros(settings.table_size, dtype=np.float32) if settings.ngram_orders else None
