@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from spacy_hs import HSModel, _tree_search
 from spacy_hs.errors import ConfigError, ModelFileError
@@ -224,3 +225,20 @@ def _values(doc) -> tuple:
         doc._.hs_perplexity,
         [t._.hs_next for t in doc],
     )
+
+
+def test_spacy_hs_train_selects_it_by_the_config(lee_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "recurrent.cfg"
+    config.write_text(
+        "[word2vec]\nvector_size = 16\nmin_count = 3\nepochs = 1\nworkers = 1\n"
+        '[head]\n@settings = "spacy_hs.recurrent_head.v1"\nhidden_width = 8\nepochs = 1\n'
+        "batch_size = 4\nbptt = 8\nngram_orders = 0\ntune_cache = false\n",
+        encoding="utf8",
+    )
+    result = run_cli("train", lee_path, tmp_path / "out", "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "Training the recurrent next-word head" in result.output
+    model = HSModel.from_disk(tmp_path / "out" / "hs_model")
+    assert isinstance(model.head, RecurrentHead) and model.head.orders == 0
+    assert model.meta["config"]["head"]["@settings"] == "spacy_hs.recurrent_head.v1"
+    assert np.isfinite(model.log_prob_stream([["the", "fire"]], cache=None)).all()
