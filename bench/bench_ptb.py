@@ -32,8 +32,6 @@ Then the scoring throughput of `log_prob_stream` over the test set (one thread) 
     OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py            # ~15 minutes on 2 cores
     OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --quick    # the recipe and KN5 only
     python bench/bench_ptb.py --recurrent  # the recurrent recipe and KN5 only (~30 minutes)
-
-The recurrent recipe trains with BLAS's threads (both cores); it is scored with one thread.
 """
 
 from __future__ import annotations
@@ -173,16 +171,11 @@ def score_stream(model_dir: Path, test: list[list[str]], cache: object) -> dict[
 def recurrent_rows(
     paths: dict[str, Path], config: Path, workdir: Path, test: list[list[str]]
 ) -> tuple[list[tuple[str, dict[str, float], float]], float, float]:
-    """The recurrent recipe trained by `spacy-hs train` (both cores): its rows without and with
+    """The recurrent recipe trained by `spacy-hs train`: its rows without and with
     the document cache, its wall seconds (gensim included) and its stream's tokens/s."""
     from spacy_hs import HSModel
 
-    threads = os.environ.pop("OPENBLAS_NUM_THREADS", None)
-    try:
-        wall = train_recipe(paths, config, workdir / "recurrent")
-    finally:
-        if threads is not None:
-            os.environ["OPENBLAS_NUM_THREADS"] = threads
+    wall = train_recipe(paths, config, workdir / "recurrent")
     model_dir = workdir / "recurrent" / "hs_model"
     head_s = HSModel.from_disk(model_dir).meta["head"]["train_seconds"]
     rows = [

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from thinc.api import Adam, Model
+from thinc.api import Adam, Model, fix_random_seed
 from tqdm import tqdm
 from wasabi import msg
 
@@ -131,6 +131,7 @@ class _Trainer:
 
     def __init__(self, hs_model: HSModel, settings: RecurrentHeadSettings):
         self.settings, self.tree = settings, hs_model.tree
+        fix_random_seed(settings.seed)  # the dropout masks (thinc draws them from NumPy's)
         n_words, width = hs_model.vectors.shape
         units = settings.hidden_width
         self.context = RecurrentContext(n_words, width, units, settings.dropout)
