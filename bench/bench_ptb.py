@@ -29,9 +29,9 @@ latency of one exact top-10 query (`predict_next`, Python included), the model d
 Then the scoring throughput of `log_prob_stream` over the test set (one thread) beside KenLM's
 `query`.
 
-    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py            # ~15 minutes on 2 cores
-    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --quick    # the recipe and KN5 only
-    python bench/bench_ptb.py --recurrent  # the recurrent recipe and KN5 only (~30 minutes)
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py              # ~45 minutes on 2 cores
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --quick      # the recipe and KN5 only
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --recurrent  # the recurrent recipe, KN5
 """
 
 from __future__ import annotations
