@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli
+from test_component import STORIES
 
 from spacy_hs import HSModel, _tree_search
 from spacy_hs.errors import ConfigError, ModelFileError
@@ -185,16 +186,6 @@ def test_config_is_validated() -> None:
         load_config({"head": {**head, "dropout": 1.5}})
     with pytest.raises(ConfigError, match="ngram_orders"):
         load_config({"head": {**head, "ngram_orders": 9, "context_size": 4}})
-
-
-STORIES = [
-    "The fire moved towards the town. Firefighters said the fire was out of control. "
-    "The fire destroyed homes near the town.",
-    "Police said the man was arrested. The man was charged. Police will say more.",
-    "Storm",
-    "",
-    "The minister said the government would send troops. The troops arrived, the minister said.",
-]
 
 
 def test_pipeline_agrees_with_the_stream(recurrent_model: HSModel) -> None:

@@ -31,6 +31,7 @@ from ..tree import HuffmanTree
 from ..util import is_positive_int
 from ..validation import MAX_CONTEXT_SIZE, MAX_TABLE_SIZE
 from .base import TreeHead, contexts_between, last_known
+from .directional import check_shapes
 from .lstm import GATES, PARAMS, State, initial_state, lstm_forward
 from .ngram import HASH_VERSION, table_arrays, table_from_arrays
 
@@ -198,22 +199,10 @@ class RecurrentHead(TreeHead):
         cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSModel
     ) -> RecurrentHead:
         n_words = len(hs_model)
-        if not isinstance(config, dict) or config.get("architecture") != cls.architecture:
-            found = config.get("architecture") if isinstance(config, dict) else config
-            raise ModelFileError(Errors.E405.format(found=found, expected=repr(cls.architecture)))
-        for name, shape in expected_shapes(config, n_words, hs_model.vector_size).items():
-            if name not in arrays:
-                raise ModelFileError(Errors.E407.format(name=name))
-            if arrays[name].shape != shape or arrays[name].dtype != np.float32:
-                raise ModelFileError(
-                    Errors.E408.format(
-                        name=name,
-                        shape=arrays[name].shape,
-                        dtype=arrays[name].dtype,
-                        expected=shape,
-                        dtype_expected="float32",
-                    )
-                )
+        if not isinstance(config, dict):
+            raise ModelFileError(Errors.E405.format(found=config, expected=cls.architecture))
+        shapes = expected_shapes(config, n_words, hs_model.vector_size)
+        check_shapes(cls.architecture, config, arrays, shapes)
         orders, table = config.get("orders"), None
         if orders:
             if config.get("hash_version") != HASH_VERSION:

@@ -252,16 +252,21 @@ class DirectionalHeadSettings:
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)
         check_workers("head", self.workers)
-        if self.ngram_orders > self.context_size:
-            raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
-        if self.table_size > MAX_TABLE_SIZE:
-            raise ConfigError(
-                Errors.E403.format(
-                    option="table_size",
-                    value=self.table_size,
-                    expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
-                )
+        check_ngram_settings(self.ngram_orders, self.context_size, self.table_size)
+
+
+def check_ngram_settings(orders: int, context_size: int, table_size: int) -> None:
+    """The n-gram features hash at most the context's words, into at most MAX_TABLE_SIZE."""
+    if orders > context_size:
+        raise ConfigError(Errors.E413.format(orders=orders, size=context_size))
+    if table_size > MAX_TABLE_SIZE:
+        raise ConfigError(
+            Errors.E403.format(
+                option="table_size",
+                value=table_size,
+                expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
             )
+        )
 
 
 @registry.settings("spacy_hs.recurrent_head.v1")
@@ -295,16 +300,7 @@ class RecurrentHeadSettings:
 
     def __post_init__(self) -> None:
         check_context_size("head", "context_size", self.context_size)
-        if self.ngram_orders > self.context_size:
-            raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
-        if self.table_size > MAX_TABLE_SIZE:
-            raise ConfigError(
-                Errors.E403.format(
-                    option="table_size",
-                    value=self.table_size,
-                    expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
-                )
-            )
+        check_ngram_settings(self.ngram_orders, self.context_size, self.table_size)
 
 
 SECTIONS = {
