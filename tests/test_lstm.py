@@ -1,18 +1,14 @@
-"""The RecurrentContext layer (heads/lstm.py): the LSTM step against a float64 oracle written
-from the equations, its gradients against finite differences, the state carried across calls,
-and the thinc layer's forward/backprop."""
+"""The recurrent head's LSTM (heads/lstm.py) and its thinc layer (heads/context_layer.py): the
+step against a float64 oracle written from the equations, its gradients against finite
+differences, the state carried across calls, and the thinc layer's forward/backprop."""
 
 from __future__ import annotations
 
 import numpy as np
 from thinc.api import registry
 
-from spacy_hs.heads.lstm import (
-    LAYER,
-    initial_state,
-    lstm_backward,
-    lstm_forward,
-)
+from spacy_hs.heads.context_layer import LAYER
+from spacy_hs.heads.lstm import initial_state, lstm_backward, lstm_forward
 
 WIDTH, UNITS = 5, 4
 

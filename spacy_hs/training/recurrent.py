@@ -5,7 +5,8 @@ document order and cut into ``batch_size`` contiguous streams, read side by side
 steps at a time (truncated back-propagation through time); each stream's LSTM state is carried
 from one batch into the next, as Zaremba et al. (2014) train. Per batch:
 
-* the ``RecurrentContext`` layer (``heads/lstm.py``) gives the hidden vectors, with dropout;
+* the ``RecurrentContext`` layer (``heads/context_layer.py``) gives the hidden vectors, with
+  dropout;
 * the compiled kernel ``_recurrent.path_loss_gradients`` scores each next word on the
   tree (the path math of ``_hs_kernels.h``) and gives the gradients of the loss (summed over
   the steps, averaged over the streams) for the hidden vectors and the output weights, and
@@ -36,7 +37,8 @@ from wasabi import msg
 from .. import _recurrent
 from ..errors import ConfigError, Errors
 from ..heads.base import stream_contexts
-from ..heads.lstm import PARAMS, RecurrentContext, initial_state
+from ..heads.context_layer import RecurrentContext
+from ..heads.lstm import PARAMS, initial_state
 from ..heads.ngram import NgramHead
 from ..heads.recurrent import RecurrentHead
 from .config import RecurrentHeadSettings, load_config, resolve_config
