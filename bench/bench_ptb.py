@@ -189,7 +189,7 @@ def recurrent_rows(
     if "size" in cached:
         label = f"recurrent + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
         rows.append((label, cached, head_s))
-    return rows, wall, stream_speed(model_dir, test)
+    return rows, wall, stream_speed(model_dir, test, repeats=2)
 
 
 def stream_speed(model_dir: Path, test: list[list[str]], repeats: int = 5) -> float:
