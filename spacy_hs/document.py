@@ -23,7 +23,7 @@ described in ``spacy_hs.cache``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,7 +44,8 @@ class Document:
     """A document's token ids (int32, -1 unknown) and sentence lengths, read through ``head``
     with the document cache ``cache`` (None: off). ``unknown_id``: the id unknown tokens are
     scored as, or None; ``n_words``: the vocabulary size; ``context_size``: read at most this
-    many known words before a position (None: the head's ``context_size``)."""
+    many known words before a position (None: the head's ``context_size``); ``state``: a
+    recurrent head's state to start from (None: its initial state; see ``final_state``)."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class Document:
         *,
         n_words: int,
         context_size: int | None = None,
+        state: Any = None,
     ):
         self.token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
         self.lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
@@ -83,12 +85,18 @@ class Document:
         # A recurrent head walks the document once, one step per token (its state carried
         # across sentences); every question is then asked of that walk.
         stream = getattr(head, "stream", None)
-        self.walk = stream(self.token_ids) if stream is not None else None
+        self.walk = stream(self.token_ids, state) if stream is not None else None
         if self.walk is not None:
             self.head = self.walk
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    @property
+    def final_state(self) -> Any:
+        """A recurrent head's state after the document's last token (pass it as the next
+        document's ``state`` to read on); None for other heads."""
+        return self.walk.final_state if self.walk is not None else None
 
     # -- every token --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from conftest import run_cli
 from test_component import STORIES
 
 from spacy_hs import HSModel, _tree_search
+from spacy_hs.document import Document
 from spacy_hs.errors import ConfigError, ModelFileError
 from spacy_hs.heads.recurrent import RecurrentHead
 from spacy_hs.training.config import load_config
@@ -100,6 +101,22 @@ def test_the_state_walks_forward(recurrent_model: HSModel) -> None:
     second, final_again = head.walk(middle, ids[15:])
     np.testing.assert_allclose(np.concatenate([first[:-1], second]), whole, atol=1e-6)
     np.testing.assert_allclose(final_again[0], final[0], atol=1e-6)
+
+
+def test_a_document_carries_the_state(recurrent_model: HSModel) -> None:
+    """Two documents read one after the other, the first's final state passed on, score as
+    one document."""
+    ids = (np.arange(30, dtype=np.int32) * 7) % len(recurrent_model)
+    whole = recurrent_model.document(ids, [12, 18], cache=None)  # the state crosses sentences
+    first = recurrent_model.document(ids[:12], [12], cache=None)
+    second = Document(
+        ids[12:],
+        [18],
+        recurrent_model.head,
+        n_words=len(recurrent_model),
+        state=first.final_state,
+    )
+    np.testing.assert_allclose(second.log_probs(), whole.log_probs()[12:], atol=1e-6)
 
 
 @pytest.mark.parametrize("cache", [None, {"size": 50, "weight": 0.2}])
