@@ -57,6 +57,7 @@ import numpy as np  # noqa: E402
 from gensim.models import Word2Vec  # noqa: E402
 
 from spacy_hs import HSModel, _tree_search  # noqa: E402
+from spacy_hs.heads.cbow import hidden_from_ids  # noqa: E402
 
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TOPN = 10
@@ -178,7 +179,7 @@ def bench_one(
     slow = fast[:n_slow]
     log(f"{label}: checking exactness on {len(slow)} contexts")
     check_exact(model, slow)
-    hidden, has_context = model.hidden_batch(fast)
+    hidden, has_context = hidden_from_ids(model, [model.word_ids(c) for c in fast])
     _, _, expanded = _tree_search.top_k(
         hidden[has_context], model.inner_node_weights, model.tree.children, model.tree.root, TOPN
     )

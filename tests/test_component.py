@@ -24,6 +24,7 @@ from thinc.api import Config
 from spacy_hs import HSModel
 from spacy_hs.errors import ConfigError, ModelFileError, PipelineError
 from spacy_hs.heads.base import TreeHead
+from spacy_hs.heads.cbow import hidden_from_ids
 from spacy_hs.pipeline.component import (
     DATA_KEY,
     HSPredictor,
@@ -202,9 +203,9 @@ def test_pipe_batches_equal_single_calls(nlp: spacy.Language) -> None:
 
 
 class ListFormHead(TreeHead):
-    """The CBOW head with its hidden vectors computed through HSModel's list form
-    (``hidden_from_ids``, one list per context) instead of the compiled matrix form; a head the
-    model carries under a name of its own, which the component selects it by."""
+    """The CBOW head with its hidden vectors computed through its list form
+    (``heads.cbow.hidden_from_ids``, one list per context) instead of the compiled matrix form;
+    a head the model carries under a name of its own, which the component selects it by."""
 
     name = "list_form"
     predicts_sentence_start = False
@@ -227,7 +228,7 @@ class ListFormHead(TreeHead):
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lists = [[i for i in row if i >= 0][-self.context_size :] for row in context_ids.tolist()]
-        return self._model.hidden_from_ids(lists)
+        return hidden_from_ids(self._model, lists)
 
 
 def test_matrix_and_list_forms_give_the_same_values(hs_model: HSModel) -> None:
