@@ -56,7 +56,7 @@ Model = TypeVar("Model", bound="HSModel")
 
 def to_bytes(model: HSModel) -> bytes:
     """The model as a msgpack map of its header, words and arrays (``.npy`` bytes, no pickle)."""
-    arrays = _arrays(model)
+    arrays = model_arrays(model)
     return srsly.msgpack_dumps(
         {
             "header": _header(model, arrays),
@@ -75,7 +75,7 @@ def to_disk(model: HSModel, path: str | Path) -> None:
     """
     path = Path(path)
     owned = check_output_dir(path)
-    arrays = _arrays(model)
+    arrays = model_arrays(model)
     with staging_dir(path, owned) as tmp:
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
@@ -83,7 +83,8 @@ def to_disk(model: HSModel, path: str | Path) -> None:
         srsly.write_json(tmp / META_FILE, _header(model, arrays))
 
 
-def _arrays(model: HSModel) -> dict[str, np.ndarray]:
+def model_arrays(model: HSModel) -> dict[str, np.ndarray]:
+    """The arrays ``model`` is stored as, by name (the file of each is <name>.npy)."""
     tree = model.tree
     arrays = {
         "counts": model.counts,

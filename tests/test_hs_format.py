@@ -30,7 +30,7 @@ def assert_same_model(a: HSModel, b: HSModel) -> None:
     assert a.settings == b.settings
     assert a.meta == b.meta
     for name in hs_format.ARRAYS:
-        np.testing.assert_array_equal(a._arrays()[name], b._arrays()[name])
+        np.testing.assert_array_equal(hs_format.model_arrays(a)[name], hs_format.model_arrays(b)[name])
     np.testing.assert_array_equal(a.tree.children, b.tree.children)
     for context in CONTEXTS:
         assert a.predict_output_word(context, topn=20) == b.predict_output_word(context, topn=20)
