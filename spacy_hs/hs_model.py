@@ -24,6 +24,7 @@ through the CBOW-style head, as gensim's ``predict_output_word`` does.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -121,7 +122,7 @@ class HSModel(HSVocab):
         if head == "auto":
             head = self.trained_head.name if self.trained_head is not None else "cbow"
         if head == "cbow":
-            return registry.heads.get(CBOW_ARCHITECTURE).from_arrays({}, {}, self)
+            return self._cbow_head()
         if self.trained_head is not None and head == self.trained_head.name:
             return self.trained_head
         if head in registered_head_names():
@@ -318,7 +319,7 @@ class HSModel(HSVocab):
         if not ids:
             warnings.warn(Warnings.W001.format(context=list(context_words)), stacklevel=2)
             return []
-        word_ids, log_probs = self._gensim_head(len(ids)).top_k_of_ids(ids, topn)
+        word_ids, log_probs = self._cbow_head().top_k_of_ids(ids, topn)
         words = self.words
         return [(words[i], math.exp(lp)) for i, lp in zip(word_ids, log_probs)]
 
@@ -372,17 +373,21 @@ class HSModel(HSVocab):
             return None
         return np.exp(log_probs)
 
-    def _gensim_head(self, context_size: int) -> Any:
-        """The CBOW-style head over the last ``context_size`` known words (at least 1)."""
-        config = {"context_size": max(1, context_size)}
-        return registry.heads.get(CBOW_ARCHITECTURE).from_arrays(config, {}, self)
+    def _cbow_head(self) -> Any:
+        """The CBOW-style head over the last ``window`` known words, built once per model (a
+        single query costs a few microseconds; so would building the head each time)."""
+        head = self.__dict__.get("_cbow")
+        if head is None or head.model is not self:  # none yet, or a copy's (copy.copy)
+            head = self._cbow = _cbow_class().from_arrays({}, {}, self)
+        return head
 
     def _gensim_contexts(self, contexts: Sequence[Context]) -> tuple[Any, np.ndarray]:
         """The CBOW-style head that reads every known word of these contexts, and their
         context matrix."""
         id_lists = [self.word_ids(context) for context in contexts]
         size = max(1, max((len(ids) for ids in id_lists), default=1))
-        return self._gensim_head(size), context_matrix(id_lists, size)
+        head = _cbow_class().from_arrays({"context_size": size}, {}, self)
+        return head, context_matrix(id_lists, size)
 
     # -- serialization (the format: hs_format.py) ----------------------------------------
 
@@ -406,6 +411,13 @@ class HSModel(HSVocab):
         """Load a model directory written by ``to_disk``, everything checked before it is used
         (``hs_format.from_disk``); a bad file raises ModelFileError naming it."""
         return hs_format.from_disk(cls, path)
+
+
+@functools.cache
+def _cbow_class() -> Any:
+    """The class registered as the CBOW-style head, looked up once: a catalogue lookup scans the
+    installed entry points first, which costs a millisecond, ten single queries' worth."""
+    return registry.heads.get(CBOW_ARCHITECTURE)
 
 
 def _no_context_warning(context: Any) -> str:

@@ -29,8 +29,9 @@ def assert_same_model(a: HSModel, b: HSModel) -> None:
     assert a.words == b.words
     assert a.settings == b.settings
     assert a.meta == b.meta
+    arrays_a, arrays_b = hs_format.model_arrays(a), hs_format.model_arrays(b)
     for name in hs_format.ARRAYS:
-        np.testing.assert_array_equal(hs_format.model_arrays(a)[name], hs_format.model_arrays(b)[name])
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name])
     np.testing.assert_array_equal(a.tree.children, b.tree.children)
     for context in CONTEXTS:
         assert a.predict_output_word(context, topn=20) == b.predict_output_word(context, topn=20)
