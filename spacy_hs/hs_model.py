@@ -48,7 +48,6 @@ from .hs_format import (  # noqa: F401  (the model's file format, re-exported)
 )
 from .hs_gensim import gensim_parts
 from .hs_vocab import UNKNOWN_WORD, HSVocab  # noqa: F401  (re-exported)
-from .tree import HuffmanTree
 from .util import is_positive_int
 
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
@@ -66,18 +65,8 @@ class HSModel(HSVocab):
         None until one is trained (``spacy_hs.training.head``) or loaded with the model.
     """
 
-    def __init__(
-        self,
-        words: Sequence[str],
-        counts: np.ndarray,
-        vectors: np.ndarray,
-        tree: HuffmanTree,
-        inner_node_weights: np.ndarray,
-        settings: dict[str, Any] | None = None,
-        meta: dict[str, Any] | None = None,
-    ):
-        super().__init__(words, counts, vectors, tree, inner_node_weights, settings, meta)
-        self.trained_head: Head | None = None
+    # Set on the instance when a head is trained or loaded; None until then.
+    trained_head: Head | None = None
 
     @classmethod
     def from_gensim(
