@@ -50,7 +50,7 @@ def document(normalized_token_file: Path) -> list[list[str]]:
 def oracle_log_probs(model: HSModel, sentences: list[list[str]]) -> np.ndarray:
     """Every token's log-probability, one token at a time in float64: the LSTM's state walks
     over the document (across sentences), the n-gram features read the sentence."""
-    head = model.head
+    head = model.trained_head
     a = {k: v.astype(np.float64) for k, v in head.arrays.items()}
     units = head.hidden_width
     h, c = np.zeros(units), np.zeros(units)
@@ -94,7 +94,7 @@ def test_stream_is_the_step_by_step_oracle(
 
 
 def test_the_state_walks_forward(recurrent_model: HSModel) -> None:
-    head = recurrent_model.head
+    head = recurrent_model.trained_head
     ids = np.arange(40, dtype=np.int32) % len(recurrent_model)
     whole, final = head.walk(head.initial_state(), ids)
     first, middle = head.walk(head.initial_state(), ids[:15])
@@ -112,7 +112,7 @@ def test_a_document_carries_the_state(recurrent_model: HSModel) -> None:
     second = Document(
         ids[12:],
         [18],
-        recurrent_model.head,
+        recurrent_model.trained_head,
         n_words=len(recurrent_model),
         state=first.final_state,
     )
@@ -152,7 +152,7 @@ def test_plain_contexts_read_from_the_initial_state(recurrent_model: HSModel) ->
     stream of those words."""
     words = ["the", "government", "said"]
     ids = recurrent_model.word_ids(words)
-    head = recurrent_model.head
+    head = recurrent_model.trained_head
     stream = head.stream(np.array(ids, np.int32))
     contexts = stream.contexts(np.zeros(1), np.array([3]))
     found = recurrent_model.predict_next(words, 5)
@@ -164,7 +164,7 @@ def test_plain_contexts_read_from_the_initial_state(recurrent_model: HSModel) ->
 def test_saved_and_loaded(recurrent_model: HSModel, document, tmp_path: Path) -> None:
     recurrent_model.to_disk(tmp_path / "model")
     loaded = HSModel.from_disk(tmp_path / "model")
-    assert isinstance(loaded.head, RecurrentHead)
+    assert isinstance(loaded.trained_head, RecurrentHead)
     np.testing.assert_array_equal(
         loaded.log_prob_stream(document), recurrent_model.log_prob_stream(document)
     )
@@ -253,6 +253,6 @@ def test_spacy_hs_train_selects_it_by_the_config(lee_path: Path, tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert "Training the recurrent next-word head" in result.output
     model = HSModel.from_disk(tmp_path / "out" / "hs_model")
-    assert isinstance(model.head, RecurrentHead) and model.head.orders == 0
+    assert isinstance(model.trained_head, RecurrentHead) and model.trained_head.orders == 0
     assert model.meta["config"]["head"]["@settings"] == "spacy_hs.recurrent_head.v1"
     assert np.isfinite(model.log_prob_stream([["the", "fire"]], cache=None)).all()

@@ -541,7 +541,7 @@ class HSPredictor(Pipe):
         """The top-k ``[word, probability]`` after ``doc[start:end]``: the context that ends at
         ``doc[end - 1]`` (``context_ids``) and, with the cache, the doc's known tokens before
         ``end``."""
-        if self._cache is None and not _walks(self._predictor):
+        if self._cache is None and not _walks(self._head):
             return self.next_words(self.context_ids(doc, start, end))
         view = self._document(doc)
         first = max(start, int(view.sentence_first[end - 1])) if end > 0 else start
@@ -706,7 +706,7 @@ class _DocDocument:
         self.sentence_first = sentence_first  # [i]: the first token of token i's sentence
 
 
-def _walks(head: Predictor) -> bool:
+def _walks(head: Head) -> bool:
     """Whether ``head`` reads a doc as a stream carrying a state (the recurrent head), so a
     span's next words come from the state at its end, not from its last words alone."""
     return getattr(head, "stream", None) is not None
