@@ -101,12 +101,7 @@ class HSPredictor(Pipe):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         check_settings(self.top_k, self.context_size, self.cache)  # may be set since __init__
         self._settings = resolve(
-            model,
-            head=self.head,
-            context_size=self.context_size,
-            unknown_word=self.unknown_word,
-            cache=self.cache,
-            lang=self.vocab.lang,
+            model, self.head, self.context_size, self.unknown_word, self.cache, self.vocab.lang
         )
         self.model = model
         self._word_ids = WordIds(model)
@@ -159,11 +154,8 @@ class HSPredictor(Pipe):
         nlp: Language | None = None,
         model_path: str | Path | None = None,
     ) -> None:
-        """Load the model from ``model_path`` (``[initialize.components.hs_predictor]``).
-
-        Without ``model_path`` the model given in the config or by ``from_disk`` is kept; if
-        there is none, raises the error that says how to give one.
-        """
+        """Load the model from ``model_path`` (``[initialize.components.hs_predictor]``); else
+        keep the one given in the config or by ``from_disk``, or raise how to give one."""
         if model_path is not None:
             self.model_path = str(model_path)
             self.set_model(HSModel.from_disk(model_path))
@@ -176,19 +168,9 @@ class HSPredictor(Pipe):
 
     def documents(self, docs: Sequence[Doc]) -> Documents:
         """``docs`` as one ``Documents`` of the core (``WordIds.of_docs``)."""
-        model, settings = self._require_model(), self._settings
+        self._require_model()
         word_ids, sentence_lengths, lengths = self._word_ids.of_docs(docs)
-        return Documents(
-            word_ids,
-            sentence_lengths,
-            settings.head,
-            settings.cache,
-            settings.unknown_id,
-            n_words=len(model),
-            context_size=settings.context_size,
-            document_lengths=lengths,
-            dropped=word_ids == DROPPED,
-        )
+        return self._settings.documents(word_ids, sentence_lengths, lengths, word_ids == DROPPED)
 
     def annotate(self, docs: Sequence[Doc]) -> None:
         """Set the eager values of a batch of docs, from one ``Documents``: one batched call
@@ -200,9 +182,8 @@ class HSPredictor(Pipe):
         stream = self.documents(docs)
         log_probs = stream.log_probs()
         top_ids, top_log_probs = stream.top_k_after_documents(self.top_k)
-        # Few container objects per doc (a dict and three tuples of atoms): each one allocated
-        # counts towards the garbage collector's next run (about 7% of the time on
-        # one-sentence docs with a list per pair).
+        # Few containers per doc (a dict and tuples of atoms): each counts towards the garbage
+        # collector's next run (7% of the time on one-sentence docs with a list per pair).
         next_words: list[tuple] = [()] * len(docs)
         next_probs: list[tuple] = [()] * len(docs)
         for row in np.flatnonzero(top_ids[:, 0] >= 0).tolist():
@@ -212,13 +193,9 @@ class HSPredictor(Pipe):
         valid = ~np.isnan(log_probs)
         values[valid] = log_probs[valid]
         ends = np.cumsum(stream.document_lengths).tolist()
+        per_doc = (stream.perplexities(log_probs), stream.unknown_counts(log_probs))
         for doc, end, perplexity, unknown, doc_words, doc_probs in zip(
-            docs,
-            ends,
-            stream.perplexities(log_probs),
-            stream.unknown_counts(log_probs),
-            next_words,
-            next_probs,
+            docs, ends, *per_doc, next_words, next_probs
         ):
             doc.user_data[DATA_KEY] = {
                 "component": self.instance_id,

@@ -31,7 +31,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..cache import CacheSettings
+from ..document import Documents
 from ..errors import ConfigError, Errors, Warnings
 from ..hs_model import HSModel, Predictor, registered_head_names
 from ..util import is_positive_int
@@ -66,17 +69,37 @@ def check_settings(top_k: Any, context_size: Any, cache: Any) -> None:
 @dataclass(frozen=True)
 class Resolved:
     """The settings for one model: its head, the context read, the id unknown words are
-    scored as (None: unscored) and the cache (None: off)."""
+    scored as (None: unscored), the cache (None: off) and the vocabulary size."""
 
     head: Predictor
     context_size: int
     unknown_id: int | None
     cache: CacheSettings | None
+    n_words: int
+
+    def documents(
+        self,
+        word_ids: np.ndarray,
+        sentence_lengths: np.ndarray,
+        document_lengths: np.ndarray,
+        dropped: np.ndarray,
+    ) -> Documents:
+        """Documents (``spacy_hs.document``) read with these settings."""
+        return Documents(
+            word_ids,
+            sentence_lengths,
+            self.head,
+            self.cache,
+            self.unknown_id,
+            n_words=self.n_words,
+            context_size=self.context_size,
+            document_lengths=document_lengths,
+            dropped=dropped,
+        )
 
 
 def resolve(
     model: HSModel,
-    *,
     head: str,
     context_size: int | None,
     unknown_word: str | None,
@@ -102,4 +125,5 @@ def resolve(
         size,
         model.unknown_id(unknown_word),
         settings if settings is not None and settings.weight else None,
+        len(model),
     )
