@@ -376,12 +376,23 @@ def cached_top_k(
     Returns ids int32 (B, k) (-1 where the head has no context) and log-probabilities (B, k).
 
     A ``TreeHead`` searches the mixture itself (``TreeHead.top_k_mixed``: one best-first
-    search per row). Any other head gives its top-(3 k) from one batched search: the cache
-    words among them need no further question, and the bound on the others (P_head <= the
-    last of these) is tighter."""
-    if isinstance(head, TreeHead):
-        return head.top_k_mixed(contexts, k, windows, cache.weight)
+    search per row), except where the cache is empty: there P = P_head, as ``log_probs``
+    scores it (the mixed search would scale it by 1 - λ). Any other head gives its top-(3 k)
+    from one batched search: the cache words among them need no further question, and the
+    bound on the others (P_head <= the last of these) is tighter."""
     k = min(int(k), n_words)
+    if isinstance(head, TreeHead):
+        empty = np.array([not len(window) for window in windows], dtype=bool)
+        if not empty.any():
+            return head.top_k_mixed(contexts, k, windows, cache.weight)
+        ids = np.empty((len(contexts), k), dtype=np.int32)
+        log_probs = np.empty((len(contexts), k))
+        ids[empty], log_probs[empty] = head.top_k(contexts[empty], k)
+        rows = np.flatnonzero(~empty)
+        if len(rows):
+            mixed = [windows[row] for row in rows.tolist()]
+            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, cache.weight)
+        return ids, log_probs
     wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
     ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
     for row, recent in enumerate(windows):
