@@ -46,7 +46,6 @@ from ..cache import CacheSettings
 from ..corpus import tokenfile
 from ..document import Documents
 from ..errors import Errors, InputError
-from ..heads.base import stream_contexts
 from ..heads.protocol import Predictor
 from ..hs_model import HSModel
 from .common import check_heldout, check_normalizer, progress
@@ -81,7 +80,7 @@ def next_word_metrics(
     heldout = check_heldout(heldout)
     check_normalizer(model, heldout)
     heads = model_heads(model)
-    max_context = max(int(head.context_size) for head in heads.values())
+    widest = max(heads.values(), key=lambda head: int(head.context_size))
     scores = {name: Score() for name in heads}
     # Heads that predict a sentence's first word are also scored on those.
     starters = {name: head for name, head in heads.items() if head.predicts_sentence_start}
@@ -96,9 +95,11 @@ def next_word_metrics(
         get = model.key_to_index.get
         token_ids = np.array([get(t, -1) for s in sentences for t in s], dtype=np.int32)
         lengths = np.array([len(s) for s in sentences], dtype=np.int64)
-        plain = Documents(token_ids, lengths, heads[next(iter(heads))], n_words=len(model))
+        # The widest head's reading: which tokens have a known word before them, and the
+        # contexts gensim's sample keeps for every head (each reads its last columns).
+        reader = Documents(token_ids, lengths, widest, n_words=len(model))
         known = token_ids >= 0
-        scored = known & plain.has_known_context(np.arange(len(token_ids)))
+        scored = known & reader.has_known_context(np.arange(len(token_ids)))
         starts = known & ~scored
         counts["n_scored"] += int(scored.sum())
         counts["oov_target"] += int((~known).sum())
@@ -121,12 +122,13 @@ def next_word_metrics(
             targets,
         )
         if gensim.enabled:
-            contexts = stream_contexts(token_ids, lengths, max_context)
+            rows = np.flatnonzero(scored)
+            contexts = reader.contexts_at(rows)
             sentence_of = np.repeat(np.arange(len(sentences)), lengths)
             position = np.arange(len(token_ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            for row in np.flatnonzero(scored).tolist():
+            for row, context in zip(rows.tolist(), contexts):
                 tokens = sentences[sentence_of[row]]
-                gensim.offer(tokens, int(position[row]), contexts[row], int(token_ids[row]))
+                gensim.offer(tokens, int(position[row]), context, int(token_ids[row]))
 
     with progress(heldout, show_progress, "Scoring the held-out file (bytes)") as bar:
         chunk: list[list[str]] = []

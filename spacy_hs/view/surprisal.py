@@ -151,7 +151,7 @@ class _Scorer:
     each position that has a prediction."""
 
     def __init__(self, component: HSPredictor, top_k: int, chunk_elements: int):
-        model = component._require_model()
+        model = component.model
         self.component = component
         self.model = model
         self.predictor = component.predictor
