@@ -36,14 +36,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def nlp(model_dir: Path) -> spacy.Language:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
-    return nlp
-
-
 def known(model: HSModel, tokens) -> list[str]:
     return [t.text for t in tokens if t.text in model]
 

@@ -13,6 +13,7 @@ from gensim.models import Word2Vec
 from spacy_hs import HSModel
 from spacy_hs.cache import CacheSettings
 from spacy_hs.corpus import tokenfile
+from spacy_hs.document import Document, Documents
 from spacy_hs.training.head import attach_head, train_head
 
 CACHE = {"size": 30, "weight": 0.2}
@@ -155,9 +156,6 @@ class Delegate:
 
 
 def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
-    from spacy_hs.cache import CacheSettings
-    from spacy_hs.document import Document
-
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings(40, 0.3)
     compiled = Document(ids, lengths, model.head, settings, n_words=len(model))
@@ -172,10 +170,10 @@ def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
 # -- batches of documents with dropped positions ---------------------------------------------
 
 
-def batch(model: HSModel, story: list[list[str]]):
+def batch(model: HSModel, story: list[list[str]], history: np.ndarray | None = None):
     """Three documents (the story's sentences 0-1, an empty one, sentences 2-4) with dropped
-    positions (None) among the words: the flat positions, and per position its word, sentence
-    and document."""
+    positions (None) among the words, as ``Documents`` with the cache: per position its word,
+    id, sentence and document; the documents' lengths and the ``Documents``."""
     plan = [story[0:2], [], story[2:5]]
     words, sentences, documents, sentence_lengths, document_lengths = [], [], [], [], []
     for d, sentences_of_document in enumerate(plan):
@@ -187,8 +185,18 @@ def batch(model: HSModel, story: list[list[str]]):
             documents += [d] * len(tokens)
             sentence_lengths.append(len(tokens))
         document_lengths.append(len(words) - start)
-    ids = [-2 if w is None else model.key_to_index.get(w, -1) for w in words]
-    return words, np.array(ids, np.int32), sentences, documents, sentence_lengths, document_lengths
+    ids = np.array([-2 if w is None else model.key_to_index.get(w, -1) for w in words], np.int32)
+    stream = Documents(
+        ids,
+        sentence_lengths,
+        model.head,
+        CacheSettings.from_value(CACHE),
+        n_words=len(model),
+        document_lengths=document_lengths,
+        history=history,
+        dropped=ids == -2,
+    )
+    return words, ids, sentences, documents, document_lengths, stream
 
 
 def brute_distribution(model, words, sentences, documents, t, history=()):
@@ -213,20 +221,8 @@ def brute_distribution(model, words, sentences, documents, t, history=()):
 
 
 def test_documents_answer_every_question_as_the_brute_force(model, story) -> None:
-    from spacy_hs.document import Documents
-
-    words, ids, sentences, documents, sentence_lengths, document_lengths = batch(model, story)
     history = np.array([model.key_to_index[w] for w in story[5] if w in model.key_to_index])
-    stream = Documents(
-        ids,
-        sentence_lengths,
-        model.head,
-        CacheSettings.from_value(CACHE),
-        n_words=len(model),
-        document_lengths=document_lengths,
-        history=history,
-        dropped=ids == -2,
-    )
+    words, ids, sentences, documents, _, stream = batch(model, story, history)
     kept = [t for t, w in enumerate(words) if w is not None]
     wanted = [
         brute_distribution(model, words, sentences, documents, t, history.tolist())
@@ -274,18 +270,7 @@ def test_documents_answer_every_question_as_the_brute_force(model, story) -> Non
 
 
 def test_the_top_k_after_each_document_reads_its_last_sentence_and_cache(model, story) -> None:
-    from spacy_hs.document import Documents
-
-    words, ids, sentences, documents, sentence_lengths, document_lengths = batch(model, story)
-    stream = Documents(
-        ids,
-        sentence_lengths,
-        model.head,
-        CacheSettings.from_value(CACHE),
-        n_words=len(model),
-        document_lengths=document_lengths,
-        dropped=ids == -2,
-    )
+    words, ids, sentences, documents, document_lengths, stream = batch(model, story)
     top_ids, _ = stream.top_k_after_documents(5)
     ends = np.cumsum(document_lengths)
     for d, end in enumerate(ends.tolist()):
@@ -312,8 +297,6 @@ def test_the_top_k_after_each_document_reads_its_last_sentence_and_cache(model, 
 def test_the_history_carries_the_cache_across_batches(model, story) -> None:
     """Two halves of one document, the second given the first's ``history_after``, score as
     the whole document."""
-    from spacy_hs.document import Documents
-
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings.from_value(CACHE)
     whole = Documents(ids, lengths, model.head, settings, n_words=len(model))

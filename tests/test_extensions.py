@@ -17,14 +17,6 @@ from spacy_hs.errors import PipelineError
 from spacy_hs.pipeline.extensions import DATA_KEY, component_of, register_extensions
 
 
-@pytest.fixture(scope="module")
-def nlp(model_dir: Path) -> spacy.Language:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
-    return nlp
-
-
 def test_component_of_names_the_doc_and_the_fix(nlp: spacy.Language, model_dir: Path) -> None:
     doc = nlp(TEXTS[2])
     assert component_of(doc) is nlp.get_pipe("hs_predictor")
