@@ -113,7 +113,8 @@ class Documents:
         known = self.token_ids >= 0
         self._known_ids = self.token_ids[known]
         self._known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
-        self._head_log_probs: np.ndarray | None = None
+        # Values computed once and shared with ``without_cache()`` copies (the head's pass).
+        self._computed: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.word_ids)
@@ -133,10 +134,10 @@ class Documents:
     def log_probs(self) -> np.ndarray:
         """Natural-log probability of every position, float64 (N,); NaN where unscored or
         dropped."""
-        if self._head_log_probs is None:  # the head's pass, shared by without_cache()
+        log_probs = self._computed.get("head")
+        if log_probs is None:
             contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-            self._head_log_probs = self.head.log_prob(contexts, self.targets)
-        log_probs = self._head_log_probs
+            log_probs = self._computed["head"] = self.head.log_prob(contexts, self.targets)
         if self.cache is not None:
             h = len(self.history)
             documents = None

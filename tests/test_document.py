@@ -319,3 +319,19 @@ def test_the_history_carries_the_cache_across_batches(model, story) -> None:
     )
     plain = whole.without_cache()
     np.testing.assert_array_equal(plain.log_probs(), model.log_prob_stream(story, cache=None))
+
+
+def test_without_cache_shares_the_heads_pass(model, story) -> None:
+    ids, lengths = ids_and_lengths(model, story)
+    cached = Documents(ids, lengths, model.head, CacheSettings(40, 0.3), n_words=len(model))
+    plain = cached.without_cache()
+    head_log_probs = plain.log_probs()
+    assert cached.cache is not None and plain.cache is None
+    np.testing.assert_array_equal(head_log_probs, model.log_prob_stream(story, cache=None))
+    model_head, cached.head = cached.head, None  # a second pass would fail
+    try:
+        np.testing.assert_array_equal(
+            cached.log_probs(), model.log_prob_stream(story, cache={"size": 40, "weight": 0.3})
+        )
+    finally:
+        cached.head = model_head
