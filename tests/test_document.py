@@ -158,8 +158,8 @@ class Delegate:
 def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings(40, 0.3)
-    compiled = Document(ids, lengths, model.head, settings, n_words=len(model))
-    generic = Document(ids, lengths, Delegate(model.head), settings, n_words=len(model))
+    compiled = Document(ids, lengths, model.trained_head, settings, n_words=len(model))
+    generic = Document(ids, lengths, Delegate(model.trained_head), settings, n_words=len(model))
     positions = np.arange(1, len(ids), 3)
     found, found_log_probs = generic.top_k_at(positions, 12)
     wanted, wanted_log_probs = compiled.top_k_at(positions, 12)
@@ -189,7 +189,7 @@ def batch(model: HSModel, story: list[list[str]], history: np.ndarray | None = N
     stream = Documents(
         ids,
         sentence_lengths,
-        model.head,
+        model.trained_head,
         CacheSettings.from_value(CACHE),
         n_words=len(model),
         document_lengths=document_lengths,
@@ -299,13 +299,13 @@ def test_the_history_carries_the_cache_across_batches(model, story) -> None:
     the whole document."""
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings.from_value(CACHE)
-    whole = Documents(ids, lengths, model.head, settings, n_words=len(model))
+    whole = Documents(ids, lengths, model.trained_head, settings, n_words=len(model))
     cut = int(lengths[:3].sum())
-    first = Documents(ids[:cut], lengths[:3], model.head, settings, n_words=len(model))
+    first = Documents(ids[:cut], lengths[:3], model.trained_head, settings, n_words=len(model))
     second = Documents(
         ids[cut:],
         lengths[3:],
-        model.head,
+        model.trained_head,
         settings,
         n_words=len(model),
         history=first.history_after(),
@@ -323,7 +323,7 @@ def test_the_history_carries_the_cache_across_batches(model, story) -> None:
 
 def test_without_cache_shares_the_heads_pass(model, story) -> None:
     ids, lengths = ids_and_lengths(model, story)
-    cached = Documents(ids, lengths, model.head, CacheSettings(40, 0.3), n_words=len(model))
+    cached = Documents(ids, lengths, model.trained_head, CacheSettings(40, 0.3), n_words=len(model))
     plain = cached.without_cache()
     head_log_probs = plain.log_probs()
     assert cached.cache is not None and plain.cache is None

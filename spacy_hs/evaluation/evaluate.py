@@ -93,7 +93,7 @@ def model_summary(model: HSModel, path: str | Path | None = None) -> dict[str, A
         "sg": int(model.settings.get("sg", 0)),
         "cbow_mean": int(model.settings.get("cbow_mean", 1)),
         "window": int(model.settings.get("window", 5)),
-        "head": model.head.name if model.head is not None else None,
+        "head": model.trained_head.name if model.trained_head is not None else None,
         "normalizer": model.settings.get("normalizer"),
     }
 

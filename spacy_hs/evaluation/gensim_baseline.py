@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Errors, InputError, InputNotFoundError
-from ..heads.protocol import Predictor
+from ..heads.protocol import Head
 from ..hs_model import HSModel
 from .common import check_readable, progress
 from .scores import TOP_K, Score
@@ -27,7 +27,7 @@ class GensimBaseline:
     """
 
     def __init__(
-        self, model: HSModel, heads: dict[str, Predictor], gensim_model: Any, max_positions: int
+        self, model: HSModel, heads: dict[str, Head], gensim_model: Any, max_positions: int
     ):
         self.model = model
         self.heads = heads

@@ -46,7 +46,7 @@ from ..cache import CacheSettings
 from ..corpus import tokenfile
 from ..document import Documents
 from ..errors import Errors, InputError
-from ..heads.protocol import Predictor
+from ..heads.protocol import Head
 from ..hs_model import HSModel
 from .common import check_heldout, check_normalizer, progress
 from .gensim_baseline import GensimBaseline
@@ -57,9 +57,9 @@ CHUNK_SIZE = 4096
 DEFAULT_MAX_POSITIONS = 5000
 
 
-def model_heads(model: HSModel) -> dict[str, Predictor]:
+def model_heads(model: HSModel) -> dict[str, Head]:
     """Every head the model answers through, by name ("auto" is an alias of one of them)."""
-    return {name: model.predictor(name) for name in model.head_names() if name != "auto"}
+    return {name: model.head(name) for name in model.head_names() if name != "auto"}
 
 
 def next_word_metrics(
@@ -204,7 +204,7 @@ class _CacheRow:
     ``Documents`` starts from the history the previous one ended with), and starts empty at
     each document."""
 
-    def __init__(self, model: HSModel, head: Predictor, cache: CacheSettings):
+    def __init__(self, model: HSModel, head: Head, cache: CacheSettings):
         self.model, self.head, self.cache = model, head, cache
         self.name = head.name
         self.score, self.start_score = Score(), Score()
@@ -214,9 +214,9 @@ class _CacheRow:
     @classmethod
     def of(cls, model: HSModel) -> _CacheRow | None:
         cache = model.cache_settings("auto")
-        if model.head is None or cache is None or cache.weight == 0:
+        if model.trained_head is None or cache is None or cache.weight == 0:
             return None
-        return cls(model, model.predictor(model.head.name), cache)
+        return cls(model, model.head(model.trained_head.name), cache)
 
     def documents(
         self, token_ids: np.ndarray, lengths: np.ndarray, documents: list[int]

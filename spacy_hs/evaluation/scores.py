@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..heads.protocol import Predictor
+from ..heads.protocol import Head
 from .common import finite
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class Score:
         self.neg_log_prob -= float(np.sum(log_probs, dtype=np.float64))
 
     def add_head(
-        self, head: Predictor, contexts: np.ndarray, targets: np.ndarray, log_probs: np.ndarray
+        self, head: Head, contexts: np.ndarray, targets: np.ndarray, log_probs: np.ndarray
     ) -> None:
         """Add a head's scores: its top-k for ``contexts`` (a context matrix) against
         ``targets``, and their ``log_probs``; rows the head cannot score (NaN) are left out."""

@@ -28,7 +28,7 @@ from spacy.vocab import Vocab
 
 from ..document import Documents
 from ..errors import Errors, PipelineError, Warnings, WrongTypeError
-from ..hs_model import HSModel, Predictor
+from ..hs_model import Head, HSModel
 from ..util import recover_dir
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 from .extensions import ASSIGNS, DATA_KEY, register_component, register_extensions
@@ -84,7 +84,7 @@ class HSPredictor(Pipe):
         check_settings(top_k, context_size, cache)
         self.vocab, self.name = vocab, name
         self.model_path = None if model_path is None else str(model_path)
-        self.top_k, self.context_size, self.head, self.eager = top_k, context_size, head, eager
+        self.top_k, self.context_size, self.head_name, self.eager = top_k, context_size, head, eager
         self.set_vectors, self.unknown_word, self.cache = set_vectors, unknown_word, cache
         self.model: HSModel | None = None
         self.instance_id = ""
@@ -101,7 +101,7 @@ class HSPredictor(Pipe):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         check_settings(self.top_k, self.context_size, self.cache)  # may be set since __init__
         self._settings = resolve(
-            model, self.head, self.context_size, self.unknown_word, self.cache, self.vocab.lang
+            model, self.head_name, self.context_size, self.unknown_word, self.cache, self.vocab.lang
         )
         self.model = model
         self._word_ids = WordIds(model)
@@ -121,7 +121,7 @@ class HSPredictor(Pipe):
         return self.model
 
     @property
-    def predictor(self) -> Predictor:
+    def head(self) -> Head:
         """The head that answers this component's queries (its ``head`` setting)."""
         self._require_model()
         return self._settings.head
@@ -278,7 +278,8 @@ class HSPredictor(Pipe):
         # For nlp.pipe(n_process>1) with the "spawn" start method: the model travels as bytes
         # (no pickle of its arrays) and keeps its instance id, so docs made in a child process
         # find this component when they come back.
-        settings = {name: getattr(self, name) for name in SETTINGS}
+        settings = {name: getattr(self, name) for name in SETTINGS if name != "head"}
+        settings["head"] = self.head_name
         model_bytes = self.model.to_bytes() if self.model is not None else b""
         return (_unpickle, (self.vocab, self.name, settings, model_bytes, self.instance_id))
 

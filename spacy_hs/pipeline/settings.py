@@ -36,7 +36,7 @@ import numpy as np
 from ..cache import CacheSettings
 from ..document import Documents
 from ..errors import ConfigError, Errors, Warnings
-from ..hs_model import HSModel, Predictor, registered_head_names
+from ..hs_model import Head, HSModel, registered_head_names
 from ..util import is_positive_int
 from ..validation import MAX_CONTEXT_SIZE
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
@@ -71,7 +71,7 @@ class Resolved:
     """The settings for one model: its head, the context read, the id unknown words are
     scored as (None: unscored), the cache (None: off) and the vocabulary size."""
 
-    head: Predictor
+    head: Head
     context_size: int
     unknown_id: int | None
     cache: CacheSettings | None
@@ -110,18 +110,18 @@ def resolve(
     cache); warns of a context longer than the head's (W300) and of another language (W301)."""
     if head not in model.head_names() and head not in registered_head_names():
         raise ConfigError(Errors.E303.format(head=head, heads=", ".join(model.head_names())))
-    predictor = model.predictor(head)  # E023: a registered head the model lacks
-    size = context_size or int(predictor.context_size)
-    if size > predictor.context_size:  # a head reads at most its own context
-        warning = Warnings.W300.format(size=size, name=predictor.name, head=predictor.context_size)
+    found = model.head(head)  # E023: a registered head the model lacks
+    size = context_size or int(found.context_size)
+    if size > found.context_size:  # a head reads at most its own context
+        warning = Warnings.W300.format(size=size, name=found.name, head=found.context_size)
         warnings.warn(warning, stacklevel=3)
-        size = int(predictor.context_size)
+        size = int(found.context_size)
     model_lang = model.settings.get("lang")
     if model_lang and lang and model_lang != lang:
         warnings.warn(Warnings.W301.format(model_lang=model_lang, lang=lang), stacklevel=3)
     settings = model.cache_settings(cache)
     return Resolved(
-        predictor,
+        found,
         size,
         model.unknown_id(unknown_word),
         settings if settings is not None and settings.weight else None,
