@@ -9,6 +9,7 @@ from pathlib import Path
 import gensim
 import numpy as np
 import pytest
+import spacy
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
@@ -124,6 +125,15 @@ def model_dir(hs_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return _saved(hs_model, tmp_path_factory, "lee_cbow")
 
 
+@pytest.fixture(scope="module")
+def nlp(model_dir: Path) -> spacy.Language:
+    """A blank English pipeline with a sentencizer and an ``hs_predictor`` of ``model_dir``."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    return nlp
+
+
 @pytest.fixture(scope="session")
 def normalized_model_dir(
     normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory
@@ -172,8 +182,13 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     # One thread: Hogwild threads interleave their updates as the OS schedules them, so two
     # threads would give weights that differ in the last bits from run to run.
     head = train_head(
-        model, normalized_token_file, epochs=2, context_size=3, workers=1, ngram_orders=0,
-        progress=False
+        model,
+        normalized_token_file,
+        epochs=2,
+        context_size=3,
+        workers=1,
+        ngram_orders=0,
+        progress=False,
     )
     attach_head(model, head)
     return model

@@ -153,12 +153,24 @@ class RecurrentHead(TreeHead):
         before = np.concatenate([[0], np.cumsum(token_ids >= 0)])
         return _with_one(states[before]), final
 
-    def stream(self, token_ids: np.ndarray, state: State | None = None) -> StreamView:
-        """The document ``token_ids`` walked from ``state`` (default: the initial state), as a
-        head whose context rows are its slots (``StreamView``)."""
+    def stream(
+        self,
+        token_ids: np.ndarray,
+        state: State | None = None,
+        document_lengths: np.ndarray | None = None,
+    ) -> StreamView:
+        """Documents ``token_ids`` (split by ``document_lengths``; None: one) each walked from
+        the initial state, the first from ``state`` if given, as a head whose context rows
+        are slots of those walks (``StreamView``)."""
         token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
-        hidden, final = self.walk(self.initial_state() if state is None else state, token_ids)
-        return StreamView(self, token_ids, hidden, final)
+        lengths = [len(token_ids)] if document_lengths is None else list(document_lengths)
+        walks, first = [], 0
+        for document, length in enumerate(lengths):
+            start = self.initial_state() if state is None or document else state
+            hidden, final = self.walk(start, token_ids[first : first + int(length)])
+            walks.append(hidden)
+            first += int(length)
+        return StreamView(self, token_ids, np.concatenate(walks), final, lengths)
 
     # -- serialization ---------------------------------------------------------------------
 
@@ -216,20 +228,28 @@ class RecurrentHead(TreeHead):
 
 
 class StreamView(TreeHead):
-    """A document walked by a recurrent head, asked as a ``TreeHead``: a context row is
-    [slot, the last ``orders`` known ids of the sentence before it], the slot t (0..N) being
-    the hidden vector before token t (``RecurrentHead.walk``); ``contexts`` builds the rows.
-    ``final_state`` is the state after the document, to carry into the next one."""
+    """Documents walked by a recurrent head, asked as a ``TreeHead``: a context row is [slot,
+    the last ``orders`` known ids of the sentence before it], a slot being the hidden vector
+    of a document after its tokens before a position (``RecurrentHead.walk``: a document of n
+    tokens has n + 1 slots); ``contexts`` and ``stream_contexts`` build the rows.
+    ``final_state`` is the state after the last document, to carry into the next one."""
 
     name = NAME
     predicts_sentence_start = True
 
     def __init__(
-        self, head: RecurrentHead, token_ids: np.ndarray, hidden: np.ndarray, final_state: State
+        self,
+        head: RecurrentHead,
+        token_ids: np.ndarray,
+        hidden: np.ndarray,
+        final_state: State,
+        document_lengths: list[int] | None = None,
     ):
         super().__init__(head.tree)
         self.head, self.token_ids = head, token_ids
         self.slots, self.final_state = hidden, final_state
+        lengths = [len(token_ids)] if document_lengths is None else document_lengths
+        self.document_lengths = np.asarray(lengths, dtype=np.int64)
 
     @property
     def context_size(self) -> int:
@@ -247,12 +267,25 @@ class StreamView(TreeHead):
     def config(self) -> dict[str, Any]:
         return self.head.config
 
-    def contexts(self, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Rows for the slots ``ends``: the hidden vector after the document's tokens before
-        ``ends[b]``, the n-gram features from those in [firsts[b], ends[b])."""
+    def contexts(
+        self, firsts: np.ndarray, ends: np.ndarray, documents: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows for token positions ``ends``: the hidden vector of document ``documents[b]``
+        (default 0) after its tokens before ``ends[b]``, the n-gram features from the tokens
+        in [firsts[b], ends[b])."""
         ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+        documents = np.zeros(len(ends), np.int64) if documents is None else documents
+        slots = ends + np.asarray(documents, dtype=np.int64).reshape(-1)
         ngram = contexts_between(self.token_ids, firsts, ends, self.head.orders)
-        return np.concatenate([ends[:, None].astype(np.int32), ngram], axis=1)
+        return np.concatenate([slots[:, None].astype(np.int32), ngram], axis=1)
+
+    def stream_contexts(self, sentence_lengths: np.ndarray, documents: np.ndarray) -> np.ndarray:
+        """The rows of every token, given the sentence lengths and each token's document."""
+        n = len(self.token_ids)
+        positions = np.arange(n)
+        lengths = np.asarray(sentence_lengths, dtype=np.int64)
+        firsts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return self.contexts(firsts, positions, np.asarray(documents, dtype=np.int64))
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         slots = np.asarray(context_ids)[:, 0]
