@@ -152,7 +152,7 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
         model, normalized_token_file, epochs=2, context_size=3, workers=1, ngram_orders=0,
         progress=False
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 

@@ -56,7 +56,7 @@ from ..heads.base import context_matrix, stream_contexts
 from ..hs_model import HSModel, Predictor, registered_head_names
 from ..orth_table import OrthTable
 from ..util import is_positive_int, recover_dir
-from ..validation import MAX_CONTEXT_SIZE
+from ..validation import MAX_CONTEXT_SIZE, is_context_size
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 
 logger = logging.getLogger("spacy_hs")
@@ -708,10 +708,11 @@ def _check_cache(cache: Any) -> None:
 
 def _check_context_size(context_size: Any) -> None:
     # Bounded: contexts are (tokens, context_size) int32 matrices.
-    if context_size is not None and not is_positive_int(context_size):
-        raise ConfigError(Errors.E302.format(context_size=context_size))
-    if context_size is not None and context_size > MAX_CONTEXT_SIZE:
+    if context_size is None or is_context_size(context_size):
+        return
+    if is_positive_int(context_size):  # too large
         raise ConfigError(Errors.E330.format(context_size=context_size, limit=MAX_CONTEXT_SIZE))
+    raise ConfigError(Errors.E302.format(context_size=context_size))
 
 
 def _register(component: HSPredictor, instance_id: str) -> None:
