@@ -213,7 +213,7 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, eos_token="<eos>", progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train_head(model, tmp_path / "missing.txt", None, progress=False)
-    with pytest.raises(ValueError, match="head.context_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="head.context_size must be an integer from 1 to 256, got"):
         train_head(model, lee_path, None, context_size=0, progress=False)
     with pytest.raises(ValueError, match=r"head.lr_decay must be a number in \(0, 1\], got 2"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
