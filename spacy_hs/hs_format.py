@@ -227,8 +227,8 @@ def _decode(
         head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
         head = _restore_head(header["head"], head_arrays, model, where)
         size = head.context_size
-        if not 1 <= size <= validation.MAX_CONTEXT_SIZE:  # whatever its config calls it
-            expected = f"an integer from 1 to {validation.MAX_CONTEXT_SIZE}"
+        if not validation.is_context_size(size):  # whatever its config calls it
+            expected = validation.CONTEXT_SIZE_RULE
             raise ModelFileError(
                 Errors.E063.format(
                     path=_meta_file(where),

@@ -190,7 +190,7 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
         ngram_orders=0,
         progress=False,
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 

@@ -26,7 +26,7 @@ def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """An HS model of the Lee corpus with a directional head trained briefly on it."""
     model = HSModel.from_gensim(cbow_gensim)
     head = train_head(model, lee_path, None, context_size=3, ngram_orders=0, **HEAD_TRAINING)
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     assert head is model.trained_head and head.name == "directional"
     return model
 
@@ -35,7 +35,8 @@ def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
 def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """The same with an n-gram head (orders 1-3, a small table)."""
     model = HSModel.from_gensim(cbow_gensim)
-    attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM))
+    head = train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     assert isinstance(model.trained_head, NgramHead) and model.trained_head.name == "ngram"
     return model
 
@@ -179,7 +180,8 @@ def test_directional_head_beats_cbow_head_on_next_words(headed: HSModel, lee_pat
 
 def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path: Path) -> None:
     model = HSModel.from_gensim(cbow_gensim)
-    attach_head(model, train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1}))
+    head = train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1})
+    attach_head(model, head, export_fine_tuned_vectors=False)
     np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
     tuned = model.trained_head.arrays["input_vectors"]
     assert not np.array_equal(tuned, model.vectors)
@@ -211,7 +213,7 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
         train_head(model, lee_path, None, eos_token="<eos>", progress=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train_head(model, tmp_path / "missing.txt", None, progress=False)
-    with pytest.raises(ValueError, match="head.context_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="head.context_size must be an integer from 1 to 256, got"):
         train_head(model, lee_path, None, context_size=0, progress=False)
     with pytest.raises(ValueError, match=r"head.lr_decay must be a number in \(0, 1\], got 2"):
         train_head(model, lee_path, None, lr_decay=2, progress=False)
