@@ -133,7 +133,7 @@ def test_ngram_hash_is_the_documented_function(ngram_headed: HSModel) -> None:
     found = _tree_search.ngram_bases_matrix(recent, head.orders, padding, head.modulus)
     expected = [ngram_offsets(row, head.orders, padding, head.modulus) for row in recent.tolist()]
     np.testing.assert_array_equal(found, expected)
-    assert head.config["hash_version"] == 1
+    assert head.config["model"]["ngram"]["hash_version"] == 1
 
 
 def test_ngram_features_help(headed: HSModel, ngram_headed: HSModel) -> None:
@@ -266,7 +266,8 @@ def assert_same_predictions(a: HSModel, b: HSModel) -> None:
 def test_round_trip_disk(any_headed: HSModel, tmp_path: Path) -> None:
     any_headed.to_disk(tmp_path / "model")
     assert (tmp_path / "model" / "head.output_weights.npy").exists()
-    assert srsly.read_json(tmp_path / "model" / "meta.json")["head"]["context_size"] == 3
+    config = srsly.read_json(tmp_path / "model" / "meta.json")["head"]
+    assert config["model"]["context"]["context_size"] == 3
     assert_same_predictions(any_headed, HSModel.from_disk(tmp_path / "model"))
 
 
@@ -296,7 +297,7 @@ def test_ngram_table_is_saved_sparse(ngram_headed: HSModel, tmp_path: Path) -> N
 def test_ngram_config_is_checked(ngram_headed: HSModel, tmp_path: Path, change, match) -> None:
     ngram_headed.to_disk(tmp_path / "model")
     header = srsly.read_json(tmp_path / "model" / "meta.json")
-    header["head"].update(change)
+    header["head"]["model"]["ngram"].update(change)
     srsly.write_json(tmp_path / "model" / "meta.json", header)
     with pytest.raises(ModelFileError, match=match):
         HSModel.from_disk(tmp_path / "model")
@@ -306,7 +307,7 @@ def test_ngram_slots_are_checked(ngram_headed: HSModel) -> None:
     msg = srsly.msgpack_loads(ngram_headed.to_bytes())
     header = msg["header"]
     slots = np.load(__import__("io").BytesIO(msg["arrays"]["head.ngram_slots"]))
-    slots[-1] = ngram_headed.head.config["table_size"]  # one past the table
+    slots[-1] = len(ngram_headed.head.table)  # one past the table
     import io
     import zlib
 
@@ -345,13 +346,14 @@ def test_corrupt_head_file_errors(saved: Path) -> None:
 
 def test_head_config_mismatch_errors(saved: Path, tmp_path: Path) -> None:
     header = srsly.read_json(saved / "meta.json")
-    header["head"]["context_size"] = 4  # the position weights are (3, d)
+    header["head"]["model"]["context"]["context_size"] = 4  # the position weights are (3, d)
     srsly.write_json(saved / "meta.json", header)
     with pytest.raises(ModelFileError, match="directional head that cannot be loaded"):
         HSModel.from_disk(saved)
     other = tmp_path / "other"
     shutil.copytree(saved, other)
-    header["head"] = {**header["head"], "context_size": 3, "architecture": "Other.v9"}
+    header["head"]["model"]["context"]["context_size"] = 3
+    header["head"]["architecture"] = "Other.v9"
     srsly.write_json(other / "meta.json", header)
     with pytest.raises(ModelFileError, match="unknown head architecture 'Other.v9'"):
         HSModel.from_disk(other)
