@@ -149,8 +149,47 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     # One thread: Hogwild threads interleave their updates as the OS schedules them, so two
     # threads would give weights that differ in the last bits from run to run.
     head = train_head(
-        model, normalized_token_file, epochs=2, context_size=3, workers=1, ngram_orders=0,
-        progress=False
+        model,
+        normalized_token_file,
+        epochs=2,
+        context_size=3,
+        workers=1,
+        ngram_orders=0,
+        progress=False,
     )
     attach_head(model, head)
     return model
+
+
+@pytest.fixture(scope="session")
+def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """An HS model of the Lee corpus with a directional head trained briefly on it."""
+    from head_oracles import HEAD_TRAINING
+
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_gensim(cbow_gensim)
+    head = train_head(model, lee_path, None, context_size=3, ngram_orders=0, **HEAD_TRAINING)
+    attach_head(model, head)
+    assert head is model.head and head.name == "directional"
+    return model
+
+
+@pytest.fixture(scope="session")
+def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """The same with an n-gram head (orders 1-3, a small table)."""
+    from head_oracles import HEAD_TRAINING, NGRAM
+
+    from spacy_hs.heads.ngram import NgramHead
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_gensim(cbow_gensim)
+    attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM))
+    assert isinstance(model.head, NgramHead) and model.head.name == "ngram"
+    return model
+
+
+@pytest.fixture(scope="session", params=["directional", "ngram"])
+def any_headed(request: pytest.FixtureRequest) -> HSModel:
+    """Each trained head in turn."""
+    return request.getfixturevalue("headed" if request.param == "directional" else "ngram_headed")

@@ -80,9 +80,10 @@ class TreeHead:
         params are ``arrays`` (by param name) or, if None, those of the layers' ``init``.
         ValueError if an array is missing or of another shape or dtype than ``init`` gives."""
         context = build_model(config.get("model"))
+        bind(context, hs_model)
+        context.initialize()  # its dims, nO the output layer's width
         tied = config.get("output_weights", "hs_model") == "hs_model"
-        width = context.get_dim("nO") if context.has_dim("nO") else None
-        model = chain(context, TreeOutput(nI=width, tied=tied))
+        model = chain(context, TreeOutput(nI=context.get_dim("nO"), tied=tied))
         model.set_ref("context", context)
         model.set_ref("output", model.layers[-1])
         bind(model, hs_model)
@@ -292,7 +293,12 @@ def build_model(config: Any) -> Model:
     try:
         return registry.models.resolve({"model": config}, validate=True)["model"]
     except Exception as err:  # catalogue's and confection's errors, the function's own
-        raise ValueError(f"cannot build {config['@architectures']}: {err}") from None
+        problems = getattr(err, "errors", None)  # confection's, one per setting
+        if problems:
+            reason = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+        else:
+            reason = " ".join(str(err).split())
+        raise ValueError(f"cannot build {config['@architectures']}: {reason}") from None
 
 
 def bind(model: Model, hs_model: HSModel) -> None:
