@@ -109,7 +109,7 @@ def lbl_forward(
     model: Model[Ints2d, Floats2d], X: Ints2d, is_train: bool
 ) -> tuple[Floats2d, Callable[[Floats2d], Ints2d]]:
     arguments = lbl_arguments(model, X)
-    Y = _tree_search.lbl_hidden_matrix(*arguments)
+    Y = _tree_search.lbl_hidden_matrix(*arguments)  # the hs_lbl_hidden of training
 
     def backprop(dY: Floats2d) -> Ints2d:
         """Gradients of the four params (the constant last column has none); word ids have
@@ -264,6 +264,12 @@ class DirectionalHead(TreeHead):
     @property
     def diagonal(self) -> bool:
         return bool(self.context.attrs["diagonal"])
+
+    def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The context layer's forward without its backprop closure (per query); every row
+        has a context (the padding stands for the words before a sentence start)."""
+        hidden = _tree_search.lbl_hidden_matrix(*lbl_arguments(self.context, context_ids))
+        return hidden, np.ones(len(hidden), dtype=bool)
 
     def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
         """``TreeHead.log_prob``, in one compiled pass per block (``lbl_path_log_probs``: each
