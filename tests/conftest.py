@@ -149,13 +149,8 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     # One thread: Hogwild threads interleave their updates as the OS schedules them, so two
     # threads would give weights that differ in the last bits from run to run.
     head = train_head(
-        model,
-        normalized_token_file,
-        epochs=2,
-        context_size=3,
-        workers=1,
-        ngram_orders=0,
-        progress=False,
+        model, normalized_token_file, epochs=2, context_size=3, workers=1, ngram_orders=0,
+        progress=False
     )
     attach_head(model, head)
     return model

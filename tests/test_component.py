@@ -688,13 +688,7 @@ def cached_model(hs_model: HSModel, lee_path: Path) -> HSModel:
 
     model = HSModel.from_bytes(hs_model.to_bytes())
     head = train_head(
-        model,
-        lee_path,
-        None,
-        epochs=1,
-        context_size=3,
-        workers=1,
-        progress=False,
+        model, lee_path, None, epochs=1, context_size=3, workers=1, progress=False,
         tune_cache=False,
     )
     attach_head(model, head)
@@ -737,7 +731,9 @@ def test_a_repeated_word_scores_higher_with_the_cache(cached_model: HSModel) -> 
     ]
     expected = cached_model.document(np.array(kept, np.int32), lengths).log_probs()
     found = [t._.hs_logprob for t in with_cache if component.normal_form(t.lex) is not None]
-    np.testing.assert_allclose([np.nan if x is None else x for x in found], expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        [np.nan if x is None else x for x in found], expected, rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 100])
@@ -765,8 +761,7 @@ def test_measures_equal_brute_force(cached_model: HSModel) -> None:
             assert token._.hs_surprisal is token._.hs_rank is token._.hs_entropy is None
             continue
         context = [
-            w
-            for w in (component.normal_form(t.lex) for t in doc[token.sent.start : token.i])
+            w for w in (component.normal_form(t.lex) for t in doc[token.sent.start : token.i])
             if w is not None and w in cached_model
         ][-3:]
         probs = cached_model.probabilities_next(context)

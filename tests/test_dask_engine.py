@@ -41,6 +41,7 @@ CHUNK_MB = 0.02
 TIMEOUT = 60  # seconds: the bound on starting a cluster or waiting for a process
 
 
+
 @pytest.fixture(scope="module")
 def lee_lines(lee_path: Path) -> list[str]:
     return [line.strip() for line in lee_path.read_text(encoding="utf-8").splitlines()]

@@ -394,15 +394,8 @@ def test_document_marker_in_the_heldout_file_and_the_cli(lee_path: Path, tmp_pat
     from spacy_hs.corpus import tokenfile
 
     result = run_cli(
-        "preprocess",
-        lee_path,
-        tmp_path / "train.txt",
-        "--heldout",
-        tmp_path / "heldout.txt",
-        "--heldout-fraction",
-        "0.2",
-        "--doc-marker",
-        "--no-progress",
+        "preprocess", lee_path, tmp_path / "train.txt", "--heldout", tmp_path / "heldout.txt",
+        "--heldout-fraction", "0.2", "--doc-marker", "--no-progress",
     )
     assert result.exit_code == 0, result.output
     for name in ("train.txt", "heldout.txt"):
