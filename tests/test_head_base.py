@@ -18,6 +18,7 @@ from thinc.model import Model
 from spacy_hs import HSModel, registry
 from spacy_hs.errors import MissingModelFileError, ModelFileError
 from spacy_hs.heads.base import TreeHead, build_model
+from spacy_hs.hs_model import registered_head_names
 
 
 def test_spacy_lists_the_head_architectures_and_each_builds_a_thinc_model() -> None:
@@ -158,6 +159,8 @@ def test_a_generic_head_builds_its_architecture_and_checks_its_arrays(hs_model: 
     with pytest.raises(ValueError, match="cannot build Bogus.v1"):
         TreeHead.from_config({"model": {"@architectures": "Bogus.v1"}}, hs_model)
     assert registry.heads.get("spacy_hs.TreeHead.v1") is TreeHead
+    assert {"cbow", "directional", "ngram"} <= set(registered_head_names())
+    assert "" not in registered_head_names()  # the generic head's name is in its config
 
 
 # -- serialization ------------------------------------------------------------------------------
