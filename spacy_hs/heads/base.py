@@ -83,9 +83,10 @@ class TreeHead:
         bind(context, hs_model)
         context.initialize()  # its dims, nO the output layer's width
         tied = config.get("output_weights", "hs_model") == "hs_model"
-        model = chain(context, TreeOutput(nI=context.get_dim("nO"), tied=tied))
+        output = TreeOutput(nI=context.get_dim("nO"), tied=tied)
+        model = chain(context, output)
         model.set_ref("context", context)
-        model.set_ref("output", model.layers[-1])
+        model.set_ref("output", output)
         bind(model, hs_model)
         model.initialize()
         if arrays is not None:

@@ -100,9 +100,10 @@ class CBOWHead(TreeHead):
             "mean": bool(settings["cbow_mean"]),
         }
         context = CBOWContext(config["window"], config["mean"])  # built directly: per query
-        model = chain(context, TreeOutput(tied=True))
+        output = TreeOutput(tied=True)
+        model = chain(context, output)
         model.set_ref("context", context)
-        model.set_ref("output", model.layers[-1])
+        model.set_ref("output", output)
         bind(model, hs_model)
         super().__init__(hs_model.tree, model, config)
 
