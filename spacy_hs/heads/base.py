@@ -54,7 +54,9 @@ class TreeHead:
     (the model section names the context encoder; the output layer is added here).
 
     tree: the HS model's Huffman tree, which ``output_weights`` has a row per inner node of.
-    model: the head's Model; model_config: the config it was built from (saved with it).
+    model: the head's Model; model_config: the config it was built from (saved with it). A
+        subclass may do without them and define ``context_size``, ``output_weights``,
+        ``hidden`` and ``config`` itself.
     """
 
     name: str = ""
@@ -62,8 +64,13 @@ class TreeHead:
     output_source: str | None = None  # a generic head's "output_weights" setting
 
     def __init__(
-        self, tree: HuffmanTree, model: Model, model_config: dict[str, Any], name: str = ""
+        self,
+        tree: HuffmanTree,
+        model: Model | None = None,
+        model_config: dict[str, Any] | None = None,
+        name: str = "",
     ):
+        # Without a model, a subclass defines context_size, output_weights, hidden and config.
         self.tree = tree
         self.model = model
         self.model_config = model_config
@@ -152,7 +159,7 @@ class TreeHead:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The head's parameters by name (saved as head.<name>.npy), except those that are the
         HS model's own arrays (``bind``)."""
-        return own_params(self.model)
+        return own_params(self.model) if self.model is not None else {}
 
     # -- the queries ---------------------------------------------------------------------
 
