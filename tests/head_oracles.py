@@ -45,7 +45,7 @@ def ngram_offsets(recent: list[int], orders: int, padding: int, modulus: int) ->
 
 def oracle_logits(model: HSModel, context: list[str]) -> np.ndarray:
     """Every inner node's logit for a context, in float64 numpy from the head's arrays."""
-    head = model.head
+    head = model.trained_head
     arrays = {k: v.astype(np.float64) for k, v in head.arrays.items()}
     ids = model.word_ids(context)[-head.context_size :][::-1]  # most recent first
     recent = ids + [len(model)] * (head.context_size - len(ids))

@@ -35,7 +35,7 @@ def test_context_layer_backprop_is_the_gradient(diagonal: bool) -> None:
 
 
 def test_the_model_holds_the_heads_arrays(headed: HSModel) -> None:
-    head = headed.head
+    head = headed.trained_head
     assert head.arrays["position_weights"] is head.context.get_param("position_weights")
     assert set(head.to_arrays()) == set(head.arrays)
     assert head.context.get_dim("nE") == headed.vector_size
@@ -43,7 +43,7 @@ def test_the_model_holds_the_heads_arrays(headed: HSModel) -> None:
 
 
 def test_saved_config_names_the_architectures(headed: HSModel) -> None:
-    config = headed.head.config
+    config = headed.trained_head.config
     assert config["architecture"] == "spacy_hs.HierarchicalLogBilinear.v2"
     assert config["model"] == {
         "@architectures": "spacy_hs.LogBilinearHead.v1",
@@ -65,7 +65,7 @@ def test_a_version_1_config_loads_the_same_head(headed: HSModel, tmp_path: Path)
     header["head"].update(architecture="spacy_hs.HierarchicalLogBilinear.v1", **context)
     srsly.write_json(tmp_path / "model" / "meta.json", header)
     loaded = HSModel.from_disk(tmp_path / "model")
-    assert loaded.head.config == headed.head.config  # saved again as version 2
+    assert loaded.trained_head.config == headed.trained_head.config  # saved again as version 2
     words = ["the", "minister", "said", "the", "a", "of"]
     np.testing.assert_array_equal(
         loaded.log_prob_next_batch(words, CONTEXTS), headed.log_prob_next_batch(words, CONTEXTS)
@@ -95,13 +95,13 @@ def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path:
     model = HSModel.from_gensim(cbow_gensim)
     attach_head(model, train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1}))
     np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
-    tuned = model.head.arrays["input_vectors"]
+    tuned = model.trained_head.arrays["input_vectors"]
     assert not np.array_equal(tuned, model.vectors)
     exported = HSModel.from_gensim(cbow_gensim)
     head = train_head(exported, lee_path, None, **HEAD_TRAINING)
     with pytest.warns(UserWarning, match=r"\[W021\] .*CBOW-style head"):
         attach_head(exported, head, export_fine_tuned_vectors=True)
-    np.testing.assert_array_equal(exported.vectors, exported.head.arrays["input_vectors"])
+    np.testing.assert_array_equal(exported.vectors, exported.trained_head.arrays["input_vectors"])
 
 
 def test_replaced_vectors_are_checked(hs_model: HSModel) -> None:
@@ -140,14 +140,14 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
     with pytest.raises(ValueError, match="Not enough text to train the directional head"):
         train_head(model, unknown, None, progress=False)
     assert train_head(model, lee_path, None, enabled=False) is None
-    assert model.head is None
+    assert model.trained_head is None
 
 
 def test_only_the_last_k_known_words_count(headed: HSModel) -> None:
-    short = headed.predict_next(["the", "prime", "minister"], topn=5)
-    long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], topn=5)
+    short = headed.predict_next(["the", "prime", "minister"], top_k=5)
+    long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], top_k=5)
     assert short == long
-    assert headed.predict_next(["prime", "minister"], topn=5) != short  # padded: a new sentence
+    assert headed.predict_next(["prime", "minister"], top_k=5) != short  # padded: a new sentence
 
 
 def test_head_from_arrays_rejects_other_models(headed: HSModel) -> None:
@@ -160,7 +160,9 @@ def test_head_from_arrays_rejects_other_models(headed: HSModel) -> None:
         headed.inner_node_weights[: n - 1],
     )
     with pytest.raises(ValueError, match="head array input_vectors has shape"):
-        DirectionalHead.from_arrays(headed.head.config, headed.head.to_arrays(), smaller)
+        DirectionalHead.from_arrays(
+            headed.trained_head.config, headed.trained_head.to_arrays(), smaller
+        )
 
 
 def _tree_of(n_words: int) -> HuffmanTree:
@@ -178,7 +180,7 @@ def test_the_fused_pass_is_the_stored_hidden_pass(any_headed: HSModel) -> None:
     offsets and path kernel give when stored (``TreeHead.log_prob``)."""
     from spacy_hs.heads.base import TreeHead
 
-    head, rng = any_headed.head, np.random.default_rng(5)
+    head, rng = any_headed.trained_head, np.random.default_rng(5)
     rows = rng.integers(-1, len(any_headed), (300, 4)).astype(np.int32)
     targets = rng.integers(-1, len(any_headed), 300).astype(np.int32)
     np.testing.assert_array_equal(

@@ -53,7 +53,7 @@ def test_spacy_lists_the_head_architectures_and_each_builds_a_thinc_model() -> N
 
 
 def test_heads_are_composed_models_reached_by_refs(any_headed: HSModel) -> None:
-    head = any_headed.head
+    head = any_headed.trained_head
     refs = {"context", "output"} | ({"ngram"} if head.name == "ngram" else set())
     assert set(head.model.ref_names) == refs
     assert head.output_weights is head.model.get_ref("output").get_param("output_weights")
@@ -66,9 +66,12 @@ def test_node_logits_are_the_model_forward(any_headed: HSModel, context: list[st
     """The Model's forward (what the queries' kernels compute from its params) gives the
     oracle's logits of every inner node."""
     model = any_headed
-    ids = model.context_ids([context], model.head.context_size + 2)
+    ids = model.context_ids([context], model.trained_head.context_size + 2)
     np.testing.assert_allclose(
-        model.head.model.predict(ids)[0], oracle_logits(model, context), rtol=1e-4, atol=1e-4
+        model.trained_head.model.predict(ids)[0],
+        oracle_logits(model, context),
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
@@ -81,7 +84,7 @@ def test_queries_are_exact(any_headed: HSModel, context: list[str]) -> None:
     assert distribution.sum() == pytest.approx(1.0, rel=1e-9)
     np.testing.assert_allclose(np.log(distribution), brute, rtol=1e-5, atol=1e-5)
     expected = np.argsort(-brute, kind="stable")[:25]
-    found = model.predict_next(context, topn=25)
+    found = model.predict_next(context, top_k=25)
     assert [w for w, _ in found] == [model.words[i] for i in expected]
     np.testing.assert_allclose([p for _, p in found], np.exp(brute[expected]), rtol=1e-5)
     for word in (found[0][0], found[7][0], model.words[-1]):
@@ -105,7 +108,7 @@ def test_log_prob_stream_is_the_batch_api(any_headed: HSModel, lee_path: Path) -
 def test_matrix_forms_equal_the_list_form(any_headed: HSModel) -> None:
     """A context matrix gives what the list form gives for the same words, whether padding is
     on the left (the component's) or anywhere in the row."""
-    model, head = any_headed, any_headed.head
+    model, head = any_headed, any_headed.trained_head
     rng = np.random.default_rng(3)
     rows = rng.integers(0, len(model), (40, 6)).astype(np.int32)
     rows[rng.random(rows.shape) < 0.3] = -1
@@ -122,14 +125,14 @@ def test_matrix_forms_equal_the_list_form(any_headed: HSModel) -> None:
 
 
 def test_predictor_without_head_errors(hs_model: HSModel) -> None:
-    assert hs_model.head is None
+    assert hs_model.trained_head is None
     with pytest.raises(ValueError, match="no 'directional' next-word head.*auto, cbow"):
-        hs_model.predictor("directional")
+        hs_model.head("directional")
     with pytest.raises(ValueError, match="no 'ngram' next-word head"):
         hs_model.predict_next(["the"], head="ngram")
     with pytest.raises(ValueError, match="Unknown head 'bogus'"):
         hs_model.predict_next(["the"], head="bogus")
-    assert hs_model.predictor("auto").name == "cbow"
+    assert hs_model.head("auto").name == "cbow"
 
 
 def test_a_generic_head_builds_its_architecture_and_checks_its_arrays(hs_model: HSModel) -> None:
@@ -148,7 +151,7 @@ def test_a_generic_head_builds_its_architecture_and_checks_its_arrays(hs_model: 
     assert head.to_arrays() == {}  # the vectors and weights are the HS model's
     assert head.output_weights is hs_model.inner_node_weights
     contexts = hs_model.context_ids([["the", "fire"], ["police", "said", "the"]], 4)
-    cbow = hs_model.predictor("cbow")
+    cbow = hs_model.head("cbow")
     np.testing.assert_array_equal(head.top_k(contexts, 5)[0], cbow.top_k(contexts, 5)[0])
     own = TreeHead.from_config({**config, "output_weights": "own"}, hs_model)
     assert set(own.to_arrays()) == {"output_weights"}
@@ -167,10 +170,10 @@ def test_a_generic_head_builds_its_architecture_and_checks_its_arrays(hs_model: 
 
 
 def assert_same_predictions(a: HSModel, b: HSModel) -> None:
-    assert b.head is not None and b.head.config == a.head.config
-    for name, array in a.head.to_arrays().items():
-        np.testing.assert_array_equal(b.head.to_arrays()[name], array)
-    assert b.predict_next_batch(CONTEXTS, topn=10) == a.predict_next_batch(CONTEXTS, topn=10)
+    assert b.trained_head is not None and b.trained_head.config == a.trained_head.config
+    for name, array in a.trained_head.to_arrays().items():
+        np.testing.assert_array_equal(b.trained_head.to_arrays()[name], array)
+    assert b.predict_next_batch(CONTEXTS, top_k=10) == a.predict_next_batch(CONTEXTS, top_k=10)
     words = ["the", "minister", "said", "the", "a", "of"]
     np.testing.assert_array_equal(
         b.log_prob_next_batch(words, CONTEXTS), a.log_prob_next_batch(words, CONTEXTS)
@@ -194,7 +197,7 @@ def test_round_trip_bytes(any_headed: HSModel) -> None:
 def test_model_without_head_stores_no_head_files(hs_model: HSModel, tmp_path: Path) -> None:
     hs_model.to_disk(tmp_path / "model")
     assert not list((tmp_path / "model").glob("head.*"))
-    assert HSModel.from_disk(tmp_path / "model").head is None
+    assert HSModel.from_disk(tmp_path / "model").trained_head is None
 
 
 @pytest.fixture

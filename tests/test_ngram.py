@@ -41,7 +41,7 @@ def test_layer_adds_the_table_terms_and_backprop_is_the_gradient() -> None:
 
 
 def test_the_layer_offsets_are_the_heads(ngram_headed: HSModel) -> None:
-    head, rng = ngram_headed.head, np.random.default_rng(4)
+    head, rng = ngram_headed.trained_head, np.random.default_rng(4)
     rows = rng.integers(-1, len(ngram_headed), (200, 5)).astype(np.int32)
     expected = head.node_offsets(rows)
     recent = head.recent_first(rows)
@@ -61,7 +61,7 @@ def test_a_version_1_config_loads_the_same_head(ngram_headed: HSModel, tmp_path:
     header["head"].update(architecture="spacy_hs.HashedNgramLogBilinear.v1", **flat)
     srsly.write_json(tmp_path / "model" / "meta.json", header)
     loaded = HSModel.from_disk(tmp_path / "model")
-    assert loaded.head.config == ngram_headed.head.config
+    assert loaded.trained_head.config == ngram_headed.trained_head.config
     words = ["the", "minister", "said", "the", "a", "of"]
     np.testing.assert_array_equal(
         loaded.log_prob_next_batch(words, CONTEXTS),
@@ -70,7 +70,7 @@ def test_a_version_1_config_loads_the_same_head(ngram_headed: HSModel, tmp_path:
 
 
 def test_ngram_hash_is_the_documented_function(ngram_headed: HSModel) -> None:
-    head = ngram_headed.head
+    head = ngram_headed.trained_head
     rng = np.random.default_rng(0)
     padding = len(ngram_headed)
     recent = rng.integers(0, padding, (50, head.context_size)).astype(np.int32)
@@ -94,7 +94,7 @@ def test_ngram_table_is_saved_sparse(ngram_headed: HSModel, tmp_path: Path) -> N
     ngram_headed.to_disk(tmp_path / "model")
     slots = np.load(tmp_path / "model" / "head.ngram_slots.npy")
     values = np.load(tmp_path / "model" / "head.ngram_values.npy")
-    table = ngram_headed.head.table
+    table = ngram_headed.trained_head.table
     assert slots.dtype == np.int32 and values.dtype == np.float16
     assert 0 < len(slots) == np.count_nonzero(table) < len(table) // 2
     np.testing.assert_array_equal(values.astype(np.float32), table[slots])
@@ -122,7 +122,7 @@ def test_ngram_slots_are_checked(ngram_headed: HSModel) -> None:
     msg = srsly.msgpack_loads(ngram_headed.to_bytes())
     header = msg["header"]
     slots = np.load(__import__("io").BytesIO(msg["arrays"]["head.ngram_slots"]))
-    slots[-1] = len(ngram_headed.head.table)  # one past the table
+    slots[-1] = len(ngram_headed.trained_head.table)  # one past the table
     import io
     import zlib
 
