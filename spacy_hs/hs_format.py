@@ -326,8 +326,10 @@ def _registered_heads() -> list[str]:
 
 def registered_head_names() -> list[str]:
     """The names (``cls.name``) of the heads registered in ``spacy_hs.registry.heads``: what a
-    model trained with one of them can answer through."""
-    return sorted({getattr(registry.heads.get(a), "name", a) for a in _registered_heads()})
+    model trained with one of them can answer through (the generic ``spacy_hs.TreeHead.v1``
+    has none of its own: its config names it)."""
+    names = {getattr(registry.heads.get(a), "name", a) for a in _registered_heads()}
+    return sorted(name for name in names if name)
 
 
 def _head_arrays(header: Any) -> dict[str, Any]:
