@@ -5,8 +5,8 @@ differences, the state carried across calls, and the thinc layer's forward/backp
 from __future__ import annotations
 
 import numpy as np
-from thinc.api import registry
 
+from spacy_hs import registry
 from spacy_hs.heads.context_layer import LAYER
 from spacy_hs.heads.lstm import initial_state, lstm_backward, lstm_forward
 
@@ -99,7 +99,7 @@ def test_backward_matches_finite_differences() -> None:
 
 
 def test_layer_is_registered_and_trains() -> None:
-    model = registry.layers.get(LAYER)(n_words=11, width=WIDTH, hidden_width=UNITS)
+    model = registry.architectures.get(LAYER)(n_words=11, width=WIDTH, hidden_width=UNITS)
     model.initialize()
     ids = np.array([[1, 2], [3, 4], [5, 6]], dtype=np.int32)
     (outputs, final), backprop = model.begin_update((ids, initial_state(2, UNITS)))

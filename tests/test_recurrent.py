@@ -37,7 +37,7 @@ def recurrent_model(normalized_model: HSModel, normalized_token_file: Path) -> H
         table_size=1 << 16,
         progress=False,
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 

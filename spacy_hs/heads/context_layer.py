@@ -1,11 +1,12 @@
 """``RecurrentContext``: word embeddings, then the LSTM of ``heads/lstm.py``, as a thinc layer.
 
-Registered as ``spacy_hs.RecurrentContext.v1`` in thinc's ``layers`` registry (which spaCy's
-configs resolve too), here and through the ``thinc_layers`` entry point, so that importing
-spacy-hs does not import thinc. The layer reads word ids (T, B) and an explicit initial state
-per stream, and returns the outputs (T, B, H) and the final state: a value the caller carries
-into the next batch. The recurrent head's training builds it (``training/recurrent.py``); a
-trained head's arrays are the layer's params by name (``PARAMS``).
+Registered as ``spacy_hs.RecurrentContext.v1`` in spaCy's ``architectures`` registry
+(``spacy_hs.registry.architectures``), here and through the ``spacy_architectures`` entry
+point; the head's inference (``heads/recurrent.py``, ``heads/lstm.py``) does not need it. The
+layer reads word ids (T, B) and an explicit initial state per stream, and returns the outputs
+(T, B, H) and the final state: a value the caller carries into the next batch. The recurrent
+head's training builds it (``training/recurrent.py``); a trained head's arrays are the layer's
+params by name (``PARAMS``).
 
 Why not ``thinc.api.LSTM``: its initial state is one learned vector shared by every row of a
 batch (the ``HC0`` param), so it cannot carry each stream's own state into the next batch; and
@@ -21,15 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from thinc.api import Model, registry
+from thinc.model import Model
 from thinc.types import Floats2d, Floats3d, Ints2d
 
+from .. import registry
 from .lstm import GATES, PARAMS, State, lstm_backward, lstm_forward
 
 LAYER = "spacy_hs.RecurrentContext.v1"
 
 
-@registry.layers(LAYER)
+@registry.architectures(LAYER)
 def RecurrentContext(
     n_words: int, width: int, hidden_width: int, dropout: float = 0.0
 ) -> Model[tuple[Ints2d, State], tuple[Floats3d, State]]:

@@ -13,7 +13,7 @@ comments in configs/default.cfg):
 - ``[word2vec]``: gensim ``Word2Vec`` parameters (``spacy_hs.word2vec.v1``);
 - ``[training]``: how training is measured (``spacy_hs.training.v1``: ``loss_sample``, the
   examples the per-epoch loss is computed on, 0 to skip it);
-- ``[head]``: the next-word head (``spacy_hs.directional_head.v1``; n-gram features with
+- ``[head]``: the next-word head (``spacy_hs.head.v1``; n-gram features with
   ``ngram_orders`` > 0), or the recurrent head (``spacy_hs.recurrent_head.v1``,
   ``recurrent.py``).
 """
@@ -106,7 +106,7 @@ def train(
             from .recurrent import train_recurrent_head
 
             head = train_recurrent_head(model, corpus_path, heldout_path, head_settings)
-            attach_head(model, head)
+            attach_head(model, head, export_fine_tuned_vectors=False)
         else:
             head = train_head(model, corpus_path, heldout_path, head_settings)
             export = head_settings.export_fine_tuned_vectors
