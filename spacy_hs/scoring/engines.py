@@ -26,6 +26,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,13 +125,35 @@ class LocalEngine:
         )
         try:
             for chunk in job.chunks:
-                pending.append((chunk, executor.submit(_score_in_worker, chunk)))
+                with _children_ignore_ctrl_c():  # a submit may start a worker process
+                    pending.append((chunk, executor.submit(_score_in_worker, chunk)))
                 if len(pending) >= IN_FLIGHT_PER_WORKER * self.workers:
                     yield _result(pending.popleft(), BrokenProcessPool)
             while pending:
                 yield _result(pending.popleft(), BrokenProcessPool)
+        except BaseException:  # an error, Ctrl-C, or the consumer stopped: stop the workers now
+            # concurrent.futures has no public way to stop running calls: end the processes
+            # (private attribute, there since Python 3.2).
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            raise
         finally:
-            executor.shutdown(wait=not pending, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Ctrl-C reaches the whole foreground group, workers too, maybe while they start (and
+    import spaCy): processes started inside this block ignore it from their first instruction
+    (an ignored signal stays ignored across exec), and this process stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _result(entry: tuple[Chunk, Any], broken: type) -> tuple[Chunk, list[DocumentScore]]:
@@ -147,8 +170,6 @@ _local: dict[str, Any] = {}  # the worker process's pipeline and settings
 
 
 def _init_local_worker(pipeline: str, per_token: bool, batch_size: int) -> None:
-    # Ctrl-C reaches the whole foreground group: the parent stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _local.update(nlp=load_pipeline(pipeline), per_token=per_token, batch=batch_size)
 
 
