@@ -89,10 +89,15 @@ def score_documents(
 
     Yields one `DocumentScore` per text.
     """
+    from spacy.tokens import Token
+
     check_scoring_pipeline(nlp)
+    # What ``token._.hs_logprob`` calls, taken once: the attribute's own getter, without the
+    # ``token._`` object spaCy builds at each access (a third of the scoring time otherwise).
+    log_prob_of = Token.get_extension("hs_logprob")[2]
     ids = range(1 << 62) if ids is None else ids
     for document_id, doc in zip(ids, nlp.pipe(texts, batch_size=batch_size)):
-        log_probs = [token._.hs_logprob for token in doc]
+        log_probs = [log_prob_of(token) for token in doc]
         scored = [value for value in log_probs if value is not None]
         perplexity = doc._.hs_perplexity
         record = DocumentScore(
