@@ -13,6 +13,19 @@ from pathlib import Path
 from conftest import run_cli
 
 
+def test_help_reads_plainly() -> None:
+    import typer
+
+    from spacy_hs.cli import app
+
+    command = typer.main.get_command(app).commands["score"]
+    assert all(getattr(param, "help", None) for param in command.params)
+    result = run_cli("score", "--help")
+    assert result.exit_code == 0 and "<bool>" not in result.output and "{" not in result.output
+    assert "spacy-hs score [OPTIONS] PIPELINE INPUT... OUTPUT" in result.output
+    assert 'pip install "spacy-hs[dask]"' in result.output
+
+
 def test_score_writes_records_and_reports(
     scoring_pipeline_dir: Path, heldout_documents: list[str], tmp_path: Path
 ) -> None:
