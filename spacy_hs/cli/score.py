@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, in_range, library_warnings
-
-
-class EngineName(str, Enum):
-    local = "local"
-    dask = "dask"
-
+from ._util import (
+    Arg,
+    DashboardOpt,
+    EngineName,
+    Opt,
+    SchedulerTimeoutOpt,
+    app,
+    dask_options,
+    in_range,
+    library_warnings,
+)
 
 MB = 1_000_000
 
@@ -140,18 +143,8 @@ def score_cli(
             show_default=False,
         ),
     ] = None,
-    scheduler_timeout: Annotated[
-        float | None,
-        Opt(
-            "--scheduler-timeout",
-            help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-            show_default=False,
-        ),
-    ] = None,
-    dashboard: Annotated[
-        bool,
-        Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787."),
-    ] = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
+    dashboard: DashboardOpt = False,
     chunk_mb: Annotated[
         float,
         Opt(
@@ -186,21 +179,14 @@ def score_cli(
     from ..errors import ConfigError, Errors
     from ..scoring import DaskEngine, LocalEngine, score_corpus
 
-    dask_options = {
-        "scheduler": scheduler or None,
-        "timeout": scheduler_timeout,
-        "dashboard": dashboard or None,
-    }
-    dask_options = {name: value for name, value in dask_options.items() if value is not None}
-    if engine == EngineName.local and dask_options:
-        flags = {"timeout": "--scheduler-timeout"}
-        given = ", ".join(flags.get(name, "--" + name) for name in dask_options)
-        raise ConfigError(Errors.E807.format(options=given))
+    engine_options = dask_options(
+        engine, scheduler=scheduler, dashboard=dashboard, scheduler_timeout=scheduler_timeout
+    )
     if not chunk_mb > 0:
         raise ConfigError(Errors.E912.format(option="--chunk-mb", expected="> 0", value=chunk_mb))
     with library_warnings():
         if engine == EngineName.dask:
-            runner = DaskEngine(workers=workers, **dask_options)
+            runner = DaskEngine(workers=workers, **engine_options)
         else:
             runner = LocalEngine(workers=workers or 1)
         try:

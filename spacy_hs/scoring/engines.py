@@ -181,28 +181,17 @@ def _score_in_worker(chunk: Chunk) -> list[DocumentScore]:
 
 
 @dataclass
-class DaskEngine:
-    """Score on a Dask cluster (see `spacy_hs.dask_cluster.DaskCluster` for the settings)."""
+class DaskEngine(DaskCluster):
+    """Score on a Dask cluster: the cluster's settings (`spacy_hs.dask_cluster.DaskCluster`:
+    ``workers``, ``scheduler``, ``dashboard``, ``timeout``) and how to run a job on it."""
 
-    workers: int | None = None
-    scheduler: str | None = None
-    dashboard: bool = False
-    timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        self._cluster = DaskCluster(  # checks workers and timeout
-            workers=self.workers,
-            scheduler=self.scheduler,
-            dashboard=self.dashboard,
-            timeout=self.timeout,
-            preload=__name__,
-        )
+    preload: str = __name__
 
     def run(self, job: ScoreJob) -> Iterator[tuple[Chunk, list[DocumentScore]]]:
         distributed, _ = import_distributed()
         run = secrets.token_hex(4)
         chunks = iter(job.chunks)
-        with self._cluster.client(self.workers or 1 << 30, job.verbose) as client:
+        with self.client(self.workers or 1 << 30, job.verbose) as client:
             window = IN_FLIGHT_PER_WORKER * max(1, sum(client.nthreads().values())) + 1
             pending = distributed.as_completed([], loop=client.loop)
             waiting: dict[int, tuple[Chunk, Any]] = {}  # submitted, not yet given back
