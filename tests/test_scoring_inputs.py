@@ -21,7 +21,7 @@ def test_formats_ids_and_order(tmp_path: Path) -> None:
     first = _jsonl(tmp_path / "a.jsonl", [{"id": "x", "text": "One."}, {"text": "Two."}])
     plain = tmp_path / "b.txt.gz"
     plain.write_bytes(gzip.compress(b"\n\nThree,\nover two lines.\n  \n\nFour.\r\n"))
-    (tmp_path / "c.jsonl").write_text('\n{"body": "Five.", "key": 9}\n\n', encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text('{"body": "Five.", "key": 9}\r\n\n', encoding="utf-8-sig")
     documents = list(read_documents([first, plain], InputSpec()))
     assert documents == [("x", "One."), (1, "Two."), (2, "Three,\nover two lines."), (3, "Four.")]
     spec = InputSpec(text_field="body", id_field="key")

@@ -139,7 +139,8 @@ def _open(path: Path) -> IO[bytes]:
 def _decode(line: bytes, path: Path, number: int, spec: InputSpec) -> str | None:
     """The line as text, or None if it is not UTF-8 and ``skip_bad`` (counted)."""
     try:
-        return line.decode("utf-8")
+        # A byte order mark opens some files written on Windows: not part of the text.
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
     except UnicodeDecodeError as err:
         reason = f"byte 0x{line[err.start]:02x} at column {err.start + 1}"
         if spec.skip_bad:
