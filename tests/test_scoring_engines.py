@@ -23,7 +23,7 @@ from spacy_hs.scoring import LocalEngine, score_corpus
 
 distributed = pytest.importorskip("distributed")
 
-from spacy_hs.scoring import DaskEngine  # noqa: E402
+from spacy_hs.scoring import DaskEngine, engines  # noqa: E402
 
 CHUNK_CHARS = 15_000  # about 30 chunks
 TIMEOUT = 60
@@ -135,6 +135,9 @@ def test_a_killed_worker_loses_no_document(
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
             assert keys and len(cluster.workers) == 2
+            # Each worker, the new one too, loaded the pipeline once for all its chunks.
+            loaded = client.run(lambda: engines.pipelines_loaded)
+            assert sorted(loaded.values()) == [1, 1], loaded
     finally:
         cluster.close()
     assert found == expected

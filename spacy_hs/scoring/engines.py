@@ -270,10 +270,13 @@ class _ChunkTask:
 # The pipelines of this worker process, loaded by its first task and reused by the next ones
 # (per thread: a pipeline keeps caches that are not thread-safe).
 _pipelines = threading.local()
+pipelines_loaded = 0  # pipelines this process has loaded (one per worker thread and pipeline)
 
 
 def _score_task(task: _ChunkTask) -> list[DocumentScore]:
+    global pipelines_loaded
     entry = getattr(_pipelines, "entry", None)
     if entry is None or entry[0] != task.pipeline:
         entry = _pipelines.entry = (task.pipeline, load_pipeline(task.pipeline))
+        pipelines_loaded += 1
     return score_chunk(entry[1], task.chunk, task.per_token, task.batch_size)
