@@ -135,9 +135,10 @@ def test_a_killed_worker_loses_no_document(
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
             assert keys and len(cluster.workers) == 2
-            # Each worker, the new one too, loaded the pipeline once for all its chunks.
+            # A worker loads the pipeline once for all its chunks (the new one: once, or not at
+            # all if it joined after the last chunk was given out).
             loaded = client.run(lambda: engines.pipelines_loaded)
-            assert sorted(loaded.values()) == [1, 1], loaded
+            assert 1 in loaded.values() and max(loaded.values()) == 1, loaded
     finally:
         cluster.close()
     assert found == expected
