@@ -59,7 +59,7 @@ def brute_force(model: HSModel, sentences: list[list[str]], t: int, cache: dict)
     if not window:
         return head
     counts = np.bincount(window, minlength=len(model)) / len(window)
-    weight = cache["weight"] * len(window) / (len(window) + cache.get("ramp", 0.0))
+    weight = cache["weight"] * (len(window) / (len(window) + cache.get("ramp", 0.0))) ** 2
     return (1 - weight) * head + weight * counts
 
 

@@ -175,7 +175,7 @@ def attach_head(
 
 CACHE_SIZES = (50, 100, 200, 500, 1000, 2000)
 CACHE_WEIGHTS = tuple(round(0.01 * i, 2) for i in range(0, 31))
-CACHE_RAMPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+CACHE_RAMPS = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 # At most this many held-out tokens are read to tune the cache (the first whole sentences):
 # tuning memory stays flat in the held-out text's size (a few float64 arrays of this length).
 CACHE_TUNING_TOKENS = 2_000_000
