@@ -129,14 +129,16 @@ def test_cache_settings_round_trip() -> None:
 def test_the_weight_grows_with_the_history_and_no_ramp_is_a_fixed_weight() -> None:
     held = np.array([0, 1, 2, 4, 10, 1000])
     ramped = CacheSettings(10, 0.3, 4.0).weights(held)
-    np.testing.assert_allclose(ramped, [0.3 * (n / (n + 4)) ** 2 for n in held.tolist()], rtol=1e-15)
+    expected = [0.3 * (n / (n + 4)) ** 2 for n in held.tolist()]
+    np.testing.assert_allclose(ramped, expected, rtol=1e-15)
     assert (np.diff(ramped) > 0).all()
     assert CacheSettings(10, 0.3).weights(held).tolist() == [0.0] + [0.3] * 5
 
 
 def test_the_ramped_mixture_equals_brute_force() -> None:
-    """log P = log((1 - λ(n)) P_head + λ(n) C), λ(n) = λ_max (n / (n + c))², n the tokens cached, across documents,
-    against a loop over the positions; the whole distribution at a position sums to 1."""
+    """log P = log((1 - λ(n)) P_head + λ(n) C), λ(n) = λ_max (n / (n + c))², n the tokens
+    cached, across documents, against a loop over the positions; the whole distribution at a
+    position sums to 1."""
     rng = np.random.default_rng(RNG_SEED)
     n_words, settings = 12, CacheSettings(7, 0.4, 3.0)
     ids = rng.integers(-1, n_words, 80)
