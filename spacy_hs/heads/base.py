@@ -206,10 +206,15 @@ class TreeHead:
         return ids, log_probs
 
     def top_k_mixed(
-        self, context_ids: np.ndarray, k: int, windows: Sequence[np.ndarray], weight: float
+        self,
+        context_ids: np.ndarray,
+        k: int,
+        windows: Sequence[np.ndarray],
+        weight: float | np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top-k of the document cache's mixture, (1 - weight) * P(w | context b) +
-        weight * C_b(w), C_b the unigram distribution of the word ids ``windows[b]``
+        """The exact top-k of the document cache's mixture, (1 - λ_b) * P(w | context b) +
+        λ_b * C_b(w), C_b the unigram distribution of the word ids ``windows[b]``, λ_b
+        ``weight`` (one for every row, or one per row)
         (``spacy_hs.cache``): one best-first search per row (``_tree_search.top_k_mixed``).
         Returns ids int32 (B, k) and log-probabilities float64 (B, k); -1 and NaN for rows
         without a context."""
@@ -232,7 +237,7 @@ class TreeHead:
             k,
             np.concatenate(flat).astype(np.int32) if flat else np.zeros(0, np.int32),
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            float(weight),
+            np.ascontiguousarray(np.broadcast_to(weight, len(context_ids))[rows], np.float64),
             tree.path_offsets,
             tree.path_nodes,
             **self._node_term(context_ids[rows]),
