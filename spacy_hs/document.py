@@ -168,7 +168,8 @@ class Documents:
                 np.concatenate([self.history, self.targets]) if h else self.targets,
                 documents=documents,
             )
-            log_probs = mix_log_probs(log_probs, counts[h:], held[h:], self.cache.weight)
+            held = held[h:]
+            log_probs = mix_log_probs(log_probs, counts[h:], held, self.cache.weights(held))
         if len(self.token_ids) == len(self.word_ids):
             return log_probs
         out = np.full(len(self.word_ids), np.nan)
@@ -259,9 +260,9 @@ class Documents:
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
         probs = np.exp(self.head.log_probabilities(self._rows_at(positions)))
         if self.cache is not None:
-            weight = self.cache.weight
             windows = self._window(self._document_first[positions], positions)
-            for row, window in enumerate(windows):
+            weights = self.cache.weights([len(window) for window in windows])
+            for row, (window, weight) in enumerate(zip(windows, weights.tolist())):
                 words, cached = window_distribution(window)
                 if len(words):
                     probs[row] *= 1 - weight
@@ -425,17 +426,18 @@ def cached_top_k(
     from one batched search: the cache words among them need no further question, and the
     bound on the others (P_head <= the last of these) is tighter."""
     k = min(int(k), n_words)
+    weights = cache.weights([len(window) for window in windows])
     if isinstance(head, TreeHead):
         empty = np.array([not len(window) for window in windows], dtype=bool)
         if not empty.any():
-            return head.top_k_mixed(contexts, k, windows, cache.weight)
+            return head.top_k_mixed(contexts, k, windows, weights)
         ids = np.empty((len(contexts), k), dtype=np.int32)
         log_probs = np.empty((len(contexts), k))
         ids[empty], log_probs[empty] = head.top_k(contexts[empty], k)
         rows = np.flatnonzero(~empty)
         if len(rows):
             mixed = [windows[row] for row in rows.tolist()]
-            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, cache.weight)
+            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, weights[rows])
         return ids, log_probs
     wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
     ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
@@ -449,6 +451,6 @@ def cached_top_k(
             return head.log_prob(rows, word_ids)
 
         ids[row], log_probs[row] = mix_top_k(
-            wide_ids[row], wide_log_probs[row], words, probs, cache.weight, k, head_log_prob
+            wide_ids[row], wide_log_probs[row], words, probs, weights[row], k, head_log_prob
         )
     return ids, log_probs

@@ -17,6 +17,7 @@ from spacy_hs.document import Document, Documents
 from spacy_hs.training.head import attach_head, train_head
 
 CACHE = {"size": 30, "weight": 0.2}
+RAMPED = {"size": 30, "weight": 0.3, "ramp": 6.0}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def brute_force(model: HSModel, sentences: list[list[str]], t: int, cache: dict)
     if not window:
         return head
     counts = np.bincount(window, minlength=len(model)) / len(window)
-    return (1 - cache["weight"]) * head + cache["weight"] * counts
+    weight = cache["weight"] * (len(window) / (len(window) + cache.get("ramp", 0.0))) ** 2
+    return (1 - weight) * head + weight * counts
 
 
 def test_cache_none_is_the_batch_api(model: HSModel, story: list[list[str]]) -> None:
@@ -73,15 +75,16 @@ def test_cache_none_is_the_batch_api(model: HSModel, story: list[list[str]]) -> 
     )
 
 
-def test_cache_log_probs_distributions_and_top_k_are_exact(model, story) -> None:
+@pytest.mark.parametrize("cache", [CACHE, RAMPED])
+def test_cache_log_probs_distributions_and_top_k_are_exact(model, story, cache) -> None:
     ids, lengths = ids_and_lengths(model, story)
-    document = model.document(ids, lengths, cache=CACHE)
+    document = model.document(ids, lengths, cache=cache)
     log_probs = document.log_probs()
     positions = np.array([0, 1, 5, 13, 27, 28, len(ids) - 1])
     distributions = document.probabilities_at(positions)
     np.testing.assert_allclose(distributions.sum(axis=1), 1.0, rtol=1e-9)
     for row, t in enumerate(positions.tolist()):
-        brute = brute_force(model, story, t, CACHE)
+        brute = brute_force(model, story, t, cache)
         np.testing.assert_allclose(distributions[row], brute, rtol=1e-5, atol=1e-12)
         if ids[t] >= 0:
             assert log_probs[t] == pytest.approx(np.log(brute[ids[t]]), rel=1e-5)
@@ -92,7 +95,7 @@ def test_cache_log_probs_distributions_and_top_k_are_exact(model, story) -> None
     ends = np.array([5, 13, 27, 40])
     top_ids, top_log_probs = document.top_k_after(ends, 15)
     for row, end in enumerate(ends.tolist()):
-        brute = brute_force(model, story, end, CACHE)
+        brute = brute_force(model, story, end, cache)
         expected = np.argsort(-brute, kind="stable")[:15]
         assert top_ids[row].tolist() == expected.tolist()
         np.testing.assert_allclose(np.exp(top_log_probs[row]), brute[expected], rtol=1e-5)
@@ -130,6 +133,34 @@ def test_training_tunes_and_saves_the_cache(cbow_gensim: Word2Vec, lee_path, tmp
     np.testing.assert_array_equal(loaded.log_prob_stream([words]), model.log_prob_stream([words]))
 
 
+def test_a_one_sentence_document_never_scores_worse_with_the_tuned_cache(
+    cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path
+) -> None:
+    """Training tunes the cache's ramp on the held-out text: each held-out sentence read as its
+    own document (its first 5 and 10 words, and whole) scores no worse with the saved cache,
+    while the held-out text read as one stream gains from it."""
+    model = HSModel.from_gensim(cbow_gensim)
+    lines = lee_path.read_text(encoding="utf8").splitlines()
+    heldout = tmp_path / "heldout.txt"
+    sentences = []
+    for story in lines[200:260]:
+        words = [w for w in story.split() if w in model.key_to_index]
+        sentences += [words[i : i + 15] for i in range(0, len(words), 15)]
+    heldout.write_text("".join(" ".join(s) + "\n" for s in sentences), encoding="utf8")
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(lines[:200]) + "\n", encoding="utf8")
+    head = train_head(model, corpus, heldout, context_size=3, epochs=2, workers=1, progress=False)
+    attach_head(model, head, export_fine_tuned_vectors=False)
+    tuned = model.meta["head"]["cache"]
+    assert tuned["weight"] > 0 and tuned["heldout_perplexity"] < tuned["heldout_perplexity_without"]
+    for cut in (5, 10, None):
+        with_cache = without = 0.0
+        for sentence in sentences:
+            with_cache += np.nansum(model.log_prob_stream([sentence[:cut]], cache="auto"))
+            without += np.nansum(model.log_prob_stream([sentence[:cut]], cache=None))
+        assert with_cache >= without
+
+
 def test_an_old_model_has_no_cache(model_dir: Path) -> None:
     old = HSModel.from_disk(Path(__file__).parent / "fixtures" / "model_v1")
     assert old.cache_settings() is None
@@ -155,9 +186,9 @@ class Delegate:
         return self.inner.log_probabilities(context_ids)
 
 
-def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
+@pytest.mark.parametrize("settings", [CacheSettings(40, 0.3), CacheSettings(40, 0.3, 8.0)])
+def test_the_generic_cached_top_k_equals_the_compiled_one(model, story, settings) -> None:
     ids, lengths = ids_and_lengths(model, story)
-    settings = CacheSettings(40, 0.3)
     compiled = Document(ids, lengths, model.trained_head, settings, n_words=len(model))
     generic = Document(ids, lengths, Delegate(model.trained_head), settings, n_words=len(model))
     positions = np.arange(1, len(ids), 3)
