@@ -40,15 +40,16 @@ def path_loss_gradients(
     const unsigned char[::1] path_codes,
     float[:, ::1] d_hidden,
     float[:, ::1] d_weights,
-    double scale=1.0,
-    float[::1] table=None,
-    const cnp.int64_t[:, ::1] bases=None,
-    double table_rate=0.0,
-    double table_l2=0.0,
+    double scale,
+    float[::1] table,
+    const cnp.int64_t[:, ::1] bases,
+    double table_rate,
+    double table_l2,
 ):
     """Sum of log P(targets[b] | hidden[b]) over the rows (targets < 0 skipped), float; fills
     ``d_hidden`` (B, d) and adds to ``d_weights`` (V - 1, d) the gradients of ``-scale`` times
-    it; updates ``table`` in place where ``bases`` (B, F; -1 absent) reach it."""
+    it; updates ``table`` in place where ``bases`` (B, F; -1 absent) reach it (both None: no
+    node term)."""
     cdef Py_ssize_t n_rows = hidden.shape[0], d = hidden.shape[1], n_words = path_offsets.shape[0] - 1
     cdef Py_ssize_t row, step, j, depth, max_depth = 0, n_bases = 0, f
     cdef cnp.int64_t start, end

@@ -99,7 +99,8 @@ def test_backward_matches_finite_differences() -> None:
 
 
 def test_layer_is_registered_and_trains() -> None:
-    model = registry.architectures.get(LAYER)(n_words=11, width=WIDTH, hidden_width=UNITS)
+    layer = registry.architectures.get(LAYER)
+    model = layer(n_words=11, width=WIDTH, hidden_width=UNITS, dropout=0)
     model.initialize()
     ids = np.array([[1, 2], [3, 4], [5, 6]], dtype=np.int32)
     (outputs, final), backprop = model.begin_update((ids, initial_state(2, UNITS)))

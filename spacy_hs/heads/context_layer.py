@@ -33,7 +33,7 @@ LAYER = "spacy_hs.RecurrentContext.v1"
 
 @registry.architectures(LAYER)
 def RecurrentContext(
-    n_words: int, width: int, hidden_width: int, dropout: float = 0.0
+    n_words: int, width: int, hidden_width: int, dropout: float
 ) -> Model[tuple[Ints2d, State], tuple[Floats3d, State]]:
     """Embeddings (n_words, width), then an LSTM of ``hidden_width`` units; ``dropout`` on the
     embeddings and the outputs while training."""

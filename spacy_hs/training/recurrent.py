@@ -268,14 +268,9 @@ class _Trainer:
         weights = self.output.get_param("output_weights")
         d_weights = np.zeros_like(weights)
         tree = self.tree
-        node_term = {}
+        flat_bases = None
         if bases is not None:
-            node_term = {
-                "table": self.table,
-                "bases": np.ascontiguousarray(bases.reshape(n_steps * n_streams, -1)),
-                "table_rate": self.table_rate,
-                "table_l2": self.settings.table_l2,
-            }
+            flat_bases = np.ascontiguousarray(bases.reshape(n_steps * n_streams, -1))
         log_likelihood = _recurrent.path_loss_gradients(
             hidden,
             np.ascontiguousarray(targets.reshape(-1), dtype=np.int32),
@@ -286,7 +281,10 @@ class _Trainer:
             d_hidden,
             d_weights,
             scale=1.0 / n_streams,
-            **node_term,
+            table=self.table if bases is not None else None,
+            bases=flat_bases,
+            table_rate=self.table_rate,
+            table_l2=self.settings.table_l2,
         )
         backprop(d_hidden[:, :units].reshape(n_steps, n_streams, units))
         self.output.inc_grad("output_weights", d_weights)
