@@ -697,7 +697,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
     E724 = (
         "timeout={value!r} is not valid: give the seconds a connection may stay open, a "
-        "positive number (default 10)."
+        "number above 0 and at most {most:g} (a day; default 10)."
     )
     E725 = (
         "max_connections={value!r} is not valid: give the connections served at once, an "
@@ -729,10 +729,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "No text to render in {path}: every line is empty. Give a file with one document per "
         "line."
     )
-    E736 = (
-        "Refusing to write {path}: it is also the input, which would be lost. Write the view "
-        "somewhere else, e.g. --output view.html."
-    )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
     E738 = (
         "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
@@ -742,6 +738,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."
+    )
+    E741 = (
+        "Document {number} has {length:,} characters, more than the pipeline's max_length "
+        "({limit:,}) that spaCy tokenizes at once. Split it into several lines (each line is a "
+        "document), or pass a token file of it (`spacy-hs preprocess`) with --pretokenized."
     )
 
 class Warnings(metaclass=ErrorsWithCodes):

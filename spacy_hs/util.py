@@ -60,6 +60,7 @@ _LISTED = 10  # items named in an error message; the rest are counted
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 # numpy's ndarray.tofile() reports a short write without an errno.
 _SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # Says why an existing output may not be replaced (``atomic_outputs``), or None if it may.
 NotOurs = Callable[[Path, Path], "str | None"]
 
@@ -132,6 +133,12 @@ def check_utf8(text: str, what: str) -> str:
         byte = ord(char) - 0xDC00 if 0xDC80 <= ord(char) <= 0xDCFF else ord(char)
         raise InputError(Errors.E738.format(what=what, byte=byte, position=err.start)) from None
     return text
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` with each lone surrogate, which UTF-8 cannot encode, replaced by U+FFFD: for
+    text that is only shown (a page), where refusing it would help no one."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def is_positive_int(value: Any) -> bool:
@@ -208,10 +215,15 @@ def remove_stale_temporaries(path: PathLike) -> list[Path]:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    """Remove a temporary, if it is there. Clean-up never raises: on a read-only file system
+    even unlinking a missing file fails (EROFS), and that would hide the error being reported."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _output_name(path: Path) -> Path:
@@ -502,6 +514,27 @@ def check_output_location(
         kind = protected_kind(parent)
         if kind is not None:
             raise OutputError(Errors.E181.format(path=output, directory=parent, kind=kind))
+    check_writable(output)
+
+
+def check_writable(output: PathLike) -> None:
+    """OutputError (E017) if ``output`` cannot be written because the directory it goes into
+    (or the nearest one of its parents that exists) is on a read-only file system or is not
+    writable for this process: checked before any work, not found at the end of it."""
+    path = Path(output)
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return  # a parent that is a file: E017 when it is created, with its own reason
+    code = None
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            code = errno.EROFS
+    except OSError:
+        return
+    if code is None and not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EACCES
+    if code is not None:
+        raise _write_error(path, OSError(code, os.strerror(code), str(existing)))
 
 
 def replace_dir(new: Path, target: Path) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import gensim
@@ -154,3 +155,25 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     )
     attach_head(model, head)
     return model
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (a tmpfs mounted ``ro`` for this test, holding
+    ``old.txt``), where even root cannot write; skipped where mounting is not allowed. Always
+    unmounted."""
+    directory = tmp_path / "read_only"
+    directory.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        (directory / "old.txt").write_text("an earlier output\n")
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)

@@ -518,6 +518,33 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
     assert_nothing_written(full_disk)
 
 
+# -- a read-only output location --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["preprocess", LEE, "{ro}/old.txt", "--no-progress"],
+        ["preprocess", LEE, "{ro}/new/corpus.txt", "--no-progress"],
+        ["preprocess", LEE, "{tmp}/corpus.txt", "--heldout", "{ro}/heldout.txt", "--no-progress"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{ro}/old.txt"],
+        ["evaluate", "{model}", "-o", "{ro}/metrics.json", "--no-progress"],
+    ],
+    ids=["preprocess", "preprocess-new-dir", "preprocess-heldout", "render", "evaluate"],
+)
+def test_a_read_only_output_is_one_error_before_the_work(
+    model_dir: Path, read_only_dir: Path, tmp_path: Path, command: list
+) -> None:
+    """Not a raw OSError [Errno 30] from the clean-up of the temporary, after all the work:
+    E017 that says the file system is read-only, before the work starts."""
+    args = [str(a).format(ro=read_only_dir, model=model_dir, tmp=tmp_path) for a in command]
+    result = run_cli(*args)
+    output = next(a for a in args if str(read_only_dir) in a)
+    fails_with(result, "E017", f"Cannot write {output}", "Read-only file system")
+    assert "Wrote" not in result.output and not (tmp_path / "corpus.txt").exists()
+    assert (read_only_dir / "old.txt").read_text() == "an earlier output\n"
+
+
 # -- absurd training settings -------------------------------------------------------------------
 
 

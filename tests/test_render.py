@@ -31,7 +31,7 @@ from spacy.tokens import Doc
 import spacy_hs
 from spacy_hs import HSModel
 from spacy_hs.corpus.normalize import TokenNormalizer
-from spacy_hs.errors import ConfigError, ServeError
+from spacy_hs.errors import ConfigError, ServeError, WrongTypeError
 from spacy_hs.view import ViewServer, render, serve
 from spacy_hs.view.surprisal import SCORED, doc_surprisals
 
@@ -187,6 +187,13 @@ def test_options_are_validated(docs: list[Doc]) -> None:
             render(docs[0], options=options)
     with pytest.raises(ConfigError, match="Unknown style"):
         render(docs[0], style="gltr")
+
+
+@pytest.mark.parametrize("value", [b"The man said.", 5, None, "The man said."])
+def test_render_of_what_is_not_a_doc(value: object) -> None:
+    """Not "TypeError: 'int' object is not iterable": the coded error that names the fix."""
+    with pytest.raises(WrongTypeError, match=r"\[E703\] Expected a spaCy Doc or Span, got"):
+        render(value)
 
 
 def test_docs_without_hs_predictor_get_an_error_that_names_the_fix() -> None:
