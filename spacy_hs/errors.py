@@ -589,6 +589,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
     E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
+    E114 = (
+        "{option} {value} is more than {limit}, {factor} times the {cores} core(s) this process "
+        "may use: each worker process loads its own Python and spaCy pipeline and then waits "
+        "for a core, so more only cost memory and time. Use at most {limit}."
+    )
     E120 = (
         "gensim's test data is not installed (looked for {path}). The default corpus ships "
         "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "

@@ -38,6 +38,7 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import (
+    ConfigError,
     Errors,
     InputError,
     OutputError,
@@ -82,6 +83,23 @@ def max_workers() -> int:
     """The most training threads a setting may ask for: ``WORKERS_PER_CORE`` per available
     core, at most ``MAX_WORKERS``."""
     return min(WORKERS_PER_CORE * available_cores(), MAX_WORKERS)
+
+
+def check_worker_processes(option: str, value: int) -> None:
+    """ConfigError (E114) if ``value`` worker processes are more than ``max_workers``, the
+    cap of training's threads: beyond it, processes only wait for a core, each holding its own
+    Python and spaCy, and a run gets slower and bigger."""
+    limit = max_workers()
+    if value > limit:
+        raise ConfigError(
+            Errors.E114.format(
+                option=option,
+                value=value,
+                limit=limit,
+                factor=WORKERS_PER_CORE,
+                cores=available_cores(),
+            )
+        )
 
 
 def available_memory() -> int:

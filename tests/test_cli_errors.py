@@ -24,6 +24,7 @@ from isolated import run_python
 
 from spacy_hs import HSModel
 from spacy_hs.pipeline.package import assemble, package_pipeline
+from spacy_hs.util import max_workers
 
 FAST = [
     "--word2vec.vector_size", "8", "--word2vec.epochs", "1", "--word2vec.workers", "1",
@@ -543,6 +544,50 @@ def test_a_read_only_output_is_one_error_before_the_work(
     fails_with(result, "E017", f"Cannot write {output}", "Read-only file system")
     assert "Wrote" not in result.output and not (tmp_path / "corpus.txt").exists()
     assert (read_only_dir / "old.txt").read_text() == "an earlier output\n"
+
+
+# -- preprocess options: checked before any work -----------------------------------------------
+
+
+TOO_MANY = max_workers() + 1  # worker processes: one more than training's threads may be
+
+
+@pytest.mark.parametrize(
+    "options, code, fragments",
+    [
+        (["--n-process", str(TOO_MANY)], "E114", [f"--n-process {TOO_MANY} is more than"]),
+        (["-e", "dask", "--workers", str(TOO_MANY)], "E114", [f"--workers {TOO_MANY} is more"]),
+        (["--heldout-seed", str(10**23)], "E190", ["--heldout-seed", str(2**63 - 1)]),
+        (["-e", "dask", "--scheduler-timeout", "inf"], "E110", ["timeout", "at most 86400"]),
+        (["-e", "dask", "--chunk-mb", "inf"], "E110", ["chunk_mb"]),
+    ],
+    ids=["n-process", "workers", "heldout-seed", "scheduler-timeout", "chunk-mb"],
+)
+def test_preprocess_options_are_bounded_before_the_work(
+    tmp_path: Path, options: list[str], code: str, fragments: list[str]
+) -> None:
+    """No uncapped process pool (64 processes took 81 s against 3 s; 24 Dask workers 4.6 GB),
+    no OverflowError from meta.json after all the work, no KeyError from Dask."""
+    output = tmp_path / "out.txt"
+    args = ["--heldout", tmp_path / "heldout.txt"] if "--heldout-seed" in options else []
+    start = time.perf_counter()
+    result = run_cli("preprocess", LEE, output, *options, *args, "--no-progress")
+    fails_with(result, code, *fragments)
+    assert time.perf_counter() - start < 20 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://host:port", "foo://host:8786"])
+def test_a_bad_scheduler_address_is_one_error(tmp_path: Path, address: str) -> None:
+    """E801 and nothing after it: not a ``Client.__del__`` traceback when the half-made Client
+    is collected."""
+    pytest.importorskip("distributed")
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(LEE), str(tmp_path / "o.txt")]
+    command += ["-e", "dask", "--scheduler", address, "--scheduler-timeout", "2", "--no-progress"]
+    env = {**os.environ, "COLUMNS": "4000", "NO_COLOR": "1"}
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "[E801]" in run.stdout and address in run.stdout
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
 
 
 # -- absurd training settings -------------------------------------------------------------------

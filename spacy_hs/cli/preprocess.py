@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, in_range, library_warnings
+from ._util import Arg, Opt, app, fail, in_range, library_warnings
+
+# The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
+MAX_SEED = 2**63 - 1
+
+
+def _process_count(option: str) -> Callable[[Any], Any]:
+    """A typer callback: at least 1 (E190), at most ``util.max_workers`` (E114), checked
+    before any work."""
+    at_least_one = in_range(option, 1)
+
+    def check(value: Any) -> Any:
+        from ..errors import SpacyHSError
+        from ..util import check_worker_processes
+
+        at_least_one(value)
+        if value is not None:
+            try:
+                check_worker_processes(option, value)
+            except SpacyHSError as err:
+                fail(err)
+        return value
+
+    return check
 
 
 class Action(str, Enum):
@@ -102,7 +126,7 @@ def preprocess_cli(
         Opt(
             "--n-process",
             "-n",
-            callback=in_range("--n-process", 1),
+            callback=_process_count("--n-process"),
             help="Processes for tokenizing. More than 1 pays off on large corpora only: each "
             "worker starts its own Python and spaCy.",
         ),
@@ -134,7 +158,12 @@ def preprocess_cli(
         ),
     ] = 0.05,
     heldout_seed: Annotated[
-        int, Opt("--heldout-seed", help="Seed of the held-out hash: another seed, another split.")
+        int,
+        Opt(
+            "--heldout-seed",
+            callback=in_range("--heldout-seed", 0, MAX_SEED),
+            help="Seed of the held-out hash: another seed, another split.",
+        ),
     ] = 0,
     max_length: Annotated[
         int | None,
@@ -164,7 +193,7 @@ def preprocess_cli(
         Opt(
             "--workers",
             "-w",
-            callback=in_range("--workers", 1),
+            callback=_process_count("--workers"),
             help="Dask: worker processes of the local cluster, one thread each. Default: one "
             "per CPU core.",
             show_default=False,

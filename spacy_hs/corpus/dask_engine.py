@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, Errors, InputError
-from ..util import atomic_outputs, available_cores
+from ..util import atomic_outputs, available_cores, check_worker_processes
 from .preprocess import (
     COMPRESSED,
     CorpusStats,
@@ -73,6 +73,9 @@ MB = 1_000_000
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
 # Seconds a run waits for workers when the cluster has none left (at least ``timeout``).
 LOST_WORKERS_TIMEOUT = 60.0
+# Bounds of ``timeout`` (a day) and ``chunk_mb`` (a TB): beyond them, a typo.
+MAX_TIMEOUT = 86_400.0
+MAX_CHUNK_MB = 1e6
 
 
 @dataclass
@@ -105,11 +108,19 @@ class DaskEngine:
             raise InputError(
                 Errors.E110.format(name="workers", expected="an integer >= 1", value=self.workers)
             )
-        for name in ("chunk_mb", "timeout"):
+        if self.workers is not None:
+            check_worker_processes("--workers", self.workers)
+        for name, most in (("chunk_mb", MAX_CHUNK_MB), ("timeout", MAX_TIMEOUT)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value <= most  # inf and NaN too: Dask's timeouts fail on them
+            ):
                 raise InputError(
-                    Errors.E110.format(name=name, expected="a number > 0", value=value)
+                    Errors.E110.format(
+                        name=name, expected=f"a number above 0, at most {most:g}", value=value
+                    )
                 )
 
     def run(self, job: PreprocessJob) -> CorpusStats:
@@ -182,6 +193,7 @@ class DaskEngine:
     @contextmanager
     def _existing_cluster(self, distributed: Any, verbose: bool) -> Iterator[Any]:
         address = self.scheduler
+        _check_address(distributed, address, self.timeout)
         try:
             client = distributed.Client(address, timeout=self.timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as err:
@@ -200,6 +212,21 @@ class DaskEngine:
                 n_workers = len(client.nthreads())
                 _say(f"Dask: {n_workers} worker(s) of the scheduler at {address}")
             yield client
+
+
+def _check_address(distributed: Any, address: str, timeout: float) -> None:
+    """InputError (E801) for an address that is not one (an unknown scheme, no port): checked
+    before a Client is made, since a Client that fails to start prints a traceback when it is
+    collected."""
+    try:
+        scheme, _ = distributed.comm.parse_address(address, strict=False)
+        if scheme != "inproc":  # in-process addresses have no host and port
+            distributed.comm.get_address_host_port(distributed.comm.normalize_address(address))
+    except ValueError as err:
+        reason = f"{type(err).__name__}: {err}".rstrip(".")
+        raise InputError(
+            Errors.E801.format(address=address, timeout=timeout, reason=reason)
+        ) from None
 
 
 def _worker_config(dashboard: bool) -> dict[str, Any]:
