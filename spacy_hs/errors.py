@@ -589,6 +589,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
     E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
+    E115 = (
+        "Input {path} is {kind}, not text: its bytes would be read as words. Extract it first "
+        "(`{command}`) and pass the text files, or the directory, it holds."
+    )
     E114 = (
         "{option} {value} is more than {limit}, {factor} times the {cores} core(s) this process "
         "may use: each worker process loads its own Python and spaCy pipeline and then waits "

@@ -86,6 +86,24 @@ def test_truncated_gz(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lee.txt.gz"]  # no temporary left
 
 
+@pytest.mark.parametrize("name", ["lee.zip", "lee.txt"])
+def test_a_zip_archive_is_not_read_as_text(tmp_path: Path, name: str) -> None:
+    """It was: its headers ("PK\\x03\\x04...lee.txt") ended up as tokens."""
+    archive = tmp_path / name
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.write(LEE, "lee.txt")
+    result = run_cli("preprocess", archive, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E115", archive, "is a zip archive, not text", f"unzip {archive}")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_tar_archive_is_not_read_as_text(tmp_path: Path) -> None:
+    archive = tmp_path / "lee.tar"
+    subprocess.run(["tar", "-cf", archive, "-C", LEE.parent, LEE.name], check=True)
+    result = run_cli("preprocess", archive, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E115", "is a tar archive", f"tar -xf {archive}")
+
+
 # -- outputs that cannot be written ----------------------------------------------------------------
 
 

@@ -243,7 +243,8 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import ConfigError, Errors
+    from ..errors import ConfigError, Errors, InputError
+    from ..util import archive_kind
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -252,6 +253,10 @@ def preprocess_cli(
         urls=urls.value,
         stopwords=stopwords.value,
     )
+    for path in inputs:  # files read as text whatever their name: not an archive
+        archive = archive_kind(path) if path.is_file() else None
+        if archive is not None:
+            raise InputError(Errors.E115.format(path=path, kind=archive[0], command=archive[1]))
     dask_options = {
         "workers": workers,
         "scheduler": scheduler or None,  # project.yml passes "" for none
