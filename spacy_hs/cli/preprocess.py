@@ -41,6 +41,11 @@ class Action(str, Enum):
     placeholder = "placeholder"
 
 
+class NumbersRule(str, Enum):
+    digits = "digits"
+    like_num = "like_num"
+
+
 class StopwordAction(str, Enum):
     keep = "keep"
     drop = "drop"
@@ -86,8 +91,17 @@ def preprocess_cli(
     ] = Action.drop,
     numbers: Annotated[
         Action,
-        Opt(help="Number-like tokens (spaCy's like_num): keep, drop, or write <num> instead."),
+        Opt(help="Numbers (see --numbers-rule): keep, drop, or write <num> instead."),
     ] = Action.placeholder,
+    numbers_rule: Annotated[
+        NumbersRule,
+        Opt(
+            "--numbers-rule",
+            help="Which tokens are numbers: digits (written with digits and no letter: 1984, "
+            "3.5, 1,000; 'first' and 'two' stay words) or like_num (spaCy's like_num: number "
+            "words too, the earlier rule).",
+        ),
+    ] = NumbersRule.digits,
     urls: Annotated[
         Action,
         Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead."),
@@ -252,6 +266,7 @@ def preprocess_cli(
         numbers=numbers.value,
         urls=urls.value,
         stopwords=stopwords.value,
+        numbers_rule=numbers_rule.value,
     )
     for path in inputs:  # files read as text whatever their name: not an archive
         archive = archive_kind(path) if path.is_file() else None
