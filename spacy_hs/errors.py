@@ -9,6 +9,8 @@ pipeline component and packaging, E4xx heads, E5xx config.
 
 from __future__ import annotations
 
+# The exit code of a command stopped by Ctrl-C, as the shell gives it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 class ErrorsWithCodes(type):
     """Prefix every message attribute with its code: ``Errors.E001 == "[E001] ..."``."""

@@ -608,6 +608,73 @@ def test_a_bad_scheduler_address_is_one_error(tmp_path: Path, address: str) -> N
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
 
 
+# -- Ctrl-C --------------------------------------------------------------------------------------
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    "moment, marker",
+    [
+        ("imports", "_multiarray_umath"),  # numpy's core: the commands are being imported
+        ("arguments", "_pydantic_core"),  # typer loads pydantic to convert the options
+        ("training", "Training gensim"),  # printed as gensim starts
+    ],
+)
+def test_ctrl_c_is_quiet_at_any_moment(tmp_path: Path, moment: str, marker: str) -> None:
+    """The installed command stopped by Ctrl-C while it imports numpy and spaCy (it printed a
+    KeyboardInterrupt traceback), reads its arguments (typer exited with 130 and said
+    nothing) or trains (click's "Aborted!", exit 1): one line, exit code 130, no output."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc to see what the process has loaded")
+    script = Path(sys.executable).with_name("spacy-hs")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "spacy_hs"]
+    big = tmp_path / "big.txt"  # training lasts long enough to be interrupted
+    big.write_bytes(LEE.read_bytes() * 20)
+    command += ["train", str(big), str(tmp_path / "out"), "--word2vec.vector_size", "8"]
+    command += ["--word2vec.epochs", "5", "--word2vec.workers", "1", "--head.enabled", "false"]
+    env = {**os.environ, "COLUMNS": "4000", "ANSI_COLORS_DISABLED": "1", "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C's default action, as in a terminal: a background job of a non-interactive
+        # shell (a CI run with `&`) starts with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert run.stdout is not None
+    said = ""
+    try:
+        deadline = time.monotonic() + 120
+        if moment == "training":
+            while marker not in said:
+                line = run.stdout.readline()
+                assert line and time.monotonic() < deadline, run.communicate()
+                said += line
+        else:
+            while marker not in _maps(run.pid):  # this library has just loaded
+                assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+                time.sleep(0.002)
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, (said + stdout, stderr)
+    assert "Traceback" not in stderr and "Aborted" not in stdout + stderr, stderr
+    lines = [line for line in (said + stdout).splitlines() if line.strip()]
+    assert lines[-1] == "\u2718 Interrupted.", said + stdout
+    assert not (tmp_path / "out").exists()
+
+
 # -- absurd training settings -------------------------------------------------------------------
 
 

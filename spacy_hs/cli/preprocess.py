@@ -257,7 +257,7 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import ConfigError, Errors, InputError
+    from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, InputError
     from ..util import archive_kind
 
     settings = NormalizerSettings(
@@ -309,7 +309,7 @@ def preprocess_cli(
                 engine=runner,
             )
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted: {output} was not written.", exits=130)
+            msg.fail(f"Interrupted: {output} was not written.", exits=EXIT_INTERRUPTED)
     stats = result.meta["stats"]
     rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
     msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")
