@@ -62,6 +62,8 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 # numpy's ndarray.tofile() reports a short write without an errno.
 _SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# How an OSError reads as text ("[Errno 28] No space left on device: ..."), e.g. in shutil.Error.
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
 # Says why an existing output may not be replaced (``atomic_outputs``), or None if it may.
 NotOurs = Callable[[Path, Path], "str | None"]
 
@@ -279,12 +281,26 @@ def _output_name(path: Path) -> Path:
 
 
 def _no_room(err: BaseException) -> bool:
-    """Whether ``err`` says the file system is full (ENOSPC, a quota, numpy's short write)."""
+    """Whether ``err`` says the file system is full (ENOSPC, a quota, numpy's short write, or
+    one of the errors ``shutil.copytree`` gathers as text)."""
     if not isinstance(err, OSError) or isinstance(err, SpacyHSError):
         return False
+    if isinstance(err, shutil.Error):
+        return _copy_errno(err) is not None
     if err.errno in _NO_ROOM:
         return True
     return err.errno is None and _SHORT_WRITE.fullmatch(str(err)) is not None
+
+
+def _copy_errno(err: shutil.Error) -> int | None:
+    """The first errno of a full file system among the errors ``copytree`` gathered as text."""
+    entries = err.args[0] if err.args and isinstance(err.args[0], list) else []
+    for entry in entries:
+        if isinstance(entry, tuple):
+            for code in map(int, _ERRNO.findall(str(entry[-1]))):
+                if code in _NO_ROOM:
+                    return code
+    return None
 
 
 def _full_error(path: Path, err: OSError) -> OutputError:
@@ -294,7 +310,10 @@ def _full_error(path: Path, err: OSError) -> OutputError:
         free = shutil.disk_usage(next(p for p in [path, *path.parents] if p.exists())).free
     except (OSError, StopIteration):
         free = 0
-    reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+    if isinstance(err, shutil.Error):
+        reason = f"{os.strerror(_copy_errno(err) or errno.ENOSPC)} (shutil.Error, copying)"
+    else:
+        reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
     return OutputError(Errors.E019.format(path=path, reason=reason, free=free))
 
 

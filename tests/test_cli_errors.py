@@ -537,6 +537,30 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
     assert_nothing_written(full_disk)
 
 
+def test_package_on_a_disk_too_small_is_one_error(model_dir: Path, tmp_path: Path) -> None:
+    """spaCy's packaging copies the pipeline with shutil.copytree, which gathers ENOSPC into a
+    shutil.Error: E019, and nothing half-written on the disk (a 512 KiB tmpfs, smaller than
+    the pipeline: needs root, skipped where mounting is not allowed)."""
+    pipeline = tmp_path / "pipeline"
+    assemble(model_dir, pipeline)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        args = ("package", pipeline, disk / "packages", "--name", "small", "--version", "1.0.0")
+        result = run_cli(*args)
+        fails_with(result, "E019", disk / "packages" / "en_small-1.0.0", "shutil.Error")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 # -- a read-only output location --------------------------------------------------------------
 
 
