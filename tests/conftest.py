@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import gensim
@@ -157,23 +158,30 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     return model
 
 
-@pytest.fixture
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on a read-only file system (a tmpfs mounted ``ro`` for this test, holding
-    ``old.txt``), where even root cannot write; skipped where mounting is not allowed. Always
+@contextmanager
+def mounted_tmpfs(directory: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``directory`` (created) for the block, to fill or make
+    read-only; skips the test where mounting is not allowed (it needs root). Always
     unmounted."""
-    directory = tmp_path / "read_only"
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
         capture_output=True,
         text=True,
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
     try:
-        (directory / "old.txt").write_text("an earlier output\n")
-        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
         yield directory
     finally:
         subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (a tmpfs remounted ``ro``, holding ``old.txt``),
+    where even root cannot write."""
+    with mounted_tmpfs(tmp_path / "read_only") as directory:
+        (directory / "old.txt").write_text("an earlier output\n")
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield directory

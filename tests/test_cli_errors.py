@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from conftest import LEE, CliRun, run_cli
+from conftest import LEE, CliRun, mounted_tmpfs, run_cli
 from isolated import run_python
 
 from spacy_hs import HSModel
@@ -471,16 +471,7 @@ def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) 
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted for this test, holding ``old.txt`` and then filled to the last
     byte (needs root; skipped where mounting is not allowed). Always unmounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk") as disk:
         (disk / "old.txt").write_text("an earlier output\n")
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
         try:
@@ -493,8 +484,6 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         finally:
             os.close(fd)
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def assert_nothing_written(disk: Path) -> None:
@@ -543,22 +532,11 @@ def test_package_on_a_disk_too_small_is_one_error(model_dir: Path, tmp_path: Pat
     the pipeline: needs root, skipped where mounting is not allowed)."""
     pipeline = tmp_path / "pipeline"
     assemble(model_dir, pipeline)
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "512k") as disk:
         args = ("package", pipeline, disk / "packages", "--name", "small", "--version", "1.0.0")
         result = run_cli(*args)
         fails_with(result, "E019", disk / "packages" / "en_small-1.0.0", "shutil.Error")
         assert list(disk.iterdir()) == []
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 # -- a read-only output location --------------------------------------------------------------
