@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import gensim
+import numpy as np
 import pytest
 from gensim.models import Word2Vec
 
@@ -40,6 +41,28 @@ def train_lee(**params) -> Word2Vec:
 @pytest.fixture(scope="session")
 def lee_path() -> Path:
     return LEE
+
+
+@pytest.fixture(scope="session")
+def lee_tokens() -> list[str]:
+    return LEE.read_text(encoding="utf8").split()
+
+
+def random_contexts(model: HSModel, tokens: list[str], n: int, seed: int) -> list[list[str]]:
+    """Half uniformly random words (1-6 of them), half real 4-word windows of the corpus."""
+    rng = np.random.default_rng(seed)
+    contexts = []
+    for _ in range(n // 2):
+        contexts.append([model.words[i] for i in rng.integers(0, len(model), rng.integers(1, 7))])
+    for start in rng.integers(0, len(tokens) - 4, n - n // 2):
+        context = tokens[start : start + 4]
+        if model.word_ids(context):
+            contexts.append(context)
+    return contexts
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
 
 
 @pytest.fixture(scope="session")
@@ -185,3 +208,21 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
         (directory / "old.txt").write_text("an earlier output\n")
         subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
         yield directory
+
+
+@pytest.fixture(scope="module")
+def lee_lines(lee_path: Path) -> list[str]:
+    return [line.strip() for line in lee_path.read_text(encoding="utf-8").splitlines()][:60]
+
+
+@pytest.fixture()
+def lee_txt(tmp_path: Path, lee_lines: list[str]) -> Path:
+    path = tmp_path / "lee.txt"
+    path.write_text("\n".join(lee_lines + TRICKY) + "\n", encoding="utf-8")
+    return path
+
+
+def lines_of(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n")
+    return text.splitlines()
