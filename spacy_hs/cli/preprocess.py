@@ -257,8 +257,7 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, InputError
-    from ..util import archive_kind
+    from ..errors import EXIT_INTERRUPTED, ConfigError, Errors
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -268,10 +267,6 @@ def preprocess_cli(
         stopwords=stopwords.value,
         numbers_rule=numbers_rule.value,
     )
-    for path in inputs:  # files read as text whatever their name: not an archive
-        archive = archive_kind(path) if path.is_file() else None
-        if archive is not None:
-            raise InputError(Errors.E115.format(path=path, kind=archive[0], command=archive[1]))
     dask_options = {
         "workers": workers,
         "scheduler": scheduler or None,  # project.yml passes "" for none

@@ -26,7 +26,7 @@ from typing import IO, Any
 import srsly
 
 from ..errors import Errors, InputError, InputNotFoundError, Warnings, describe
-from ..util import special_file
+from ..util import archive_kind, special_file
 
 PathLike = str | os.PathLike
 TEXT_SUFFIXES = (".txt", ".text")
@@ -71,6 +71,9 @@ def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
         if kind is not None:  # opening a FIFO would wait for a writer
             raise InputError(Errors.E113.format(path=path, kind=kind))
         if not path.is_dir():
+            archive = archive_kind(path)  # read as text whatever its name: not an archive
+            if archive is not None:
+                raise InputError(Errors.E115.format(path=path, kind=archive[0], command=archive[1]))
             files.append(path)
             continue
         found, skipped = [], []
