@@ -38,7 +38,6 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import (
-    ConfigError,
     Errors,
     InputError,
     OutputError,
@@ -85,23 +84,6 @@ def max_workers() -> int:
     """The most training threads a setting may ask for: ``WORKERS_PER_CORE`` per available
     core, at most ``MAX_WORKERS``."""
     return min(WORKERS_PER_CORE * available_cores(), MAX_WORKERS)
-
-
-def check_worker_processes(option: str, value: int) -> None:
-    """ConfigError (E114) if ``value`` worker processes are more than ``max_workers``, the
-    cap of training's threads: beyond it, processes only wait for a core, each holding its own
-    Python and spaCy, and a run gets slower and bigger."""
-    limit = max_workers()
-    if value > limit:
-        raise ConfigError(
-            Errors.E114.format(
-                option=option,
-                value=value,
-                limit=limit,
-                factor=WORKERS_PER_CORE,
-                cores=available_cores(),
-            )
-        )
 
 
 def available_memory() -> int:
@@ -156,8 +138,7 @@ def check_utf8(text: str, what: str) -> str:
 
 
 def utf8_safe(text: str) -> str:
-    """``text`` with each lone surrogate, which UTF-8 cannot encode, replaced by U+FFFD: for
-    text that is only shown (a page), where refusing it would help no one."""
+    """``text`` with each lone surrogate (UTF-8 cannot encode it) as U+FFFD: for a page."""
     return _SURROGATES.sub("\ufffd", text)
 
 
@@ -192,34 +173,6 @@ def special_file(path: PathLike) -> str | None:
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     return file_kind(mode)
-
-
-# Archives and compressed formats spacy-hs does not read (.gz and .bz2 it decompresses), by
-# their signatures (at an offset, the file's first bytes): no text file starts so.
-_ARCHIVES = [
-    (0, b"PK\x03\x04", "a zip archive", "unzip {path}"),
-    (0, b"PK\x05\x06", "a zip archive", "unzip {path}"),
-    (0, b"7z\xbc\xaf\x27\x1c", "a 7z archive", "7z x {path}"),
-    (0, b"Rar!\x1a\x07", "a RAR archive", "unrar x {path}"),
-    (0, b"\xfd7zXZ\x00", "xz-compressed data", "unxz -k {path}"),
-    (0, b"\x28\xb5\x2f\xfd", "zstd-compressed data", "unzstd {path}"),
-    (257, b"ustar", "a tar archive", "tar -xf {path}"),
-]
-
-
-def archive_kind(path: PathLike) -> tuple[str, str] | None:
-    """(what it is, the command that extracts it) if the file at ``path`` is an archive or
-    compressed data of a format spacy-hs does not read (zip, tar, 7z, RAR, xz, zstd), from its
-    first bytes; else None. Such a file read as text turns its headers into words."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(512)
-    except OSError:
-        return None  # reported when the file is read
-    for offset, magic, kind, command in _ARCHIVES:
-        if head[offset : offset + len(magic)] == magic:
-            return kind, command.format(path=path)
-    return None
 
 
 def temporary_sibling(path: Path, kind: str = "tmp") -> Path:
@@ -583,23 +536,18 @@ def check_output_location(
 
 
 def check_writable(output: PathLike) -> None:
-    """OutputError (E017) if ``output`` cannot be written because the directory it goes into
-    (or the nearest one of its parents that exists) is on a read-only file system or is not
-    writable for this process: checked before any work, not found at the end of it."""
-    path = Path(output)
-    existing = next((p for p in path.parents if p.exists()), None)
+    """OutputError (E017), before any work, if the directory ``output`` goes into (or its
+    nearest existing parent) is on a read-only file system or not writable for this process."""
+    existing = next((p for p in Path(output).parents if p.exists()), None)
     if existing is None or not existing.is_dir():
         return  # a parent that is a file: E017 when it is created, with its own reason
-    code = None
     try:
-        if os.statvfs(existing).f_flag & os.ST_RDONLY:
-            code = errno.EROFS
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
     except OSError:
         return
-    if code is None and not os.access(existing, os.W_OK | os.X_OK):
-        code = errno.EACCES
-    if code is not None:
-        raise _write_error(path, OSError(code, os.strerror(code), str(existing)))
+    if read_only or not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if read_only else errno.EACCES
+        raise _write_error(Path(output), OSError(code, os.strerror(code), str(existing)))
 
 
 def replace_dir(new: Path, target: Path) -> None:

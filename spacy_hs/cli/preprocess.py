@@ -21,8 +21,8 @@ def _process_count(option: str) -> Callable[[Any], Any]:
     at_least_one = in_range(option, 1)
 
     def check(value: Any) -> Any:
+        from ..corpus.engine import check_worker_processes
         from ..errors import SpacyHSError
-        from ..util import check_worker_processes
 
         at_least_one(value)
         if value is not None:

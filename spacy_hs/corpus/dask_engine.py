@@ -54,8 +54,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, Errors, InputError
-from ..util import atomic_outputs, available_cores, check_worker_processes
-from .engine import CorpusStats, PreprocessJob, SplitStats, open_output, write_units
+from ..util import atomic_outputs, available_cores
+from .engine import (
+    CorpusStats,
+    PreprocessJob,
+    SplitStats,
+    check_worker_processes,
+    open_output,
+    write_units,
+)
 from .inputs import COMPRESSED, WorkUnit
 from .processor import BatchProcessor, ProcessorConfig
 
