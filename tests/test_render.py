@@ -66,7 +66,7 @@ def docs(nlp: Language) -> list[Doc]:
 @pytest.fixture(scope="module")
 def injected_model(normalized_token_file: Path, tmp_path_factory: pytest.TempPathFactory):
     """Real gensim training on the Lee text with INJECTED_WORD after every "said", so it is
-    the top prediction there."""
+    among the first predictions there."""
     lines = normalized_token_file.read_text(encoding="utf8").splitlines()
     injected = [line.replace(" said ", f" said {INJECTED_WORD} ") for line in lines]
     path = tmp_path_factory.mktemp("injected") / "lee.tok.txt"
@@ -500,7 +500,10 @@ def test_browser_escaping_holds_without_the_policy(
     nlp = make_nlp(injected_model)
     doc = nlp(f"The minister said {ATTACK} and left.")
     path = tmp_path / "fragment.html"
-    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{render(doc)}</body>", "utf8")
+    # The injected word is among the first few predictions after "said" (13th with the Lee
+    # text as the default normaliser has it): show enough of them.
+    fragment = render(doc, options={"top_k": 50})
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{fragment}</body>", "utf8")
     browser.get(path.as_uri())
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert  # noqa: B018
