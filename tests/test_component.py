@@ -283,7 +283,7 @@ def test_eager_false_computes_on_access(model_dir: Path, nlp: spacy.Language) ->
     lazy.add_pipe("sentencizer")
     lazy.add_pipe("hs_predictor", config={"model_path": str(model_dir), "eager": False})
     doc = lazy(TEXTS[0])
-    assert set(doc.user_data[DATA_KEY]) == {"component"}
+    assert set(doc.user_data[DATA_KEY]) == {"component", "orths"}
     cached = doc[1]._.hs_next
     assert_same_values(values(nlp(TEXTS[0])), values(doc))
     assert doc.user_data[DATA_KEY]["token_next"][1] == [list(p) for p in cached]
@@ -577,7 +577,10 @@ def test_unknown_words_score_as_unk(hs_model: HSModel) -> None:
     assert doc[3]._.hs_logprob == pytest.approx(model.log_prob_next("was", ["the", "fire"]))
     plain = HSPredictor(nlp.vocab, model=model, unknown_word=None, set_vectors=False)
     doc = plain(nlp("the fire centrust was"))
-    assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 0
+    # Counted though unscored (KenLM's OOVs), and left out of the perplexity.
+    assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 1
+    scored = [t._.hs_logprob for t in doc if t._.hs_logprob is not None]
+    assert doc._.hs_perplexity == pytest.approx(math.exp(-sum(scored) / len(scored)))
 
 
 # -- the document cache and the per-token measures ---------------------------------------------
