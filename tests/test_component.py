@@ -380,6 +380,16 @@ def test_to_bytes_round_trip(nlp: spacy.Language) -> None:
     assert empty.model is None
 
 
+
+@pytest.mark.parametrize("data", [b"", b"\x81\xa5model", b"not msgpack at all", None])
+def test_from_bytes_of_bad_bytes_is_a_coded_error(data: bytes) -> None:
+    """from_bytes(b"") raised msgpack's raw "Unpack failed: incomplete input"."""
+    component = HSPredictor(spacy.blank("en").vocab)
+    with pytest.raises(PipelineError, match=r"\[E309\] The 'hs_predictor' component cannot read"):
+        component.from_bytes(data)
+    assert component.model is None
+
+
 def test_from_disk_accepts_a_model_directory(model_dir: Path, nlp: spacy.Language) -> None:
     other = spacy.blank("en")
     other.add_pipe("sentencizer")
