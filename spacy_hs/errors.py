@@ -408,6 +408,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
     # Evaluation (evaluate.py)
+    E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
         "`spacy-hs preprocess` (for example its --heldout output)."
