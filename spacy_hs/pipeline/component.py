@@ -49,7 +49,8 @@ def make_hs_predictor(
     unknown_word: str | None,
     cache: Any,
 ) -> "HSPredictor":
-    """Build the ``hs_predictor`` component (the settings: ``spacy_hs.pipeline.settings``)."""
+    """Build ``hs_predictor`` (settings: ``pipeline.settings``). ``Doc._.hs_unknown`` counts the
+    OOV tokens a model without ``<unk>`` leaves out of the perplexity (as KenLM reports them)."""
     conflicts = register_extensions()
     if conflicts:
         raise PipelineError(Errors.E306.format(names=", ".join(conflicts)))
@@ -86,7 +87,6 @@ class HSPredictor(Pipe):
         self.set_vectors, self.unknown_word, self.cache = set_vectors, unknown_word, cache
         self.model: HSModel | None = None
         self.instance_id = ""
-        # Per Doc: its Documents, for the values computed on first access; dropped with the Doc.
         self._streams: weakref.WeakKeyDictionary[Doc, tuple] = weakref.WeakKeyDictionary()
         if model is not None:
             self.set_model(model)
@@ -211,7 +211,7 @@ class HSPredictor(Pipe):
     # -- values computed on first access, from the Doc's own Documents ---------------------
 
     def documents_of(self, doc: Doc) -> Documents:
-        """``doc``'s own ``Documents`` (its cache alone), made once per Doc and its tokens."""
+        """``doc``'s own ``Documents`` (its cache alone), kept per Doc (weakly) and its tokens."""
         orths = doc.user_data.get(DATA_KEY, {}).get("orths")  # renewed with the Doc's tokens
         if self._streams.get(doc, (0,))[0] is not orths:
             self._streams[doc] = (orths, self.documents([doc]))
