@@ -516,7 +516,7 @@ def headed_model(hs_model: HSModel, lee_path: Path) -> HSModel:
     model = copy.copy(hs_model)
     model.settings = dict(hs_model.settings)  # attach_head saves the tuned cache there
     head = train_head(model, lee_path, None, epochs=1, context_size=3, workers=1, progress=False)
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 
@@ -617,7 +617,7 @@ def cached_model(hs_model: HSModel, lee_path: Path) -> HSModel:
         model, lee_path, None, epochs=1, context_size=3, workers=1, progress=False,
         tune_cache=False,
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     model.settings["cache"] = dict(CACHE)
     return model
 

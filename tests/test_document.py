@@ -25,7 +25,7 @@ def model(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     head = train_head(
         model, lee_path, None, context_size=3, epochs=1, workers=1, progress=False, tune_cache=False
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 
@@ -118,7 +118,7 @@ def test_training_tunes_and_saves_the_cache(cbow_gensim: Word2Vec, lee_path, tmp
     assert len(list(tokenfile.documents(marked))) == len([s for s in stories if s.split()])
     model = HSModel.from_gensim(cbow_gensim)
     head = train_head(model, marked, None, context_size=3, epochs=2, workers=1, progress=False)
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     tuned = model.meta["head"]["cache"]
     assert tuned["heldout_perplexity"] <= tuned["heldout_perplexity_without"]
     if tuned["weight"] > 0:

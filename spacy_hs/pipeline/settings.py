@@ -40,7 +40,7 @@ from ..document import Documents
 from ..errors import ConfigError, Errors, Warnings
 from ..hs_model import Head, HSModel, registered_head_names
 from ..util import is_positive_int
-from ..validation import MAX_CONTEXT_SIZE
+from ..validation import MAX_CONTEXT_SIZE, is_context_size
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
 
 SETTINGS: dict[str, Any] = {
@@ -62,10 +62,12 @@ def check_settings(top_k: Any, context_size: Any, cache: Any) -> None:
     if not (isinstance(cache, str) and cache == "auto"):
         CacheSettings.from_value(cache)  # E027
     # Bounded: contexts are (tokens, context_size) int32 matrices.
-    if context_size is not None and not is_positive_int(context_size):
+    if context_size is not None and not is_context_size(context_size):
+        if is_positive_int(context_size):  # too large
+            raise ConfigError(
+                Errors.E330.format(context_size=context_size, limit=MAX_CONTEXT_SIZE)
+            )
         raise ConfigError(Errors.E302.format(context_size=context_size))
-    if context_size is not None and context_size > MAX_CONTEXT_SIZE:
-        raise ConfigError(Errors.E330.format(context_size=context_size, limit=MAX_CONTEXT_SIZE))
 
 
 @dataclass(frozen=True)
