@@ -247,6 +247,17 @@ class Errors(metaclass=ErrorsWithCodes):
         "package that registers it and a model trained with it."
     )
     # HS model files: integrity (hs_model.py)
+    # Document queries (document.py)
+    E044 = (
+        "{name} must be integers, got an array of {dtype}. Pass token positions as ints "
+        "(a float would be truncated silently), e.g. [0, 3] or np.arange(n)."
+    )
+    E045 = (
+        "{name} holds {value}, outside [0, {n}) for these documents. Pass positions in range: "
+        "negative positions do not count from the end."
+    )
+    E046 = "k must be a positive integer (how many words to return), got {k!r}."
+    E047 = "starts has {starts} entries but ends {ends}; pass one start per end, or none."
     E050 = (
         "Model file {path} is corrupted: its data does not match the checksum recorded in "
         "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
@@ -287,6 +298,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "The {name!r} component has no model: model_path {path!r} does not exist and no model "
         "was loaded from the pipeline directory. Fix model_path, or load a model with "
         "nlp.get_pipe({name!r}).from_disk('path/to/hs_model')."
+    )
+    E308 = (
+        "The hs_* values of Doc {text} do not fit its tokens (it was retokenized after "
+        "hs_predictor, e.g. by merge_entities, or its stored values were altered), and the "
+        "component that made it is not loaded to recompute them. Run the loaded component on "
+        "the Doc again: nlp.get_pipe('hs_predictor')(doc)."
+    )
+    E309 = (
+        "The {name!r} component cannot read these bytes ({error}): they were not written by "
+        "HSPredictor.to_bytes (empty, cut short, or other data). Pass what to_bytes returned."
     )
     # Pipelines: assemble, package, predict (pipeline.py and their commands)
     E310 = (
@@ -387,6 +408,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
     # Evaluation (evaluate.py)
+    E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
         "`spacy-hs preprocess` (for example its --heldout output)."

@@ -160,6 +160,19 @@ def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
     return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
 
 
+def cache_choice(value: str | None) -> str | None:
+    """A typer callback for ``--cache``: off or auto (E191 for anything else)."""
+    if value is not None and value not in ("off", "auto"):
+        fail(ConfigError(Errors.E191.format(option="--cache", value=value)))
+    return value
+
+
+CACHE_HELP = (
+    "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
+    "without one) or off."
+)
+
+
 @app.callback()
 def _root() -> None:
     """Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines."""
