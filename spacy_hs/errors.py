@@ -386,6 +386,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "[head] table_size = {size} must be at least the vocabulary size ({n_words}); use "
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
+    E416 = (
+        "The head's training diverged at epoch {epoch} (train loss {loss:.4g}, held-out "
+        "perplexity {perplexity:.4g}, {initial:.4g} before training), so nothing was saved: "
+        "lower the step size ({rates}), e.g. to a tenth, and train again."
+    )
     # Evaluation (evaluate.py)
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "

@@ -96,7 +96,9 @@ def step_size(high: float, *, zero: bool = False) -> type:
     the weights overflow (checked before training, not found in a NaN after it)."""
     low = "[0" if zero else "(0"
     bounds = {"ge": 0} if zero else {"gt": 0}
-    return bounded(Number, f"a number in {low}, {high:g}] (larger steps diverge)", le=high, **bounds)
+    return bounded(
+        Number, f"a number in {low}, {high:g}] (larger steps diverge)", le=high, **bounds
+    )
 
 
 # gensim's alpha (default 0.025) and the head's rates (defaults 0.1, 0.0003, 0.05).

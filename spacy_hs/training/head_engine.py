@@ -58,6 +58,9 @@ LINEAR_FLOOR = 1e-4
 # Relative held-out improvement below which the plateau schedule starts to decay (and below
 # which the stall schedule decays after an epoch).
 DECAY_BELOW = 0.01
+# A run has diverged when the held-out perplexity or the loss is not finite, or the perplexity
+# is this many times the untrained head's: it is stopped there (E416), before anything is saved.
+DIVERGED_ABOVE = 10.0
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,9 @@ class HeadEngine:
 
     def perplexity(self, corpus: EncodedCorpus) -> float:
         total, count = self.score(corpus)
-        return math.exp(-total / count) if count else math.inf
+        if not count or not math.isfinite(total):
+            return math.inf
+        return math.exp(min(-total / count, 700.0))  # past e^700 it is diverged: no overflow
 
     def train_epoch(
         self,
@@ -338,6 +343,7 @@ class HeadEngine:
                 bar.close()
             seconds = time.perf_counter() - epoch_start
             perplexity = self.perplexity(heldout)
+            self._check_diverged(epoch, loss, perplexity, initial)
             improved = perplexity < best
             entry = {
                 "epoch": epoch,
@@ -377,6 +383,25 @@ class HeadEngine:
             / max(sum(history["epoch_seconds"]), 1e-9),
         )
         return history
+
+    def _check_diverged(self, epoch: int, loss: float, perplexity: float, initial: float) -> None:
+        """E416 if this epoch's loss or held-out perplexity is not finite or has exploded."""
+        if math.isfinite(loss) and perplexity <= DIVERGED_ABOVE * initial:
+            return
+        s = self.settings
+        rates = [f"head.learn_rate = {s.learn_rate:g}"]
+        rates.append(f"head.dense_learn_rate = {s.dense_learn_rate:g}")
+        if self.trainer.table is not None:
+            rates.append(f"head.table_learn_rate = {s.table_learn_rate:g}")
+        raise ConfigError(
+            Errors.E416.format(
+                epoch=epoch,
+                loss=loss,
+                perplexity=perplexity,
+                initial=initial,
+                rates=", ".join(rates),
+            )
+        )
 
     def copy_arrays(self) -> dict[str, np.ndarray]:
         """The trainer's arrays, copied into buffers kept between calls (the n-gram table can
