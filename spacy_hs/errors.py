@@ -505,6 +505,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
     )
+    E172 = (
+        "The corpus metadata {path} is {size:,} bytes, more than the {limit:,} that "
+        "`spacy-hs preprocess` writes (the model's meta.json would be too large to load). "
+        "Re-create the corpus with `spacy-hs preprocess`, or delete the file to train without it."
+    )
     E167 = (
         "Unexpected argument {arg!r}. Config overrides take the form --section.key value, "
         "e.g. --word2vec.epochs 10."
