@@ -391,6 +391,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "perplexity {perplexity:.4g}, {initial:.4g} before training), so nothing was saved: "
         "lower the step size ({rates}), e.g. to a tenth, and train again."
     )
+    E418 = (
+        "{path} has {n_lines:,} line(s): the head holds out whole lines (heldout_fraction = "
+        "{fraction:g}), and this split leaves its training or held-out text empty. Put one "
+        "sentence per line (`spacy-hs preprocess` does), pass a held-out token file, or change "
+        "head.heldout_fraction."
+    )
     # Evaluation (evaluate.py)
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "

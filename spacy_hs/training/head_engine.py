@@ -58,6 +58,7 @@ LINEAR_FLOOR = 1e-4
 # Relative held-out improvement below which the plateau schedule starts to decay (and below
 # which the stall schedule decays after an epoch).
 DECAY_BELOW = 0.01
+DRAW_BATCH = 65536  # held-out side draws per batch (the split is the same for any corpus size)
 # A run has diverged when the held-out perplexity or the loss is not finite, or the perplexity
 # is this many times the untrained head's: it is stopped there (E416), before anything is saved.
 DIVERGED_ABOVE = 10.0
@@ -96,8 +97,8 @@ def encode_sentences(
     the blocks of lines (a document, or ``HELDOUT_BLOCK`` lines; drawn with ``seed``) in
     heldout.ids instead, in order. Returns (train, held-out or None, unknown tokens skipped in
     train)."""
-    rng = np.random.default_rng(seed)
     draws = np.empty(0)
+    batches = _block_draws(seed)
     outputs = [_Writer(directory / "train.ids")]
     if heldout_fraction:
         outputs.append(_Writer(directory / "heldout.ids"))
@@ -105,9 +106,9 @@ def encode_sentences(
     try:
         for tokens in sentences:
             if heldout_fraction and lines == 0:  # a new block: draw its side
-                if block % 65536 == 0:  # draws in batches: the same split for any corpus size
-                    draws = rng.random(65536)
-                side = int(draws[block % 65536] < heldout_fraction)
+                if block % DRAW_BATCH == 0:  # draws in batches: the same split for any size
+                    draws = next(batches)
+                side = int(draws[block % DRAW_BATCH] < heldout_fraction)
                 block += 1
             lines = 0 if not tokens or lines + 1 >= HELDOUT_BLOCK else lines + 1
             ids = [key_to_index[t] for t in tokens if t in key_to_index]
@@ -146,6 +147,28 @@ class _Writer:
         self._write()
         self.file.close()
         return EncodedCorpus(self.path, self.n_ids, self.n_tokens, self.n_sentences)
+
+
+def _block_draws(seed: int) -> Iterator[np.ndarray]:
+    """The uniform draws that put each block of held-out lines on a side, in batches."""
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rng.random(DRAW_BATCH)
+
+
+def check_heldout_split(n_lines: int, settings: HeadSettings, corpus_name: str) -> None:
+    """E418, before any training, if the held-out split of a corpus of ``n_lines`` lines
+    (without a held-out file) is sure to leave the training or the held-out side empty: it has
+    at most ``n_lines`` blocks, and those blocks' draws all fall on one side."""
+    if n_lines > DRAW_BATCH:
+        return  # 65,536 blocks all on one side: not for any heldout_fraction in (0, 1)
+    sides = next(_block_draws(settings.seed))[: max(n_lines, 1)] < settings.heldout_fraction
+    if n_lines < 2 or sides.all() or not sides.any():
+        raise InputError(
+            Errors.E418.format(
+                path=corpus_name, n_lines=n_lines, fraction=settings.heldout_fraction
+            )
+        )
 
 
 def resolve_workers(workers: int) -> int:
