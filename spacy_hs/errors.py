@@ -397,6 +397,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "sentence per line (`spacy-hs preprocess` does), pass a held-out token file, or change "
         "head.heldout_fraction."
     )
+    E419 = (
+        "The head's scratch directory in {path} (TMPDIR) is full ({free:,} bytes free; the "
+        "encoded corpus needs 4 bytes per token). Nothing was saved: free space there, or set "
+        "TMPDIR to a directory on a larger file system."
+    )
     # Evaluation (evaluate.py)
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "

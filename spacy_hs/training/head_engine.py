@@ -19,6 +19,7 @@ The model, its gradient and the update rules are documented in _head_train.pyx.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
@@ -36,7 +37,7 @@ from tqdm import tqdm
 
 from .._head_train import HeadTrainer
 from ..corpus import tokenfile
-from ..errors import ConfigError, Errors, InputError
+from ..errors import ConfigError, Errors, InputError, OutputError
 from ..heads.directional import initial_arrays
 from ..util import available_cores
 from .config import HeadSettings
@@ -451,15 +452,49 @@ def _chunk_bounds(n_ids: int) -> np.ndarray:
     return np.linspace(0, n_ids, n_chunks + 1).astype(np.int64)
 
 
+SCRATCH_PREFIX = "spacy_hs_head."
+
+
 class ScratchDirectory:
-    """A temporary directory for the encoded corpus, removed on exit."""
+    """A temporary directory for the encoded corpus (4 bytes per token), removed on exit. Its
+    name holds the process id, so that the next run removes the scratch of a killed one."""
 
     def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix="spacy_hs_head."))
+        remove_stale_scratch(Path(tempfile.gettempdir()))
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}."))
+        except OSError as err:
+            self.__exit__(type(err), err, None)
+            raise
         return self.path
 
-    def __exit__(self, *exc: Any) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+    def __exit__(self, kind: Any, err: BaseException | None, traceback: Any) -> None:
+        """Removes the directory; a full file system (ENOSPC) is E419, not a raw OSError."""
+        if hasattr(self, "path"):
+            shutil.rmtree(self.path, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = tempfile.gettempdir()
+            free = shutil.disk_usage(where).free
+            raise OutputError(Errors.E419.format(path=where, free=free)) from None
+
+
+def remove_stale_scratch(directory: Path) -> None:
+    """Remove the scratch directories in ``directory`` of processes that no longer run (a run
+    killed by SIGKILL cannot remove its own)."""
+    for path in directory.glob(f"{SCRATCH_PREFIX}*.*"):
+        pid = path.name[len(SCRATCH_PREFIX) :].split(".", 1)[0]
+        if pid.isdigit() and path.is_dir() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def train_head_arrays(
