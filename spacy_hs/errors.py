@@ -252,6 +252,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
         "HSModel.to_disk."
     )
+    E051 = (
+        "Model {path} changed while it was being loaded (another process replaced or moved "
+        "it); nothing is corrupted. Load it again once that process has finished."
+    )
     # Pipeline component (component.py)
     E300 = (
         "The {name!r} component has no model. Give one with "

@@ -162,6 +162,27 @@ def from_disk(cls: type[Model], path: str | Path) -> Model:
     meta_path = path / META_FILE
     if path.is_file() or not (meta_path.exists() or meta_path.is_symlink()):
         raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path)))
+    before = _identity(path)
+    try:
+        return _load_dir(cls, path)
+    except ModelFileError:
+        if _identity(path) != before:  # replaced (or moved) by another process meanwhile
+            raise ModelFileError(Errors.E051.format(path=path)) from None
+        raise
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What changes when a model directory is replaced: its inode, and meta.json's inode, size
+    and modification time (None if either is gone)."""
+    try:
+        folder, meta = path.stat(), (path / META_FILE).stat()
+    except OSError:
+        return None
+    return (folder.st_dev, folder.st_ino, meta.st_ino, meta.st_size, meta.st_mtime_ns)
+
+
+def _load_dir(cls: type[Model], path: Path) -> Model:
+    meta_path = path / META_FILE
     header = _read_json(meta_path, validation.META_MAX_BYTES, "meta.json may have")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else None
