@@ -256,6 +256,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Model {path} changed while it was being loaded (another process replaced or moved "
         "it); nothing is corrupted. Load it again once that process has finished."
     )
+    E052 = (
+        "Model {path}: meta.json declares arrays of {size:,} bytes, more than the {available:,} "
+        "bytes of memory available; nothing was read. Load it on a machine with more memory, or "
+        "re-create the model with `spacy-hs train` if meta.json is wrong."
+    )
     # Pipeline component (component.py)
     E300 = (
         "The {name!r} component has no model. Give one with "

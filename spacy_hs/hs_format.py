@@ -25,7 +25,7 @@ from . import registry, validation
 from .errors import Errors, MissingModelFileError, ModelFileError, OutputExistsError, describe
 from .heads.protocol import Head
 from .tree import HuffmanTree
-from .util import check_replaceable, recover_dir, staging_dir
+from .util import available_memory, check_replaceable, recover_dir, staging_dir
 
 if TYPE_CHECKING:
     from .hs_model import HSModel
@@ -188,6 +188,11 @@ def _load_dir(cls: type[Model], path: Path) -> Model:
         found = header.get("format") if isinstance(header, dict) else None
         raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path, found)))
     specs = _check_header(header, meta_path)
+    declared = sum(validation.n_elements(shape) * np.dtype(dtype).itemsize
+                   for shape, dtype in specs.values())  # fmt: skip
+    available = available_memory()
+    if declared > available:  # before anything is allocated (a forged, sparse model)
+        raise ModelFileError(Errors.E052.format(path=path, size=declared, available=available))
     n_words = specs["counts"][0][0]
     words = _read_json(
         path / WORDS_FILE,
