@@ -4,7 +4,7 @@ Each message says what went wrong and how to fix it, and carries its code: ``Err
 reads ``"[E001] ..."``, so users can search for it (spaCy's ``ErrorsWithCodes``). All errors
 derive from ``SpacyHSError``; the CLI catches that one class and prints the message. Numbering:
 E0xx model and queries, E1xx corpus, preprocessing and training, E2xx evaluation, E3xx the
-pipeline component and packaging, E4xx heads, E5xx config.
+pipeline component and packaging, E4xx heads, E5xx config, E8xx Dask, E9xx scoring corpora.
 """
 
 from __future__ import annotations
@@ -672,6 +672,79 @@ class Errors(metaclass=ErrorsWithCodes):
         "(`dask worker {address}`) and run again."
     )
 
+    # Scoring corpora (scoring/, cli/score.py)
+    E900 = (
+        "Cannot load pipeline {name}: {reason}. Pass a directory written by `spacy-hs "
+        "assemble` (or `spacy-hs train`), or the name of an installed pipeline package."
+    )
+    E901 = (
+        "Pipeline {name} has no hs_predictor component (components: {names}), so it gives no "
+        "perplexity. Use a pipeline made by `spacy-hs assemble`, or add the component."
+    )
+    E902 = (
+        "Line {line} of {path} is not valid JSON ({reason}). Each line of a JSON Lines file must "
+        'be one JSON object such as {{"id": 1, "text": "..."}}; fix the line, or pass '
+        "--skip-bad to skip bad lines."
+    )
+    E903 = (
+        "Line {line} of {path} has no {field!r} string field (found {found}). Name the text's "
+        "field with --text-field, or pass --skip-bad to skip such lines."
+    )
+    E904 = (
+        "Line {line} of {path} is not valid UTF-8 ({reason}). Convert the file first (e.g. "
+        "`iconv -f latin1 -t utf-8`), or pass --skip-bad to skip the documents of such lines."
+    )
+    E905 = (
+        "Input {path} {problem}. Pass files of documents: JSON Lines (.jsonl) or plain text "
+        "with a blank line between documents, either optionally .gz compressed."
+    )
+    E906 = "Cannot read input {path}: {reason}. Check that it is a readable (gzip) file."
+    E907 = (
+        "Output {path} is a directory. Pass a file path such as scores.jsonl (or "
+        "scores.parquet for Parquet)."
+    )
+    E908 = (
+        "Writing {path} as Parquet needs pyarrow, which is not installed ({reason}). Install it "
+        'with pip install "spacy-hs[parquet]", or write JSON Lines (a name ending in .jsonl).'
+    )
+    E909 = (
+        "--buckets must be two percentiles between 0 and 100 in increasing order, such as "
+        "33,66; got {value!r}."
+    )
+    E910 = (
+        "--cutoffs must be two perplexities in increasing order (e.g. 120,450), or a cutoffs "
+        "file written beside an earlier output (*.cutoffs.json); got {value!r}: {reason}."
+    )
+    E911 = (
+        "Give either --buckets (cutoffs at percentiles of this corpus) or --cutoffs (cutoffs "
+        "given), not both."
+    )
+    E912 = "{option} must be {expected}, got {value!r}."
+    E913 = (
+        "--kept needs --max-perplexity: give the perplexity at or under which a document is "
+        "kept."
+    )
+    E914 = (
+        "No document of the sample has a perplexity (no token was scored), so --buckets has no "
+        "percentiles to cut at. Check the pipeline's language and the text field, or give "
+        "--cutoffs."
+    )
+    E915 = (
+        "Scoring documents {first} to {last} failed on a Dask worker, so nothing was written: "
+        "{reason}"
+    )
+    E916 = (
+        "Dask workers died {count} time(s) while scoring documents {first} to {last} ({reason}), "
+        "so the run stopped; nothing was written. A worker running out of memory is the usual "
+        "cause: give workers more memory, or pass a smaller --chunk-mb."
+    )
+    E917 = (
+        "A worker process died while scoring documents {first} to {last} ({reason}), so the run "
+        "stopped; nothing was written. A worker running out of memory is the usual cause: use "
+        "fewer --workers or a smaller --chunk-mb."
+    )
+    E918 = "Refusing to write {path}: {other} is written there too. Give each output its own path."
+
     # Surprisal view (surprisal.py, view/, cli/render.py)
     E702 = "top_k must be a positive integer, got {top_k!r}."
     E703 = (
@@ -832,6 +905,11 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Train on a larger corpus or check the model's normalisation (lowercasing)."
     )
     # Training (word2vec.py, train.py)
+    # Scoring corpora (scoring/)
+    W900 = (
+        "Skipped {count} bad input line(s) (--skip-bad); the first: {first}. Their documents "
+        "have no score."
+    )
     # Preprocessing (preprocess.py)
     W100 = (
         "{path}: {count} byte(s) were not valid UTF-8 and were replaced with U+FFFD. If the file "

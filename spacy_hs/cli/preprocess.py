@@ -8,7 +8,17 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, in_range, library_warnings
+from ._util import (
+    Arg,
+    DashboardOpt,
+    EngineName,
+    Opt,
+    SchedulerTimeoutOpt,
+    app,
+    dask_options,
+    in_range,
+    library_warnings,
+)
 
 
 class Action(str, Enum):
@@ -20,11 +30,6 @@ class Action(str, Enum):
 class StopwordAction(str, Enum):
     keep = "keep"
     drop = "drop"
-
-
-class EngineName(str, Enum):
-    local = "local"
-    dask = "dask"
 
 
 @app.command("preprocess")
@@ -189,18 +194,8 @@ def preprocess_cli(
             show_default=False,
         ),
     ] = None,
-    dashboard: Annotated[
-        bool,
-        Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787."),
-    ] = False,
-    scheduler_timeout: Annotated[
-        float | None,
-        Opt(
-            "--scheduler-timeout",
-            help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-            show_default=False,
-        ),
-    ] = None,
+    dashboard: DashboardOpt = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
 ) -> None:
     """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
 
@@ -214,7 +209,6 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import ConfigError, Errors
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -223,24 +217,20 @@ def preprocess_cli(
         urls=urls.value,
         stopwords=stopwords.value,
     )
-    dask_options = {
-        "workers": workers,
-        "scheduler": scheduler or None,  # project.yml passes "" for none
-        "chunk_mb": chunk_mb,
-        "dashboard": dashboard or None,
-        "timeout": scheduler_timeout,
-    }
-    dask_options = {name: value for name, value in dask_options.items() if value is not None}
-    if engine == EngineName.local and dask_options:
-        flags = {"timeout": "scheduler_timeout"}
-        given = ", ".join("--" + flags.get(name, name).replace("_", "-") for name in dask_options)
-        raise ConfigError(Errors.E807.format(options=given))
+    engine_options = dask_options(
+        engine,
+        workers=workers,
+        scheduler=scheduler,
+        chunk_mb=chunk_mb,
+        dashboard=dashboard,
+        scheduler_timeout=scheduler_timeout,
+    )
     with library_warnings():
         runner = None
         if engine == EngineName.dask:
             from ..corpus.dask_engine import DaskEngine
 
-            runner = DaskEngine(**dask_options)
+            runner = DaskEngine(**engine_options)
         try:
             result = preprocess(
                 inputs,
