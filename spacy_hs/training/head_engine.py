@@ -19,11 +19,8 @@ The model, its gradient and the update rules are documented in _head_train.pyx.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 from array import array
@@ -37,10 +34,11 @@ from tqdm import tqdm
 
 from .._head_train import HeadTrainer
 from ..corpus import tokenfile
-from ..errors import ConfigError, Errors, InputError, OutputError
+from ..errors import ConfigError, Errors, InputError
 from ..heads.directional import initial_arrays
 from ..util import available_cores
 from .config import HeadSettings
+from .scratch import ScratchDirectory
 
 # A chunk is at least this many ids (a thread's unit of work), and an epoch at most this many
 # chunks, whatever the corpus size.
@@ -412,20 +410,12 @@ class HeadEngine:
         """E416 if this epoch's loss or held-out perplexity is not finite or has exploded."""
         if math.isfinite(loss) and perplexity <= DIVERGED_ABOVE * initial:
             return
-        s = self.settings
-        rates = [f"head.learn_rate = {s.learn_rate:g}"]
-        rates.append(f"head.dense_learn_rate = {s.dense_learn_rate:g}")
-        if self.trainer.table is not None:
-            rates.append(f"head.table_learn_rate = {s.table_learn_rate:g}")
-        raise ConfigError(
-            Errors.E416.format(
-                epoch=epoch,
-                loss=loss,
-                perplexity=perplexity,
-                initial=initial,
-                rates=", ".join(rates),
-            )
+        names = ("learn_rate", "dense_learn_rate") + ("table_learn_rate",) * (
+            self.trainer.table is not None
         )
+        rates = ", ".join(f"head.{name} = {getattr(self.settings, name):g}" for name in names)
+        values = {"epoch": epoch, "loss": loss, "perplexity": perplexity, "initial": initial}
+        raise ConfigError(Errors.E416.format(rates=rates, **values))
 
     def copy_arrays(self) -> dict[str, np.ndarray]:
         """The trainer's arrays, copied into buffers kept between calls (the n-gram table can
@@ -450,51 +440,6 @@ class HeadEngine:
 def _chunk_bounds(n_ids: int) -> np.ndarray:
     n_chunks = min(max(n_ids // MIN_CHUNK, 1), MAX_CHUNKS)
     return np.linspace(0, n_ids, n_chunks + 1).astype(np.int64)
-
-
-SCRATCH_PREFIX = "spacy_hs_head."
-
-
-class ScratchDirectory:
-    """A temporary directory for the encoded corpus (4 bytes per token), removed on exit. Its
-    name holds the process id, so that the next run removes the scratch of a killed one."""
-
-    def __enter__(self) -> Path:
-        remove_stale_scratch(Path(tempfile.gettempdir()))
-        try:
-            self.path = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}."))
-        except OSError as err:
-            self.__exit__(type(err), err, None)
-            raise
-        return self.path
-
-    def __exit__(self, kind: Any, err: BaseException | None, traceback: Any) -> None:
-        """Removes the directory; a full file system (ENOSPC) is E419, not a raw OSError."""
-        if hasattr(self, "path"):
-            shutil.rmtree(self.path, ignore_errors=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            where = tempfile.gettempdir()
-            free = shutil.disk_usage(where).free
-            raise OutputError(Errors.E419.format(path=where, free=free)) from None
-
-
-def remove_stale_scratch(directory: Path) -> None:
-    """Remove the scratch directories in ``directory`` of processes that no longer run (a run
-    killed by SIGKILL cannot remove its own)."""
-    for path in directory.glob(f"{SCRATCH_PREFIX}*.*"):
-        pid = path.name[len(SCRATCH_PREFIX) :].split(".", 1)[0]
-        if pid.isdigit() and path.is_dir() and not _running(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
 
 
 def train_head_arrays(
