@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Errors, OutputError
+from ..util import _alive
 
 SCRATCH_PREFIX = "spacy_hs_head."
 
@@ -43,15 +44,5 @@ def remove_stale_scratch(directory: Path) -> None:
     killed by SIGKILL cannot remove its own)."""
     for path in directory.glob(f"{SCRATCH_PREFIX}*.*"):
         pid = path.name[len(SCRATCH_PREFIX) :].split(".", 1)[0]
-        if pid.isdigit() and path.is_dir() and not _running(int(pid)):
+        if pid.isdigit() and path.is_dir() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
