@@ -238,26 +238,7 @@ class HSModel(HSVocab):
         token_ids = np.array(
             [i for sentence in sentences for i in self.ids_or_unknown(sentence)], dtype=np.int32
         ).reshape(-1)
-        return self.log_prob_ids(token_ids, lengths, head=head, unknown=unknown, cache=cache)
-
-    def log_prob_ids(
-        self,
-        token_ids: np.ndarray,
-        sentence_lengths: np.ndarray,
-        head: str = "auto",
-        unknown: str | None = "auto",
-        cache: Any = "auto",
-        context_size: int | None = None,
-    ) -> np.ndarray:
-        """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
-        -1 for unknown tokens, and the lengths of its sentences (summing to N).
-
-        context_size: read at most this many known words before each token (the pipeline
-            component's ``context_size``); None: the head's own ``context_size``.
-        """
-        return self.document(
-            token_ids, sentence_lengths, head, unknown, cache, context_size
-        ).log_probs()
+        return self.document(token_ids, lengths, head, unknown, cache).log_probs()
 
     def document(
         self,
@@ -270,8 +251,11 @@ class HSModel(HSVocab):
     ) -> Document:
         """A ``Document`` (``spacy_hs.document``) of word ids (-1 unknown) and sentence
         lengths: per-token log-probabilities, top-k after any position and whole distributions,
-        all with the same history (head, cache, unknown word: see ``log_prob_stream``;
-        ``context_size``: see ``log_prob_ids``)."""
+        all with the same history (head, cache, unknown word: see ``log_prob_stream``).
+
+        context_size: read at most this many known words before each token (the pipeline
+            component's ``context_size``); None: the head's own ``context_size``.
+        """
         token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
         return Document(
             token_ids,

@@ -193,7 +193,9 @@ def test_heads_match_the_public_prediction_api(trained, small_heldout, head):
     log_prob_next."""
     model = HSModel.from_disk(trained["model"])
     if head == "directional":
-        model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+        model.trained_head = DirectionalHead.from_hs_model(
+            model, context_size=2, diagonal=True, fine_tune_vectors=True
+        )
     positions = scored_positions(small_heldout, model)
     contexts = [context for context, _ in positions]
     targets = [word for _, word in positions]
@@ -477,7 +479,9 @@ def cached_expectation(model: HSModel, documents: list[list[list[str]]]) -> tupl
 
 def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
     model = HSModel.from_disk(trained["model"])
-    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.trained_head = DirectionalHead.from_hs_model(
+        model, context_size=2, diagonal=True, fine_tune_vectors=True
+    )
     model.settings["cache"] = {"size": 40, "weight": 0.25}
     sentences = [line.split() for line in small_heldout.read_text("utf8").splitlines()]
     # Unmarked: the whole file is one document; marked: each line is one.
