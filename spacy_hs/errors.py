@@ -263,6 +263,15 @@ class Errors(metaclass=ErrorsWithCodes):
         "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
         "HSModel.to_disk."
     )
+    E051 = (
+        "Model {path} changed while it was being loaded (another process replaced or moved "
+        "it); nothing is corrupted. Load it again once that process has finished."
+    )
+    E052 = (
+        "Model {path}: meta.json declares arrays of {size:,} bytes, more than the {available:,} "
+        "bytes of memory available; nothing was read. Load it on a machine with more memory, or "
+        "re-create the model with `spacy-hs train` if meta.json is wrong."
+    )
     # Pipeline component (component.py)
     E300 = (
         "The {name!r} component has no model. Give one with "
@@ -407,6 +416,22 @@ class Errors(metaclass=ErrorsWithCodes):
         "[head] table_size = {size} must be at least the vocabulary size ({n_words}); use "
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
+    E416 = (
+        "The head's training diverged at epoch {epoch} (train loss {loss:.4g}, held-out "
+        "perplexity {perplexity:.4g}, {initial:.4g} before training), so nothing was saved: "
+        "lower the step size ({rates}), e.g. to a tenth, and train again."
+    )
+    E418 = (
+        "{path} has {n_lines:,} line(s): the head holds out whole lines (heldout_fraction = "
+        "{fraction:g}), and this split leaves its training or held-out text empty. Put one "
+        "sentence per line (`spacy-hs preprocess` does), pass a held-out token file, or change "
+        "head.heldout_fraction."
+    )
+    E419 = (
+        "The head's scratch directory in {path} (TMPDIR) is full ({free:,} bytes free; the "
+        "encoded corpus needs 4 bytes per token). Nothing was saved: free space there, or set "
+        "TMPDIR to a directory on a larger file system."
+    )
     # Evaluation (evaluate.py)
     E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (
@@ -521,6 +546,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "Cannot read the corpus metadata {path}: {reason}. Re-create the corpus with "
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
+    )
+    E172 = (
+        "The corpus metadata {path} is {size:,} bytes, more than the {limit:,} that "
+        "`spacy-hs preprocess` writes (the model's meta.json would be too large to load). "
+        "Re-create the corpus with `spacy-hs preprocess`, or delete the file to train without it."
     )
     E167 = (
         "Unexpected argument {arg!r}. Config overrides take the form --section.key value, "
