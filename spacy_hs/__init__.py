@@ -9,12 +9,27 @@ if TYPE_CHECKING:
     from .tree import HuffmanTree
 
 __version__ = "0.1.0"
-__all__ = ["HSModel", "HuffmanTree", "__version__", "render", "serve"]
+__all__ = [
+    "HSModel",
+    "HuffmanTree",
+    "__version__",
+    "render",
+    "score_corpus",
+    "score_documents",
+    "serve",
+]
 
 # Where each public name lives. They load on first use, so that `import spacy_hs` is instant:
 # the command line (``spacy_hs.__main__``) makes Ctrl-C quiet before anything heavy loads, and
-# the surprisal view (spacy_hs.view) imports spaCy.
-_LAZY = {"HSModel": "hs_model", "HuffmanTree": "tree", "render": "view", "serve": "view"}
+# the surprisal view and scoring import spaCy.
+_LAZY = {
+    "HSModel": "hs_model",
+    "HuffmanTree": "tree",
+    "render": "view",
+    "serve": "view",
+    "score_documents": "scoring",
+    "score_corpus": "scoring",
+}
 
 
 def __getattr__(name: str) -> object:

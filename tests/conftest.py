@@ -276,3 +276,28 @@ def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
 def any_headed(request: pytest.FixtureRequest) -> HSModel:
     """Each trained head in turn."""
     return request.getfixturevalue("headed" if request.param == "directional" else "ngram_headed")
+
+
+# -- scoring corpora ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scoring_pipeline_dir(
+    normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A pipeline directory (as `spacy-hs assemble` writes) around ``normalized_model``."""
+    from spacy_hs.pipeline.package import build_pipeline
+
+    path = tmp_path_factory.mktemp("pipelines") / "lee_pipeline"
+    build_pipeline(normalized_model, "en").to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def heldout_documents() -> list[str]:
+    """Held-out text for scoring: Penn Treebank's validation set (73k words, unseen by the Lee
+    models), as documents of 8 sentences each."""
+    import treebank
+
+    lines = [line.strip() for line in treebank.penn["valid"].splitlines() if line.strip()]
+    return [" ".join(lines[i : i + 8]) for i in range(0, len(lines), 8)]

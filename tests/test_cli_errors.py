@@ -526,6 +526,20 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
     assert_nothing_written(full_disk)
 
 
+def test_a_full_tmpdir_is_one_error(full_disk: Path, tmp_path: Path, monkeypatch) -> None:
+    """A full TMPDIR gave a raw ENOSPC from the head's scratch files, after gensim had
+    trained."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(full_disk))
+    monkeypatch.setattr(tempfile, "tempdir", str(full_disk))
+    head = ["--head.enabled", "true", "--head.epochs", "1", "--head.ngram_orders", "0"]
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, *head)
+    fails_with(result, "E419", "TMPDIR", "4 bytes per token")
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "old.txt"]
+
+
 def test_package_on_a_disk_too_small_is_one_error(model_dir: Path, tmp_path: Path) -> None:
     """spaCy's packaging copies the pipeline with shutil.copytree, which gathers ENOSPC into a
     shutil.Error: E019, and nothing half-written on the disk (a 512 KiB tmpfs, smaller than

@@ -163,6 +163,22 @@ def test_dom_contract_matches_the_surprisal_values(docs: list[Doc]) -> None:
     )
 
 
+def test_the_page_says_which_word_a_token_was_scored_as(nlp: Language) -> None:
+    """Token._.hs_word where it differs from the token's text ("Police" as "police", "1984"
+    as "<num>"), for the tooltip."""
+    doc = nlp("Police said the fire started in 1984 near the town.")
+    html = render([doc], page=False)
+    (data,) = [json.loads(m) for m in re.findall(r'class="hs-data">(.*?)</script>', html, re.S)]
+    expected = {
+        str(t.i): t._.hs_word
+        for t in doc
+        if t._.hs_logprob is not None and t._.hs_word != t.text
+    }
+    assert data["scored_as"] == expected
+    assert expected.get("6") == "<num>" and expected.get("0", "police") == "police"
+    assert "scored as" in (Path(spacy_hs.__file__).parent / "view/static/view.js").read_text()
+
+
 def test_spans_render_their_tokens_only(docs: list[Doc]) -> None:
     span = docs[0][3:15]
     tokens = tokens_in(render(span))

@@ -6,7 +6,8 @@ import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from enum import Enum
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -143,6 +144,51 @@ def in_range(
         return value
 
     return check
+
+
+class EngineName(str, Enum):
+    """Where a command's work runs: this machine, or a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
+
+
+# The Dask options every command with an engine has.
+DashboardOpt = Annotated[
+    bool, Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787.")
+]
+SchedulerTimeoutOpt = Annotated[
+    float | None,
+    Opt(
+        "--scheduler-timeout",
+        help="Dask: seconds to wait for --scheduler and a worker (default 10).",
+        show_default=False,
+    ),
+]
+
+
+def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
+    """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
+    None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
+    any is given with ``--engine local``."""
+    given = {name: value for name, value in given.items() if value not in (None, "", False)}
+    if engine == EngineName.local and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(Errors.E807.format(options=flags))
+    return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
+
+
+def cache_choice(value: str | None) -> str | None:
+    """A typer callback for ``--cache``: off or auto (E191 for anything else)."""
+    if value is not None and value not in ("off", "auto"):
+        fail(ConfigError(Errors.E191.format(option="--cache", value=value)))
+    return value
+
+
+CACHE_HELP = (
+    "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
+    "without one) or off."
+)
 
 
 @app.callback()

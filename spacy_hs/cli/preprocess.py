@@ -9,7 +9,18 @@ from typing import Annotated, Any
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, fail, in_range, library_warnings
+from ._util import (
+    Arg,
+    DashboardOpt,
+    EngineName,
+    Opt,
+    SchedulerTimeoutOpt,
+    app,
+    dask_options,
+    fail,
+    in_range,
+    library_warnings,
+)
 
 # The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
 MAX_SEED = 2**63 - 1
@@ -21,7 +32,7 @@ def _process_count(option: str) -> Callable[[Any], Any]:
     at_least_one = in_range(option, 1)
 
     def check(value: Any) -> Any:
-        from ..corpus.engine import check_worker_processes
+        from ..dask_cluster import check_worker_processes
         from ..errors import SpacyHSError
 
         at_least_one(value)
@@ -49,11 +60,6 @@ class NumbersRule(str, Enum):
 class StopwordAction(str, Enum):
     keep = "keep"
     drop = "drop"
-
-
-class EngineName(str, Enum):
-    local = "local"
-    dask = "dask"
 
 
 @app.command("preprocess")
@@ -232,18 +238,8 @@ def preprocess_cli(
             show_default=False,
         ),
     ] = None,
-    dashboard: Annotated[
-        bool,
-        Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787."),
-    ] = False,
-    scheduler_timeout: Annotated[
-        float | None,
-        Opt(
-            "--scheduler-timeout",
-            help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-            show_default=False,
-        ),
-    ] = None,
+    dashboard: DashboardOpt = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
 ) -> None:
     """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
 
@@ -257,7 +253,7 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import EXIT_INTERRUPTED, ConfigError, Errors
+    from ..errors import EXIT_INTERRUPTED
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -267,24 +263,20 @@ def preprocess_cli(
         stopwords=stopwords.value,
         numbers_rule=numbers_rule.value,
     )
-    dask_options = {
-        "workers": workers,
-        "scheduler": scheduler or None,  # project.yml passes "" for none
-        "chunk_mb": chunk_mb,
-        "dashboard": dashboard or None,
-        "timeout": scheduler_timeout,
-    }
-    dask_options = {name: value for name, value in dask_options.items() if value is not None}
-    if engine == EngineName.local and dask_options:
-        flags = {"timeout": "scheduler_timeout"}
-        given = ", ".join("--" + flags.get(name, name).replace("_", "-") for name in dask_options)
-        raise ConfigError(Errors.E807.format(options=given))
+    engine_options = dask_options(
+        engine,
+        workers=workers,
+        scheduler=scheduler,
+        chunk_mb=chunk_mb,
+        dashboard=dashboard,
+        scheduler_timeout=scheduler_timeout,
+    )
     with library_warnings():
         runner = None
         if engine == EngineName.dask:
             from ..corpus.dask_engine import DaskEngine
 
-            runner = DaskEngine(**dask_options)
+            runner = DaskEngine(**engine_options)
         try:
             result = preprocess(
                 inputs,

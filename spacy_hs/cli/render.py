@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app, in_range
+from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
 
 
 @app.command("render")
@@ -70,6 +70,10 @@ def render_cli(
             help="With --pretokenized: lines grouped per document.",
         ),
     ] = 1,
+    cache: Annotated[
+        str | None,
+        Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
+    ] = None,
 ) -> None:
     """Write the surprisal view of a text: each word coloured by the exact rank (or surprisal)
     of the actual word in the pipeline's next-word distribution, with its top-k predictions and
@@ -97,7 +101,7 @@ def render_cli(
     else:
         limit = None if max_docs is None else max_docs * (sentences_per_doc if pretokenized else 1)
         lines = read_lines(input_path, max_lines=limit)
-    nlp, _ = load_predictor_pipeline(pipeline)
+    nlp, _ = load_predictor_pipeline(pipeline, cache=cache)
     if pretokenized:
         docs = token_lines_to_docs(nlp, lines, sentences_per_doc=sentences_per_doc)
     else:

@@ -13,28 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ..errors import ConfigError, Errors
-from ..util import WORKERS_PER_CORE, available_cores, max_workers, open_new
+from ..util import open_new
 from . import tokenfile
 from .inputs import Batch, Reader, WorkUnit, batches
 from .processor import BatchResult, ProcessorConfig, SplitPart
-
-
-def check_worker_processes(option: str, value: int) -> None:
-    """ConfigError (E114) if ``value`` worker processes are more than ``max_workers``, the
-    cap of training's threads: beyond it, processes only wait for a core, each holding its own
-    Python and spaCy, and a run gets slower and bigger."""
-    limit = max_workers()
-    if value > limit:
-        raise ConfigError(
-            Errors.E114.format(
-                option=option,
-                value=value,
-                limit=limit,
-                factor=WORKERS_PER_CORE,
-                cores=available_cores(),
-            )
-        )
 
 
 @dataclass
