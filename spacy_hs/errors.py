@@ -9,6 +9,8 @@ pipeline component and packaging, E4xx heads, E5xx config, E8xx Dask, E9xx scori
 
 from __future__ import annotations
 
+# The exit code of a command stopped by Ctrl-C, as the shell gives it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 class ErrorsWithCodes(type):
     """Prefix every message attribute with its code: ``Errors.E001 == "[E001] ..."``."""
@@ -641,6 +643,15 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
     E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
+    E115 = (
+        "Input {path} is {kind}, not text: its bytes would be read as words. Extract it first "
+        "(`{command}`) and pass the text files, or the directory, it holds."
+    )
+    E114 = (
+        "{option} {value} is more than {limit}, {factor} times the {cores} core(s) this process "
+        "may use: each worker process loads its own Python and spaCy pipeline and then waits "
+        "for a core, so more only cost memory and time. Use at most {limit}."
+    )
     E120 = (
         "gensim's test data is not installed (looked for {path}). The default corpus ships "
         "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "
@@ -810,7 +821,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
     E724 = (
         "timeout={value!r} is not valid: give the seconds a connection may stay open, a "
-        "positive number (default 10)."
+        "number above 0 and at most {most:g} (a day; default 10)."
     )
     E725 = (
         "max_connections={value!r} is not valid: give the connections served at once, an "
@@ -842,10 +853,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "No text to render in {path}: every line is empty. Give a file with one document per "
         "line."
     )
-    E736 = (
-        "Refusing to write {path}: it is also the input, which would be lost. Write the view "
-        "somewhere else, e.g. --output view.html."
-    )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
     E738 = (
         "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
@@ -855,6 +862,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."
+    )
+    E741 = (
+        "Document {number} has {length:,} characters, more than the pipeline's max_length "
+        "({limit:,}) that spaCy tokenizes at once. Split it into several lines (each line is a "
+        "document), or pass a token file of it (`spacy-hs preprocess`) with --pretokenized."
     )
 
 class Warnings(metaclass=ErrorsWithCodes):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import gensim
@@ -192,6 +194,35 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     )
     attach_head(model, head, export_fine_tuned_vectors=False)
     return model
+
+
+@contextmanager
+def mounted_tmpfs(directory: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``directory`` (created) for the block, to fill or make
+    read-only; skips the test where mounting is not allowed (it needs root). Always
+    unmounted."""
+    directory.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (a tmpfs remounted ``ro``, holding ``old.txt``),
+    where even root cannot write."""
+    with mounted_tmpfs(tmp_path / "read_only") as directory:
+        (directory / "old.txt").write_text("an earlier output\n")
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield directory
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from wasabi import msg
 
-from ..errors import ConfigError, Errors, SpacyHSError
+from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
 
@@ -48,7 +48,25 @@ class _Command(_HelpLayout, TyperCommand):
 
 
 class _Group(_HelpLayout, TyperGroup):
-    pass
+    """A Ctrl-C while the arguments are read (typer then loads pydantic, for a second) or while
+    the command runs is one line and exit code 130; typer would exit with 130 and say nothing.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _interrupt_is_one_line() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        msg.fail("Interrupted.", exits=EXIT_INTERRUPTED)
 
 
 class _App(typer.Typer):

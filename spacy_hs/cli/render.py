@@ -80,7 +80,13 @@ def render_cli(
     the distribution's entropy on hover. The page needs no server and makes no request."""
     from ..pipeline.package import load_predictor_pipeline  # spaCy loads lazily: --help stays fast
     from ..view import render
-    from ..view.documents import read_lines, texts_to_docs, token_lines_to_docs, write_page
+    from ..view.documents import (
+        check_page_output,
+        read_lines,
+        texts_to_docs,
+        token_lines_to_docs,
+        write_page,
+    )
 
     if input_path is not None and text is not None:
         raise ConfigError(Errors.E730)
@@ -88,6 +94,8 @@ def render_cli(
         raise ConfigError(Errors.E731)
     if sentences_per_doc != 1 and not pretokenized:
         raise ConfigError(Errors.E739)
+    inputs = [pipeline] + ([input_path] if input_path is not None else [])
+    check_page_output(output, inputs)  # before any work: never over a model's files
     if text is not None:
         lines = [text]
     else:
@@ -101,7 +109,7 @@ def render_cli(
     docs = docs[:max_docs] if max_docs is not None else docs
     html = render(docs, style=style, page=True, jupyter=False, options={"top_k": top_k})
     assert html is not None
-    write_page(output, html, inputs=[input_path] if input_path is not None else [])
+    write_page(output, html, inputs=inputs)
     n_tokens = sum(len(doc) for doc in docs)
     size = len(html.encode("utf8"))
     msg.good(f"Wrote {output}: {len(docs)} document(s), {n_tokens:,} tokens, {size:,} bytes")
