@@ -165,7 +165,7 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     token_file = tmp / "default.tok.txt"
     if args.quick:
         raw = tmp / "lee.txt"
-        raw.write_text(first_lines(lee_corpus().read_text(encoding="utf8"), 20_000), "utf8")
+        raw.write_text(first_lines(lee_corpus().read_text(encoding="utf8"), 100_000), "utf8")
         preprocess([raw], token_file, progress=False)
     else:
         raw_files = extract_default_corpus(tmp / "raw")
