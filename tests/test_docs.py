@@ -40,6 +40,12 @@ import spacy_hs.cli
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN = {"python": "python", "bash": "shell", "sh": "shell", "shell": "shell"}
 MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|illustrative)\b\s*(.*?)\s*-->")
+# The README's set-up commands install the package: CI runs the test command (.ci/run reads it
+# from the README), and tests/test_project.py the workflow of the main command.
+SETUP = {
+    "<!-- main-command -->": ("skip", "the set-up command (pip install); see tests/test_project.py"),
+    "<!-- test-command -->": ("skip", "the set-up command (pip install); CI runs it"),
+}
 CHECK = re.compile(r"#\s*->\s*(.*?)\s*$")
 MAX_SKIPPED = 6
 
@@ -72,7 +78,8 @@ def blocks(page: Path) -> list[Block]:
         body = [line[len(indent) :] for line in lines[i + 1 : end]]
         previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         marker = MARKER.search(previous)
-        found.append(Block(page, i + 1, lang, "\n".join(body), marker.groups() if marker else None))
+        found_marker = marker.groups() if marker else SETUP.get(previous.strip())
+        found.append(Block(page, i + 1, lang, "\n".join(body), found_marker))
         i = end + 1
     return found
 
@@ -294,8 +301,9 @@ def test_the_cli_page_has_every_command_and_option() -> None:
             options = [o for o in param.opts + param.secondary_opts if o.startswith("--")]
             if options and options[0] != "--help" and options[0] not in part:
                 missing.append(f"{name} {options[0]}")
-            if not options and param.human_readable_name.upper() not in part:
-                missing.append(f"{name} {param.human_readable_name}")
+            argument = (param.metavar or param.name.upper()).rstrip(".")
+            if not options and argument not in part:
+                missing.append(f"{name} {argument}")
     for param in group.params:
         if param.opts[0] != "--help" and param.opts[0] not in text:
             missing.append(param.opts[0])
