@@ -107,12 +107,25 @@ def close_enough(actual: Any, expected: Any, tolerance: float) -> bool:
     return actual == expected
 
 
+def shown_literal(shown: str) -> tuple[Any, str]:
+    """The Python literal a ``# -> `` comment starts with (a remark may follow it), and its text."""
+    for end in range(len(shown), 0, -1):
+        if end < len(shown) and shown[end] not in " :(":
+            continue
+        text = shown[:end].rstrip(" :")
+        try:
+            return ast.literal_eval(text), text
+        except (ValueError, SyntaxError):
+            continue
+    raise AssertionError(f"not a Python literal: {shown}")
+
+
 def check_value(value: Any, shown: str, where: str) -> None:
     """``value`` printed to the decimals of ``shown`` (a Python literal) is ``shown``."""
-    expected = ast.literal_eval(shown)
-    decimals = max((len(d) for d in re.findall(r"\d\.(\d+)", shown)), default=0)
+    expected, text = shown_literal(shown)
+    decimals = max((len(d) for d in re.findall(r"\d\.(\d+)", text)), default=0)
     tolerance = 0.5 * 10**-decimals + 1e-12 if decimals else 1e-12
-    assert close_enough(value, expected, tolerance), f"{where}: {value!r}, the page shows {shown}"
+    assert close_enough(value, expected, tolerance), f"{where}: {value!r}, the page shows {text}"
 
 
 def run_python(block: Block, namespace: dict[str, Any]) -> None:
