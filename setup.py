@@ -1,13 +1,20 @@
 """Build the compiled kernels; all other metadata lives in pyproject.toml.
 
-Both modules include spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
-inference kernels and the directional head's training kernels share its math.
+Every module includes spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
+inference kernels (searches, path scores, hidden vectors; their shared argument checks in
+spacy_hs/_tree_checks.pxd) and the directional head's training kernels share its math.
 """
 
 import numpy
 from setuptools import Extension, setup
 
-KERNEL_HEADERS = ["spacy_hs/_hs_kernels.h", "spacy_hs/_hs_math.pxd", "spacy_hs/_head_train.h"]
+KERNEL_HEADERS = [
+    "spacy_hs/_hs_kernels.h",
+    "spacy_hs/_hs_math.pxd",
+    "spacy_hs/_tree_checks.pxd",
+    "spacy_hs/_head_train.h",
+]
+KERNELS = ["_search", "_path_scores", "_hidden", "_head_train"]
 
 
 def kernel(name: str, **options) -> Extension:
@@ -21,4 +28,4 @@ def kernel(name: str, **options) -> Extension:
     )
 
 
-setup(ext_modules=[kernel("_tree_search"), kernel("_head_train")])
+setup(ext_modules=[kernel(name) for name in KERNELS])

@@ -9,8 +9,9 @@ context size, N = n-gram orders, 0 for the directional head)::
     log P(w | context) = sum over the nodes n on w's path of log_sigmoid(margin(logit(n)))
 
 with the hidden vector, the n-gram offsets, the node term, the log-sigmoids and their gradients
-from _hs_kernels.h, the code the inference kernels (_tree_search.pyx) score with. Training maximises the log-likelihood by
-stochastic gradient ascent, one next-word prediction at a time, as word2vec does:
+from _hs_kernels.h, the code the inference kernels (_path_scores.pyx) score with. Training
+maximises the log-likelihood by stochastic gradient ascent, one next-word prediction at a time,
+as word2vec does:
 
 * each worker thread streams its own chunks of an encoded token file (int32 word ids, -1 after
   each sentence; head_engine.py writes it) through a fixed buffer, so memory does not grow with

@@ -1,6 +1,6 @@
 /* The inner loops over the hierarchical-softmax tree, shared by the inference kernels
-   (_tree_search.pyx) and the head's training kernels (_head_train.pyx), declared for Cython in
-   _hs_math.pxd. Header-only: every extension module that includes it compiles the same code.
+   (_search.pyx, _path_scores.pyx, _hidden.pyx) and the head's training kernels
+   (_head_train.pyx), declared for Cython in _hs_math.pxd. Header-only: every extension module that includes it compiles the same code.
 
    Conventions (see tree.py): a word's path is path_nodes[path_offsets[w]:path_offsets[w + 1]]
    with codes path_codes[...]; code 0 means the branch taken has probability sigmoid(+logit),

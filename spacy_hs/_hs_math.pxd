@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Declarations of the shared tree kernels (C in _hs_kernels.h), cimported by the inference
-kernels (_tree_search.pyx) and the head's training kernels (_head_train.pyx): one definition
-of the path log-likelihood, the node term, the directional hidden vector and the n-gram hash
-for both."""
+kernels (_search.pyx, _path_scores.pyx, _hidden.pyx) and the head's training kernels
+(_head_train.pyx): one definition of the path log-likelihood, the node term, the directional
+hidden vector and the n-gram hash for both."""
 
 cimport numpy as cnp
 

@@ -161,6 +161,24 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     return model
 
 
+@pytest.fixture(scope="module")
+def lee_lines(lee_path: Path) -> list[str]:
+    return [line.strip() for line in lee_path.read_text(encoding="utf-8").splitlines()][:60]
+
+
+@pytest.fixture()
+def lee_txt(tmp_path: Path, lee_lines: list[str]) -> Path:
+    path = tmp_path / "lee.txt"
+    path.write_text("\n".join(lee_lines + TRICKY) + "\n", encoding="utf-8")
+    return path
+
+
+def lines_of(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n")
+    return text.splitlines()
+
+
 # -- the spaCy project workflow, on small settings ---------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]

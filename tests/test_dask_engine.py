@@ -28,7 +28,8 @@ from conftest import TRICKY
 from typer.testing import CliRunner
 
 from spacy_hs.cli import app
-from spacy_hs.corpus.preprocess import WorkUnit, _lines_before, _open_unit, preprocess
+from spacy_hs.corpus.inputs import WorkUnit, lines_before, open_unit
+from spacy_hs.corpus.preprocess import preprocess
 from spacy_hs.errors import SpacyHSError
 
 distributed = pytest.importorskip("distributed")
@@ -111,7 +112,7 @@ def expected(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[di
 
 
 def test_corpus_makes_many_units_of_every_kind(corpus: Path) -> None:
-    from spacy_hs.corpus.preprocess import collect_input_files
+    from spacy_hs.corpus.inputs import collect_input_files
 
     units = split_units(collect_input_files([corpus]), round(CHUNK_MB * 1e6))
     assert len(units) >= 12
@@ -503,12 +504,12 @@ def test_units_cover_the_file_at_line_starts(tmp_path: Path, lee_lines: list[str
         # Reading the units one after another gives the text of the whole file.
         pieces = []
         for unit in units:
-            with _open_unit(unit) as f:
+            with open_unit(unit) as f:
                 pieces.append(f.read())
         with open(path, encoding="utf-8", errors="replace", newline=None) as f:
             assert "".join(pieces) == f.read()
         for unit in units:
-            assert _lines_before(unit) == data[: unit.start].count(b"\n")
+            assert lines_before(unit) == data[: unit.start].count(b"\n")
     packed = tmp_path / "packed.txt.gz"
     packed.write_bytes(gzip.compress(data))
     assert split_units([packed], 100) == [WorkUnit(packed)]
@@ -547,9 +548,9 @@ def test_project_passes_engine_and_scheduler(
 def test_a_worker_that_cannot_see_the_files_says_so(tmp_path: Path) -> None:
     # A task run where the input is missing, as on a worker without the shared filesystem.
     from spacy_hs.corpus.dask_engine import _preprocess_unit, _UnitTask
-    from spacy_hs.corpus.preprocess import _ProcessorConfig
+    from spacy_hs.corpus.processor import ProcessorConfig
 
-    config = _ProcessorConfig("en", {}, False, 1, 0.0, 0)
+    config = ProcessorConfig("en", {}, False, 1, 0.0, 0)
     shards = [tmp_path / "unit-000000.token.txt"]
     task = _UnitTask(WorkUnit(tmp_path / "elsewhere.txt"), config, shards, 1000, 100)
     with pytest.raises(SpacyHSError, match="cannot see .*elsewhere.txt.*share a filesystem"):

@@ -19,7 +19,7 @@ disk to disk:
 same absolute paths (NFS, Lustre, a mounted bucket, or one machine).
 
 **The same result as the local engine.** A task runs the very code of the local engine
-(`spacy_hs.corpus.preprocess.write_units`) on its unit. The output depends on documents only,
+(`spacy_hs.corpus.engine.write_units`) on its unit. The output depends on documents only,
 never on how they are batched: a unit holds whole lines, decoded as when the whole file is read,
 and the held-out split hashes each sentence. Each unit counts its statistics on its own (types
 afresh, documents that never span units), so their sums equal the local run's. The token file,
@@ -55,17 +55,9 @@ from typing import IO, Any
 
 from ..errors import ConfigError, Errors, InputError
 from ..util import atomic_outputs, available_cores
-from .preprocess import (
-    COMPRESSED,
-    CorpusStats,
-    PreprocessJob,
-    WorkUnit,
-    _BatchProcessor,
-    _open_output,
-    _ProcessorConfig,
-    _SplitStats,
-    write_units,
-)
+from .engine import CorpusStats, PreprocessJob, SplitStats, open_output, write_units
+from .inputs import COMPRESSED, WorkUnit
+from .processor import BatchProcessor, ProcessorConfig
 
 DEFAULT_CHUNK_MB = 32.0
 MB = 1_000_000
@@ -276,7 +268,7 @@ def _run_tasks(
         for i, task in enumerate(tasks)
     ]
     index_of = {future.key: i for i, future in enumerate(futures)}
-    total = CorpusStats(splits=[_SplitStats() for _ in outputs])
+    total = CorpusStats(splits=[SplitStats() for _ in outputs])
     finished: dict[int, CorpusStats] = {}
     merged = 0
     start = time.perf_counter()
@@ -410,7 +402,7 @@ class _UnitTask:
     """One unit of work, as sent to a worker (paths absolute, for the shared filesystem)."""
 
     unit: WorkUnit
-    config: _ProcessorConfig
+    config: ProcessorConfig
     shards: list[Path]  # where to write the unit's token text (and held-out text)
     max_length: int
     batch_size: int
@@ -433,11 +425,11 @@ def dask_setup(worker: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _processor(config: _ProcessorConfig) -> _BatchProcessor:
+def _processor(config: ProcessorConfig) -> BatchProcessor:
     global processors_built
     entry = getattr(_cache, "entry", None)
     if entry is None or entry[0] != config:
-        entry = _cache.entry = (config, _BatchProcessor(config))
+        entry = _cache.entry = (config, BatchProcessor(config))
         processors_built += 1
     return entry[1]
 
@@ -454,7 +446,7 @@ def _preprocess_unit(task: _UnitTask) -> CorpusStats:
     with atomic_outputs(task.shards) as temporaries:
         handles: list[IO[str]] = []
         try:
-            handles.extend(_open_output(path) for path in temporaries)
+            handles.extend(open_output(path) for path in temporaries)
             stats = write_units(
                 lambda batches: map(processor.process_batch, batches),
                 [task.unit],
