@@ -57,7 +57,7 @@ from spacy_hs.pipeline.package import build_pipeline, load_predictor_pipeline  #
 from spacy_hs.view.surprisal import SCORED, doc_surprisal  # noqa: E402
 
 TEST_DATA = Path(gensim.__file__).parent / "test" / "test_data"
-DEFAULT_WORDS = 13_061  # the default workflow's vocabulary (README)
+DEFAULT_WORDS = 13_061  # the default workflow's vocabulary (docs/benchmarks.md)
 TIME_TARGET = 1.0  # seconds per 1,000-token doc
 SIZE_TARGET = 2_000_000  # bytes for 10 docs of 1,000 tokens
 DOC_TOKENS = 1000

@@ -43,7 +43,7 @@ MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|illustrative)\b\s*(.*?)\s*-->")
 # The README's set-up commands install the package: CI runs the test command (.ci/run reads it
 # from the README), and tests/test_project.py the workflow of the main command.
 SETUP = {
-    "<!-- main-command -->": ("skip", "the set-up command (pip install); see tests/test_project.py"),
+    "<!-- main-command -->": ("skip", "the set-up command (pip install); tests/test_project.py"),
     "<!-- test-command -->": ("skip", "the set-up command (pip install); CI runs it"),
 }
 CHECK = re.compile(r"#\s*->\s*(.*?)\s*$")
