@@ -75,17 +75,18 @@ def modules() -> list[str]:
     return sorted(names)
 
 
-def member_lines(cls: type) -> list[str]:
+def member_lines(cls: type, name: str) -> list[str]:
+    """The own public members of a class the module calls ``name``, as ``name.member``."""
     lines = []
     fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):
         fields.update({name: None for name in cls._fields})
     own = {name: value for name, value in vars(cls).items() if not name.startswith("_")}
-    for name in sorted(set(fields) | set(own)):
-        value = own.get(name)
-        label = f"{cls.__name__}.{name}"
-        if name in fields and not callable(value):
-            field = fields[name]
+    for member in sorted(set(fields) | set(own)):
+        value = own.get(member)
+        label = f"{name}.{member}"
+        if member in fields and not callable(value):
+            field = fields[member]
             kind = getattr(field, "type", "") if field is not None else ""
             kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
             default = ""
@@ -118,10 +119,10 @@ def module_section(name: str) -> list[str]:
             continue
         if inspect.isclass(value):
             lines.append(f"- `{attr}{signature(value)}` (class): {first_line(value)}")
-            lines += member_lines(value)
+            lines += member_lines(value, attr)
         elif inspect.isfunction(value):
             lines.append(f"- `{attr}{signature(value)}`: {first_line(value)}")
-    return lines + [""]
+    return [line[:-2] if line.endswith(": ") else line for line in lines] + [""]
 
 
 def main() -> None:
