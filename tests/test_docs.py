@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import math
 import os
-import pkgutil
 import re
 import shutil
 import subprocess
@@ -235,12 +235,13 @@ def section(text: str, heading: str) -> str:
 
 
 def public_modules() -> list[str]:
-    """Every module of spacy_hs whose dotted name has no part starting with ``_``."""
-    names = ["spacy_hs"]
-    for info in pkgutil.walk_packages(spacy_hs.__path__, "spacy_hs."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            names.append(info.name)
-    return sorted(names)
+    """Every module of spacy_hs whose dotted name has no part starting with ``_``: the list
+    docs/api_reference.py writes the page from."""
+    path = ROOT / "docs" / "api_reference.py"
+    spec = importlib.util.spec_from_file_location("api_reference", path)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    return generator.modules()
 
 
 def public_api(module_name: str) -> list[str]:
