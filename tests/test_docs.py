@@ -170,7 +170,8 @@ def test_the_examples_of_a_page_run(
         pytest.skip("no examples to run")
     workdir = tmp_path / "project"
     shutil.copytree(built_project, workdir, symlinks=True)
-    shutil.copytree(ROOT / "docs", workdir / "docs", dirs_exist_ok=True)
+    for folder in ("docs", "bench"):  # examples run docs/screenshot.py and bench scripts
+        shutil.copytree(ROOT / folder, workdir / folder, dirs_exist_ok=True)
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     namespace: dict[str, Any] = {"__name__": "__docs__"}
