@@ -96,7 +96,7 @@ def score(model_dir: Path, test: list[list[str]], head: str = "auto") -> dict[st
     contexts = [line[:t] for line in test for t in range(len(line))]
     words = [w for line in test for w in line]
     log_probs = model.log_prob_next_batch(words, contexts, head=head)
-    top = model.predict_next_batch(contexts, topn=1, head=head)  # warn=False: CBOW's starts
+    top = model.predict_next_batch(contexts, top_k=1, head=head)  # warn=False: CBOW's starts
     predicted = [found[0][0] if found else None for found in top]
     missing = np.isnan(log_probs)
     if missing.any():  # the CBOW head has no sentence starts: the unigram there
@@ -108,7 +108,7 @@ def score(model_dir: Path, test: list[list[str]], head: str = "auto") -> dict[st
     latencies = []
     for context in contexts[:: max(1, len(contexts) // 2000)]:
         start = time.perf_counter()
-        model.predict_next_batch([context], topn=10, head=head)
+        model.predict_next_batch([context], top_k=10, head=head)
         latencies.append(time.perf_counter() - start)
     return {
         "perplexity": math.exp(-float(np.mean(log_probs))),

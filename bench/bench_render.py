@@ -136,12 +136,12 @@ def main(argv: list[str] | None = None) -> None:
         origin = f"{args.model}"
     else:
         model = build_model(texts, args.words, args.dim, train_epochs=1)
-        model.head = DirectionalHead.from_hs_model(model, context_size=5)
+        model.trained_head = DirectionalHead.from_hs_model(model, context_size=5)
         nlp = build_pipeline(model)
         component = nlp.get_pipe("hs_predictor")
         origin = "built here (Zipf counts, random weights, 1 epoch, untrained directional head)"
     model = component.model
-    head = component.predictor
+    head = component.head
     print(
         f"# model: {origin}: V = {len(model):,}, d = {model.vector_size}, head "
         f"{head.name} (K = {component.context_size or head.context_size})"
@@ -199,10 +199,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _top_k_only(component, doc) -> Callable[[], object]:
     """The best-first top-5 at each position (no rank, no entropy): contexts as render's."""
-    predictor = component.predictor
+    head = component.head
 
     def run() -> object:
-        return predictor.top_k(component.token_contexts(doc), 5)
+        return head.top_k(component.token_contexts(doc), 5)
 
     return run
 

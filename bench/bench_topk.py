@@ -17,7 +17,7 @@ weights. Plus one real model trained here on Penn Treebank (or the Lee corpus).
     python bench/bench_topk.py --sizes 10000,100000     # quicker
 
 Trained next-word heads: ``--heads DIR [DIR ...]`` times ``HSModel.predict_next(context,
-topn=10)`` (the head's own exact best-first search, Python included) for each saved model, on
+top_k=10)`` (the head's own exact best-first search, Python included) for each saved model, on
 the same Penn Treebank test contexts (the last 5 words before each token), as ratios to the
 first. For example the default directional head against the n-gram head of configs/ptb.cfg,
 both trained by ``bench/bench_ptb.py --out DIR``::
@@ -58,6 +58,7 @@ from _quick import QUICK_HELP  # noqa: E402
 from gensim.models import Word2Vec  # noqa: E402
 
 from spacy_hs import HSModel, _tree_search  # noqa: E402
+from spacy_hs.heads.cbow import hidden_from_ids  # noqa: E402
 
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TOPN = 10
@@ -179,7 +180,7 @@ def bench_one(
     slow = fast[:n_slow]
     log(f"{label}: checking exactness on {len(slow)} contexts")
     check_exact(model, slow)
-    hidden, has_context = model.hidden_batch(fast)
+    hidden, has_context = hidden_from_ids(model, [model.word_ids(c) for c in fast])
     _, _, expanded = _tree_search.top_k(
         hidden[has_context], model.inner_node_weights, model.tree.children, model.tree.root, TOPN
     )
@@ -327,10 +328,10 @@ def bench_heads(model_dirs: Sequence[Path], queries: int) -> None:
     first = None
     for directory in model_dirs:
         model = HSModel.from_disk(directory)
-        microseconds = median_us(lambda c, m=model: m.predict_next(c, topn=TOPN), contexts)
+        microseconds = median_us(lambda c, m=model: m.predict_next(c, top_k=TOPN), contexts)
         first = first or microseconds
         print(
-            f"| {directory} | {model.predictor().name} | {model.vector_size} | "
+            f"| {directory} | {model.head().name} | {model.vector_size} | "
             f"{microseconds:.1f} | {microseconds / first:.2f} |"
         )
 

@@ -32,7 +32,7 @@ from .errors import ConfigError, Errors
 from .heads.base import TreeHead, contexts_between, stream_contexts
 
 if TYPE_CHECKING:
-    from .heads.protocol import Predictor
+    from .heads.protocol import Head
 
 
 # For heads other than TreeHead: how many of the head's best words the cached top-k starts
@@ -50,7 +50,7 @@ class Document:
         self,
         token_ids: np.ndarray,
         sentence_lengths: np.ndarray,
-        head: Predictor,
+        head: Head,
         cache: CacheSettings | None = None,
         unknown_id: int | None = None,
         *,
@@ -207,7 +207,7 @@ class Document:
 
 
 def cached_top_k(
-    head: Predictor,
+    head: Head,
     contexts: np.ndarray,
     windows: list[np.ndarray],
     cache: CacheSettings,

@@ -221,7 +221,7 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     # Queries
     E020 = "Unknown word {word!r}: it is not in the model's vocabulary of {n} words."
-    E021 = "topn must be a positive integer, got {topn!r}."
+    E021 = "{name} must be a positive integer, got {value!r}."
     E022 = (
         "Expected {n} contexts to go with {n_words} words; pass one context (a list of words) "
         "per target word."

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gensim
+import numpy as np
 import pytest
 from gensim.models import Word2Vec
 
@@ -38,6 +39,28 @@ def train_lee(**params) -> Word2Vec:
 @pytest.fixture(scope="session")
 def lee_path() -> Path:
     return LEE
+
+
+@pytest.fixture(scope="session")
+def lee_tokens() -> list[str]:
+    return LEE.read_text(encoding="utf8").split()
+
+
+def random_contexts(model: HSModel, tokens: list[str], n: int, seed: int) -> list[list[str]]:
+    """Half uniformly random words (1-6 of them), half real 4-word windows of the corpus."""
+    rng = np.random.default_rng(seed)
+    contexts = []
+    for _ in range(n // 2):
+        contexts.append([model.words[i] for i in rng.integers(0, len(model), rng.integers(1, 7))])
+    for start in rng.integers(0, len(tokens) - 4, n - n // 2):
+        context = tokens[start : start + 4]
+        if model.word_ids(context):
+            contexts.append(context)
+    return contexts
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
 
 
 @pytest.fixture(scope="session")

@@ -135,7 +135,7 @@ def test_predict_prints_the_top_k(
     path = normalized_model_dir if source == "model" else pipeline_dir
     result = invoke("predict", path, TEXT, "--top-k", "3")
     assert result.exit_code == 0, result.output
-    expected = normalized_model.predict_next(TEXT.lower().split(), topn=3)
+    expected = normalized_model.predict_next(TEXT.lower().split(), top_k=3)
     lines = result.raw.splitlines()
     table = [line.split() for line in lines if line.strip()[:1].isdigit()]
     assert [row[1] for row in table] == [w for w, _ in expected]

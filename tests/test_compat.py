@@ -36,7 +36,7 @@ def _same(found: list, wanted: list) -> None:
 
 def test_v1_model_loads_with_its_head(old_model: HSModel, expected: dict) -> None:
     assert len(old_model) == expected["words"]
-    assert old_model.head is not None
+    assert old_model.trained_head is not None
     np.testing.assert_array_equal(
         old_model.vectors[old_model.key_to_index["the"]],
         np.array(expected["vector_the"], dtype=np.float32),
@@ -61,7 +61,7 @@ BEFORE_QUERIES = "model_v1_directional_1e4d9fc"
 def test_a_model_of_the_previous_code_scores_as_before() -> None:
     expected = json.loads((FIXTURES / f"{BEFORE_QUERIES}_expected.json").read_text("utf8"))
     model = HSModel.from_disk(FIXTURES / BEFORE_QUERIES)
-    assert len(model) == expected["words"] and model.head.name == "directional"
+    assert len(model) == expected["words"] and model.trained_head.name == "directional"
     assert model.cache_settings() is None  # no document cache: as before
     contexts = [["the", "government"], ["in", "the"], ["he", "said"], []]
     for head in ("cbow", "directional"):

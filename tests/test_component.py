@@ -24,6 +24,7 @@ from thinc.api import Config
 from spacy_hs import HSModel
 from spacy_hs.errors import ConfigError, ModelFileError, PipelineError
 from spacy_hs.heads.base import TreeHead
+from spacy_hs.heads.cbow import hidden_from_ids
 from spacy_hs.pipeline.component import (
     DATA_KEY,
     HSPredictor,
@@ -122,24 +123,24 @@ def test_perplexity_is_over_scorable_tokens(nlp: spacy.Language) -> None:
 def test_doc_span_token_next_match_hs_model(nlp: spacy.Language, hs_model: HSModel) -> None:
     doc = nlp(TEXTS[0])
     last = list(doc.sents)[-1]
-    expected = hs_model.predict_next(known(hs_model, last), topn=10, head="cbow")
+    expected = hs_model.predict_next(known(hs_model, last), top_k=10, head="cbow")
     assert len(doc._.hs_next) == 10
     assert [w for w, _ in doc._.hs_next] == [w for w, _ in expected]
     np.testing.assert_allclose([p for _, p in doc._.hs_next], [p for _, p in expected], rtol=1e-6)
     # Token: the words up to and including it; the top words are in descending order.
     token = doc[3]
-    expected = hs_model.predict_next(known(hs_model, doc[: token.i + 1]), topn=10, head="cbow")
+    expected = hs_model.predict_next(known(hs_model, doc[: token.i + 1]), top_k=10, head="cbow")
     assert_pairs(token._.hs_next, expected)
     probs = [p for _, p in token._.hs_next]
     assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
     # Span: its own words only, not the words before it.
     span = doc[2:5]
-    expected = hs_model.predict_next(known(hs_model, span), topn=10, head="cbow")
+    expected = hs_model.predict_next(known(hs_model, span), top_k=10, head="cbow")
     assert_pairs(span._.hs_next, expected)
     assert span._.hs_next != doc[4]._.hs_next
     # A token's context stops at its sentence start.
     token = last[2]
-    expected = hs_model.predict_next(known(hs_model, last[:3]), topn=10, head="cbow")
+    expected = hs_model.predict_next(known(hs_model, last[:3]), top_k=10, head="cbow")
     assert_pairs(token._.hs_next, expected)
 
 
@@ -202,9 +203,9 @@ def test_pipe_batches_equal_single_calls(nlp: spacy.Language) -> None:
 
 
 class ListFormHead(TreeHead):
-    """The CBOW head with its hidden vectors computed through HSModel's list form
-    (``hidden_from_ids``, one list per context) instead of the compiled matrix form; a head the
-    model carries under a name of its own, which the component selects it by."""
+    """The CBOW head with its hidden vectors computed through its list form
+    (``heads.cbow.hidden_from_ids``, one list per context) instead of the compiled matrix form;
+    a head the model carries under a name of its own, which the component selects it by."""
 
     name = "list_form"
     predicts_sentence_start = False
@@ -227,14 +228,14 @@ class ListFormHead(TreeHead):
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lists = [[i for i in row if i >= 0][-self.context_size :] for row in context_ids.tolist()]
-        return self._model.hidden_from_ids(lists)
+        return hidden_from_ids(self._model, lists)
 
 
 def test_matrix_and_list_forms_give_the_same_values(hs_model: HSModel) -> None:
     """The eager values through the CBOW head's compiled matrix forms equal, bit for bit, those
     through its list form ``hidden_from_ids`` and HSModel's own batch API."""
     model = copy.copy(hs_model)
-    model.head = ListFormHead(hs_model)
+    model.trained_head = ListFormHead(hs_model)
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     fast = HSPredictor(nlp.vocab, model=model, head="cbow", set_vectors=False)

@@ -175,8 +175,8 @@ def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
 
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings(40, 0.3)
-    compiled = Document(ids, lengths, model.head, settings, n_words=len(model))
-    generic = Document(ids, lengths, Delegate(model.head), settings, n_words=len(model))
+    compiled = Document(ids, lengths, model.trained_head, settings, n_words=len(model))
+    generic = Document(ids, lengths, Delegate(model.trained_head), settings, n_words=len(model))
     positions = np.arange(1, len(ids), 3)
     found, found_log_probs = generic.top_k_at(positions, 12)
     wanted, wanted_log_probs = compiled.top_k_at(positions, 12)

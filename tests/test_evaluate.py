@@ -195,11 +195,11 @@ def test_heads_match_the_public_prediction_api(trained, small_heldout, head):
     log_prob_next."""
     model = HSModel.from_disk(trained["model"])
     if head == "directional":
-        model.head = DirectionalHead.from_hs_model(model, context_size=2)
+        model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
     positions = scored_positions(small_heldout, model)
     contexts = [context for context, _ in positions]
     targets = [word for _, word in positions]
-    top = model.predict_next_batch(contexts, topn=10, head=head)
+    top = model.predict_next_batch(contexts, top_k=10, head=head)
     log_probs = model.log_prob_next_batch(targets, contexts, head=head)
     hit_1 = np.mean([ranked[0][0] == w for ranked, w in zip(top, targets)])
     hit_10 = np.mean([w in [x for x, _ in ranked] for ranked, w in zip(top, targets)])
@@ -494,7 +494,7 @@ def cached_expectation(model: HSModel, documents: list[list[list[str]]]) -> tupl
 
 def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
     model = HSModel.from_disk(trained["model"])
-    model.head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
     model.settings["cache"] = {"size": 40, "weight": 0.25}
     sentences = [line.split() for line in small_heldout.read_text("utf8").splitlines()]
     # Unmarked: the whole file is one document; marked: each line is one.

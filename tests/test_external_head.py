@@ -31,7 +31,7 @@ CLI = "import external_head; from spacy_hs.cli import main; main()"
 def model_dir(normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model (gensim on the Lee corpus) with the external head attached, saved."""
     model = HSModel.from_bytes(normalized_model.to_bytes())
-    model.head = BigramTestHead.from_hs_model(model)
+    model.trained_head = BigramTestHead.from_hs_model(model)
     path = tmp_path_factory.mktemp("external") / "model"
     model.to_disk(path)
     return path
@@ -77,24 +77,24 @@ def word_ids(model: HSModel, words: list[str]) -> list[int]:
 
 
 def test_saved_and_restored_by_its_registered_name(model: HSModel, model_dir: Path) -> None:
-    assert isinstance(model.head, BigramTestHead)
+    assert isinstance(model.trained_head, BigramTestHead)
     header = srsly.read_json(model_dir / "meta.json")
     assert header["head"]["architecture"] == "tests.BigramTestHead.v1"
     assert model.head_names() == ["auto", "cbow", NAME]
-    assert model.predictor("auto") is model.head is model.predictor(NAME)
-    original = HSModel.from_bytes(model.to_bytes()).head
-    np.testing.assert_array_equal(original.previous_vectors, model.head.previous_vectors)
+    assert model.head("auto") is model.trained_head is model.head(NAME)
+    original = HSModel.from_bytes(model.to_bytes()).trained_head
+    np.testing.assert_array_equal(original.previous_vectors, model.trained_head.previous_vectors)
 
 
 def test_queries_are_exact_against_brute_force(model: HSModel) -> None:
-    head = model.head
+    head = model.trained_head
     for context in (["the", "fire"], [], ["zzqx"], ["police", "said", "zzqx"]):
         ids = word_ids(model, context)
         expected = head.brute_force_log_probs(ids[-1] if ids else None)
         probs = model.probabilities_next(context, head=NAME)
         assert probs.sum() == pytest.approx(1.0, abs=1e-6)
         np.testing.assert_allclose(np.log(probs), expected, rtol=1e-4, atol=1e-5)
-        top = model.predict_next(context, topn=10, head=NAME)
+        top = model.predict_next(context, top_k=10, head=NAME)
         assert [w for w, _ in top] == [model.words[i] for i in np.argsort(-expected)[:10]]
         best = np.exp(np.sort(expected)[::-1][:10])
         np.testing.assert_allclose([p for _, p in top], best, rtol=1e-4)
@@ -125,9 +125,9 @@ def test_component_attributes(model_dir: Path, model: HSModel, head: str) -> Non
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     component = nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir), "head": head})
-    assert component.predictor.name == NAME
+    assert component.head.name == NAME
     doc = nlp(TEXT)
-    brute = model.head.brute_force_log_probs
+    brute = model.trained_head.brute_force_log_probs
     scored = 0
     for sentence in doc.sents:
         previous = None  # the last known word before the token, in its sentence
@@ -234,5 +234,7 @@ def test_cli_render(model_dir: Path, model: HSModel, tmp_path: Path) -> None:
         assert float(log_prob) == pytest.approx(token._.hs_logprob, abs=1e-4)
         word = model.key_to_index[component.normal_form(token.lex)]
         context = component.token_contexts(doc)[token.i]
-        brute = model.head.brute_force_log_probs(int(context[-1]) if context[-1] >= 0 else None)
+        brute = model.trained_head.brute_force_log_probs(
+            int(context[-1]) if context[-1] >= 0 else None
+        )
         assert int(rank) == 1 + int(np.count_nonzero(brute > brute[word] + 1e-9))

@@ -27,7 +27,7 @@ def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     model = HSModel.from_gensim(cbow_gensim)
     head = train_head(model, lee_path, None, context_size=3, ngram_orders=0, **HEAD_TRAINING)
     attach_head(model, head)
-    assert head is model.head and head.name == "directional"
+    assert head is model.trained_head and head.name == "directional"
     return model
 
 
@@ -36,7 +36,7 @@ def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     """The same with an n-gram head (orders 1-3, a small table)."""
     model = HSModel.from_gensim(cbow_gensim)
     attach_head(model, train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM))
-    assert isinstance(model.head, NgramHead) and model.head.name == "ngram"
+    assert isinstance(model.trained_head, NgramHead) and model.trained_head.name == "ngram"
     return model
 
 
@@ -77,7 +77,7 @@ def ngram_offsets(recent: list[int], orders: int, padding: int, modulus: int) ->
 
 def oracle_logits(model: HSModel, context: list[str]) -> np.ndarray:
     """Every inner node's logit for a context, in float64 numpy from the head's arrays."""
-    head = model.head
+    head = model.trained_head
     arrays = {k: v.astype(np.float64) for k, v in head.arrays.items()}
     ids = model.word_ids(context)[-head.context_size :][::-1]  # most recent first
     recent = ids + [len(model)] * (head.context_size - len(ids))
@@ -113,7 +113,7 @@ def test_queries_are_exact(any_headed: HSModel, context: list[str]) -> None:
     assert distribution.sum() == pytest.approx(1.0, rel=1e-9)
     np.testing.assert_allclose(np.log(distribution), brute, rtol=1e-5, atol=1e-5)
     expected = np.argsort(-brute, kind="stable")[:25]
-    found = model.predict_next(context, topn=25)
+    found = model.predict_next(context, top_k=25)
     assert [w for w, _ in found] == [model.words[i] for i in expected]
     np.testing.assert_allclose([p for _, p in found], np.exp(brute[expected]), rtol=1e-5)
     for word in (found[0][0], found[7][0], model.words[-1]):
@@ -123,7 +123,7 @@ def test_queries_are_exact(any_headed: HSModel, context: list[str]) -> None:
 
 
 def test_ngram_hash_is_the_documented_function(ngram_headed: HSModel) -> None:
-    head = ngram_headed.head
+    head = ngram_headed.trained_head
     rng = np.random.default_rng(0)
     padding = len(ngram_headed)
     recent = rng.integers(0, padding, (50, head.context_size)).astype(np.int32)
@@ -181,13 +181,13 @@ def test_vectors_exported_to_spacy_stay_gensims(cbow_gensim: Word2Vec, lee_path:
     model = HSModel.from_gensim(cbow_gensim)
     attach_head(model, train_head(model, lee_path, None, **{**HEAD_TRAINING, "epochs": 1}))
     np.testing.assert_array_equal(model.vectors, cbow_gensim.wv.vectors)
-    tuned = model.head.arrays["input_vectors"]
+    tuned = model.trained_head.arrays["input_vectors"]
     assert not np.array_equal(tuned, model.vectors)
     exported = HSModel.from_gensim(cbow_gensim)
     head = train_head(exported, lee_path, None, **HEAD_TRAINING)
     with pytest.warns(UserWarning, match=r"\[W021\] .*CBOW-style head"):
         attach_head(exported, head, export_fine_tuned_vectors=True)
-    np.testing.assert_array_equal(exported.vectors, exported.head.arrays["input_vectors"])
+    np.testing.assert_array_equal(exported.vectors, exported.trained_head.arrays["input_vectors"])
 
 
 def test_replaced_vectors_are_checked(hs_model: HSModel) -> None:
@@ -226,35 +226,35 @@ def test_training_errors(cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path) 
     with pytest.raises(ValueError, match="Not enough text to train the directional head"):
         train_head(model, unknown, None, progress=False)
     assert train_head(model, lee_path, None, enabled=False) is None
-    assert model.head is None
+    assert model.trained_head is None
 
 
 def test_only_the_last_k_known_words_count(headed: HSModel) -> None:
-    short = headed.predict_next(["the", "prime", "minister"], topn=5)
-    long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], topn=5)
+    short = headed.predict_next(["the", "prime", "minister"], top_k=5)
+    long = headed.predict_next(["storm", "zzqx", "the", "zzqx", "prime", "minister"], top_k=5)
     assert short == long
-    assert headed.predict_next(["prime", "minister"], topn=5) != short  # padded: a new sentence
+    assert headed.predict_next(["prime", "minister"], top_k=5) != short  # padded: a new sentence
 
 
 def test_predictor_without_head_errors(hs_model: HSModel) -> None:
-    assert hs_model.head is None
+    assert hs_model.trained_head is None
     with pytest.raises(ValueError, match="no 'directional' next-word head.*auto, cbow"):
-        hs_model.predictor("directional")
+        hs_model.head("directional")
     with pytest.raises(ValueError, match="no 'ngram' next-word head"):
         hs_model.predict_next(["the"], head="ngram")
     with pytest.raises(ValueError, match="Unknown head 'bogus'"):
         hs_model.predict_next(["the"], head="bogus")
-    assert hs_model.predictor("auto").name == "cbow"
+    assert hs_model.head("auto").name == "cbow"
 
 
 # -- serialization ------------------------------------------------------------------------------
 
 
 def assert_same_predictions(a: HSModel, b: HSModel) -> None:
-    assert b.head is not None and b.head.config == a.head.config
-    for name, array in a.head.to_arrays().items():
-        np.testing.assert_array_equal(b.head.to_arrays()[name], array)
-    assert b.predict_next_batch(CONTEXTS, topn=10) == a.predict_next_batch(CONTEXTS, topn=10)
+    assert b.trained_head is not None and b.trained_head.config == a.trained_head.config
+    for name, array in a.trained_head.to_arrays().items():
+        np.testing.assert_array_equal(b.trained_head.to_arrays()[name], array)
+    assert b.predict_next_batch(CONTEXTS, top_k=10) == a.predict_next_batch(CONTEXTS, top_k=10)
     words = ["the", "minister", "said", "the", "a", "of"]
     np.testing.assert_array_equal(
         b.log_prob_next_batch(words, CONTEXTS), a.log_prob_next_batch(words, CONTEXTS)
@@ -278,7 +278,7 @@ def test_ngram_table_is_saved_sparse(ngram_headed: HSModel, tmp_path: Path) -> N
     ngram_headed.to_disk(tmp_path / "model")
     slots = np.load(tmp_path / "model" / "head.ngram_slots.npy")
     values = np.load(tmp_path / "model" / "head.ngram_values.npy")
-    table = ngram_headed.head.table
+    table = ngram_headed.trained_head.table
     assert slots.dtype == np.int32 and values.dtype == np.float16
     assert 0 < len(slots) == np.count_nonzero(table) < len(table) // 2
     np.testing.assert_array_equal(values.astype(np.float32), table[slots])
@@ -306,7 +306,7 @@ def test_ngram_slots_are_checked(ngram_headed: HSModel) -> None:
     msg = srsly.msgpack_loads(ngram_headed.to_bytes())
     header = msg["header"]
     slots = np.load(__import__("io").BytesIO(msg["arrays"]["head.ngram_slots"]))
-    slots[-1] = ngram_headed.head.config["table_size"]  # one past the table
+    slots[-1] = ngram_headed.trained_head.config["table_size"]  # one past the table
     import io
     import zlib
 
@@ -321,7 +321,7 @@ def test_ngram_slots_are_checked(ngram_headed: HSModel) -> None:
 def test_model_without_head_stores_no_head_files(hs_model: HSModel, tmp_path: Path) -> None:
     hs_model.to_disk(tmp_path / "model")
     assert not list((tmp_path / "model").glob("head.*"))
-    assert HSModel.from_disk(tmp_path / "model").head is None
+    assert HSModel.from_disk(tmp_path / "model").trained_head is None
 
 
 @pytest.fixture
@@ -374,7 +374,9 @@ def test_head_from_arrays_rejects_other_models(headed: HSModel) -> None:
         headed.inner_node_weights[: n - 1],
     )
     with pytest.raises(ValueError, match="head array input_vectors has shape"):
-        DirectionalHead.from_arrays(headed.head.config, headed.head.to_arrays(), smaller)
+        DirectionalHead.from_arrays(
+            headed.trained_head.config, headed.trained_head.to_arrays(), smaller
+        )
 
 
 def test_ngram_settings_are_checked(cbow_gensim: Word2Vec, lee_path: Path) -> None:
@@ -398,7 +400,7 @@ def _tree_of(n_words: int) -> HuffmanTree:
 def test_matrix_forms_equal_the_list_form(any_headed: HSModel) -> None:
     """A context matrix gives what the list form gives for the same words, whether padding is
     on the left (the component's) or anywhere in the row."""
-    model, head = any_headed, any_headed.head
+    model, head = any_headed, any_headed.trained_head
     rng = np.random.default_rng(3)
     rows = rng.integers(0, len(model), (40, 6)).astype(np.int32)
     rows[rng.random(rows.shape) < 0.3] = -1
@@ -419,7 +421,7 @@ def test_the_fused_pass_is_the_stored_hidden_pass(any_headed: HSModel) -> None:
     offsets and path kernel give when stored (``TreeHead.log_prob``)."""
     from spacy_hs.heads.base import TreeHead
 
-    head, rng = any_headed.head, np.random.default_rng(5)
+    head, rng = any_headed.trained_head, np.random.default_rng(5)
     rows = rng.integers(-1, len(any_headed), (300, 4)).astype(np.int32)
     targets = rng.integers(-1, len(any_headed), 300).astype(np.int32)
     np.testing.assert_array_equal(

@@ -277,7 +277,7 @@ def test_train_head_returns_the_trained_head(hs_model: HSModel, lee_path: Path) 
     head = train_head(model, lee_path, None, epochs=3, workers=2, progress=False)
     attach_head(model, head)
     history = model.meta["head"]
-    assert head is model.head and history["workers"] == 2
+    assert head is model.trained_head and history["workers"] == 2
     assert history["best_heldout_perplexity"] < 0.8 * history["initial_heldout_perplexity"]
     assert history["tokens_per_second"] > 0 and len(history["heldout_perplexity"]) <= 3
 

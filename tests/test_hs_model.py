@@ -1,16 +1,18 @@
-"""HSModel: exact hierarchical-softmax probabilities and top-k, checked against independent
-computations from gensim's own arrays (``wv.expandos['code']``/``['point']``, ``syn1``)."""
+"""HSModel's queries: exact hierarchical-softmax probabilities and top-k, checked against
+independent computations from gensim's own arrays (``wv.expandos['code']``/``['point']``,
+``syn1``)."""
 
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
-from conftest import LEE, train_lee
-from gensim.models import FastText, Word2Vec
+from conftest import log_sigmoid, random_contexts, train_lee
+from gensim.models import Word2Vec
 
-from spacy_hs import HSModel, _tree_search
+from spacy_hs import HSModel
 
 N_CONTEXTS = 200
 
@@ -21,31 +23,9 @@ def ns_gensim() -> Word2Vec:
     return train_lee(sg=0, hs=1, negative=5)
 
 
-@pytest.fixture(scope="module")
-def lee_tokens() -> list[str]:
-    return LEE.read_text(encoding="utf8").split()
-
-
 def gensim_and_model(request: pytest.FixtureRequest, name: str) -> tuple[Word2Vec, HSModel]:
     gensim_model = request.getfixturevalue(name)
     return gensim_model, HSModel.from_gensim(gensim_model)
-
-
-def random_contexts(model: HSModel, tokens: list[str], n: int, seed: int) -> list[list[str]]:
-    """Half uniformly random words (1-6 of them), half real 4-word windows of the corpus."""
-    rng = np.random.default_rng(seed)
-    contexts = []
-    for _ in range(n // 2):
-        contexts.append([model.words[i] for i in rng.integers(0, len(model), rng.integers(1, 7))])
-    for start in rng.integers(0, len(tokens) - 4, n - n // 2):
-        context = tokens[start : start + 4]
-        if model.word_ids(context):
-            contexts.append(context)
-    return contexts
-
-
-def log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
 
 
 def gensim_log_prob(gensim_model: Word2Vec, word: str, context: list[str]) -> float:
@@ -79,52 +59,6 @@ def assert_exact_top_k(model: HSModel, context: list[str], topn: int) -> None:
     # ...and no word left out beats the last one reported, beyond a near-tie.
     if k < len(model):
         assert np.delete(probs, ids).max() <= got_probs[-1] * (1 + 1e-5)
-
-
-# -- building from gensim -------------------------------------------------------------
-
-
-def test_from_gensim_copies_without_rebuilding(cbow_gensim: Word2Vec) -> None:
-    model = HSModel.from_gensim(cbow_gensim)
-    wv = cbow_gensim.wv
-    n_words = len(wv)
-    assert model.words == wv.index_to_key
-    np.testing.assert_array_equal(
-        model.counts, [wv.get_vecattr(i, "count") for i in range(n_words)]
-    )
-    np.testing.assert_array_equal(model.vectors, wv.vectors)
-    np.testing.assert_array_equal(model.inner_node_weights, cbow_gensim.syn1[: n_words - 1])
-    for i in (0, n_words // 3, n_words - 1):
-        nodes, codes = model.tree.path(i)
-        np.testing.assert_array_equal(nodes, wv.expandos["point"][i])
-        np.testing.assert_array_equal(codes, wv.expandos["code"][i])
-    expected = {"sg": 0, "cbow_mean": 1, "window": 4, "vector_size": 32}
-    assert {key: model.settings[key] for key in expected} == expected
-    assert model.settings["word2vec"]["hs"] == 1
-    # A copy: training gensim further does not change the HS model.
-    assert not np.shares_memory(model.vectors, wv.vectors)
-
-
-def test_from_gensim_without_hs_names_the_fix() -> None:
-    gensim_model = train_lee(hs=0, negative=5, epochs=1)
-    with pytest.raises(ValueError, match=r"hs=1, negative=0"):
-        HSModel.from_gensim(gensim_model)
-
-
-def test_from_gensim_untrained_model_raises() -> None:
-    gensim_model = Word2Vec(vector_size=8, hs=1, negative=0, min_count=1)
-    gensim_model.build_vocab([["a", "b", "c"], ["a", "b"]])
-    with pytest.raises(ValueError, match="never trained"):
-        HSModel.from_gensim(gensim_model)
-
-
-def test_from_gensim_rejects_other_types(cbow_gensim: Word2Vec) -> None:
-    fasttext = FastText(
-        corpus_file=str(LEE), vector_size=8, min_count=5, epochs=1, hs=1, negative=0, workers=1
-    )
-    for wrong in (fasttext, cbow_gensim.wv, "model.bin", None):
-        with pytest.raises(TypeError, match="Expected a gensim Word2Vec model"):
-            HSModel.from_gensim(wrong)
 
 
 # -- the distribution -----------------------------------------------------------------
@@ -162,21 +96,6 @@ def test_top_k_of_the_whole_vocabulary(hs_model: HSModel) -> None:
     probs = [p for _, p in everything]
     assert probs == sorted(probs, reverse=True)
     assert abs(sum(probs) - 1.0) < 1e-6
-
-
-def test_search_does_not_score_the_vocabulary(hs_model: HSModel, lee_tokens: list[str]) -> None:
-    """The best-first search expands far fewer inner nodes than the tree has."""
-    contexts = [lee_tokens[i : i + 4] for i in range(0, 40_000, 200)]
-    hidden, has_context = hs_model.hidden_batch(contexts)
-    _, _, expanded = _tree_search.top_k(
-        hidden[has_context],
-        hs_model.inner_node_weights,
-        hs_model.tree.children,
-        hs_model.tree.root,
-        10,
-    )
-    assert expanded.min() >= 10 - 1
-    assert expanded.mean() < hs_model.tree.n_inner / 5
 
 
 def test_gensim_predict_output_word_is_not_the_hs_layer(ns_gensim: Word2Vec) -> None:
@@ -221,13 +140,6 @@ def test_log_prob_of_every_word_matches_probabilities(hs_model: HSModel) -> None
     np.testing.assert_allclose(np.exp(all_words), probs, rtol=1e-5)
 
 
-def test_log_prob_hidden_rejects_out_of_range_ids(hs_model: HSModel) -> None:
-    hidden = hs_model.hidden(["the"])[None, :]
-    with pytest.raises(IndexError, match="out of range"):
-        hs_model.log_prob_hidden(hidden, np.array([len(hs_model)]))
-    assert np.isnan(hs_model.log_prob_hidden(hidden, np.array([-1]))[0])
-
-
 # -- batch forms, unknown words, bad arguments ----------------------------------------
 
 
@@ -238,12 +150,6 @@ def test_batch_forms_equal_single_forms(hs_model: HSModel, lee_tokens: list[str]
     with pytest.warns(UserWarning):
         singles = [hs_model.predict_output_word(c, topn=7) for c in contexts]
     assert hs_model.predict_output_word_batch(contexts, topn=7) == singles
-    hidden, has_context = hs_model.hidden_batch(contexts)
-    for row, context in enumerate(contexts):
-        one = hs_model.hidden(context)
-        assert has_context[row] == (one is not None)
-        if one is not None:
-            np.testing.assert_array_equal(hidden[row], one)
     batch = hs_model.log_prob_batch(words, contexts)
     with pytest.warns(UserWarning):
         single = [hs_model.log_prob(w, c) for w, c in zip(words, contexts)]
@@ -419,99 +325,18 @@ def test_relation_to_gensim_score(
 # -- matrix forms (the pipeline component's fast path) and the path kernel ------------------
 
 
-def context_matrix(id_lists: list[list[int]], width: int) -> np.ndarray:
-    """Contexts as the component passes them: oldest first, right-aligned, -1 padding."""
-    matrix = np.full((len(id_lists), width), -1, dtype=np.int32)
-    for row, ids in enumerate(id_lists):
-        if ids:
-            matrix[row, width - len(ids) :] = ids
-    return matrix
-
-
-@pytest.mark.parametrize("cbow_mean", [1, 0])
-def test_matrix_forms_equal_list_forms(hs_model: HSModel, cbow_mean: int) -> None:
-    """hidden_from_matrix and log_prob_from_matrix give, bit for bit, what hidden_from_ids and
-    log_prob_hidden give for the same contexts (NaN in the same places)."""
-    model = copy.copy(hs_model)
-    model.settings = {**hs_model.settings, "cbow_mean": cbow_mean}
-    rng = np.random.default_rng(5)
-    id_lists = [rng.integers(0, len(model), rng.integers(0, 7)).tolist() for _ in range(300)]
-    matrix = context_matrix(id_lists, 6)
-    expected, expected_has_context = model.hidden_from_ids(id_lists)
-    assert not expected_has_context.all()  # some contexts are empty
-    hidden, has_context = model.hidden_from_matrix(matrix)
-    np.testing.assert_array_equal(hidden, expected)
-    np.testing.assert_array_equal(has_context, expected_has_context)
-    # Padding anywhere in a row is skipped, not only on the left.
-    spread = np.full((len(id_lists), 12), -1, dtype=np.int32)
-    spread[:, 1::2] = matrix
-    np.testing.assert_array_equal(model.hidden_from_matrix(spread)[0], expected)
-    words = rng.integers(-1, len(model), len(id_lists))
-    got = model.log_prob_from_matrix(matrix, words)
-    reference = model.log_prob_hidden(expected, np.where(expected_has_context, words, -1))
-    np.testing.assert_array_equal(got, reference)
-    unscorable = (words < 0) | ~expected_has_context
-    assert np.isnan(got[unscorable]).all() and not np.isnan(got[~unscorable]).any()
-
-
-def test_matrix_forms_reject_bad_input(hs_model: HSModel) -> None:
-    too_large = np.array([[0, len(hs_model)]], dtype=np.int32)
-    with pytest.raises(IndexError, match="out of range"):
-        hs_model.hidden_from_matrix(too_large)
-    with pytest.raises(IndexError, match="out of range"):
-        hs_model.log_prob_from_matrix(too_large, np.array([0]))
-    with pytest.raises(IndexError, match="out of range"):
-        hs_model.log_prob_from_matrix(np.array([[0]]), np.array([len(hs_model)]))
-    with pytest.raises(ValueError, match=r"\(B, K\) matrix"):
-        hs_model.hidden_from_matrix(np.array([0, 1]))
-    empty = np.zeros((0, 4), dtype=np.int32)
-    assert hs_model.hidden_from_matrix(empty)[0].shape == (0, hs_model.vector_size)
-    assert hs_model.log_prob_from_matrix(empty, np.zeros(0, dtype=np.int32)).shape == (0,)
-
-
-def test_path_kernel_equals_node_by_node_sum(hs_model: HSModel, lee_tokens: list[str]) -> None:
-    """The path kernel sums the log-sigmoids of a path as one log1p of a product; node by node
-    in float64 from the same float32 hidden vector and weights gives the same values."""
-    contexts = random_contexts(hs_model, lee_tokens, 60, seed=6)
-    hidden, _ = hs_model.hidden_batch(contexts)
-    words = np.random.default_rng(6).integers(0, len(hs_model), len(contexts))
-    got = hs_model.log_prob_hidden(hidden, words)
-    for row, word in enumerate(words.tolist()):
-        nodes, codes = hs_model.tree.path(word)
-        dots = hs_model.inner_node_weights[nodes].astype(np.float64) @ hidden[row]
-        expected = log_sigmoid((1.0 - 2.0 * codes) * dots).sum()
-        assert got[row] == pytest.approx(expected, rel=1e-6, abs=1e-9)
-
-
-def test_very_deep_word_does_not_overflow() -> None:
-    """A chain-shaped tree, 1499 nodes deep: the running product of the path's log1p terms
-    (2 per node when every dot product is 0) is flushed before it overflows a double."""
-    from spacy_hs.tree import HuffmanTree
-
-    n_words = 1500
-    points = [list(range(min(w, n_words - 2) + 1)) for w in range(n_words)]
-    codes = [[1] * w + [0] if w < n_words - 1 else [1] * (n_words - 1) for w in range(n_words)]
-    tree = HuffmanTree.from_paths(points, codes)
-    model = HSModel(
-        [f"w{i}" for i in range(n_words)],
-        np.ones(n_words, dtype=np.int64),
-        np.zeros((n_words, 4), dtype=np.float32),
-        tree,
-        np.zeros((n_words - 1, 4), dtype=np.float32),
-    )
-    hidden = np.zeros((2, 4), dtype=np.float32)
-    deepest = model.log_prob_hidden(hidden, np.array([n_words - 1, 3]))
-    np.testing.assert_allclose(deepest, [-(n_words - 1) * np.log(2), -4 * np.log(2)], rtol=1e-12)
-    got = model.log_prob_from_matrix(np.array([[0, 1]], dtype=np.int32), np.array([n_words - 1]))
-    np.testing.assert_array_equal(got, deepest[:1])
-    ids, log_probs = model.top_k_hidden(hidden[:1], 3)
-    assert ids.tolist() == [[0, 1, 2]]
-    np.testing.assert_allclose(log_probs, [[-np.log(2), -2 * np.log(2), -3 * np.log(2)]])
-
-
 def test_an_empty_context_is_not_called_out_of_vocabulary_words(hs_model: HSModel) -> None:
-    with pytest.warns(UserWarning, match=r"\[W001\] The context \[\] holds no word .* is empty"):
-        assert hs_model.predict_output_word([]) is None or not hs_model.predict_output_word([])
+    """gensim's API has one warning for an empty and an all-unknown context, and says which it
+    can be; the next-word API says the context is empty, and nothing of out-of-vocabulary."""
+    with pytest.warns(UserWarning) as record:
+        assert hs_model.predict_output_word([]) == []
+    assert len(record) == 1
+    assert re.match(r"\[W001\] The context \[\] holds no word .* is empty", str(record[0].message))
+    with pytest.warns(UserWarning) as record:
+        assert hs_model.predict_next([], head="cbow") == []
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith("[W002] The context is empty") and "vocabulary" not in message
 
 
 def test_repr_says_what_the_model_is(hs_model: HSModel) -> None:

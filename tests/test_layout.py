@@ -1,4 +1,5 @@
-"""The house rules: data flows one way through the package, and HSModel knows no head."""
+"""The house rules: data flows one way through the package, HSModel knows no head, and only the
+heads compute next words."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ STAGES = [
     {"errors", "registry", "util", "orth_table"},
     {"corpus"},
     {"tree", "_tree_search", "heads", "validation", "cache", "document"},
-    {"hs_model"},
+    {"hs_vocab", "hs_gensim", "hs_format", "hs_model"},
     {"training", "evaluation"},
     {"pipeline"},
     {"view"},
@@ -86,22 +87,67 @@ def test_no_module_imports_from_a_later_stage_and_there_is_no_cycle() -> None:
             visit(name, [name])
 
 
+# The HS model's modules: its vocabulary and arrays, the gensim conversion, the file format and
+# the query facade.
+HS_MODEL_FAMILY = ("hs_vocab", "hs_gensim", "hs_format", "hs_model")
+
+
+def _family() -> dict[str, ast.Module]:
+    modules = _modules()
+    assert set(HS_MODEL_FAMILY) <= set(modules)
+    return {name: ast.parse(modules[name].read_text(encoding="utf8")) for name in HS_MODEL_FAMILY}
+
+
 def test_hs_model_names_no_head_class() -> None:
-    tree = ast.parse((PACKAGE / "hs_model.py").read_text(encoding="utf8"))
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    names |= {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
-    }
-    assert not {"DirectionalHead", "CBOWHead"} & names
-    head_imports = {
-        node.module
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and "heads" in (node.module or "")
-    }
-    assert head_imports <= {"heads.protocol", "heads.base"}  # the protocol and shared helpers
+    for name, tree in _family().items():
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not {"DirectionalHead", "CBOWHead", "NgramHead"} & names, name
+        head_imports = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and "heads" in (node.module or "")
+        }
+        assert head_imports <= {"heads.protocol", "heads.base"}, name  # protocol and helpers
+
+
+def test_the_hs_model_asks_the_heads() -> None:
+    """No module of the HS model computes a hidden vector or ``hidden . W``: no matrix product,
+    no compiled kernel, no hidden-level query; the heads (heads/) do."""
+    for name, tree in _family().items():
+        products = [node for node in ast.walk(tree) if isinstance(node, ast.MatMult)]
+        assert not products, f"{name} multiplies matrices"
+        calls = {
+            node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+        }
+        assert not {"dot", "matmul", "einsum", "tensordot"} & calls, name
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        imported |= {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        }
+        kernels = {"_tree_search", "_hidden", "_path_scores", "_search", "_head_train"}
+        assert not kernels & imported, f"{name} calls a kernel"
+        attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not attributes & HIDDEN_LEVEL, f"{name} computes next words itself"
+        assert not {"hidden", "hidden_batch"} & attributes, f"{name} asks for hidden vectors"
+
+
+def test_the_hs_model_is_split_into_rooms_of_at_most_600_lines() -> None:
+    modules = _modules()
+    for name in (*HS_MODEL_FAMILY, "heads.cbow"):
+        assert len(modules[name].read_text(encoding="utf8").splitlines()) <= 600, name
 
 
 # Consumers of the next-word heads: they ask a head (log_prob, top_k, log_probabilities) or

@@ -374,7 +374,7 @@ def test_browser_dom_against_the_model(page, docs: list[Doc], directional_model:
         assert float(dom["logprob"]) == pytest.approx(expected, abs=6e-5)
         if n_ranked < 20:  # exact rank by the best-first search: top r ends with the word
             rank = int(dom["rank"])
-            top = [w for w, _ in model.predict_next(context, topn=rank, head="directional")]
+            top = [w for w, _ in model.predict_next(context, top_k=rank, head="directional")]
             assert top[-1] == word and word not in top[:-1]
             n_ranked += 1
         if n_ranked == 1:  # exact entropy over the whole vocabulary

@@ -110,7 +110,7 @@ def test_ranks_are_exact_by_tree_search(scored) -> None:
     assert any(result.ranks[i] > 10 for i in positions)  # not only easy words
     for i in positions[:25]:
         word, context, rank = word_of(model, doc[i]), known_context(model, doc, i), result.ranks[i]
-        top = [w for w, _ in model.predict_next(context, topn=rank, head=head)]
+        top = [w for w, _ in model.predict_next(context, top_k=rank, head=head)]
         assert top[-1] == word
         assert word not in top[:-1]
 

@@ -113,7 +113,7 @@ def test_train_writes_a_loadable_model(trained: tuple[Path, HSModel]):
     loaded = HSModel.from_disk(output / MODEL_DIR)
     assert loaded.words == model.words and len(loaded) > 1000
     np.testing.assert_array_equal(loaded.vectors, model.vectors)
-    predictions = loaded.predict_next(["the", "prime"], topn=5)
+    predictions = loaded.predict_next(["the", "prime"], top_k=5)
     assert len(predictions) == 5 and all(word in loaded for word, _ in predictions)
     probabilities = [p for _, p in predictions]
     assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) < 1
@@ -230,7 +230,7 @@ def test_train_with_head(lee_path: Path, tmp_path: Path):
         train(lee_path, tmp_path, None, overrides)
     del overrides["head.progress"]
     model = train(lee_path, tmp_path, None, overrides)
-    assert model.head is not None and model.meta["head_seconds"] > 0
+    assert model.trained_head is not None and model.meta["head_seconds"] > 0
     assert math.isfinite(model.log_prob_next("minister", ["the", "prime"]))
 
 

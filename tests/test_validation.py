@@ -32,6 +32,7 @@ from spacy_hs.errors import (
     WordIdError,
     WrongTypeError,
 )
+from spacy_hs.heads.cbow import hidden_from_matrix, log_prob_from_matrix
 from spacy_hs.pipeline.component import HSPredictor
 from spacy_hs.validation import MAX_CONTEXT_SIZE, META_MAX_BYTES, words_limit
 
@@ -370,17 +371,17 @@ def test_from_gensim_refuses_diverged_training(cbow_gensim: Word2Vec) -> None:
 @pytest.mark.parametrize("bad_id", [2**31, 2**32 + 5, 2**63, 2**64 + 5, -(2**31) - 1, -(2**32) + 5])
 def test_word_ids_never_wrap(hs_model: HSModel, bad_id: int) -> None:
     """2**32 + 5 used to be read as id 5; -(2**32) + 5 too."""
-    hidden = hs_model.hidden(["the"])[None, :]
+    head = hs_model.head("cbow")
     checks = [
-        lambda: hs_model.hidden_from_matrix(np.array([[bad_id]], dtype=object)),
-        lambda: hs_model.log_prob_from_matrix(np.array([[0]]), np.array([bad_id], dtype=object)),
-        lambda: hs_model.log_prob_hidden(hidden, [bad_id]),
+        lambda: hidden_from_matrix(hs_model, np.array([[bad_id]], dtype=object)),
+        lambda: log_prob_from_matrix(hs_model, np.array([[0]]), np.array([bad_id], dtype=object)),
+        lambda: head.log_prob(np.array([[0]]), [bad_id]),
     ]
     if -(2**63) <= bad_id < 2**63:  # fits numpy's int64
         checks += [
-            lambda: hs_model.hidden_from_matrix(np.array([[0, bad_id]], dtype=np.int64)),
-            lambda: hs_model.log_prob_from_matrix(
-                np.array([[0]]), np.array([bad_id], dtype=np.int64)
+            lambda: hidden_from_matrix(hs_model, np.array([[0, bad_id]], dtype=np.int64)),
+            lambda: log_prob_from_matrix(
+                hs_model, np.array([[0]]), np.array([bad_id], dtype=np.int64)
             ),
         ]
     if bad_id >= 0:  # the list API takes no padding
@@ -402,7 +403,7 @@ def test_in_range_ids_work_as_words(hs_model: HSModel) -> None:
     assert hs_model.word_ids([np.int64(the), "the", "zzz-unknown"]) == [the, the]
     matrix = np.array([[-1, the]], dtype=np.int64)  # negative entries are padding
     np.testing.assert_array_equal(
-        hs_model.hidden_from_matrix(matrix)[0], hs_model.hidden_from_matrix(matrix[:, 1:])[0]
+        hidden_from_matrix(hs_model, matrix)[0], hidden_from_matrix(hs_model, matrix[:, 1:])[0]
     )
 
 
@@ -417,9 +418,9 @@ def test_context_entries_must_be_words_or_ids(hs_model: HSModel, entry: Any) -> 
 @pytest.mark.parametrize("dtype", [bool, np.float32, np.float64])
 def test_id_arrays_must_hold_integers(hs_model: HSModel, dtype: type) -> None:
     with pytest.raises(WrongTypeError, match=r"\[E069\] context_ids must hold integer"):
-        hs_model.hidden_from_matrix(np.ones((1, 2), dtype=dtype))
+        hidden_from_matrix(hs_model, np.ones((1, 2), dtype=dtype))
     with pytest.raises(WrongTypeError, match=r"\[E069\]"):
-        hs_model.log_prob_from_matrix(np.zeros((1, 1), np.int32), np.ones(1, dtype=dtype))
+        log_prob_from_matrix(hs_model, np.zeros((1, 1), np.int32), np.ones(1, dtype=dtype))
 
 
 def test_a_string_is_not_a_context(hs_model: HSModel) -> None:
@@ -430,7 +431,6 @@ def test_a_string_is_not_a_context(hs_model: HSModel) -> None:
         lambda: hs_model.log_prob("the", "the president"),
         lambda: hs_model.log_prob_next("the", "the president", head="cbow"),
         lambda: hs_model.probabilities("the president"),
-        lambda: hs_model.hidden("the president"),
         lambda: hs_model.predict_output_word_batch(["the president"]),
     ]
     for call in calls:

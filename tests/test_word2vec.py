@@ -103,11 +103,10 @@ def test_sample_loss_is_the_exact_hs_loss(lee_path: Path, sg: int):
     if sg:
         assert np.all(np.diff(sample.context_offsets) == 1)
     model = HSModel.from_gensim(result.model)
-    lengths = np.diff(sample.context_offsets)
-    hidden = np.add.reduceat(model.vectors[sample.context_ids], sample.context_offsets[:-1])
-    if not sg:
-        hidden /= lengths[:, None]
-    expected = -model.log_prob_hidden(hidden, sample.targets).mean()
+    offsets = sample.context_offsets.tolist()
+    contexts = [sample.context_ids[a:b].tolist() for a, b in zip(offsets, offsets[1:])]
+    # Every context word, averaged (the CBOW hidden vector; one word each for skip-gram).
+    expected = -model.log_prob_batch(sample.targets.tolist(), contexts).mean()
     assert sample_loss(result.model, sample) == pytest.approx(expected, rel=1e-5)
     # The last epoch's loss was measured on this same sample, with the final weights.
     assert result.loss_history[-1] == pytest.approx(expected, rel=1e-5)

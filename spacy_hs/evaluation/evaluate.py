@@ -61,7 +61,7 @@ from ..errors import (
     Warnings,
 )
 from ..heads.base import stream_contexts
-from ..heads.protocol import Predictor
+from ..heads.protocol import Head
 from ..hs_model import HSModel
 from ..util import atomic_file, check_output_location, is_positive_int, special_file
 
@@ -151,7 +151,7 @@ def model_summary(model: HSModel, path: str | Path | None = None) -> dict[str, A
         "sg": int(model.settings.get("sg", 0)),
         "cbow_mean": int(model.settings.get("cbow_mean", 1)),
         "window": int(model.settings.get("window", 5)),
-        "head": model.head.name if model.head is not None else None,
+        "head": model.trained_head.name if model.trained_head is not None else None,
         "normalizer": model.settings.get("normalizer"),
     }
 
@@ -311,7 +311,7 @@ class _Score:
         self.neg_log_prob -= float(np.sum(log_probs, dtype=np.float64))
 
     def add_head(
-        self, head: Predictor, contexts: np.ndarray, targets: np.ndarray, log_probs: np.ndarray
+        self, head: Head, contexts: np.ndarray, targets: np.ndarray, log_probs: np.ndarray
     ) -> None:
         """Add a head's scores: its top-k for ``contexts`` (a context matrix) against
         ``targets``, and their ``log_probs``; rows the head cannot score (NaN) are left out."""
@@ -339,9 +339,9 @@ class _Score:
         }
 
 
-def model_heads(model: HSModel) -> dict[str, Predictor]:
+def model_heads(model: HSModel) -> dict[str, Head]:
     """Every head the model answers through, by name ("auto" is an alias of one of them)."""
-    return {name: model.predictor(name) for name in model.head_names() if name != "auto"}
+    return {name: model.head(name) for name in model.head_names() if name != "auto"}
 
 
 def next_word_metrics(
@@ -486,7 +486,7 @@ class _CacheRow:
     where blank lines mark their ends: the cache runs across sentences and chunks, and starts
     empty at each document."""
 
-    def __init__(self, model: HSModel, head: Predictor, cache: CacheSettings):
+    def __init__(self, model: HSModel, head: Head, cache: CacheSettings):
         self.model, self.head, self.cache = model, head, cache
         self.name = head.name
         self.score, self.start_score = _Score(), _Score()
@@ -496,9 +496,9 @@ class _CacheRow:
     @classmethod
     def of(cls, model: HSModel) -> _CacheRow | None:
         cache = model.cache_settings("auto")
-        if model.head is None or cache is None or cache.weight == 0:
+        if model.trained_head is None or cache is None or cache.weight == 0:
             return None
-        return cls(model, model.predictor(model.head.name), cache)
+        return cls(model, model.head(model.trained_head.name), cache)
 
     def add(
         self,
@@ -577,7 +577,7 @@ class _GensimBaseline:
     """
 
     def __init__(
-        self, model: HSModel, heads: dict[str, Predictor], gensim_model: Any, max_positions: int
+        self, model: HSModel, heads: dict[str, Head], gensim_model: Any, max_positions: int
     ):
         self.model = model
         self.heads = heads

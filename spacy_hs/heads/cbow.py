@@ -4,42 +4,59 @@
 scored with gensim's ``syn1``. It has no parameters of its own: it reads the HS model's vectors
 and inner-node weights, so it is never stored, and every HS model has one. It cannot predict a
 sentence's first word (an empty context has no mean).
+
+The hidden vector is summed in order in float32, as gensim does (``np.add.reduceat`` would
+reorder the additions), by one compiled kernel for every form of context (lists of ids, a
+matrix, one context), so batch and single results are equal bit for bit. gensim's
+``predict_output_word`` reads every known context word, not the last ``window``: the head of
+``HSModel``'s gensim-compatible methods is this one with ``context_size`` the longest context.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import registry
-from .base import TreeHead, last_known
+from .. import _tree_search, registry, validation
+from ..errors import ConfigError, Errors
+from .base import BLOCK, TreeHead, last_known
 
 if TYPE_CHECKING:
-    from ..hs_model import HSModel
+    from ..hs_vocab import HSVocab
 
 ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 
 
 @registry.heads(ARCHITECTURE)
 class CBOWHead(TreeHead):
-    """The CBOW-style head of an ``HSModel``."""
+    """The CBOW-style head of an ``HSModel``.
+
+    model: the HS model (its vectors, inner-node weights, tree and settings are read, not
+        copied).
+    context_size: how many of the last known context words are averaged; None: the model's
+        ``window`` (what ``HSModel.head("cbow")`` answers with).
+    """
 
     name = "cbow"
     predicts_sentence_start = False
 
-    def __init__(self, model: HSModel):
+    def __init__(self, model: HSVocab, context_size: int | None = None):
         super().__init__(model.tree)
         self.model = model
+        self._context_size = context_size
 
     @classmethod
     def from_arrays(
-        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], model: HSModel
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], model: HSVocab
     ) -> CBOWHead:
-        return cls(model)
+        return cls(model, config.get("context_size"))
 
     @property
     def context_size(self) -> int:
+        if self._context_size is not None:
+            return int(self._context_size)
         return int(self.model.settings["window"])
 
     @property
@@ -52,4 +69,87 @@ class CBOWHead(TreeHead):
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The mean (or sum) of the context's known vectors; has_context False for none."""
-        return self.model.hidden_from_matrix(last_known(context_ids, self.context_size))
+        return hidden_from_matrix(self.model, last_known(context_ids, self.context_size))
+
+    def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
+        """``TreeHead.log_prob`` in one compiled pass per block that never stores the hidden
+        vectors (``log_prob_from_matrix``): the same values."""
+        context_ids = np.asarray(context_ids)
+        word_ids = np.asarray(word_ids)
+        if context_ids.ndim != 2:
+            raise ConfigError(Errors.E008.format(shape=context_ids.shape))
+        if len(word_ids) != len(context_ids):
+            raise ConfigError(Errors.E022.format(n=len(context_ids), n_words=len(word_ids)))
+        out = np.empty(len(word_ids))
+        for start in range(0, len(word_ids), BLOCK):
+            rows = slice(start, start + BLOCK)
+            recent = last_known(context_ids[rows], self.context_size)
+            out[rows] = log_prob_from_matrix(self.model, recent, word_ids[rows])
+        return out
+
+    def top_k_of_ids(self, ids: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top-k (ids int32 (k,), log-probabilities float64 (k,)) after one context
+        of known word ids, all of them read: the kernel forms the hidden vector itself, so a
+        single query allocates no intermediate arrays (at its latency that cost dominates)."""
+        model = self.model
+        word_ids, log_probs, _ = _tree_search.top_k_context(
+            model.vectors,
+            ids,
+            bool(model.settings["cbow_mean"]),
+            model.inner_node_weights,
+            self.tree.children,
+            self.tree.root,
+            min(int(k), self.n_words),
+        )
+        return word_ids, log_probs
+
+
+def hidden_from_ids(
+    model: HSVocab, id_lists: Sequence[Sequence[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """CBOW hidden vectors of contexts given as lists of known word ids: float32 (B, d) and
+    has_context bool (B,); an empty list gets a zero row and has_context False."""
+    lengths = np.fromiter((len(ids) for ids in id_lists), dtype=np.int64, count=len(id_lists))
+    offsets = np.zeros(len(id_lists) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((i for ids in id_lists for i in ids), dtype=np.int64, count=offsets[-1])
+    hidden = _tree_search.context_hidden(
+        model.vectors, flat, offsets, bool(model.settings["cbow_mean"])
+    )
+    return hidden, lengths > 0
+
+
+def hidden_from_matrix(model: HSVocab, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``hidden_from_ids`` for contexts given as rows of an int matrix (B, K): word ids,
+    oldest first; negative entries (padding) are skipped. Equal to ``hidden_from_ids`` of each
+    row's non-negative ids, without a Python object per context."""
+    context_ids = np.asarray(context_ids)
+    if context_ids.ndim != 2:
+        raise ConfigError(Errors.E008.format(shape=context_ids.shape))
+    return _tree_search.context_hidden_matrix(
+        model.vectors,
+        validation.word_id_array(context_ids, len(model.words), "context_ids"),
+        bool(model.settings["cbow_mean"]),
+    )
+
+
+def log_prob_from_matrix(
+    model: HSVocab, context_ids: np.ndarray, word_ids: np.ndarray
+) -> np.ndarray:
+    """log P(word_ids[b] | context b) for contexts given as in ``hidden_from_matrix``; NaN
+    where the word id is negative or the context has no word. The values of the hidden vectors
+    of ``hidden_from_matrix`` scored along each word's path, in one compiled pass."""
+    context_ids = np.asarray(context_ids)
+    if context_ids.ndim != 2:
+        raise ConfigError(Errors.E008.format(shape=context_ids.shape))
+    tree = model.tree
+    return _tree_search.context_path_log_probs(
+        model.vectors,
+        validation.word_id_array(context_ids, len(model.words), "context_ids"),
+        bool(model.settings["cbow_mean"]),
+        validation.word_id_array(word_ids, len(model.words)),
+        model.inner_node_weights,
+        tree.path_offsets,
+        tree.path_nodes,
+        tree.path_codes,
+    )

@@ -1,4 +1,4 @@
-"""What every next-word head provides: the ``Predictor`` protocol.
+"""What every next-word head provides: the ``Head`` protocol.
 
 A head answers next-word queries itself, as KenLM's ``Model`` does: the exact log-probability
 of a word, the exact top-k and the whole distribution, for a batch of contexts. Contexts are an
@@ -20,10 +20,10 @@ import numpy as np
 
 
 @runtime_checkable
-class Predictor(Protocol):
+class Head(Protocol):
     """A next-word head. Every member is required."""
 
-    name: str  # what ``HSModel.predictor(name)`` and the component's ``head`` setting select
+    name: str  # what ``HSModel.head(name)`` and the component's ``head`` setting select
 
     @property
     def context_size(self) -> int:

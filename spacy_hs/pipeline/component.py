@@ -53,7 +53,7 @@ from ..corpus.normalize import TokenNormalizer
 from ..document import Document, cached_top_k
 from ..errors import ConfigError, Errors, PipelineError, Warnings, WrongTypeError
 from ..heads.base import context_matrix, stream_contexts
-from ..hs_model import HSModel, Predictor, registered_head_names
+from ..hs_model import Head, HSModel, registered_head_names
 from ..orth_table import OrthTable
 from ..util import is_positive_int, recover_dir
 from ..validation import MAX_CONTEXT_SIZE
@@ -181,7 +181,7 @@ class HSPredictor(Pipe):
         self.model_path = None if model_path is None else str(model_path)
         self.top_k = top_k
         self.context_size = context_size
-        self.head = head
+        self.head_name = head
         self.eager = eager
         self.set_vectors = set_vectors
         self.unknown_word = unknown_word
@@ -203,11 +203,14 @@ class HSPredictor(Pipe):
             raise WrongTypeError(Errors.E009.format(type=type(model).__name__))
         _check_context_size(self.context_size)  # it may have been set since __init__
         _check_cache(self.cache)
-        if self.head not in model.head_names() and self.head not in registered_head_names():
+        if (
+            self.head_name not in model.head_names()
+            and self.head_name not in registered_head_names()
+        ):
             raise ConfigError(
-                Errors.E303.format(head=self.head, heads=", ".join(model.head_names()))
+                Errors.E303.format(head=self.head_name, heads=", ".join(model.head_names()))
             )
-        predictor = model.predictor(self.head)  # E023: a registered head the model lacks
+        predictor = model.head(self.head_name)  # E023: a registered head the model lacks
         normalizer = model.settings.get("normalizer")
         context_size = self.context_size or int(predictor.context_size)
         if context_size > predictor.context_size:  # a head reads at most its own context
@@ -224,7 +227,7 @@ class HSPredictor(Pipe):
                 Warnings.W301.format(model_lang=model_lang, lang=self.vocab.lang), stacklevel=2
             )
         self.model = model
-        self._predictor: Predictor = predictor
+        self._head: Head = predictor
         self._unknown_id = model.unknown_id(self.unknown_word)
         self._cache = model.cache_settings(self.cache)  # E027: a bad saved setting
         if self._cache is not None and self._cache.weight == 0:
@@ -379,7 +382,7 @@ class HSPredictor(Pipe):
         model = self._require_model()
         if not docs:
             return
-        predictor = self._predictor
+        predictor = self._head
         word_ids, sentence, lengths = self._token_ids(docs)
         n_docs, n_tokens = len(docs), len(word_ids)
         n_sentences = int(sentence[-1]) + 1 if n_tokens else 0
@@ -516,7 +519,7 @@ class HSPredictor(Pipe):
         """The top-k ``[word, probability]`` after a context of word ids (oldest first); [] if
         the head has no prediction for it (an empty context, for a head that needs a word)."""
         model = self._require_model()
-        ids, log_probs = self._predictor.top_k(
+        ids, log_probs = self._head.top_k(
             context_matrix([context], self._context), top_k or self.top_k
         )
         if ids[0, 0] < 0:
@@ -591,7 +594,7 @@ class HSPredictor(Pipe):
         document = model.document(
             word_ids[kept],
             np.bincount(sentence[kept], minlength=n_sentences),
-            head=self._predictor.name,
+            head=self._head.name,
             unknown=self.unknown_word,
             cache=self._cache,
             context_size=self._context,
@@ -607,10 +610,10 @@ class HSPredictor(Pipe):
         return view
 
     @property
-    def predictor(self) -> Predictor:
+    def head(self) -> Head:
         """The head that answers this component's queries (its ``head`` setting)."""
         self._require_model()
-        return self._predictor
+        return self._head
 
     # -- serialization --------------------------------------------------------------------
 
@@ -667,7 +670,7 @@ class HSPredictor(Pipe):
             "model_path": self.model_path,
             "top_k": self.top_k,
             "context_size": self.context_size,
-            "head": self.head,
+            "head": self.head_name,
             "eager": self.eager,
             "set_vectors": self.set_vectors,
             "unknown_word": self.unknown_word,

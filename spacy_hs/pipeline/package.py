@@ -23,7 +23,8 @@ from spacy.language import Language
 
 from .. import __version__
 from ..errors import Errors, ModelFileError, PipelineError
-from ..hs_model import META_FILE, HSModel, model_files
+from ..hs_format import META_FILE, model_files
+from ..hs_model import HSModel
 from ..util import (
     check_output_location,
     check_replaceable,

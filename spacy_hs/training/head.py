@@ -186,7 +186,7 @@ def attach_head(
     """Make ``head`` the model's trained head, with its training history in
     ``model.meta["head"]``; ``export_fine_tuned_vectors`` also replaces ``model.vectors`` (what
     the CBOW head and spaCy's ``token.vector`` see) with the head's fine-tuned copy."""
-    model.head = head
+    model.trained_head = head
     model.meta["head"] = head.history
     cache = head.history.get("cache")
     if cache is not None and cache.get("weight", 0) > 0:

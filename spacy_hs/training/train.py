@@ -29,7 +29,8 @@ from confection import Config
 
 from ..corpus import tokenfile
 from ..errors import Errors, OutputError
-from ..hs_model import HSModel, check_output_dir, read_header
+from ..hs_format import check_output_dir, read_header
+from ..hs_model import HSModel
 from ..util import atomic_file, check_output_location, missing_dirs, remove_empty
 from .config import load_config, resolve_config
 from .word2vec import EpochReport, Word2VecResult, train_word2vec

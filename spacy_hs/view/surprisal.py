@@ -169,7 +169,7 @@ class _Scorer:
         model = component._require_model()
         self.component = component
         self.model = model
-        self.predictor = component.predictor
+        self.head = component.head
         self.top_k = min(top_k, len(model))
         self.rows_per_chunk = max(1, chunk_elements // len(model))
 
@@ -196,7 +196,7 @@ class _Scorer:
                 normal_forms=normal_forms,
                 perplexity=doc._.hs_perplexity,
                 vocab_size=len(model),
-                head=self.predictor.name,
+                head=self.head.name,
             )
             # A prediction wherever there is an entropy: scored tokens, and unknown ones with
             # a known word before them.

@@ -17,11 +17,10 @@ import spacy
 import srsly
 from gensim.models import Word2Vec
 
-from spacy_hs import HSModel
-from spacy_hs import hs_model as hs_model_module
+from spacy_hs import HSModel, hs_format
 from spacy_hs.errors import MissingModelFileError, ModelFileError
 
-ARRAY_FILES = [f"{name}.npy" for name in hs_model_module.ARRAYS]
+ARRAY_FILES = [f"{name}.npy" for name in hs_format.ARRAYS]
 JSON_FILES = ["meta.json", "words.json"]
 CONTEXTS = [["the", "government"], ["police", "said"], ["minister"], ["zzz-unknown", "fire"]]
 
@@ -30,8 +29,9 @@ def assert_same_model(a: HSModel, b: HSModel) -> None:
     assert a.words == b.words
     assert a.settings == b.settings
     assert a.meta == b.meta
-    for name in hs_model_module.ARRAYS:
-        np.testing.assert_array_equal(a._arrays()[name], b._arrays()[name])
+    arrays_a, arrays_b = hs_format.model_arrays(a), hs_format.model_arrays(b)
+    for name in hs_format.ARRAYS:
+        np.testing.assert_array_equal(arrays_a[name], arrays_b[name])
     np.testing.assert_array_equal(a.tree.children, b.tree.children)
     for context in CONTEXTS:
         assert a.predict_output_word(context, topn=20) == b.predict_output_word(context, topn=20)
@@ -319,7 +319,7 @@ def test_written_files_are_plain_npy_and_json(model_dir: Path) -> None:
         assert not dtype.hasobject
     for name in JSON_FILES:
         srsly.read_json(model_dir / name)
-    source = inspect.getsource(hs_model_module)
+    source = inspect.getsource(hs_format)
     assert "allow_pickle=True" not in source and "import pickle" not in source
 
 
