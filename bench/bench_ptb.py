@@ -248,14 +248,16 @@ def train_variant(
     from gensim.models import Word2Vec
 
     from spacy_hs import HSModel
-    from spacy_hs.training.config import load_config, resolve_config
+    from spacy_hs.training.config import head_settings, load_config, resolve_config
     from spacy_hs.training.head import attach_head, train_head
 
-    settings = resolve_config(load_config(config))["head"]
+    settings = head_settings(resolve_config(load_config(config))["head"], **head)
     model = HSModel.from_gensim(Word2Vec.load(str(gensim_path)))
     start = time.perf_counter()
     attach_head(
-        model, train_head(model, paths["train"], paths["valid"], settings, progress=False, **head)
+        model,
+        train_head(model, paths["train"], paths["valid"], settings, progress=False),
+        export_fine_tuned_vectors=settings.export_fine_tuned_vectors,
     )
     seconds = time.perf_counter() - start
     model.to_disk(out)

@@ -334,11 +334,11 @@ cdef class HeadTrainer:
         str optimizer,
         double dropout,
         uint64_t seed,
-        double l2=0.0,
+        double l2,
+        Py_ssize_t n_orders,
+        double table_l2,
+        str dense_optimizer,
         float[::1] table=None,
-        Py_ssize_t n_orders=0,
-        double table_l2=0.0,
-        str dense_optimizer="adam",
         Py_ssize_t pool_size=1 << 18,
     ):
         cdef Py_ssize_t n_words = inputs.shape[0] - 1, d = inputs.shape[1]

@@ -1,28 +1,37 @@
-"""``Document``: one document read through a head (and the document cache), spaCy-free.
+"""``Documents``: a batch of documents read through a head (and the document cache), spaCy-free.
 
-KenLM's ``State`` walks a sentence forward; a ``Document`` holds a whole document's word ids
-and sentence lengths and answers every question about it with the same history:
+KenLM's ``State`` walks a sentence forward; ``Documents`` holds the word ids of one or more
+documents, with their sentence and document boundaries, and answers every question about them
+with the same history:
 
 * ``log_probs()``: log P of every token given the known words before it in its sentence (the
-  sentence's first word from the sentence start) and, with a cache, the document so far;
-* ``top_k_after(ends, k)``: the exact top-k next words after the first ``e`` tokens,
-  continuing token ``e - 1``'s sentence (what ``Token._.hs_next`` and ``Doc._.hs_next`` ask);
-* ``top_k_at(positions, k)``: the exact top-k at token ``t``'s slot, with the history
+  sentence's first word from the sentence start) and, with a cache, its document so far;
+  ``perplexities()`` and ``unknown_counts()`` per document;
+* ``top_k_after(ends, k)``: the exact top-k next words after the first ``e`` positions,
+  continuing position ``e - 1``'s sentence (``Token._.hs_next``, ``Span._.hs_next``);
+  ``top_k_after_documents(k)``: after each document's end (``Doc._.hs_next``);
+* ``top_k_at(positions, k)``: the exact top-k at position ``t``'s slot, with the history
   ``log_probs()`` scores token ``t`` with;
-* ``probabilities_at(positions)`` and ``ranks_and_entropies(positions)``: the whole next-word
-  distribution at token ``t``'s slot, and from it the exact rank of the actual word and the
+* ``probabilities_at(positions)``, ``ranks_and_entropies(positions)`` and ``measures()``: the
+  whole next-word distribution at a slot, and from it the exact rank of the actual word and the
   entropy (``Token._.hs_rank``, ``Token._.hs_entropy``, the surprisal view).
 
-``cached_top_k`` is the cached top-k for any head and any context matrix (the component's
-batches): a ``TreeHead`` searches the mixture itself in one compiled call.
+Positions count every token given, dropped ones included (``dropped``: tokens the normaliser
+drops, e.g. punctuation). A dropped token is neither scored nor context. Unknown tokens
+(negative ids) are skipped as context and not cached; an unknown token is scored
+as the model's unknown word if it has one (``HSModel.unknown_id``), else NaN. The cache
+(``spacy_hs.cache``) starts empty at each document (or from ``history``, the first document's
+earlier tokens) and never holds another document's tokens; its window is ``_window`` below, the
+only one.
 
-Unknown tokens (id -1) are skipped as context and not cached; an unknown token is scored as
-the model's unknown word if it has one (``HSModel.unknown_id``), else NaN. The cache is
-described in ``spacy_hs.cache``.
+``cached_top_k`` is the cached top-k for any head and any context matrix: a ``TreeHead``
+searches the mixture itself in one compiled call.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,21 +43,28 @@ from .heads.base import TreeHead, contexts_between, stream_contexts
 if TYPE_CHECKING:
     from .heads.protocol import Head
 
-
 # For heads other than TreeHead: how many of the head's best words the cached top-k starts
 # from, per word asked for.
 CANDIDATES = 3
 
 
-class Document:
-    """A document's token ids (int32, -1 unknown) and sentence lengths, read through ``head``
-    with the document cache ``cache`` (None: off). ``unknown_id``: the id unknown tokens are
-    scored as, or None; ``n_words``: the vocabulary size; ``context_size``: read at most this
-    many known words before a position (None: the head's ``context_size``)."""
+class Documents:
+    """Documents given as word ids (int32, negative: unknown) and sentence lengths (in
+    positions, dropped ones included), read through ``head`` with the document cache ``cache``
+    (None: off).
+
+    unknown_id: the id unknown tokens are scored as, or None. n_words: the vocabulary size.
+    context_size: read at most this many known words before a position (None: the head's).
+    document_lengths: positions per document, summing to the number of positions (None: one
+        document); a document's first position must open a sentence.
+    history: the cache's known ids before the first position (the first document's earlier
+        tokens: ``history_after()`` of the previous batch).
+    dropped: bool (N,), the positions left out of the stream (None: none).
+    """
 
     def __init__(
         self,
-        token_ids: np.ndarray,
+        word_ids: np.ndarray,
         sentence_lengths: np.ndarray,
         head: Head,
         cache: CacheSettings | None = None,
@@ -56,100 +72,195 @@ class Document:
         *,
         n_words: int,
         context_size: int | None = None,
+        document_lengths: np.ndarray | None = None,
+        history: np.ndarray | None = None,
+        dropped: np.ndarray | None = None,
     ):
-        self.token_ids = np.asarray(token_ids, dtype=np.int32).reshape(-1)
-        self.lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
-        if (self.lengths < 0).any() or int(self.lengths.sum()) != len(self.token_ids):
-            raise ConfigError(
-                Errors.E026.format(total=int(self.lengths.sum()), n=len(self.token_ids))
-            )
+        self.word_ids = np.asarray(word_ids, dtype=np.int32).reshape(-1)
+        n = len(self.word_ids)
+        lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
+        if (lengths < 0).any() or int(lengths.sum()) != n:
+            raise ConfigError(Errors.E026.format(total=int(lengths.sum()), n=n))
         self.head = head
         self.n_words = int(n_words)
         self.context_size = int(head.context_size)
         if context_size is not None:
             self.context_size = min(int(context_size), self.context_size)
         self.cache = cache if cache is not None and cache.weight > 0 else None
+        self.document_lengths = (
+            np.array([n], dtype=np.int64)
+            if document_lengths is None
+            else np.asarray(document_lengths, dtype=np.int64).reshape(-1)
+        )
+        self.history = np.zeros(0, np.int32) if history is None else np.asarray(history, np.int32)
+        # Full positions (dropped ones included): [t] the first position of t's sentence and of
+        # t's document; [t] kept positions before t (N + 1).
+        self._sentence_first = _firsts(lengths, n)
+        self._document_first = _firsts(self.document_lengths, n)
+        self.dropped = np.zeros(n, bool) if dropped is None else np.asarray(dropped, bool)
+        kept = ~self.dropped
+        self._kept_before = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(kept, out=self._kept_before[1:])
+        self._document_of = np.repeat(np.arange(len(self.document_lengths)), self.document_lengths)
+        # The stream the head reads: kept tokens, their sentences' lengths and documents.
+        self.token_ids = self.word_ids[kept] if not kept.all() else self.word_ids
+        sentence_of = np.repeat(np.arange(len(lengths)), lengths)
+        self.lengths = np.bincount(sentence_of[kept], minlength=len(lengths)).astype(np.int64)
+        self._kept_documents = self._document_of[kept]
         self.targets = self.token_ids.copy()
         if unknown_id is not None:
             self.targets[self.targets < 0] = unknown_id
-        # sentence_start[t]: the index of token t's sentence's first token
-        starts = np.cumsum(self.lengths) - self.lengths
-        self.sentence_start = np.repeat(starts, self.lengths).astype(np.int64)
-        if not len(self.sentence_start):
-            self.sentence_start = np.zeros(1, dtype=np.int64)
         known = self.token_ids >= 0
         self._known_ids = self.token_ids[known]
         self._known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
+        # Values computed once and shared with ``without_cache()`` copies (the head's pass).
+        self._computed: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
-        return len(self.token_ids)
+        return len(self.word_ids)
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.document_lengths)
+
+    def without_cache(self) -> Documents:
+        """The same documents read through the head alone (sharing its computed values)."""
+        plain = copy.copy(self)
+        plain.cache = None
+        return plain
 
     # -- every token --------------------------------------------------------------------
 
     def log_probs(self) -> np.ndarray:
-        """Natural-log probability of every token, float64 (N,); NaN where unscored."""
-        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-        head_log_probs = self.head.log_prob(contexts, self.targets)
+        """Natural-log probability of every position, float64 (N,); NaN where unscored or
+        dropped."""
+        log_probs = self._computed.get("head")
+        if log_probs is None:
+            contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
+            log_probs = self._computed["head"] = self.head.log_prob(contexts, self.targets)
+        if self.cache is not None:
+            h = len(self.history)
+            documents = None
+            if self.n_documents > 1:
+                documents = np.concatenate([np.zeros(h, np.int64), self._kept_documents])
+            counts, held = cache_counts(
+                np.concatenate([self.history, self.token_ids]) if h else self.token_ids,
+                self.cache.size,
+                np.concatenate([self.history, self.targets]) if h else self.targets,
+                documents=documents,
+            )
+            log_probs = mix_log_probs(log_probs, counts[h:], held[h:], self.cache.weight)
+        if len(self.token_ids) == len(self.word_ids):
+            return log_probs
+        out = np.full(len(self.word_ids), np.nan)
+        out[~self.dropped] = log_probs
+        return out
+
+    def perplexities(self, log_probs: np.ndarray | None = None) -> list[float | None]:
+        """Per document: ``exp(-mean log P)`` over its scored tokens, None if it has none.
+        log_probs: ``log_probs()``, if already computed."""
+        log_probs = self.log_probs() if log_probs is None else log_probs
+        valid = ~np.isnan(log_probs)
+        documents = self._document_of[valid]
+        sums = np.bincount(documents, weights=log_probs[valid], minlength=self.n_documents)
+        counts = np.bincount(documents, minlength=self.n_documents)
+        return [
+            math.exp(-total / count) if count else None
+            for total, count in zip(sums.tolist(), counts.tolist())
+        ]
+
+    def unknown_counts(self, log_probs: np.ndarray | None = None) -> list[int]:
+        """Per document: how many unknown tokens were scored (as the unknown word)."""
+        log_probs = self.log_probs() if log_probs is None else log_probs
+        scored_unknown = (self.word_ids < 0) & ~self.dropped & ~np.isnan(log_probs)
+        documents = self._document_of[scored_unknown]
+        return np.bincount(documents, minlength=self.n_documents).tolist()
+
+    def history_after(self) -> np.ndarray:
+        """The cache's known ids at the end of the last document (its last ``size``): the
+        ``history`` of a batch that continues it. Empty without a cache."""
         if self.cache is None:
-            return head_log_probs
-        counts, held = cache_counts(self.token_ids, self.cache.size, self.targets)
-        return mix_log_probs(head_log_probs, counts, held, self.cache.weight)
+            return np.zeros(0, dtype=np.int32)
+        end = len(self.word_ids)
+        first = int(self._document_first[end - 1]) if end else 0
+        return self._window(np.array([first]), np.array([end]))[0]
 
     # -- questions at positions ----------------------------------------------------------
+
+    def contexts_at(self, positions: np.ndarray) -> np.ndarray:
+        """The context matrix (B, context_size) position ``t``'s log-probability reads: the
+        last known ids before it in its sentence, oldest first, right-aligned, -1 before them;
+        all -1 for a dropped position."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        contexts = self._contexts(self._sentence_first[positions], positions)
+        contexts[self.dropped[positions]] = -1
+        return contexts
+
+    def contexts_after(self, ends: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        """The context matrix after the first ``e`` positions, for each ``e`` in ``ends``:
+        position ``e - 1``'s sentence up to ``e`` (from ``starts[b]`` on, if given)."""
+        ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+        return self._contexts(self._firsts_after(ends, starts), ends)
 
     def top_k_after(
         self, ends: np.ndarray, k: int, starts: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top-k next words after the first ``e`` tokens, for each ``e`` in ``ends``:
-        the context is token ``e - 1``'s sentence up to ``e`` (from ``starts[b]`` on, if given:
-        a span's start), the cache the document's tokens before ``e``. Returns ids int32 (B, k)
-        (-1 where the head has no context) and log-probabilities float64 (B, k)."""
+        """The exact top-k next words after the first ``e`` positions, for each ``e`` in
+        ``ends``: the context is ``contexts_after``, the cache the known tokens of position
+        ``e - 1``'s document before ``e``. Returns ids int32 (B, k) (-1 where the head has no
+        context) and log-probabilities float64 (B, k)."""
         ends = np.asarray(ends, dtype=np.int64).reshape(-1)
-        return self._top_k(self._contexts_after(ends, starts), ends, k)
+        documents = np.where(ends > 0, self._document_first[np.maximum(ends - 1, 0)], 0)
+        return self._top_k(self._firsts_after(ends, starts), ends, documents, k)
+
+    def top_k_after_documents(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``top_k_after`` the end of each document, in its last sentence; an empty document
+        has an empty context and an empty cache."""
+        ends = np.cumsum(self.document_lengths)
+        starts = ends - self.document_lengths
+        return self._top_k(self._firsts_after(ends, starts), ends, starts, k)
 
     def top_k_at(self, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top-k at token ``t``'s slot, for each ``t`` in ``positions``, with the
-        history ``log_probs()`` scores token ``t`` with (a sentence's first token: from the
-        sentence start)."""
+        """The exact top-k at position ``t``'s slot, for each ``t`` in ``positions``, with the
+        history ``log_probs()`` scores token ``t`` with."""
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-        return self._top_k(self._contexts(self.sentence_start[positions], positions), positions, k)
+        return self._top_k(
+            self._sentence_first[positions], positions, self._document_first[positions], k
+        )
+
+    def has_known_context(self, positions: np.ndarray) -> np.ndarray:
+        """True where a known word comes before position ``t`` in its sentence."""
+        positions = np.asarray(positions, dtype=np.int64)
+        before = self._known_before[self._kept_before]
+        return before[positions] > before[self._sentence_first[positions]]
 
     def probabilities_at(self, positions: np.ndarray) -> np.ndarray:
-        """P(w) for every word at token ``t``'s slot, for each ``t`` in ``positions``: float64
-        (B, V), each row summing to 1 (NaN rows where the head has no context), with exactly
-        the history ``log_probs()`` scores token ``t`` with."""
-        positions = np.asarray(positions, dtype=np.int64)
-        contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-        probs = np.exp(self.head.log_probabilities(contexts[positions]))
+        """P(w) for every word at position ``t``'s slot, for each ``t`` in ``positions``:
+        float64 (B, V), each row summing to 1 (NaN rows where the head has no context)."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        probs = np.exp(self.head.log_probabilities(self.contexts_at(positions)))
         if self.cache is not None:
             weight = self.cache.weight
-            for row, t in enumerate(positions.tolist()):
-                words, cached = window_distribution(self._window(t))
+            windows = self._window(self._document_first[positions], positions)
+            for row, window in enumerate(windows):
+                words, cached = window_distribution(window)
                 if len(words):
                     probs[row] *= 1 - weight
                     probs[row, words] += weight * cached
         return probs
 
-    def has_known_context(self, positions: np.ndarray) -> np.ndarray:
-        """True where a known word comes before token ``t`` in its sentence."""
-        positions = np.asarray(positions, dtype=np.int64)
-        before = self._known_before
-        return before[positions] > before[self.sentence_start[positions]]
-
     def log_probabilities_at(self, positions: np.ndarray) -> np.ndarray:
         """``log(probabilities_at(positions))``; without a cache, the head's own
         log-probabilities (no round trip through exp)."""
-        positions = np.asarray(positions, dtype=np.int64)
         if self.cache is None:
-            contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
-            return self.head.log_probabilities(contexts[positions])
+            return self.head.log_probabilities(self.contexts_at(positions))
         with np.errstate(divide="ignore"):
             return np.log(self.probabilities_at(positions))
 
     def ranks_and_entropies(
         self, positions: np.ndarray, rows_per_chunk: int = 1024
     ) -> tuple[np.ndarray, np.ndarray]:
-        """At token ``t``'s slot, for each ``t`` in ``positions``: the exact rank of the word
+        """At position ``t``'s slot, for each ``t`` in ``positions``: the exact rank of the word
         token ``t`` is scored as (1: the most probable; 1 + how many words are more probable)
         and the entropy of the whole distribution, in bits. Ranks int64, 0 where the token is
         unscored (unknown, without an unknown word); entropies float64, NaN where the head has
@@ -165,45 +276,92 @@ class Document:
             with np.errstate(invalid="ignore"):
                 terms = np.where(np.isneginf(log_probs), 0.0, np.exp(log_probs) * log_probs)
             entropies[start : start + step] = -terms.sum(axis=1) / np.log(2.0)
-            targets = self.targets[chunk]
+            targets = self._targets_at(chunk)
             actual = log_probs[rows, np.maximum(targets, 0)]
             scored = (targets >= 0) & ~np.isnan(actual)
             above = np.count_nonzero(log_probs > actual[:, None], axis=1) + 1
             ranks[start : start + step] = np.where(scored, above, 0)
         return ranks, entropies
 
+    def measures(
+        self, log_probs: np.ndarray | None = None, rows_per_chunk: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rank and entropy (bits) at every position (``ranks_and_entropies``): a rank
+        where the token is scored, else 0; an entropy where it is scored, or unknown with a
+        known word before it in its sentence (the prediction at its slot), else NaN.
+        log_probs: ``log_probs()``, if already computed."""
+        log_probs = self.log_probs() if log_probs is None else np.asarray(log_probs, float)
+        scored = ~np.isnan(log_probs)
+        unknown = np.flatnonzero((self.word_ids < 0) & ~self.dropped)
+        wanted = scored.copy()
+        wanted[unknown[self.has_known_context(unknown)]] = True
+        positions = np.flatnonzero(wanted)
+        ranks = np.zeros(len(self), dtype=np.int64)
+        entropies = np.full(len(self), np.nan)
+        ranks[positions], entropies[positions] = self.ranks_and_entropies(positions, rows_per_chunk)
+        ranks[~scored] = 0
+        return ranks, entropies
+
     # -- internals ------------------------------------------------------------------------
 
-    def _top_k(
-        self, contexts: np.ndarray, cache_ends: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if self.cache is None:
-            return self.head.top_k(contexts, k)
-        windows = [self._window(end) for end in cache_ends.tolist()]
-        return cached_top_k(self.head, contexts, windows, self.cache, k, self.n_words)
+    def _targets_at(self, positions: np.ndarray) -> np.ndarray:
+        kept = ~self.dropped[positions]
+        targets = np.full(len(positions), -1, dtype=np.int64)
+        targets[kept] = self.targets[self._kept_before[positions[kept]]]
+        return targets
 
-    def _window(self, end: int) -> np.ndarray:
-        """The cache's known ids before token ``end``."""
-        held = self._known_before[end]
-        return self._known_ids[max(0, held - self.cache.size) : held]
-
-    def _contexts_after(self, ends: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
-        firsts = np.where(ends > 0, self.sentence_start[np.maximum(ends - 1, 0)], 0)
+    def _firsts_after(self, ends: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+        firsts = np.where(ends > 0, self._sentence_first[np.maximum(ends - 1, 0)], 0)
         if starts is not None:
             firsts = np.maximum(firsts, np.asarray(starts, dtype=np.int64))
-        return self._contexts(firsts, ends)
+        return firsts
+
+    def _top_k(
+        self, firsts: np.ndarray, ends: np.ndarray, documents: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k with the context of known ids in positions [firsts, ends) and the cache of
+        the known ids in [documents, ends)."""
+        contexts = self._contexts(firsts, ends)
+        if self.cache is None:
+            return self.head.top_k(contexts, k)
+        windows = self._window(documents, ends)
+        return cached_top_k(self.head, contexts, windows, self.cache, k, self.n_words)
+
+    def _window(self, documents: np.ndarray, ends: np.ndarray) -> list[np.ndarray]:
+        """The cache at each end: the last ``size`` known ids in positions [document, end),
+        the ``history`` before them for the first document (oldest first)."""
+        assert self.cache is not None
+        h = len(self.history)
+        ids = np.concatenate([self.history, self._known_ids]) if h else self._known_ids
+        before = self._known_before[self._kept_before] + h
+        lows = np.where(documents > 0, before[documents], 0)
+        highs = before[ends]
+        lows = np.maximum(lows, highs - self.cache.size)
+        return [ids[low:high] for low, high in zip(lows.tolist(), highs.tolist())]
 
     def _contexts(self, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The last ``context_size`` known ids in [firsts[b], ends[b]) (``contexts_between``,
-        from the counts kept)."""
+        """The last ``context_size`` known ids in positions [firsts[b], ends[b])."""
         return contexts_between(
             self.token_ids,
-            firsts,
-            ends,
+            self._kept_before[firsts],
+            self._kept_before[ends],
             self.context_size,
             self._known_before,
             self._known_ids,
         )
+
+
+# One document: the name earlier versions gave the class.
+Document = Documents
+
+
+def _firsts(lengths: np.ndarray, n: int) -> np.ndarray:
+    """[t]: the first position of t's run, for runs of ``lengths`` over n positions (one zero
+    for n = 0, so that a query at the end of an empty stream reads it)."""
+    if not n:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    return np.repeat(starts, lengths).astype(np.int64)
 
 
 def cached_top_k(
@@ -219,12 +377,23 @@ def cached_top_k(
     Returns ids int32 (B, k) (-1 where the head has no context) and log-probabilities (B, k).
 
     A ``TreeHead`` searches the mixture itself (``TreeHead.top_k_mixed``: one best-first
-    search per row). Any other head gives its top-(3 k) from one batched search: the cache
-    words among them need no further question, and the bound on the others (P_head <= the
-    last of these) is tighter."""
-    if isinstance(head, TreeHead):
-        return head.top_k_mixed(contexts, k, windows, cache.weight)
+    search per row), except where the cache is empty: there P = P_head, as ``log_probs``
+    scores it (the mixed search would scale it by 1 - λ). Any other head gives its top-(3 k)
+    from one batched search: the cache words among them need no further question, and the
+    bound on the others (P_head <= the last of these) is tighter."""
     k = min(int(k), n_words)
+    if isinstance(head, TreeHead):
+        empty = np.array([not len(window) for window in windows], dtype=bool)
+        if not empty.any():
+            return head.top_k_mixed(contexts, k, windows, cache.weight)
+        ids = np.empty((len(contexts), k), dtype=np.int32)
+        log_probs = np.empty((len(contexts), k))
+        ids[empty], log_probs[empty] = head.top_k(contexts[empty], k)
+        rows = np.flatnonzero(~empty)
+        if len(rows):
+            mixed = [windows[row] for row in rows.tolist()]
+            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, cache.weight)
+        return ids, log_probs
     wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
     ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
     for row, recent in enumerate(windows):

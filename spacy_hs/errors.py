@@ -266,14 +266,14 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E303 = "hs_predictor head must be one of the model's heads ({heads}), got {head!r}."
     E304 = (
-        "This Doc has no hs_* values: it was not processed by an hs_predictor component, or it "
-        "was read back from a DocBin made without store_user_data=True (the values live in "
+        "Doc {text} has no hs_* values: it was not processed by an hs_predictor component, or "
+        "it was read back from a DocBin made without store_user_data=True (the values live in "
         "doc.user_data). Use DocBin(store_user_data=True), or add the component "
-        "(nlp.add_pipe('hs_predictor', config={'model_path': ...})) and process the text with "
-        "nlp(text) or nlp.pipe(texts)."
+        "(nlp.add_pipe('hs_predictor', config={{'model_path': ...}})) and process the text "
+        "with nlp(text) or nlp.pipe(texts)."
     )
     E305 = (
-        "The hs_predictor that processed this Doc is not loaded in this process (the Doc was "
+        "The hs_predictor that processed Doc {text} is not loaded in this process (the Doc was "
         "read from bytes or a DocBin, or the pipeline was deleted), so values that are computed "
         "on first access (Token._.hs_next, Span._.hs_next; Token._.hs_rank and hs_entropy "
         "unless read before the Doc was stored) are unavailable. Run the loaded component on "
@@ -643,18 +643,6 @@ class Errors(metaclass=ErrorsWithCodes):
     )
 
     # Surprisal view (surprisal.py, view/, cli/render.py)
-    E700 = (
-        "Doc {text} was not processed by a pipeline with an hs_predictor component, so it has "
-        "no next-word probabilities to show. Add the component "
-        "(nlp.add_pipe('hs_predictor', config={{'model_path': 'training/hs_model'}}), or load a "
-        "pipeline made by `spacy-hs assemble`), then process the text with nlp(text) or "
-        "nlp.pipe(texts)."
-    )
-    E701 = (
-        "The hs_predictor that processed Doc {text} is not loaded in this process (the Doc was "
-        "read from bytes or a DocBin, or its pipeline was deleted). Run the loaded component on "
-        "it again: nlp.get_pipe('hs_predictor')(doc)."
-    )
     E702 = "top_k must be a positive integer, got {top_k!r}."
     E703 = (
         "Expected a spaCy Doc or Span, got {type}. Pass a Doc, a Span or a list of them, e.g. "

@@ -227,8 +227,8 @@ def _decode(
         head_arrays = {name[len(HEAD_PREFIX) :]: arrays[name] for name in _head_arrays(header)}
         head = _restore_head(header["head"], head_arrays, model, where)
         size = head.context_size
-        if not 1 <= size <= validation.MAX_CONTEXT_SIZE:  # whatever its config calls it
-            expected = f"an integer from 1 to {validation.MAX_CONTEXT_SIZE}"
+        if not validation.is_context_size(size):  # whatever its config calls it
+            expected = validation.CONTEXT_SIZE_RULE
             raise ModelFileError(
                 Errors.E063.format(
                     path=_meta_file(where),
@@ -326,8 +326,10 @@ def _registered_heads() -> list[str]:
 
 def registered_head_names() -> list[str]:
     """The names (``cls.name``) of the heads registered in ``spacy_hs.registry.heads``: what a
-    model trained with one of them can answer through."""
-    return sorted({getattr(registry.heads.get(a), "name", a) for a in _registered_heads()})
+    model trained with one of them can answer through (the generic ``spacy_hs.TreeHead.v1``
+    has none of its own: its config names it)."""
+    names = {getattr(registry.heads.get(a), "name", a) for a in _registered_heads()}
+    return sorted(name for name in names if name)
 
 
 def _head_arrays(header: Any) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from .util import file_kind
 # cost memory: the component builds (tokens, context_size) int32 matrices and the directional
 # head gathers (batch, context_size, width) floats.
 MAX_CONTEXT_SIZE = 256
+CONTEXT_SIZE_RULE = f"an integer from 1 to {MAX_CONTEXT_SIZE}"
 # The n-gram head's table, in values (float32 when loaded: 2 GiB).
 MAX_TABLE_SIZE = 1 << 29
 # meta.json holds settings, training history and array specs: small. 64 MiB is far beyond any
@@ -128,6 +129,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def is_context_size(value: Any) -> bool:
+    """The context-size rule, the one check of every context a model reads (gensim's window,
+    a head's context size, the component's context_size): ``CONTEXT_SIZE_RULE``."""
+    return _is_int(value) and 1 <= value <= MAX_CONTEXT_SIZE
+
+
 def _one_of(value: Any, choices: Iterable[Any]) -> bool:
     return any(type(value) is type(choice) and value == choice for choice in choices)
 
@@ -146,8 +153,8 @@ def settings_problem(settings: Any) -> Problem | None:
         if key in settings and not _one_of(settings[key], (0, 1)):
             return f"settings.{key}", settings[key], "0 or 1"
     window = settings.get("window", 1)
-    if not _is_int(window) or not 1 <= window <= MAX_CONTEXT_SIZE:
-        return "settings.window", window, f"an integer from 1 to {MAX_CONTEXT_SIZE}"
+    if not is_context_size(window):
+        return "settings.window", window, CONTEXT_SIZE_RULE
     size = settings.get("vector_size", 1)
     if not _is_int(size) or size < 1:
         return "settings.vector_size", size, "a positive integer"
@@ -206,8 +213,8 @@ def head_config_problem(config: Any) -> Problem | None:
     if not isinstance(config.get("architecture"), str):
         return "head.architecture", config.get("architecture"), "a registered head name"
     size = config.get("context_size", 1)
-    if not _is_int(size) or not 1 <= size <= MAX_CONTEXT_SIZE:
-        return "head.context_size", size, f"an integer from 1 to {MAX_CONTEXT_SIZE}"
+    if not is_context_size(size):
+        return "head.context_size", size, CONTEXT_SIZE_RULE
     width = config.get("width", 1)
     if not _is_int(width) or width < 1:
         return "head.width", width, "a positive integer"

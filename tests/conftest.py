@@ -9,6 +9,7 @@ from pathlib import Path
 import gensim
 import numpy as np
 import pytest
+import spacy
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
@@ -124,6 +125,15 @@ def model_dir(hs_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return _saved(hs_model, tmp_path_factory, "lee_cbow")
 
 
+@pytest.fixture(scope="module")
+def nlp(model_dir: Path) -> spacy.Language:
+    """A blank English pipeline with a sentencizer and an ``hs_predictor`` of ``model_dir``."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir)})
+    return nlp
+
+
 @pytest.fixture(scope="session")
 def normalized_model_dir(
     normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory
@@ -180,7 +190,7 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
         ngram_orders=0,
         progress=False,
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 
@@ -200,6 +210,41 @@ def lines_of(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     assert text == "" or text.endswith("\n")
     return text.splitlines()
+
+
+@pytest.fixture(scope="session")
+def headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """An HS model of the Lee corpus with a directional head trained briefly on it."""
+    from head_oracles import HEAD_TRAINING
+
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_gensim(cbow_gensim)
+    head = train_head(model, lee_path, None, context_size=3, ngram_orders=0, **HEAD_TRAINING)
+    attach_head(model, head, export_fine_tuned_vectors=False)
+    assert head is model.trained_head and head.name == "directional"
+    return model
+
+
+@pytest.fixture(scope="session")
+def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
+    """The same with an n-gram head (orders 1-3, a small table)."""
+    from head_oracles import HEAD_TRAINING, NGRAM
+
+    from spacy_hs.heads.ngram import NgramHead
+    from spacy_hs.training.head import attach_head, train_head
+
+    model = HSModel.from_gensim(cbow_gensim)
+    head = train_head(model, lee_path, None, context_size=3, **HEAD_TRAINING, **NGRAM)
+    attach_head(model, head, export_fine_tuned_vectors=False)
+    assert isinstance(model.trained_head, NgramHead) and model.trained_head.name == "ngram"
+    return model
+
+
+@pytest.fixture(scope="session", params=["directional", "ngram"])
+def any_headed(request: pytest.FixtureRequest) -> HSModel:
+    """Each trained head in turn."""
+    return request.getfixturevalue("headed" if request.param == "directional" else "ngram_headed")
 
 
 # -- the spaCy project workflow, on small settings ---------------------------------------------

@@ -9,10 +9,12 @@ import copy
 import numpy as np
 import pytest
 from conftest import log_sigmoid, random_contexts
+from head_oracles import check_gradients
 
 from spacy_hs import HSModel, _tree_search
 from spacy_hs.heads.base import TreeHead, context_matrix
 from spacy_hs.heads.cbow import (
+    CBOWContext,
     CBOWHead,
     hidden_from_ids,
     hidden_from_matrix,
@@ -175,3 +177,18 @@ def test_very_deep_word_does_not_overflow() -> None:
     ids, log_probs = head.top_k(contexts[:1], 3)
     assert ids.tolist() == [[0, 1, 2]]
     np.testing.assert_allclose(log_probs, [[-np.log(2), -2 * np.log(2), -3 * np.log(2)]])
+
+
+@pytest.mark.parametrize("mean", [True, False])
+def test_context_layer_backprop_is_the_gradient(mean: bool) -> None:
+    layer = CBOWContext(window=2, mean=mean)
+    rng = np.random.default_rng(3)
+    layer.set_param("input_vectors", rng.normal(size=(6, 3)).astype(np.float32))
+    layer.initialize()
+    contexts = np.array([[1, 1, 2], [-1, -1, 4], [-1, -1, -1], [0, -1, 5]], dtype=np.int32)
+    hidden = layer.predict(contexts)
+    vectors = layer.get_param("input_vectors")
+    expected = (vectors[1] + vectors[2]) / (2 if mean else 1)  # the last two known words
+    np.testing.assert_allclose(hidden[0], expected, rtol=1e-6)
+    assert not hidden[2].any()  # no known word
+    check_gradients(layer, contexts, ["input_vectors"])

@@ -529,9 +529,9 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
         ("--head.workers", "100000", ["head.workers = 100000", "times the"]),
         ("--word2vec.@settings", "spacy.Tokenizer.v1", ["not registered", "spacy_hs.word2vec.v1"]),
         ("--word2vec.@settings", "nope.v1", ["[word2vec]", "spacy_hs.word2vec.v1"]),
-        ("--word2vec.@settings", "spacy_hs.directional_head.v1", ["reads the [head] section"]),
-        ("--head.@settings", "spacy_hs.word2vec.v1", ["spacy_hs.directional_head.v1"]),
-        ("--training.@settings", "spacy_hs.directional_head.v1", ["spacy_hs.training.v1"]),
+        ("--word2vec.@settings", "spacy_hs.head.v1", ["reads the [head] section"]),
+        ("--head.@settings", "spacy_hs.word2vec.v1", ["spacy_hs.head.v1"]),
+        ("--training.@settings", "spacy_hs.head.v1", ["spacy_hs.training.v1"]),
     ],
 )
 def test_absurd_settings_fail_before_training(

@@ -1,5 +1,6 @@
-"""The document cache and ``Document``: exact mixtures against brute force, the stream API, the
-cache tuned and saved by training."""
+"""``Documents`` (the core that owns the stream): log-probabilities, top-k, ranks and entropies
+of batches of documents with the cache, against brute force; the cache tuned and saved by
+training. The cache's own math is in test_cache.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
-from spacy_hs.cache import CacheSettings, cache_counts
+from spacy_hs.cache import CacheSettings
 from spacy_hs.corpus import tokenfile
-from spacy_hs.errors import ConfigError
+from spacy_hs.document import Document, Documents
 from spacy_hs.training.head import attach_head, train_head
 
 CACHE = {"size": 30, "weight": 0.2}
@@ -24,7 +25,7 @@ def model(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
     head = train_head(
         model, lee_path, None, context_size=3, epochs=1, workers=1, progress=False, tune_cache=False
     )
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     return model
 
 
@@ -105,21 +106,6 @@ def test_a_repeated_word_scores_higher_with_the_cache(model: HSModel) -> None:
     assert with_cache[0] == without[0]  # an empty cache: the head alone
 
 
-def test_cache_counts_cross_sentences_and_skip_unknown_tokens() -> None:
-    ids = np.array([4, -1, 4, 7, 4, 7, -1, 4])
-    counts, held = cache_counts(ids, 3)
-    assert held.tolist() == [0, 1, 1, 2, 3, 3, 3, 3]
-    assert counts.tolist() == [0, 0, 1, 0, 2, 1, 0, 1]
-
-
-@pytest.mark.parametrize(
-    "value", [{"size": 0, "weight": 0.1}, {"size": 10, "weight": 1.0}, {"size": 5}, 3, "yes"]
-)
-def test_bad_cache_settings_are_refused(model: HSModel, value) -> None:
-    with pytest.raises(ConfigError, match=r"\[E027\]"):
-        model.log_prob_stream([["the"]], cache=value)
-
-
 def test_training_tunes_and_saves_the_cache(cbow_gensim: Word2Vec, lee_path, tmp_path) -> None:
     # Lee stories as documents: each story's sentences, a blank line after each story.
     stories = lee_path.read_text(encoding="utf8").splitlines()[:120]
@@ -132,7 +118,7 @@ def test_training_tunes_and_saves_the_cache(cbow_gensim: Word2Vec, lee_path, tmp
     assert len(list(tokenfile.documents(marked))) == len([s for s in stories if s.split()])
     model = HSModel.from_gensim(cbow_gensim)
     head = train_head(model, marked, None, context_size=3, epochs=2, workers=1, progress=False)
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     tuned = model.meta["head"]["cache"]
     assert tuned["heldout_perplexity"] <= tuned["heldout_perplexity_without"]
     if tuned["weight"] > 0:
@@ -170,9 +156,6 @@ class Delegate:
 
 
 def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
-    from spacy_hs.cache import CacheSettings
-    from spacy_hs.document import Document
-
     ids, lengths = ids_and_lengths(model, story)
     settings = CacheSettings(40, 0.3)
     compiled = Document(ids, lengths, model.trained_head, settings, n_words=len(model))
@@ -182,3 +165,173 @@ def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
     wanted, wanted_log_probs = compiled.top_k_at(positions, 12)
     np.testing.assert_array_equal(found, wanted)
     np.testing.assert_allclose(found_log_probs, wanted_log_probs, rtol=1e-9)
+
+
+# -- batches of documents with dropped positions ---------------------------------------------
+
+
+def batch(model: HSModel, story: list[list[str]], history: np.ndarray | None = None):
+    """Three documents (the story's sentences 0-1, an empty one, sentences 2-4) with dropped
+    positions (None) among the words, as ``Documents`` with the cache: per position its word,
+    id, sentence and document; the documents' lengths and the ``Documents``."""
+    plan = [story[0:2], [], story[2:5]]
+    words, sentences, documents, sentence_lengths, document_lengths = [], [], [], [], []
+    for d, sentences_of_document in enumerate(plan):
+        start = len(words)
+        for sentence in sentences_of_document:
+            tokens = [None] + sentence[:3] + [None, None] + sentence[3:] + [None]
+            words += tokens
+            sentences += [len(sentence_lengths)] * len(tokens)
+            documents += [d] * len(tokens)
+            sentence_lengths.append(len(tokens))
+        document_lengths.append(len(words) - start)
+    ids = np.array([-2 if w is None else model.key_to_index.get(w, -1) for w in words], np.int32)
+    stream = Documents(
+        ids,
+        sentence_lengths,
+        model.trained_head,
+        CacheSettings.from_value(CACHE),
+        n_words=len(model),
+        document_lengths=document_lengths,
+        history=history,
+        dropped=ids == -2,
+    )
+    return words, ids, sentences, documents, document_lengths, stream
+
+
+def brute_distribution(model, words, sentences, documents, t, history=()):
+    """P(w) at position t by the formula: the head from the known words before t in its
+    sentence; the cache of the last N known words before t in its document (after
+    ``history`` for the first document)."""
+    known = [
+        w
+        for s, w in enumerate(words[:t])
+        if w is not None and w in model.key_to_index and documents[s] == documents[t]
+    ]
+    in_sentence = [
+        w for s, w in enumerate(words[:t]) if w is not None and sentences[s] == sentences[t]
+    ]
+    head = model.probabilities_next(in_sentence)
+    window = ([] if documents[t] else list(history)) + [model.key_to_index[w] for w in known]
+    window = window[-CACHE["size"] :]
+    if not window:
+        return head
+    counts = np.bincount(window, minlength=len(model)) / len(window)
+    return (1 - CACHE["weight"]) * head + CACHE["weight"] * counts
+
+
+def test_documents_answer_every_question_as_the_brute_force(model, story) -> None:
+    history = np.array([model.key_to_index[w] for w in story[5] if w in model.key_to_index])
+    words, ids, sentences, documents, _, stream = batch(model, story, history)
+    kept = [t for t, w in enumerate(words) if w is not None]
+    wanted = [
+        brute_distribution(model, words, sentences, documents, t, history.tolist())
+        for t in range(len(words))
+    ]
+    # log-probabilities: NaN where dropped or unknown (no unknown word given)
+    log_probs = stream.log_probs()
+    for t, word in enumerate(words):
+        if word is None or ids[t] < 0:
+            assert np.isnan(log_probs[t])
+        else:
+            assert log_probs[t] == pytest.approx(np.log(wanted[t][ids[t]]), rel=1e-5)
+    # perplexity per document, over its scored tokens
+    perplexities = stream.perplexities()
+    assert perplexities[1] is None  # the empty document
+    for d in (0, 2):
+        scored = [log_probs[t] for t in kept if documents[t] == d and not np.isnan(log_probs[t])]
+        assert perplexities[d] == pytest.approx(np.exp(-np.mean(scored)), rel=1e-12)
+    # the whole distribution and the top-k at each kept position
+    positions = np.array(kept)
+    np.testing.assert_allclose(
+        stream.probabilities_at(positions), np.array([wanted[t] for t in kept]), rtol=1e-5
+    )
+    top_ids, top_log_probs = stream.top_k_at(positions, 7)
+    for row, t in enumerate(kept):
+        expected = np.argsort(-wanted[t], kind="stable")[:7]
+        assert top_ids[row].tolist() == expected.tolist()
+        np.testing.assert_allclose(np.exp(top_log_probs[row]), wanted[t][expected], rtol=1e-5)
+    # ranks and entropies against a full sort
+    ranks, entropies = stream.ranks_and_entropies(positions, rows_per_chunk=5)
+    for row, t in enumerate(kept):
+        distribution = wanted[t]
+        assert entropies[row] == pytest.approx(-(distribution * np.log2(distribution)).sum())
+        if ids[t] >= 0:
+            order = np.argsort(-distribution, kind="stable").tolist()
+            assert ranks[row] == 1 + sum(distribution > distribution[ids[t]])
+            assert order.index(ids[t]) + 1 >= ranks[row]  # ties share the better rank
+        else:
+            assert ranks[row] == 0
+    measured_ranks, measured_entropies = stream.measures()
+    assert measured_ranks[positions[ids[positions] >= 0]].tolist() == [
+        r for r, t in zip(ranks.tolist(), kept) if ids[t] >= 0
+    ]
+    assert np.isnan(measured_entropies[ids == -2]).all()
+
+
+def test_the_top_k_after_each_document_reads_its_last_sentence_and_cache(model, story) -> None:
+    words, ids, sentences, documents, document_lengths, stream = batch(model, story)
+    top_ids, _ = stream.top_k_after_documents(5)
+    ends = np.cumsum(document_lengths)
+    for d, end in enumerate(ends.tolist()):
+        # an end marker after the document, in its last sentence (a sentence of its own for
+        # the empty document)
+        marker = words[:end] + ["<end>"]
+        marker_sentences = sentences[:end] + [sentences[end - 1] if document_lengths[d] else -1]
+        marker_documents = documents[:end] + [d]
+        expected = brute_distribution(model, marker, marker_sentences, marker_documents, end)
+        assert top_ids[d].tolist() == np.argsort(-expected, kind="stable")[:5].tolist()
+    # after a position inside a document: its sentence so far, from a span start if given
+    end = 9
+    after, _ = stream.top_k_after([end], 5, starts=[3])
+    span = words[3:end]
+    expected_head = model.probabilities_next([w for w in span if w is not None])
+    counts = np.bincount(
+        [model.key_to_index[w] for w in words[:end] if w in model.key_to_index],
+        minlength=len(model),
+    )
+    expected = (1 - CACHE["weight"]) * expected_head + CACHE["weight"] * counts / counts.sum()
+    assert after[0].tolist() == np.argsort(-expected, kind="stable")[:5].tolist()
+
+
+def test_the_history_carries_the_cache_across_batches(model, story) -> None:
+    """Two halves of one document, the second given the first's ``history_after``, score as
+    the whole document."""
+    ids, lengths = ids_and_lengths(model, story)
+    settings = CacheSettings.from_value(CACHE)
+    whole = Documents(ids, lengths, model.trained_head, settings, n_words=len(model))
+    cut = int(lengths[:3].sum())
+    first = Documents(ids[:cut], lengths[:3], model.trained_head, settings, n_words=len(model))
+    second = Documents(
+        ids[cut:],
+        lengths[3:],
+        model.trained_head,
+        settings,
+        n_words=len(model),
+        history=first.history_after(),
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([first.log_probs(), second.log_probs()]), whole.log_probs()
+    )
+    positions = np.arange(len(ids) - cut)
+    np.testing.assert_array_equal(
+        second.top_k_at(positions, 5)[0], whole.top_k_at(positions + cut, 5)[0]
+    )
+    plain = whole.without_cache()
+    np.testing.assert_array_equal(plain.log_probs(), model.log_prob_stream(story, cache=None))
+
+
+def test_without_cache_shares_the_heads_pass(model, story) -> None:
+    ids, lengths = ids_and_lengths(model, story)
+    cached = Documents(ids, lengths, model.trained_head, CacheSettings(40, 0.3), n_words=len(model))
+    plain = cached.without_cache()
+    head_log_probs = plain.log_probs()
+    assert cached.cache is not None and plain.cache is None
+    np.testing.assert_array_equal(head_log_probs, model.log_prob_stream(story, cache=None))
+    model_head, cached.head = cached.head, None  # a second pass would fail
+    try:
+        np.testing.assert_array_equal(
+            cached.log_probs(), model.log_prob_stream(story, cache={"size": 40, "weight": 0.3})
+        )
+    finally:
+        cached.head = model_head

@@ -15,13 +15,11 @@ from conftest import CliRun, run_cli, train_lee
 from gensim.models.callbacks import CallbackAny2Vec
 
 from spacy_hs import HSModel
+from spacy_hs.corpus.sources import gensim_test_data
 from spacy_hs.errors import MissingModelFileError, SpacyHSError
-from spacy_hs.evaluation.evaluate import (
-    evaluate,
-    gensim_test_data,
-    next_word_metrics,
-    write_plots,
-)
+from spacy_hs.evaluation.evaluate import evaluate
+from spacy_hs.evaluation.next_word import next_word_metrics
+from spacy_hs.evaluation.plots import write_plots
 from spacy_hs.heads.directional import DirectionalHead
 
 N_TRAIN_LINES = 250  # of the Lee corpus's 300 documents, one per line; the rest is held out

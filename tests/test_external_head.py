@@ -1,6 +1,7 @@
-"""A head registered outside spacy_hs (``external_head.py``, through ``spacy_hs.registry.heads``)
-is saved with a model, restored by name and used everywhere without editing spacy_hs: HSModel's
-queries, the component's attributes, ``spacy-hs predict``, ``evaluate`` and ``render``."""
+"""A head whose thinc architecture is registered outside spacy_hs (``external_head.py``, in
+spaCy's ``architectures`` registry) is saved with a model, restored by name and used everywhere
+without editing spacy_hs: HSModel's queries, the component's attributes, ``spacy-hs predict``,
+``evaluate`` and ``render``."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import numpy as np
 import pytest
 import spacy
 import srsly
-from external_head import NAME, BigramTestHead
+from external_head import ARCHITECTURE, NAME, bigram_head, brute_force_log_probs
 
 from spacy_hs import HSModel
 from spacy_hs.errors import ModelFileError
+from spacy_hs.heads.base import TreeHead
 
 TESTS = Path(__file__).parent
 TEXT = "The fire moved towards the town. Police said the man was arrested"
@@ -31,7 +33,7 @@ CLI = "import external_head; from spacy_hs.cli import main; main()"
 def model_dir(normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model (gensim on the Lee corpus) with the external head attached, saved."""
     model = HSModel.from_bytes(normalized_model.to_bytes())
-    model.trained_head = BigramTestHead.from_hs_model(model)
+    model.trained_head = bigram_head(model)
     path = tmp_path_factory.mktemp("external") / "model"
     model.to_disk(path)
     return path
@@ -77,20 +79,26 @@ def word_ids(model: HSModel, words: list[str]) -> list[int]:
 
 
 def test_saved_and_restored_by_its_registered_name(model: HSModel, model_dir: Path) -> None:
-    assert isinstance(model.trained_head, BigramTestHead)
+    assert isinstance(model.trained_head, TreeHead) and model.trained_head.name == NAME
     header = srsly.read_json(model_dir / "meta.json")
-    assert header["head"]["architecture"] == "tests.BigramTestHead.v1"
+    assert header["head"]["architecture"] == "spacy_hs.TreeHead.v1"
+    assert header["head"]["model"]["@architectures"] == ARCHITECTURE
+    assert header["head"]["output_weights"] == "hs_model"
+    assert not (model_dir / "head.output_weights.npy").exists()  # the HS model's own
     assert model.head_names() == ["auto", "cbow", NAME]
     assert model.head("auto") is model.trained_head is model.head(NAME)
     original = HSModel.from_bytes(model.to_bytes()).trained_head
-    np.testing.assert_array_equal(original.previous_vectors, model.trained_head.previous_vectors)
+    name = "previous_vectors"
+    np.testing.assert_array_equal(
+        original.context.get_param(name), model.trained_head.context.get_param(name)
+    )
 
 
 def test_queries_are_exact_against_brute_force(model: HSModel) -> None:
     head = model.trained_head
     for context in (["the", "fire"], [], ["zzqx"], ["police", "said", "zzqx"]):
         ids = word_ids(model, context)
-        expected = head.brute_force_log_probs(ids[-1] if ids else None)
+        expected = brute_force_log_probs(head, ids[-1] if ids else None)
         probs = model.probabilities_next(context, head=NAME)
         assert probs.sum() == pytest.approx(1.0, abs=1e-6)
         np.testing.assert_allclose(np.log(probs), expected, rtol=1e-4, atol=1e-5)
@@ -114,7 +122,7 @@ def test_a_model_with_it_needs_the_registration(model_dir: Path) -> None:
         timeout=300,
     )
     assert result.returncode != 0
-    assert ModelFileError.__name__ in result.stderr and "tests.BigramTestHead.v1" in result.stderr
+    assert ModelFileError.__name__ in result.stderr and ARCHITECTURE in result.stderr
 
 
 # -- the component -----------------------------------------------------------------------------
@@ -127,7 +135,6 @@ def test_component_attributes(model_dir: Path, model: HSModel, head: str) -> Non
     component = nlp.add_pipe("hs_predictor", config={"model_path": str(model_dir), "head": head})
     assert component.head.name == NAME
     doc = nlp(TEXT)
-    brute = model.trained_head.brute_force_log_probs
     scored = 0
     for sentence in doc.sents:
         previous = None  # the last known word before the token, in its sentence
@@ -136,7 +143,7 @@ def test_component_attributes(model_dir: Path, model: HSModel, head: str) -> Non
             if word not in model:
                 assert token._.hs_logprob is None
                 continue
-            expected = brute(previous)[model.key_to_index[word]]
+            expected = brute_force_log_probs(model.trained_head, previous)[model.key_to_index[word]]
             assert token._.hs_logprob == pytest.approx(expected, rel=1e-4)  # first words too
             scored += 1
             previous = model.key_to_index[word]
@@ -234,7 +241,6 @@ def test_cli_render(model_dir: Path, model: HSModel, tmp_path: Path) -> None:
         assert float(log_prob) == pytest.approx(token._.hs_logprob, abs=1e-4)
         word = model.key_to_index[component.normal_form(token.lex)]
         context = component.token_contexts(doc)[token.i]
-        brute = model.trained_head.brute_force_log_probs(
-            int(context[-1]) if context[-1] >= 0 else None
-        )
+        previous = int(context[-1]) if context[-1] >= 0 else None
+        brute = brute_force_log_probs(model.trained_head, previous)
         assert int(rank) == 1 + int(np.count_nonzero(brute > brute[word] + 1e-9))

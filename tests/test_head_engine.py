@@ -12,9 +12,9 @@ import pytest
 from isolated import run_python
 
 from spacy_hs import HSModel, HuffmanTree, _tree_search
+from spacy_hs.training.config import HeadSettings, head_settings
 from spacy_hs.training.head import attach_head, train_head
 from spacy_hs.training.head_engine import (
-    EngineSettings,
     HeadEngine,
     HeadTrainer,
     ScratchDirectory,
@@ -23,8 +23,13 @@ from spacy_hs.training.head_engine import (
     new_trainer,
     resolve_workers,
     token_lines,
-    train_directional,
+    train_head_arrays,
 )
+
+
+def directional(**options) -> HeadSettings:
+    """Settings of the directional head (no n-gram features), validated as a config is."""
+    return head_settings(ngram_orders=0, **options)
 
 
 def tiny_trainer(diagonal: bool, rng: np.random.Generator, **options) -> HeadTrainer:
@@ -49,6 +54,9 @@ def tiny_trainer(diagonal: bool, rng: np.random.Generator, **options) -> HeadTra
         optimizer="sgd",
         dropout=0.0,
         seed=0,
+        l2=0.0,
+        table_l2=0.0,
+        dense_optimizer="adam",
         **options,
     )
 
@@ -89,9 +97,8 @@ def test_gradient_matches_finite_differences(diagonal: bool, orders: int) -> Non
 def test_scores_are_the_inference_kernels(hs_model: HSModel, orders: int) -> None:
     """The trainer's log P equals that of _tree_search.path_log_probs on the same hidden
     vectors (and n-gram offsets), which the heads use for prediction."""
-    trainer = new_trainer(
-        hs_model, context_size=3, dropout=0.0, ngram_orders=orders, table_size=1 << 16
-    )
+    settings = head_settings(context_size=3, dropout=0.0, ngram_orders=orders, table_size=1 << 16)
+    trainer = new_trainer(hs_model, settings)
     if orders:
         trainer.table[:] = np.random.default_rng(2).normal(size=1 << 16)
     rng = np.random.default_rng(1)
@@ -152,12 +159,14 @@ def _split(ids: np.ndarray) -> list[list[int]]:
 @pytest.fixture(scope="module")
 def lee_encoded(hs_model: HSModel, lee_path: Path):
     with ScratchDirectory() as scratch:
-        train, _, _ = encode_sentences(token_lines(lee_path), hs_model.key_to_index, scratch)
+        train, _, _ = encode_sentences(
+            token_lines(lee_path), hs_model.key_to_index, scratch, heldout_fraction=0.0, seed=0
+        )
         yield train
 
 
 def test_every_prediction_is_scored_once_whatever_the_chunks(hs_model, lee_encoded) -> None:
-    trainer = new_trainer(hs_model, context_size=4, dropout=0.0)
+    trainer = new_trainer(hs_model, directional(context_size=4, dropout=0.0))
     worker, path = trainer.worker(0), os.fsencode(lee_encoded.path)
     whole = trainer.score_chunk(worker, path, 0, lee_encoded.n_ids)
     assert whole[1] == lee_encoded.n_tokens
@@ -171,9 +180,11 @@ def test_every_prediction_is_scored_once_whatever_the_chunks(hs_model, lee_encod
 
 @pytest.mark.parametrize("optimizer", ["adagrad", "sgd"])
 def test_both_optimisers_train(hs_model, lee_encoded, optimizer: str) -> None:
-    trainer = new_trainer(hs_model, optimizer=optimizer, dropout=0.3)
     rate = 0.1 if optimizer == "adagrad" else 0.02
-    engine = HeadEngine(trainer, EngineSettings(learn_rate=rate, workers=1, progress=False))
+    settings = directional(
+        optimizer=optimizer, dropout=0.3, learn_rate=rate, dense_learn_rate=0.004, workers=1
+    )
+    engine = HeadEngine(new_trainer(hs_model, settings), settings, progress=False)
     before = engine.perplexity(lee_encoded)
     engine.train_epoch(lee_encoded, lambda done: rate, np.random.default_rng(0))
     assert engine.perplexity(lee_encoded) < 0.7 * before
@@ -183,13 +194,17 @@ def test_l2_decays_only_the_rows_touched(hs_model: HSModel, tmp_path: Path) -> N
     """One prediction with SGD: each touched row becomes row * (1 - rate * l2) + rate *
     gradient; rows not touched keep their values (no decay of rows a prediction never sees)."""
     k, n_words, rate, l2 = hs_model.key_to_index, len(hs_model), 0.1, 0.5
-    corpus, _, _ = encode_sentences([["the"]], k, tmp_path)  # "the" from the sentence start
-    trainer = new_trainer(hs_model, context_size=1, dropout=0.0, optimizer="sgd", l2=l2)
+    # "the" from the sentence start
+    corpus, _, _ = encode_sentences([["the"]], k, tmp_path, heldout_fraction=0.0, seed=0)
+    settings = directional(
+        context_size=1, dropout=0.0, optimizer="sgd", l2=l2, learn_rate=rate, workers=1
+    )
+    trainer = new_trainer(hs_model, settings)
     before = trainer.inputs.copy(), trainer.outputs.copy()
     contexts = np.array([[n_words]], dtype=np.int32)
     _, d_inputs, _, _, d_outputs, _ = trainer.gradient(contexts, np.array([k["the"]], np.int32))
-    settings = EngineSettings(learn_rate=rate, optimizer="sgd", workers=1, progress=False)
-    HeadEngine(trainer, settings).train_epoch(corpus, lambda done: rate, np.random.default_rng(0))
+    engine = HeadEngine(trainer, settings, progress=False)
+    engine.train_epoch(corpus, lambda done: rate, np.random.default_rng(0))
     gradients = (d_inputs, d_outputs)
     for after, old, gradient in zip((trainer.inputs, trainer.outputs), before, gradients):
         touched = np.abs(gradient).sum(axis=1) > 0
@@ -203,8 +218,8 @@ def test_threads_share_the_arrays(hs_model, lee_encoded) -> None:
     assert resolve_workers(0) == len(os.sched_getaffinity(0))
     results = {}
     for workers in (1, 2):
-        trainer = new_trainer(hs_model, dropout=0.3)
-        engine = HeadEngine(trainer, EngineSettings(workers=workers, progress=False))
+        settings = directional(dropout=0.3, workers=workers)
+        engine = HeadEngine(new_trainer(hs_model, settings), settings, progress=False)
         assert len(engine.workers) == workers
         loss, count = engine.train_epoch(lee_encoded, lambda done: 0.1, np.random.default_rng(0))
         assert count == lee_encoded.n_tokens
@@ -221,13 +236,14 @@ def test_memory_does_not_grow_with_the_corpus(hs_model: HSModel, lee_path: Path,
     for copies in (1, 16):
         corpus = tmp_path / f"lee{copies}.txt"
         corpus.write_text(lines * copies, encoding="utf8")
-        settings = EngineSettings(epochs=1, workers=2, progress=False)
+        settings = directional(epochs=1, workers=2)
         tracemalloc.start()
-        train_directional(
+        train_head_arrays(
             hs_model,
             lambda c=corpus: token_lines(c),
             lambda: token_lines(lee_path),
-            settings=settings,
+            settings,
+            progress=False,
         )
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
@@ -237,10 +253,13 @@ def test_memory_does_not_grow_with_the_corpus(hs_model: HSModel, lee_path: Path,
 TRAIN_IN_A_PROCESS = """
 import sys
 from spacy_hs import HSModel
-from spacy_hs.training.head_engine import EngineSettings, token_lines, train_directional
+from spacy_hs.training.config import head_settings
+from spacy_hs.training.head_engine import token_lines, train_head_arrays
 model = HSModel.from_disk(sys.argv[1])
-settings = EngineSettings(epochs=1, workers=2, progress=False)
-_, history, _ = train_directional(model, lambda: token_lines(sys.argv[2]), settings=settings)
+settings = head_settings(epochs=1, workers=2, ngram_orders=0)
+_, history, _ = train_head_arrays(
+    model, lambda: token_lines(sys.argv[2]), None, settings, progress=False
+)
 print(history["n_train_tokens"])
 """
 
@@ -275,7 +294,7 @@ def test_train_head_returns_the_trained_head(hs_model: HSModel, lee_path: Path) 
         hs_model.inner_node_weights,
     )
     head = train_head(model, lee_path, None, epochs=3, workers=2, progress=False)
-    attach_head(model, head)
+    attach_head(model, head, export_fine_tuned_vectors=False)
     history = model.meta["head"]
     assert head is model.trained_head and history["workers"] == 2
     assert history["best_heldout_perplexity"] < 0.8 * history["initial_heldout_perplexity"]
@@ -283,7 +302,7 @@ def test_train_head_returns_the_trained_head(hs_model: HSModel, lee_path: Path) 
 
 
 def test_head_arrays_round_trip(hs_model: HSModel) -> None:
-    trainer = new_trainer(hs_model, context_size=2, diagonal=False)
+    trainer = new_trainer(hs_model, directional(context_size=2, diagonal=False))
     arrays = head_arrays(trainer, 2, False)
     width = hs_model.vector_size
     assert arrays["position_weights"].shape == (width, 2 * width)

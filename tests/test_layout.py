@@ -178,3 +178,29 @@ def test_consumers_ask_the_heads_and_name_none() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
         }
         assert not constants & HEAD_NAMES, f"{name} names a head: {constants & HEAD_NAMES}"
+
+
+# The stream's math, which the core (``document.Documents``) owns.
+STREAM_MATH = {
+    "mix_log_probs",
+    "cache_counts",
+    "window_distribution",
+    "mix_top_k",
+    "cached_top_k",
+    "stream_contexts",
+    "contexts_between",
+}
+
+
+def test_the_component_and_evaluation_ask_the_core() -> None:
+    """The pipeline and the next-word metrics read the stream through ``Documents``: none of
+    them counts a cache, mixes it or cuts contexts itself; the component stays thin."""
+    component = PACKAGE / "pipeline" / "component.py"
+    assert len(component.read_text(encoding="utf8").splitlines()) <= 300
+    for name, path in _modules().items():
+        if name.split(".")[0] not in {"pipeline", "view"} and name != "evaluation.next_word":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf8"))
+        names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not names & STREAM_MATH, f"{name} does the stream's math itself"

@@ -16,7 +16,6 @@ from conftest import run_cli
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
-from spacy_hs.training.config import default_config, load_config
 from spacy_hs.training.train import GENSIM_FILE, MODEL_DIR, train
 
 DEFAULT_CFG = Path(__file__).parent.parent / "configs" / "default.cfg"
@@ -36,73 +35,6 @@ def trained(lee_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     output = tmp_path_factory.mktemp("train")
     model = train(lee_path, output, DEFAULT_CFG, {**FAST, "word2vec.epochs": 3})
     return output, model
-
-
-# -- config ---------------------------------------------------------------------------------
-
-
-def test_default_cfg_matches_the_built_in_defaults():
-    """configs/default.cfg spells out the defaults of the registered settings functions."""
-    config = load_config(DEFAULT_CFG)
-    assert config == default_config() == load_config(None)
-    assert config["head"]["enabled"] is True
-    assert config["word2vec"]["@settings"] == "spacy_hs.word2vec.v1"
-
-
-def test_loading_the_default_cfg_does_not_import_thinc():
-    """With the head off, training never imports the head module (thinc)."""
-    code = (
-        "import sys; from spacy_hs.training.config import load_config; "
-        f"load_config({str(DEFAULT_CFG)!r}); print('thinc' in sys.modules)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout.strip() == "False", result.stderr
-
-
-def test_overrides_apply_before_interpolation(tmp_path: Path):
-    path = tmp_path / "vars.cfg"
-    path.write_text("[word2vec]\nepochs = 3\nseed = 1\n\n[head]\nseed = ${word2vec.seed}\n")
-    config = load_config(path, {"word2vec.seed": 42, "word2vec.window": 2})
-    assert config["word2vec"]["seed"] == 42 and config["head"]["seed"] == 42
-    assert config["word2vec"]["window"] == 2 and config["word2vec"]["epochs"] == 3
-    # Keys the file leaves out take the defaults.
-    assert config["word2vec"]["vector_size"] == default_config()["word2vec"]["vector_size"]
-    assert config["training"] == default_config()["training"]
-
-
-@pytest.mark.parametrize(
-    "overrides, pattern",
-    [
-        ({"word2vec.size": 10}, r"Unknown setting word2vec.size\. Valid settings in \[word2vec\]"),
-        ({"training.epochs": 10}, r"Unknown setting training.epochs.*loss_sample"),
-        ({"head.unknown_key": 1}, r"Unknown setting head.unknown_key.*context_size"),
-        ({"gensim.epochs": 10}, r"Unknown config section \[gensim\]. Valid sections: word2vec"),
-        ({"word2vec.hs": 0}, r"hs = 1"),
-        ({"word2vec.negative": 5}, r"set it to 0"),
-        ({"word2vec.epochs": "many"}, r"word2vec.epochs must be a positive integer"),
-        ({"training.loss_sample": -1}, r"training.loss_sample must be an integer >= 0"),
-        ({"head.enabled": "yes"}, r"head.enabled must be true or false"),
-    ],
-)
-def test_bad_settings(overrides: dict, pattern: str):
-    with pytest.raises(ValueError, match=pattern):
-        load_config(DEFAULT_CFG, overrides)
-
-
-def test_unknown_key_in_a_config_file(tmp_path: Path):
-    path = tmp_path / "bad.cfg"
-    path.write_text("[word2vec]\niter = 5\n")
-    with pytest.raises(ValueError, match="Unknown setting word2vec.iter.*epochs"):
-        load_config(path)
-
-
-def test_config_file_missing_or_malformed(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="Config file .* does not exist"):
-        load_config(tmp_path / "missing.cfg")
-    path = tmp_path / "broken.cfg"
-    path.write_text("word2vec.epochs = 5\n[word2vec\n")
-    with pytest.raises(ValueError, match="Cannot read config"):
-        load_config(path)
 
 
 # -- training -------------------------------------------------------------------------------
@@ -222,6 +154,29 @@ def test_train_never_overwrites_other_data(lee_path: Path, tmp_path: Path):
     with pytest.raises(ValueError, match="is not an spacy-hs model directory"):
         train(lee_path, tmp_path, None, FAST)
     assert (tmp_path / MODEL_DIR / "notes.txt").read_text() == "mine"
+
+
+def test_training_with_the_head_off_never_imports_the_head_trainer(lee_path: Path, tmp_path):
+    """With ``head.enabled = false`` the head's trainer (its module, its compiled kernels) is
+    never imported; the same probe sees it once a head is trained."""
+    trainer = ("spacy_hs.training.head", "spacy_hs._head_train")
+    code = (
+        "import sys; from spacy_hs.training.train import train; "
+        f"loaded = lambda: [m for m in sys.modules if m in {trainer!r}]; "
+        f"train({str(lee_path)!r}, sys.argv[1], {str(DEFAULT_CFG)!r}, "
+        f"{{**{FAST!r}, 'head.enabled': False}}); print('loaded:', loaded()); "
+        f"train({str(lee_path)!r}, sys.argv[2], {str(DEFAULT_CFG)!r}, "
+        f"{{**{FAST!r}, 'head.epochs': 1}}); print('loaded:', loaded())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "off"), str(tmp_path / "on")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    off, on = [line for line in result.stdout.splitlines() if line.startswith("loaded:")]
+    assert off == "loaded: []"
+    assert "'spacy_hs.training.head'" in on and "'spacy_hs._head_train'" in on
 
 
 def test_train_with_head(lee_path: Path, tmp_path: Path):

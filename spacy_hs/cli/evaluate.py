@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 from wasabi import msg
 
-from ..evaluation.evaluate import DEFAULT_MAX_POSITIONS, evaluate, head_label
+from ..evaluation.evaluate import evaluate
+from ..evaluation.next_word import DEFAULT_MAX_POSITIONS
+from ..evaluation.plots import head_label
 from ._util import Arg, Opt, app, library_warnings
 
 # The baselines; a head is labelled by its name (``head_label``).

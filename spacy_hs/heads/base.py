@@ -25,44 +25,118 @@ stays bounded whatever the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from thinc.layers.chain import chain
+from thinc.model import Model
 
-from .. import _tree_search
+from .. import _tree_search, registry
 from ..errors import ConfigError, Errors
 from ..tree import HuffmanTree
+from .output import TreeOutput
+
+if TYPE_CHECKING:
+    from ..hs_model import HSModel
 
 BLOCK = 4096
 
 
 class TreeHead:
-    """Base class of heads that score words through a Huffman tree (see the module docstring).
+    """A head that scores words through a Huffman tree (see the module docstring), defined by a
+    thinc ``Model`` (``model``): its ``"context"`` ref maps a context matrix to hidden vectors,
+    its ``"output"`` ref (``spacy_hs.TreeOutput.v1``) holds ``output_weights``, an optional
+    ``"ngram"`` ref adds the node term. The queries below call the compiled kernels with the
+    model's params; ``model.predict`` gives the node logits, the math they are computed from.
+
+    Registered as ``spacy_hs.TreeHead.v1``: any architecture another package registers is a
+    head, its config ``{"architecture": "spacy_hs.TreeHead.v1", "name": ..., "model": {...}}``
+    (the model section names the context encoder; the output layer is added here).
 
     tree: the HS model's Huffman tree, which ``output_weights`` has a row per inner node of.
+    model: the head's Model; model_config: the config it was built from (saved with it). A
+        subclass may do without them and define ``context_size``, ``output_weights``,
+        ``hidden`` and ``config`` itself.
     """
 
     name: str = ""
-    predicts_sentence_start: bool = False
+    architecture = "spacy_hs.TreeHead.v1"
+    output_source: str | None = None  # a generic head's "output_weights" setting
 
-    def __init__(self, tree: HuffmanTree):
+    def __init__(
+        self,
+        tree: HuffmanTree,
+        model: Model | None = None,
+        model_config: dict[str, Any] | None = None,
+        name: str = "",
+    ):
+        # Without a model, a subclass defines context_size, output_weights, hidden and config.
         self.tree = tree
+        self.model = model
+        self.model_config = model_config
+        if name:
+            self.name = name
 
-    # -- what a subclass defines ----------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], hs_model: HSModel, arrays: dict[str, np.ndarray] | None = None
+    ) -> TreeHead:
+        """The head a config describes for ``hs_model``: its ``model`` section (the context
+        encoder) chained with the output layer, whose weights are the HS model's
+        (``"output_weights": "hs_model"``, the default) or the head's own (``"own"``). The
+        params are ``arrays`` (by param name) or, if None, those of the layers' ``init``.
+        ValueError if an array is missing or of another shape or dtype than ``init`` gives."""
+        context = build_model(config.get("model"))
+        bind(context, hs_model)
+        context.initialize()  # its dims, nO the output layer's width
+        tied = config.get("output_weights", "hs_model") == "hs_model"
+        output = TreeOutput(nI=context.get_dim("nO"), tied=tied)
+        model = chain(context, output)
+        model.set_ref("context", context)
+        model.set_ref("output", output)
+        bind(model, hs_model)
+        model.initialize()
+        if arrays is not None:
+            fill(model, arrays)
+        head = cls(hs_model.tree, model, config["model"], str(config.get("name", "")))
+        head.output_source = "hs_model" if tied else "own"
+        return head
+
+    @classmethod
+    def from_arrays(
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSModel
+    ) -> TreeHead:
+        """Restore a saved head (what ``hs_model`` calls): ``from_config`` with its arrays."""
+        return cls.from_config(config, hs_model, arrays)
+
+    # -- what the model defines ----------------------------------------------------------
+
+    @property
+    def context(self) -> Model:
+        """The context encoder: a context matrix to hidden vectors."""
+        return self.model.get_ref("context")
 
     @property
     def context_size(self) -> int:
         """How many of the most recent known context words the head reads."""
-        raise NotImplementedError
+        return int(self.context.attrs["context_size"])
+
+    @property
+    def predicts_sentence_start(self) -> bool:
+        """Whether an empty context (a sentence's first word) has a distribution."""
+        return bool(self.context.attrs.get("predicts_sentence_start", False))
 
     @property
     def output_weights(self) -> np.ndarray:
         """float32 (V - 1, width), C-contiguous: one row per inner node."""
-        raise NotImplementedError
+        return self.model.get_ref("output").get_param("output_weights")
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hidden vectors float32 (B, width) and has_context bool (B,) for a context matrix."""
-        raise NotImplementedError
+        hidden = self.context.predict(context_ids)
+        if self.predicts_sentence_start:
+            return hidden, np.ones(len(hidden), dtype=bool)
+        return hidden, (last_known(context_ids, self.context_size) >= 0).any(axis=1)
 
     def node_offsets(self, context_ids: np.ndarray) -> np.ndarray | None:
         """The node term's table offsets int64 (B, F), -1 where absent; None: no node term."""
@@ -75,12 +149,17 @@ class TreeHead:
 
     @property
     def config(self) -> dict[str, Any]:
-        """JSON-able settings, with the registered ``architecture`` name."""
-        raise NotImplementedError
+        """JSON-able settings, with the registered ``architecture`` name and the ``model``
+        section that names the layers' architectures."""
+        config = {"architecture": self.architecture, "name": self.name}
+        if self.output_source is not None:
+            config["output_weights"] = self.output_source
+        return {**config, "model": self.model_config}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The head's parameters by name (saved as head.<name>.npy)."""
-        return {}
+        """The head's parameters by name (saved as head.<name>.npy), except those that are the
+        HS model's own arrays (``bind``)."""
+        return own_params(self.model) if self.model is not None else {}
 
     # -- the queries ---------------------------------------------------------------------
 
@@ -204,6 +283,80 @@ class TreeHead:
         if offsets is None:
             return {}
         return {"table": self.node_table, "bases": np.ascontiguousarray(offsets, dtype=np.int64)}
+
+
+registry.heads.register(TreeHead.architecture, func=TreeHead)
+
+# A layer attribute naming the params that are the HS model's arrays (param -> HSModel
+# attribute): ``bind`` sets them (not copied) and they are never saved with the head.
+HS_MODEL_PARAMS = "hs_model_params"
+
+
+def build_model(config: Any) -> Model:
+    """The thinc Model a config section names (``{"@architectures": name, **settings}``),
+    built by the function registered in ``spacy_hs.registry.architectures``; confection checks
+    the settings against its signature. ValueError if the name or a setting is wrong."""
+    if not isinstance(config, dict) or "@architectures" not in config:
+        raise ValueError(f"the head config's model section is {config!r}, not an architecture")
+    try:
+        return registry.models.resolve({"model": config}, validate=True)["model"]
+    except Exception as err:  # catalogue's and confection's errors, the function's own
+        problems = getattr(err, "errors", None)  # confection's, one per setting
+        if problems:
+            reason = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+        else:
+            reason = " ".join(str(err).split())
+        raise ValueError(f"cannot build {config['@architectures']}: {reason}") from None
+
+
+def bind(model: Model, hs_model: HSModel) -> None:
+    """Give every layer of ``model`` the vocabulary size ``nV`` of ``hs_model``, where it has
+    that dim unset, and the HS model's arrays its ``hs_model_params`` attribute names."""
+    for layer in model.walk():
+        if layer.has_dim("nV") is None:
+            layer.set_dim("nV", len(hs_model))
+        for param, array in layer.attrs.get(HS_MODEL_PARAMS, {}).items():
+            layer.set_param(param, getattr(hs_model, array))
+
+
+def own_params(model: Model) -> dict[str, np.ndarray]:
+    """The params of ``model``'s layers by name, except the HS model's (``bind``)."""
+    found: dict[str, np.ndarray] = {}
+    for layer in model.walk():
+        shared = layer.attrs.get(HS_MODEL_PARAMS, {})
+        for name in layer.param_names:
+            if name not in shared and layer.has_param(name):
+                if name in found:
+                    raise ValueError(f"two layers of the head have a param named {name}")
+                found[name] = layer.get_param(name)
+    return found
+
+
+def fill(model: Model, arrays: dict[str, np.ndarray]) -> None:
+    """Set the params of an initialized ``model`` (``own_params``) from ``arrays``, each of
+    the shape and dtype its layer's ``init`` gave it (copied); ValueError if one is not."""
+    for layer in model.walk():
+        shared = layer.attrs.get(HS_MODEL_PARAMS, {})
+        for name in layer.param_names:
+            if name in shared:
+                continue
+            expected = layer.get_param(name)
+            array = arrays.get(name)
+            if array is None or array.shape != expected.shape or array.dtype != expected.dtype:
+                found = None if array is None else (array.shape, array.dtype)
+                raise ValueError(f"{name} is {found}, not {expected.shape} {expected.dtype}")
+            layer.set_param(name, np.array(array, order="C"))
+
+
+def recent_first(context_ids: np.ndarray, size: int, n_words: int) -> np.ndarray:
+    """The context matrix (B, size) the compiled kernels read, of a matrix of word ids oldest
+    first, negative entries being padding: known ids right-aligned, reversed (most recent
+    first), padded with the padding id ``n_words`` and cut or extended to ``size`` columns
+    (the layout of the training engine's context buffer)."""
+    recent = last_known(context_ids, size)[:, ::-1]
+    if recent.size and int(recent.max()) >= n_words:
+        raise IndexError(f"word id {int(recent.max())} is out of range [0, {n_words})")
+    return np.ascontiguousarray(np.where(recent >= 0, recent, n_words), dtype=np.int32)
 
 
 def context_matrix(id_lists: Sequence[Sequence[int]], size: int) -> np.ndarray:

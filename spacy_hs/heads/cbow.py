@@ -14,19 +14,79 @@ matrix, one context), so batch and single results are equal bit for bit. gensim'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from thinc.model import Model
+from thinc.types import Floats2d, Ints2d
 
 from .. import _tree_search, registry, validation
 from ..errors import ConfigError, Errors
+from ..util import is_positive_int
 from .base import BLOCK, TreeHead, last_known
 
 if TYPE_CHECKING:
     from ..hs_vocab import HSVocab
 
 ARCHITECTURE = "spacy_hs.CBOWHead.v1"
+CONTEXT_ARCHITECTURE = "spacy_hs.CBOWContext.v1"
+
+
+@registry.architectures(CONTEXT_ARCHITECTURE)
+def CBOWContext(window: int, mean: bool = True) -> Model[Ints2d, Floats2d]:
+    """The CBOW hidden vectors (B, d) of a context matrix (B, K') of word ids, oldest first,
+    negative entries padding: the mean (or sum) of the last ``window`` known ids' vectors, a
+    zero row for none. Its param ``input_vectors`` is the HS model's ``vectors``."""
+    if not is_positive_int(window):
+        raise ValueError(f"window {window!r} must be a positive integer")
+    return Model(
+        "cbow_context",
+        cbow_forward,
+        init=cbow_init,
+        dims={"nV": None, "nO": None},
+        params={"input_vectors": None},
+        attrs={
+            "context_size": window,
+            "mean": bool(mean),
+            "hs_model_params": {"input_vectors": "vectors"},
+        },
+    )
+
+
+def cbow_hidden(model: Model, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden vectors float32 (B, d) and has_context bool (B,): rows with no known word have a
+    zero hidden vector and no context."""
+    vectors = model.get_param("input_vectors")
+    recent = validation.word_id_array(
+        last_known(context_ids, model.attrs["context_size"]), len(vectors), "context_ids"
+    )
+    return _tree_search.context_hidden_matrix(vectors, recent, model.attrs["mean"])
+
+
+def cbow_forward(
+    model: Model[Ints2d, Floats2d], X: Ints2d, is_train: bool
+) -> tuple[Floats2d, Callable[[Floats2d], Ints2d]]:
+    Y, _ = cbow_hidden(model, X)
+
+    def backprop(dY: Floats2d) -> Ints2d:
+        """Each known id of a row gets the row's gradient, divided by their number for the
+        mean; word ids have no gradient (zeros)."""
+        recent = last_known(X, model.attrs["context_size"])
+        known = recent >= 0
+        scale = 1.0 / np.maximum(known.sum(axis=1), 1) if model.attrs["mean"] else 1.0
+        rows = np.asarray(dY, dtype=np.float32) * np.reshape(scale, (-1, 1))
+        d_vectors = np.zeros_like(model.get_param("input_vectors"))
+        np.add.at(d_vectors, recent[known], np.repeat(rows, known.sum(axis=1), axis=0))
+        model.inc_grad("input_vectors", d_vectors)
+        return model.ops.alloc2i(*X.shape)
+
+    return Y, backprop
+
+
+def cbow_init(model: Model, X: Ints2d | None = None, Y: Floats2d | None = None) -> None:
+    """The dims of the vectors ``bind`` set."""
+    model.set_dim("nO", model.get_param("input_vectors").shape[1])
 
 
 @registry.heads(ARCHITECTURE)

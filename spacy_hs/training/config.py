@@ -17,7 +17,7 @@ import inspect
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -28,7 +28,7 @@ from confection import Config, ConfigValidationError
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
 from ..util import WORKERS_PER_CORE, available_cores, max_workers
-from ..validation import MAX_CONTEXT_SIZE, MAX_TABLE_SIZE
+from ..validation import CONTEXT_SIZE_RULE, MAX_TABLE_SIZE, is_context_size
 
 
 class registry(confection.registry):
@@ -40,10 +40,29 @@ class registry(confection.registry):
 # -- types that say what a value must be ------------------------------------------------------
 
 
+def constrained(description: str, accepts: typing.Callable[[Any], bool]) -> type:
+    """A type for a config setting: the values ``accepts`` says yes to. confection checks values
+    against it through its validator hook; ``description`` is what error messages say the
+    value must be."""
+
+    class Constrained:
+        @classmethod
+        def __get_validators__(cls) -> typing.Iterator[typing.Callable]:
+            yield cls.validate
+
+        @classmethod
+        def validate(cls, value: Any) -> Any:
+            if not accepts(value):
+                raise ValueError(description)
+            return value
+
+    Constrained.__name__ = Constrained.__qualname__ = description
+    Constrained.description = description  # type: ignore[attr-defined]
+    return Constrained
+
+
 def bounded(kind: type | tuple, description: str, **bounds: float) -> type:
-    """A type for a config setting: a ``kind`` (never a bool) within ``bounds`` (ge, gt, le,
-    lt). confection checks values against it through its validator hook; ``description`` is
-    what error messages say the value must be."""
+    """A ``constrained`` type: a ``kind`` (never a bool) within ``bounds`` (ge, gt, le, lt)."""
     checks = {
         "ge": lambda v, b: v >= b,
         "gt": lambda v, b: v > b,
@@ -51,22 +70,14 @@ def bounded(kind: type | tuple, description: str, **bounds: float) -> type:
         "lt": lambda v, b: v < b,
     }
 
-    class Bounded:
-        @classmethod
-        def __get_validators__(cls) -> typing.Iterator[typing.Callable]:
-            yield cls.validate
+    def accepts(value: Any) -> bool:
+        return (
+            isinstance(value, kind)
+            and not isinstance(value, bool)
+            and all(checks[name](value, bound) for name, bound in bounds.items())
+        )
 
-        @classmethod
-        def validate(cls, value: Any) -> Any:
-            if isinstance(value, bool) or not isinstance(value, kind):
-                raise TypeError(description)
-            if not all(checks[name](value, bound) for name, bound in bounds.items()):
-                raise ValueError(description)
-            return value
-
-    Bounded.__name__ = Bounded.__qualname__ = description
-    Bounded.description = description  # type: ignore[attr-defined]
-    return Bounded
+    return constrained(description, accepts)
 
 
 Number = (int, float)
@@ -89,15 +100,8 @@ VectorSize = bounded(
     ge=1,
     le=MAX_VECTOR_SIZE,
 )
-
-
-def check_context_size(section: str, key: str, value: int) -> None:
-    """A model may not read more context words than loading accepts (spacy_hs.validation)."""
-    if value > MAX_CONTEXT_SIZE:
-        expected = f"an integer from 1 to {MAX_CONTEXT_SIZE}"
-        raise ConfigError(
-            Errors.E160.format(section=section, key=key, expected=expected, value=value)
-        )
+# A model may not read more context words than loading accepts (spacy_hs.validation).
+ContextSize = constrained(CONTEXT_SIZE_RULE, is_context_size)
 
 
 def check_workers(section: str, value: int) -> None:
@@ -164,7 +168,7 @@ def word2vec_settings(
     hs: int = 1,
     negative: int = 0,
     vector_size: VectorSize = 100,
-    window: PositiveInt = 5,
+    window: ContextSize = 5,
     min_count: PositiveInt = 3,
     max_vocab_size: VocabLimit | None = None,
     max_final_vocab: VocabLimit | None = None,
@@ -187,7 +191,6 @@ def word2vec_settings(
         raise ConfigError(Errors.E161.format(hs=hs))
     if negative != 0:
         raise ConfigError(Errors.E162.format(negative=negative))
-    check_context_size("word2vec", "window", window)
     check_workers("word2vec", workers)
     return {
         "sg": int(sg),
@@ -217,15 +220,19 @@ def training_settings(loss_sample: NonNegativeInt = LOSS_SAMPLE) -> dict[str, An
     return {"loss_sample": loss_sample}
 
 
-@registry.settings("spacy_hs.directional_head.v1")
+@registry.settings("spacy_hs.head.v1")
 @reads_section("head")
 @dataclass(frozen=True)
-class DirectionalHeadSettings:
-    """The directional next-word head (spacy_hs/heads/directional.py) and how it is trained
-    (spacy_hs/training/head.py, whose ``train_head`` docstring explains each setting)."""
+class HeadSettings:
+    """The next-word head (the directional head, spacy_hs/heads/directional.py, or with
+    ``ngram_orders`` > 0 the n-gram head, spacy_hs/heads/ngram.py) and how it is trained
+    (spacy_hs/training/head.py, whose ``train_head`` docstring explains each setting).
+
+    The one place where each head training setting has its default: the config resolves to
+    this, and ``train_head`` hands it to the engine (``head_engine``) unchanged."""
 
     enabled: bool = True
-    context_size: PositiveInt = 5
+    context_size: ContextSize = 5
     diagonal: bool = True
     epochs: PositiveInt = 10
     learn_rate: PositiveFloat = 0.1
@@ -250,7 +257,6 @@ class DirectionalHeadSettings:
     tune_cache: bool = True
 
     def __post_init__(self) -> None:
-        check_context_size("head", "context_size", self.context_size)
         check_workers("head", self.workers)
         if self.ngram_orders > self.context_size:
             raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
@@ -264,10 +270,14 @@ class DirectionalHeadSettings:
             )
 
 
+# The name of earlier versions, which covered the n-gram head too: configs that name it keep
+# loading.
+registry.settings.register("spacy_hs.directional_head.v1", func=HeadSettings)
+
 SECTIONS = {
     "word2vec": "spacy_hs.word2vec.v1",
     "training": "spacy_hs.training.v1",
-    "head": "spacy_hs.directional_head.v1",
+    "head": "spacy_hs.head.v1",
 }
 FUNCTION_KEY = "@settings"
 
@@ -331,8 +341,15 @@ def load_config(
 
 def resolve_config(config: Config) -> dict[str, Any]:
     """The sections of a loaded config resolved: ``word2vec`` (gensim keyword arguments),
-    ``training`` (a dict) and ``head`` (``DirectionalHeadSettings``)."""
+    ``training`` (a dict) and ``head`` (``HeadSettings``)."""
     return registry.resolve(config, validate=False)
+
+
+def head_settings(settings: HeadSettings | None = None, **options: Any) -> HeadSettings:
+    """``settings`` (default: the defaults) with ``options`` replacing some, validated by the
+    config's resolver as a ``[head]`` section is."""
+    values = {**(asdict(settings) if settings is not None else {}), **options}
+    return resolve_config(load_config({"head": values}))["head"]
 
 
 def word2vec_params(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,13 @@ engine (``head_engine.py``, ``_head_train.pyx``) trains it as word2vec trains: w
 updating shared arrays (Hogwild), sparse row updates with row-wise AdaGrad or SGD and L2 on the
 rows touched, the n-gram table with its own step size and L2, context dropout, the token file
 streamed (memory does not grow with the corpus), held-out perplexity after every epoch and
-early stopping. ``train_head`` returns the head; ``attach_head`` puts it
-into the model.
+early stopping. ``train_head`` returns the head; ``attach_head`` puts it into the model. The
+settings (``HeadSettings``, the ``[head]`` config section) go to the engine as they are.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +25,11 @@ from ..document import Document
 from ..errors import Warnings
 from ..heads.directional import DirectionalHead
 from ..heads.ngram import NgramHead
-from .config import DirectionalHeadSettings, load_config, resolve_config
-from .head_engine import EngineSettings, token_lines, train_directional
+from .config import HeadSettings, head_settings
+from .head_engine import token_lines, train_head_arrays
 
 if TYPE_CHECKING:
     from ..hs_model import HSModel
-
-# Relative held-out improvement below which the plateau schedule starts to decay.
-DECAY_BELOW = 0.01
 
 
 def read_sentences(
@@ -56,7 +52,7 @@ def train_head(
     model: HSModel,
     corpus_path: str | Path,
     heldout_path: str | Path | None = None,
-    settings: DirectionalHeadSettings | None = None,
+    settings: HeadSettings | None = None,
     *,
     progress: bool = True,
     **options: Any,
@@ -65,7 +61,7 @@ def train_head(
     (``attach_head`` puts it into the model); None, without training, if the settings say
     ``enabled = false``.
 
-    settings: the ``[head]`` config section, resolved (``DirectionalHeadSettings``); options
+    settings: the ``[head]`` config section, resolved (``HeadSettings``); options
         given as keywords override it, and are validated the same way.
     corpus_path: token file (one sentence per line, tokens separated by spaces), normally the
         one gensim was trained on. Unknown words are skipped, as they are at prediction time.
@@ -125,37 +121,13 @@ def train_head(
     settings = head_settings(settings, **options)
     if not settings.enabled:
         return None
-    engine_settings = EngineSettings(
-        epochs=settings.epochs,
-        patience=settings.patience,
-        learn_rate=settings.learn_rate,
-        dense_learn_rate=settings.dense_learn_rate,
-        optimizer=settings.optimizer,
-        dense_optimizer=settings.dense_optimizer,
-        lr_schedule=settings.lr_schedule,
-        lr_decay=settings.lr_decay,
-        decay_below=DECAY_BELOW,
-        table_learn_rate=settings.table_learn_rate,
-        workers=settings.workers,
-        seed=settings.seed,
-        progress=progress,
-    )
     token_lines(corpus_path)  # a missing or broken file fails now, not after the held-out one
-    arrays, history, heldout_ids = train_directional(
+    arrays, history, heldout_ids = train_head_arrays(
         model,
         lambda: token_lines(corpus_path),
         None if heldout_path is None else (lambda: token_lines(heldout_path)),
-        context_size=settings.context_size,
-        diagonal=settings.diagonal,
-        fine_tune_vectors=settings.fine_tune_vectors,
-        dropout=settings.dropout,
-        eos_token=settings.eos_token,
-        heldout_fraction=settings.heldout_fraction,
-        l2=settings.l2,
-        ngram_orders=settings.ngram_orders,
-        table_size=settings.table_size,
-        table_l2=settings.table_l2,
-        settings=engine_settings,
+        settings,
+        progress=progress,
         corpus_name=str(corpus_path),
     )
     options = dict(
@@ -181,7 +153,7 @@ def train_head(
 
 
 def attach_head(
-    model: HSModel, head: DirectionalHead, *, export_fine_tuned_vectors: bool = False
+    model: HSModel, head: DirectionalHead, *, export_fine_tuned_vectors: bool
 ) -> None:
     """Make ``head`` the model's trained head, with its training history in
     ``model.meta["head"]``; ``export_fine_tuned_vectors`` also replaces ``model.vectors`` (what
@@ -228,12 +200,3 @@ def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any]
         "heldout_perplexity": float(np.exp(-best[0])),
         "heldout_perplexity_without": float(np.exp(-np.mean(head_log_probs))),
     }
-
-
-def head_settings(
-    settings: DirectionalHeadSettings | None = None, **options: Any
-) -> DirectionalHeadSettings:
-    """``settings`` (default: the defaults) with ``options`` replacing some, validated by the
-    config's resolver as a ``[head]`` section is."""
-    values = {**(asdict(settings) if settings is not None else {}), **options}
-    return resolve_config(load_config({"head": values}))["head"]

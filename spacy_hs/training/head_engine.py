@@ -11,6 +11,9 @@ the compiled kernels of _head_train.pyx with several worker threads.
 3. After each epoch the held-out perplexity is computed by the same kernels (no dropout), the
    best parameters are kept, and training stops after ``patience`` epochs without improvement.
 
+Every setting comes from one ``HeadSettings`` (the resolved ``[head]`` config section), taken
+as it is: the engine writes no default of its own.
+
 The model, its gradient and the update rules are documented in _head_train.pyx.
 """
 
@@ -24,7 +27,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from ..corpus import tokenfile
 from ..errors import ConfigError, Errors, InputError
 from ..heads.directional import initial_arrays
 from ..util import available_cores
+from .config import HeadSettings
 
 # A chunk is at least this many ids (a thread's unit of work), and an epoch at most this many
 # chunks, whatever the corpus size.
@@ -51,6 +55,9 @@ HELDOUT_BLOCK = 100
 SCHEDULES = ("plateau", "stall", "linear")
 # The linear schedule stops decaying here (a fraction of the initial learning rate).
 LINEAR_FLOOR = 1e-4
+# Relative held-out improvement below which the plateau schedule starts to decay (and below
+# which the stall schedule decays after an epoch).
+DECAY_BELOW = 0.01
 
 
 @dataclass(frozen=True)
@@ -77,14 +84,15 @@ def encode_sentences(
     directory: Path,
     *,
     eos_id: int | None = None,
-    heldout_fraction: float = 0.0,
-    seed: int = 0,
+    heldout_fraction: float,
+    seed: int,
 ) -> tuple[EncodedCorpus, EncodedCorpus | None, int]:
     """Encode sentences (token lists, e.g. ``token_lines(path)``; an empty list marks a
     document's end) into ``directory``: known word ids, ``eos_id`` appended to every non-empty
-    sentence if given, in train.ids; and, if ``heldout_fraction``, that fraction of the blocks
-    of lines (a document, or ``HELDOUT_BLOCK`` lines; drawn with ``seed``) in heldout.ids
-    instead, in order. Returns (train, held-out or None, unknown tokens skipped in train)."""
+    sentence if given, in train.ids; and, if ``heldout_fraction`` (0: none), that fraction of
+    the blocks of lines (a document, or ``HELDOUT_BLOCK`` lines; drawn with ``seed``) in
+    heldout.ids instead, in order. Returns (train, held-out or None, unknown tokens skipped in
+    train)."""
     rng = np.random.default_rng(seed)
     draws = np.empty(0)
     outputs = [_Writer(directory / "train.ids")]
@@ -142,41 +150,26 @@ def resolve_workers(workers: int) -> int:
     return workers or available_cores()
 
 
-@dataclass
-class EngineSettings:
-    """How the engine trains (see ``train_head`` for each setting)."""
-
-    epochs: int = 10
-    patience: int = 2
-    learn_rate: float = 0.05
-    dense_learn_rate: float = 0.004
-    optimizer: str = "sgd"
-    dense_optimizer: str = "adam"
-    lr_schedule: str = "plateau"
-    lr_decay: float = 0.5
-    decay_below: float = 0.01
-    table_learn_rate: float = 0.1
-    workers: int = 0
-    seed: int = 0
-    progress: bool = True
-
-
 class HeadEngine:
     """Trains a HeadTrainer's arrays on encoded corpora.
 
     trainer: the kernels and the shared arrays.
-    settings: the schedule, early stopping and threads.
+    settings: the schedule, step sizes, early stopping and threads (``HeadSettings``).
+    progress: show a progress bar during each epoch.
     on_epoch: called after every epoch with that epoch's history entry (for logging).
     """
 
     def __init__(
         self,
         trainer: HeadTrainer,
-        settings: EngineSettings,
+        settings: HeadSettings,
+        *,
+        progress: bool,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.trainer = trainer
         self.settings = settings
+        self.progress = progress
         self.on_epoch = on_epoch
         self.n_workers = resolve_workers(settings.workers)
         self._best: dict[str, np.ndarray] = {}
@@ -333,7 +326,7 @@ class HeadEngine:
 
             bar = tqdm(
                 total=train.n_ids,
-                disable=not s.progress,
+                disable=not self.progress,
                 leave=False,
                 unit="tok",
                 unit_scale=True,
@@ -361,7 +354,7 @@ class HeadEngine:
             history["epoch_seconds"].append(seconds)
             if self.on_epoch is not None:
                 self.on_epoch(entry)
-            stalled = perplexity > best * (1 - s.decay_below)
+            stalled = perplexity > best * (1 - DECAY_BELOW)
             decaying = decaying or stalled
             if improved:
                 best, best_arrays, best_epoch, bad_epochs = perplexity, self.copy_arrays(), epoch, 0
@@ -421,60 +414,39 @@ class ScratchDirectory:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def train_directional(
+def train_head_arrays(
     model: Any,
     corpus: Callable[[], Iterable[Sequence[str]]],
-    heldout: Callable[[], Iterable[Sequence[str]]] | None = None,
+    heldout: Callable[[], Iterable[Sequence[str]]] | None,
+    settings: HeadSettings,
     *,
-    context_size: int = 5,
-    diagonal: bool = True,
-    fine_tune_vectors: bool = True,
-    dropout: float = 0.5,
-    eos_token: str | None = None,
-    heldout_fraction: float = 0.05,
-    l2: float = 0.0,
-    ngram_orders: int = 0,
-    table_size: int = 0,
-    table_l2: float = 0.0,
-    settings: EngineSettings | None = None,
+    progress: bool,
     corpus_name: str = "the corpus",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray]:
     """Train a tree head's parameters for an HS model (``model``: its vectors, inner node
     weights and tree are the starting point and are not changed): the directional head, with
-    hashed n-gram features of orders 1..``ngram_orders`` in a table of ``table_size`` values if
-    ``ngram_orders`` > 0.
+    hashed n-gram features of orders 1..``settings.ngram_orders`` in a table of
+    ``settings.table_size`` values if ``ngram_orders`` > 0.
 
     corpus / heldout: functions returning the sentences (token lists) of the training and
-        held-out text; read once each. Without ``heldout``, ``heldout_fraction`` of the corpus
-        sentences are held out.
+        held-out text; read once each. Without ``heldout``, ``settings.heldout_fraction`` of the
+        corpus sentences are held out.
+    settings: every training setting (``HeadSettings``, ``train_head`` explains each one).
+    progress: print the epochs and show a progress bar.
     Returns the head's arrays, by the names heads.directional.DirectionalHead saves them under
     (input_vectors, padding_vector, position_weights, hidden_bias, output_weights; and
     ``table``, the dense n-gram table), the training history, and the held-out text as encoded
     (int32 ids, -1 after each sentence, in order: for tuning the document cache).
     """
-    settings = settings or EngineSettings()
     eos_id = None
-    if eos_token is not None:
-        if eos_token not in model.key_to_index:
-            raise ConfigError(Errors.E402.format(token=eos_token))
-        eos_id = model.key_to_index[eos_token]
-    trainer = new_trainer(
-        model,
-        context_size=context_size,
-        diagonal=diagonal,
-        fine_tune_vectors=fine_tune_vectors,
-        optimizer=settings.optimizer,
-        dropout=dropout,
-        seed=settings.seed,
-        l2=l2,
-        ngram_orders=ngram_orders,
-        table_size=table_size,
-        table_l2=table_l2,
-        dense_optimizer=settings.dense_optimizer,
-    )
+    if settings.eos_token is not None:
+        if settings.eos_token not in model.key_to_index:
+            raise ConfigError(Errors.E402.format(token=settings.eos_token))
+        eos_id = model.key_to_index[settings.eos_token]
+    trainer = new_trainer(model, settings)
     with ScratchDirectory() as scratch:
         encode_start = time.perf_counter()
-        fraction = 0.0 if heldout is not None else heldout_fraction
+        fraction = 0.0 if heldout is not None else settings.heldout_fraction
         train, held, n_unknown = encode_sentences(
             corpus(),
             model.key_to_index,
@@ -486,7 +458,12 @@ def train_directional(
         if heldout is not None:
             (scratch / "valid").mkdir()
             held, _, _ = encode_sentences(
-                heldout(), model.key_to_index, scratch / "valid", eos_id=eos_id
+                heldout(),
+                model.key_to_index,
+                scratch / "valid",
+                eos_id=eos_id,
+                heldout_fraction=0.0,
+                seed=settings.seed,
             )
         if not train.n_tokens or held is None or not held.n_tokens:
             raise InputError(
@@ -497,11 +474,12 @@ def train_directional(
                 )
             )
         encode_seconds = time.perf_counter() - encode_start
-        engine = HeadEngine(trainer, settings, on_epoch=_epoch_printer(settings.progress))
-        if settings.progress:
+        engine = HeadEngine(trainer, settings, progress=progress, on_epoch=_epoch_printer(progress))
+        if progress:
             from wasabi import msg
 
-            kind = f"n-gram (orders 1-{ngram_orders})" if ngram_orders else "directional"
+            orders = settings.ngram_orders
+            kind = f"n-gram (orders 1-{orders})" if orders else "directional"
             msg.info(
                 f"Training the {kind} head on {train.n_tokens:,} tokens (held-out: "
                 f"{held.n_tokens:,}) with {engine.n_workers} thread(s)"
@@ -510,40 +488,32 @@ def train_directional(
         # the cache is tuned on the first CACHE_TUNING_IDS held-out ids (bounded memory)
         heldout_ids = np.fromfile(held.path, dtype=np.int32, count=CACHE_TUNING_IDS)
     history.update(
-        context_size=context_size,
-        diagonal=diagonal,
-        fine_tune_vectors=fine_tune_vectors,
-        dropout=dropout,
+        settings=asdict(settings),  # what this run trained with, every setting
+        context_size=settings.context_size,
+        diagonal=settings.diagonal,
+        fine_tune_vectors=settings.fine_tune_vectors,
+        dropout=settings.dropout,
         n_unknown_tokens_skipped=n_unknown,
         encode_seconds=encode_seconds,
-        ngram_orders=ngram_orders,
-        table_size=table_size if ngram_orders else 0,
+        ngram_orders=settings.ngram_orders,
+        table_size=settings.table_size if settings.ngram_orders else 0,
     )
-    arrays = head_arrays(trainer, context_size, diagonal)
+    arrays = head_arrays(trainer, settings.context_size, settings.diagonal)
     return arrays, history, heldout_ids
 
 
-def new_trainer(
-    model: Any,
-    *,
-    context_size: int = 5,
-    diagonal: bool = True,
-    fine_tune_vectors: bool = True,
-    optimizer: str = "adagrad",
-    dropout: float = 0.5,
-    seed: int = 0,
-    l2: float = 0.0,
-    ngram_orders: int = 0,
-    table_size: int = 0,
-    table_l2: float = 0.0,
-    dense_optimizer: str = "adam",
-) -> HeadTrainer:
-    """The kernels and arrays of a new head for an HS model, starting from
-    ``heads.directional.initial_arrays`` (and an n-gram table of zeros)."""
+def new_trainer(model: Any, settings: HeadSettings) -> HeadTrainer:
+    """The kernels and arrays of a new head for an HS model, as ``settings`` describe it,
+    starting from ``heads.directional.initial_arrays`` (and an n-gram table of zeros)."""
+    context_size, diagonal, ngram_orders = (
+        settings.context_size,
+        settings.diagonal,
+        settings.ngram_orders,
+    )
     arrays = initial_arrays(model, context_size, diagonal)
     n_words, width = arrays["input_vectors"].shape
-    if ngram_orders and table_size < n_words:
-        raise ConfigError(Errors.E414.format(size=table_size, n_words=n_words))
+    if ngram_orders and settings.table_size < n_words:
+        raise ConfigError(Errors.E414.format(size=settings.table_size, n_words=n_words))
     inputs = np.concatenate([arrays["input_vectors"], arrays["padding_vector"][None, :]])
     tree = model.tree
     return HeadTrainer(
@@ -556,15 +526,15 @@ def new_trainer(
         tree.path_codes,
         context_size=context_size,
         diagonal=diagonal,
-        fine_tune=fine_tune_vectors,
-        optimizer=optimizer,
-        dropout=dropout,
-        seed=seed,
-        l2=l2,
-        table=np.zeros(table_size, dtype=np.float32) if ngram_orders else None,
+        fine_tune=settings.fine_tune_vectors,
+        optimizer=settings.optimizer,
+        dropout=settings.dropout,
+        seed=settings.seed,
+        l2=settings.l2,
+        table=np.zeros(settings.table_size, dtype=np.float32) if ngram_orders else None,
         n_orders=ngram_orders,
-        table_l2=table_l2,
-        dense_optimizer=dense_optimizer,
+        table_l2=settings.table_l2,
+        dense_optimizer=settings.dense_optimizer,
     )
 
 

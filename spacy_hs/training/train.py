@@ -13,7 +13,7 @@ comments in configs/default.cfg):
 - ``[word2vec]``: gensim ``Word2Vec`` parameters (``spacy_hs.word2vec.v1``);
 - ``[training]``: how training is measured (``spacy_hs.training.v1``: ``loss_sample``, the
   examples the per-epoch loss is computed on, 0 to skip it);
-- ``[head]``: the next-word head (``spacy_hs.directional_head.v1``; n-gram features with
+- ``[head]``: the next-word head (``spacy_hs.head.v1``; n-gram features with
   ``ngram_orders`` > 0).
 """
 

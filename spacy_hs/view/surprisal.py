@@ -13,7 +13,7 @@ words before i in its sentence, mixed with the Doc's cache when the component ha
 Nothing is truncated: rank and entropy are over the whole vocabulary, unlike GLTR's entropy of
 the renormalised top 10. Rows are computed in chunks of at most ``CHUNK_ELEMENTS`` values, so
 memory stays bounded for any vocabulary size or document length. The top-k at each position is
-the exact top-k of the same distribution (``HSPredictor.top_k_at``).
+the exact top-k of the same distribution (``spacy_hs.pipeline.extensions.top_k_at``).
 
 Each token gets a status, derived from whether the component has a log-probability for it and,
 if not, why:
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from spacy.tokens import Doc
 
 from ..errors import Errors, PipelineError
-from ..pipeline import component as hs_component
-from ..pipeline.component import DATA_KEY, HSPredictor
+from ..pipeline.component import HSPredictor
+from ..pipeline.extensions import component_of, measures, top_k_at
 
 SCORED, NO_CONTEXT, OOV, DROPPED = "scored", "no-context", "oov", "dropped"
 STATUSES = (SCORED, NO_CONTEXT, OOV, DROPPED)
@@ -134,6 +134,8 @@ def doc_surprisals(
     docs = list(docs)
     groups: dict[int, tuple[HSPredictor, list[int]]] = {}
     for index, doc in enumerate(docs):
+        if not isinstance(doc, Doc):
+            raise PipelineError(Errors.E703.format(type=type(doc).__name__))
         component = component_of(doc)
         groups.setdefault(id(component), (component, []))[1].append(index)
     results: list[DocSurprisal | None] = [None] * len(docs)
@@ -144,29 +146,12 @@ def doc_surprisals(
     return results  # type: ignore[return-value]
 
 
-def component_of(doc: Doc) -> HSPredictor:
-    """The ``hs_predictor`` that processed ``doc`` (it must still be loaded in this process)."""
-    if not isinstance(doc, Doc):
-        raise PipelineError(Errors.E703.format(type=type(doc).__name__))
-    if not isinstance(doc.user_data.get(DATA_KEY), dict):
-        raise PipelineError(Errors.E700.format(text=_preview(doc)))
-    component = hs_component.component_of(doc)
-    if component is None:
-        raise PipelineError(Errors.E701.format(text=_preview(doc)))
-    return component
-
-
-def _preview(doc: Doc, length: int = 40) -> str:
-    text = doc.text if len(doc.text) <= length else doc.text[: length - 3] + "..."
-    return repr(text)
-
-
 class _Scorer:
     """Reads the values of docs processed by one component: its attributes, and the top-k at
     each position that has a prediction."""
 
     def __init__(self, component: HSPredictor, top_k: int, chunk_elements: int):
-        model = component._require_model()
+        model = component.model
         self.component = component
         self.model = model
         self.head = component.head
@@ -183,14 +168,14 @@ class _Scorer:
             normal_forms = [component.normal_form(token.lex) for token in doc]
             # Token._.hs_rank and hs_entropy, computed here in chunks of rows_per_chunk rows
             # (the attributes then read them).
-            measures = component.measures(doc, self.rows_per_chunk)
+            values = measures(doc, self.rows_per_chunk)
             result = DocSurprisal(
                 status=[
                     _status(lp, word, key_to_index) for lp, word in zip(log_probs, normal_forms)
                 ],
                 log_probs=log_probs,
-                ranks=list(measures["ranks"]),
-                entropies=list(measures["entropies"]),
+                ranks=list(values["ranks"]),
+                entropies=list(values["entropies"]),
                 top_words=[()] * n,
                 top_probs=[()] * n,
                 normal_forms=normal_forms,
@@ -203,7 +188,7 @@ class _Scorer:
             positions = [i for i, entropy in enumerate(result.entropies) if entropy is not None]
             for start in range(0, len(positions), self.rows_per_chunk):
                 chunk = positions[start : start + self.rows_per_chunk]
-                for i, pairs in zip(chunk, component.top_k_at(doc, chunk, self.top_k)):
+                for i, pairs in zip(chunk, top_k_at(doc, chunk, self.top_k)):
                     result.top_words[i] = tuple(word for word, _ in pairs)
                     result.top_probs[i] = tuple(prob for _, prob in pairs)
             results.append(result)
