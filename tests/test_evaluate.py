@@ -415,6 +415,21 @@ def test_cli_prints_tables_and_writes_outputs(trained, lee_split, tmp_path):
     assert (tmp_path / "plots" / "next_word.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_cli_skips_the_vector_tests_on_request(trained, small_heldout, tmp_path):
+    """--no-vectors leaves out analogies and similarity (most of evaluate's time), and
+    next-word prediction is the same as with them."""
+    result = run_evaluate(
+        trained["model"], "--heldout", small_heldout, "--no-vectors", "--no-progress",
+        "--output", tmp_path / "metrics.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Word vectors: skipped" in result.output and "questions-words" not in result.output
+    metrics = srsly.read_json(tmp_path / "metrics.json")
+    assert metrics["analogies"] is None and metrics["similarity"] is None
+    full = evaluate(trained["model"], small_heldout, show_progress=False)
+    assert metrics["next_word"] == srsly.json_loads(srsly.json_dumps(full["next_word"]))
+
+
 def test_cli_reports_unavailable_gensim_baseline(trained, small_heldout):
     result = run_evaluate(
         trained["model"], "--heldout", small_heldout, "--gensim-model", trained["hs"],

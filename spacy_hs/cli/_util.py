@@ -18,10 +18,34 @@ from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, SpacyHSError
 COMMAND = "spacy-hs"
 
 
+# Help text is wrapped by words: a line never ends inside ``spacy-hs`` or ``--n-process``
+# (click's wrapper breaks at hyphens). Hyphens are swapped for non-breaking ones (U+2011, as
+# wide) while wrapping, and back in the text printed.
+_NO_BREAK_HYPHEN = "\u2011"
+
+
+class _HelpFormatter(typer.Context.formatter_class):  # type: ignore[name-defined,misc]
+    def write_text(self, text: str) -> None:
+        super().write_text(text.replace("-", _NO_BREAK_HYPHEN))
+
+    def write_dl(self, rows: Any, *args: Any, **kwargs: Any) -> None:
+        rows = [(term, text.replace("-", _NO_BREAK_HYPHEN)) for term, text in rows]
+        super().write_dl(rows, *args, **kwargs)
+
+    def getvalue(self) -> str:
+        return super().getvalue().replace(_NO_BREAK_HYPHEN, "-")
+
+
+class _Context(typer.Context):
+    formatter_class = _HelpFormatter
+
+
 class _HelpLayout:
     """Help without typer's quirks: no ``<bool>`` type column for flags (``--help`` included),
     arguments named in capitals (MODEL_DIR, as OUTPUT_DIR), and a usage line that reads
-    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``."""
+    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``; lines wrapped between words."""
+
+    context_class = _Context
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
@@ -43,7 +67,9 @@ class _HelpLayout:
         return pieces
 
 
-class _Command(_HelpLayout, TyperCommand):
+class Command(_HelpLayout, TyperCommand):
+    """A command with spacy-hs's help layout (a base for commands that add to their help)."""
+
     pass
 
 
@@ -59,6 +85,18 @@ class _Group(_HelpLayout, TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         with _interrupt_is_one_line():
             return super().invoke(ctx)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command with the whole first paragraph of its help, wrapped (click cuts it
+        at the terminal width with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @contextmanager
@@ -78,7 +116,7 @@ class _App(typer.Typer):
     """
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
-        kwargs.setdefault("cls", _Command)
+        kwargs.setdefault("cls", Command)
         register = super().command(*args, **kwargs)
 
         def decorator(function: Callable) -> Callable:
@@ -108,6 +146,8 @@ app = _App(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: at 80 columns Rich's panels cut option names ("--min-sentence-l…").
+    rich_markup_mode=None,
 )
 
 
@@ -191,8 +231,27 @@ CACHE_HELP = (
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"{COMMAND} {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-v",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version of spacy-hs and exit.",
+        ),
+    ] = False,
+) -> None:
     """Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines."""
 
 

@@ -205,7 +205,7 @@ def preprocess_cli(
             "-e",
             help="Where to tokenize: local (this process, or --n-process processes) or dask "
             "(a Dask cluster: a local one, or the one at --scheduler; needs "
-            'pip install "spacy-hs\\[dask]"). Both write identical files.',
+            'pip install "spacy-hs[dask]"). Both write identical files.',
         ),
     ] = EngineName.local,
     workers: Annotated[

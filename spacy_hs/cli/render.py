@@ -75,9 +75,11 @@ def render_cli(
         Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
     ] = None,
 ) -> None:
-    """Write the surprisal view of a text: each word coloured by the exact rank (or surprisal)
-    of the actual word in the pipeline's next-word distribution, with its top-k predictions and
-    the distribution's entropy on hover. The page needs no server and makes no request."""
+    """Write the surprisal view of a text: an HTML page of its words, each coloured.
+
+    The colour is the exact rank (or surprisal) of the actual word in the pipeline's next-word
+    distribution; hovering a word shows its top-k predictions and the distribution's entropy.
+    The page needs no server and makes no request."""
     from ..pipeline.package import load_predictor_pipeline  # spaCy loads lazily: --help stays fast
     from ..view import render
     from ..view.documents import (

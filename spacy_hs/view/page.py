@@ -1,6 +1,6 @@
 """The markup of the surprisal view: tokens with the DOM contract, header, panels, legends.
 
-The DOM contract (documented in the README), for styling and for tests:
+The DOM contract (documented in docs/view.md), for styling and for tests:
 
 * every token is an element with class ``hs-token``, in document order, one per spaCy token;
 * ``data-rank``: the 1-based rank of the actual word, empty when the token is not scored;
