@@ -43,6 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _quick import QUICK_HELP, first_lines, lee_corpus
+
 EPOCHS = 3
 CHILD = """
 import json, sys, time
@@ -106,7 +108,7 @@ NGRAM = {
 
 
 def head_seconds(
-    model, path: Path, workers: int, epochs: int, ngram: bool = False
+    model, path: Path, workers: int, epochs: int, ngram: bool = False, table_size: int = 1 << 28
 ) -> tuple[float, float, int]:
     """(seconds of the training epochs, seconds of the whole run, training tokens)."""
     from spacy_hs import HSModel
@@ -114,7 +116,7 @@ def head_seconds(
     from spacy_hs.training.head_engine import token_lines, train_head_arrays
 
     hs_model = HSModel.from_gensim(model)
-    options = NGRAM if ngram else DIRECTIONAL
+    options = {**NGRAM, "table_size": table_size} if ngram else DIRECTIONAL
     settings = head_settings(epochs=epochs, patience=99, workers=workers, **options)
     start = time.perf_counter()
     _, history, _ = train_head_arrays(
@@ -136,7 +138,9 @@ def throughput(args: argparse.Namespace, path: Path) -> None:
                 key = f"gensim sample={sample:g}"
                 best[key] = max(best.get(key, 0), n_tokens * args.epochs / seconds)
             for kind, ngram in (("directional head", False), ("n-gram head", True)):
-                epochs_s, total_s, n_train = head_seconds(model, path, workers, args.epochs, ngram)
+                epochs_s, total_s, n_train = head_seconds(
+                    model, path, workers, args.epochs, ngram, args.table_size
+                )
                 key = f"{kind} (epochs)"
                 best[key] = max(best.get(key, 0), n_train * args.epochs / epochs_s)
                 key = f"{kind} (whole run)"
@@ -167,9 +171,14 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
     from spacy_hs.corpus.preprocess import preprocess
     from spacy_hs.corpus.sources import extract_default_corpus
 
-    raw = extract_default_corpus(tmp / "raw")
     token_file = tmp / "default.tok.txt"
-    preprocess([c.path for c in raw], token_file, progress=False)
+    if args.quick:
+        raw = tmp / "lee.txt"
+        raw.write_text(first_lines(lee_corpus().read_text(encoding="utf8"), 100_000), "utf8")
+        preprocess([raw], token_file, progress=False)
+    else:
+        raw_files = extract_default_corpus(tmp / "raw")
+        preprocess([c.path for c in raw_files], token_file, progress=False)
     model = Word2Vec(
         corpus_file=str(token_file),
         vector_size=args.vector_size,
@@ -179,7 +188,7 @@ def memory(args: argparse.Namespace, tmp: Path) -> None:
         hs=1,
         negative=0,
         workers=2,
-        epochs=3,
+        epochs=1 if args.quick else 3,
         seed=0,
     )
     model_path = tmp / "w2v.model"
@@ -222,7 +231,12 @@ def main() -> None:
     parser.add_argument("--factor", type=int, default=10, help="memory: corpus repeats")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--table-size", type=int, default=NGRAM["table_size"], help="n-gram head")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:  # throughput on a slice of PTB train; memory on a slice of the Lee corpus
+        args.vector_size, args.epochs, args.repeats, args.factor = 16, 1, 1, 2
+        args.table_size = 1 << 16
     print(
         f"# python {platform.python_version()}, {os.cpu_count()} CPUs, load average before: "
         f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
@@ -235,6 +249,7 @@ def main() -> None:
 
             path = tmp / "ptb.train.txt"
             lines = [line.split() for line in treebank.penn["train"].split("\n")]
+            lines = lines[:2000] if args.quick else lines
             path.write_text("".join(" ".join(t) + "\n" for t in lines if t), encoding="utf8")
         if not args.skip_throughput:
             throughput(args, path)

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _quick import QUICK_HELP, first_lines, lee_corpus
+
 from spacy_hs.corpus.sources import extract_default_corpus
 
 CHILD_PREPROCESS = """
@@ -52,11 +54,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", nargs="*", type=Path, help="text files (default corpus)")
     parser.add_argument("--factor", type=int, default=5, help="size of the larger corpus")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.factor, args.input = 2, args.input or [lee_corpus()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         sources = args.input or [c.path for c in extract_default_corpus(tmp_dir / "corpus")]
         text = "".join(Path(s).read_text(encoding="utf-8") for s in sources)
+        if args.quick:
+            text = first_lines(text, 20_000)
         rows = []
         floor, _, _ = run_child(CHILD_FLOOR)
         for copies in (1, args.factor):

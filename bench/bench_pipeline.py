@@ -36,6 +36,7 @@ import gensim
 import numpy as np
 import spacy
 import treebank
+from _quick import QUICK_HELP
 from gensim.models import Word2Vec
 
 from spacy_hs import HSModel
@@ -99,10 +100,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="nlp.pipe batch size")
     parser.add_argument("--lee-copies", type=int, default=3, help="copies of the Lee corpus")
     parser.add_argument("--profile", action="store_true", help="profile the hs_predictor runs")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.n_words, args.dim, args.repeats, args.lee_copies = 3_000, 20, 1, 1
 
     lee = [line for line in LEE.read_text(encoding="utf8").splitlines() if line.strip()]
     ptb = [line for line in treebank.penn["test"].splitlines() if line.strip()]
+    if args.quick:
+        lee, ptb = lee[:40], ptb[:100]
     corpora = {"lee (paragraphs)": lee * args.lee_copies, "ptb test (sentences)": ptb}
     start = time.perf_counter()
     model = build_model(lee + ptb, args.n_words, args.dim, args.train_epochs)

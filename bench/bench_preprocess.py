@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import spacy
+from _quick import QUICK_HELP, first_lines, lee_corpus
 
 from spacy_hs.corpus.preprocess import preprocess
 from spacy_hs.corpus.sources import extract_default_corpus
@@ -61,7 +62,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1, help="concatenate the text N times")
     parser.add_argument("--lang", default="en")
     parser.add_argument("--heldout", action="store_true", help="also write a 5%% held-out file")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.input = 1, args.input or [lee_corpus()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         sources = args.input or [c.path for c in extract_default_corpus(tmp_dir / "corpus")]
@@ -69,7 +73,8 @@ def main() -> None:
         with open(corpus, "w", encoding="utf-8") as out:
             for _ in range(args.copies):
                 for source in sources:
-                    out.write(Path(source).read_text(encoding="utf-8"))
+                    text = Path(source).read_text(encoding="utf-8")
+                    out.write(first_lines(text, 20_000) if args.quick else text)
         size = corpus.stat().st_size
         files = [corpus]
         heldout = tmp_dir / "heldout.tok.txt" if args.heldout else None

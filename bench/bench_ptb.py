@@ -30,8 +30,9 @@ latency of one exact top-10 query (`predict_next`, Python included), the model d
 Then the scoring throughput of `log_prob_stream` over the test set (one thread) beside KenLM's
 `query`.
 
-    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py              # ~45 minutes on 2 cores
-    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --quick      # the recipe and KN5 only
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py            # ~15 minutes on 2 cores
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --recipe-only  # the recipe and KN5 only
+    python bench/bench_ptb.py --quick    # tiny settings and data, seconds: the script runs
     OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --recurrent  # the recurrent recipe, KN5
 """
 
@@ -48,6 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _quick import QUICK_HELP
 
 ROOT = Path(__file__).resolve().parent.parent
 EOS = "<eos>"
@@ -58,14 +60,30 @@ PUBLISHED = [  # Mikolov (2012), thesis, Table 4.1; Zaremba et al. (2014)
 ]
 
 
-def write_splits(directory: Path) -> dict[str, Path]:
+# --quick: tiny settings; the first QUICK_LINES lines of train, and its first hundred lines as
+# valid and test (so that every test word is in the vocabulary).
+QUICK_LINES = 2000
+QUICK_OVERRIDES = {
+    "word2vec.vector_size": 16,
+    "word2vec.epochs": 1,
+    "head.epochs": 1,
+    "head.table_size": 1 << 16,
+    "head.workers": 1,
+}
+
+
+def write_splits(directory: Path, quick: bool = False) -> dict[str, Path]:
     """PTB splits as token files, `<eos>` appended to every line."""
     import treebank
 
     paths = {}
     for split in ("train", "valid", "test"):
         path = directory / f"ptb.{split}.txt"
-        lines = [line.split() for line in treebank.penn[split].split("\n")]
+        if quick:
+            text = treebank.penn["train"].split("\n")[: QUICK_LINES if split == "train" else 100]
+        else:
+            text = treebank.penn[split].split("\n")
+        lines = [line.split() for line in text]
         path.write_text("".join(" ".join([*t, EOS]) + "\n" for t in lines if t), encoding="utf8")
         paths[split] = path
     return paths
@@ -144,6 +162,36 @@ def score_with_cache(model_dir: Path, test: list[list[str]]) -> dict[str, float]
     }
 
 
+SHORT_CUTS = (5, 10, None)  # each test sentence as its own document: its first 5, 10 words, all
+
+
+def short_documents(model_dir: Path, test: list[list[str]]) -> list[tuple[str, float, float]]:
+    """Each test sentence as its own document (the cache starts empty at each), cut to 5 and
+    10 words and whole: (cut, test perplexity with the saved cache, without a cache)."""
+    from spacy_hs import HSModel
+    from spacy_hs.document import Documents
+
+    model = HSModel.from_disk(model_dir)
+    rows = []
+    for cut in SHORT_CUTS:
+        cut_test = [s[:cut] for s in test if s]
+        ids = np.array([model.key_to_index[w] for s in cut_test for w in s], dtype=np.int32)
+        lengths = np.array([len(s) for s in cut_test])
+        perplexities = []
+        for cache in ("auto", None):
+            documents = Documents(
+                ids,
+                lengths,
+                model.head("auto"),
+                model.cache_settings(cache),
+                n_words=len(model),
+                document_lengths=lengths,
+            )
+            perplexities.append(math.exp(-float(np.mean(documents.log_probs()))))
+        rows.append((f"first {cut} words" if cut else "whole sentence", *perplexities))
+    return rows
+
+
 def score_stream(model_dir: Path, test: list[list[str]], cache: object) -> dict[str, float]:
     """A head that reads the test set as one stream (the recurrent head): test perplexity by
     ``log_prob_stream(test, cache=cache)``; hit@1 and the median top-10 latency at one
@@ -193,36 +241,6 @@ def recurrent_rows(
         label = f"recurrent + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
         rows.append((label, cached, head_s))
     return rows, wall, stream_speed(model_dir, test, repeats=2)
-
-
-SHORT_CUTS = (5, 10, None)  # each test sentence as its own document: its first 5, 10 words, all
-
-
-def short_documents(model_dir: Path, test: list[list[str]]) -> list[tuple[str, float, float]]:
-    """Each test sentence as its own document (the cache starts empty at each), cut to 5 and
-    10 words and whole: (cut, test perplexity with the saved cache, without a cache)."""
-    from spacy_hs import HSModel
-    from spacy_hs.document import Documents
-
-    model = HSModel.from_disk(model_dir)
-    rows = []
-    for cut in SHORT_CUTS:
-        cut_test = [s[:cut] for s in test if s]
-        ids = np.array([model.key_to_index[w] for s in cut_test for w in s], dtype=np.int32)
-        lengths = np.array([len(s) for s in cut_test])
-        perplexities = []
-        for cache in ("auto", None):
-            documents = Documents(
-                ids,
-                lengths,
-                model.head("auto"),
-                model.cache_settings(cache),
-                n_words=len(model),
-                document_lengths=lengths,
-            )
-            perplexities.append(math.exp(-float(np.mean(documents.log_probs()))))
-        rows.append((f"first {cut} words" if cut else "whole sentence", *perplexities))
-    return rows
 
 
 def stream_speed(model_dir: Path, test: list[list[str]], repeats: int = 5) -> float:
@@ -286,8 +304,9 @@ def kenlm(paths: dict[str, Path], workdir: Path) -> dict[str, float] | None:
     }
 
 
-def train_recipe(paths: dict[str, Path], config: Path, out: Path) -> float:
+def train_recipe(paths: dict[str, Path], config: Path, out: Path, quick: bool = False) -> float:
     """`spacy-hs train` with the recipe; its wall seconds (gensim included)."""
+    overrides = [f"--{key}={value}" for key, value in QUICK_OVERRIDES.items()] if quick else []
     start = time.perf_counter()
     subprocess.run(
         [
@@ -302,8 +321,10 @@ def train_recipe(paths: dict[str, Path], config: Path, out: Path) -> float:
             "--config",
             str(config),
             "--save-gensim",
+            *overrides,
         ],
         check=True,
+        stdout=subprocess.DEVNULL if quick else None,
     )
     return time.perf_counter() - start
 
@@ -335,27 +356,37 @@ def train_variant(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "ptb.cfg")
-    parser.add_argument("--quick", action="store_true", help="the recipe and KN5 only")
+    parser.add_argument("--recipe-only", action="store_true", help="the recipe and KN5 only")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     parser.add_argument(
         "--recurrent-config", type=Path, default=ROOT / "configs" / "ptb_recurrent.cfg"
     )
     parser.add_argument(
-        "--recurrent", action="store_true", help="the recurrent recipe and KN5 only"
+        "--recurrent", action="store_true", help="the recurrent recipe and KN5 only (~30 min)"
     )
     parser.add_argument("--out", type=Path, default=None, help="keep data and models here")
     args = parser.parse_args()
     workdir = args.out or Path(tempfile.mkdtemp(prefix="bench_ptb."))
     workdir.mkdir(parents=True, exist_ok=True)
-    paths = write_splits(workdir)
+    try:
+        run(args, workdir)
+    finally:
+        if args.out is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    paths = write_splits(workdir, quick=args.quick)
     test = sentences(paths["test"])
-    assert sum(len(s) for s in test) == 82430, "not the standard PTB test set"
+    if not args.quick:
+        assert sum(len(s) for s in test) == 82430, "not the standard PTB test set"
 
     rows: list[tuple[str, dict[str, float], float]] = []
     if args.recurrent:
         rows, wall, stream = recurrent_rows(paths, args.recurrent_config, workdir, test)
         print_tables(rows, kenlm(paths, workdir), {"recurrent": (wall, stream)})
         return
-    recipe_s = train_recipe(paths, args.config, workdir / "recipe")
+    recipe_s = train_recipe(paths, args.config, workdir / "recipe", quick=args.quick)
     recipe_dir = workdir / "recipe" / "hs_model"
     from spacy_hs import HSModel
 
@@ -370,7 +401,7 @@ def main() -> None:
             f"c = {cached['ramp']:g})"
         )
         rows.append((label, cached, recipe_head_s))
-    if not args.quick:
+    if not (args.recipe_only or args.quick):
         gensim_path = workdir / "recipe" / "word2vec.model"
         variants = [
             ("  n-gram features off (directional head, same training)", {"ngram_orders": 0}),
@@ -408,8 +439,9 @@ def main() -> None:
             ("  configs/default.cfg's head (n-gram, orders 1-3, 2**23)", score(out, test), seconds)
         )
         rows.append(("  CBOW-style head (gensim's own)", score(recipe_dir, test, "cbow"), 0.0))
-    recipes = {"n-gram": (recipe_s, stream_speed(recipe_dir, test))}
-    if not args.quick:
+    speed = stream_speed(recipe_dir, test, repeats=1 if args.quick else 5)
+    recipes = {"n-gram": (recipe_s, speed)}
+    if not (args.recipe_only or args.quick):
         recurrent, wall, stream = recurrent_rows(paths, args.recurrent_config, workdir, test)
         rows.extend(recurrent)
         recipes["recurrent"] = (wall, stream)

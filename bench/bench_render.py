@@ -47,6 +47,7 @@ from pathlib import Path  # noqa: E402
 import gensim  # noqa: E402
 import numpy as np  # noqa: E402
 import spacy  # noqa: E402
+from _quick import QUICK_HELP  # noqa: E402
 from bench_pipeline import build_model  # noqa: E402
 from spacy.language import Language  # noqa: E402
 
@@ -56,7 +57,7 @@ from spacy_hs.pipeline.package import build_pipeline, load_predictor_pipeline  #
 from spacy_hs.view.surprisal import SCORED, doc_surprisal  # noqa: E402
 
 TEST_DATA = Path(gensim.__file__).parent / "test" / "test_data"
-DEFAULT_WORDS = 13_061  # the default workflow's vocabulary (README)
+DEFAULT_WORDS = 13_061  # the default workflow's vocabulary (docs/benchmarks.md)
 TIME_TARGET = 1.0  # seconds per 1,000-token doc
 SIZE_TARGET = 2_000_000  # bytes for 10 docs of 1,000 tokens
 DOC_TOKENS = 1000
@@ -117,7 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--words", type=int, default=DEFAULT_WORDS, help="built model: V")
     parser.add_argument("--dim", type=int, default=100, help="built model: vector size d")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per system")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.words, args.dim, args.repeats = 2_000, 16, 1
 
     command = "python bench/bench_render.py " + " ".join(map(shlex.quote, sys.argv[1:]))
     print("# surprisal view: render time of a 1,000-token doc and size of a 10-doc page")

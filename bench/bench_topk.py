@@ -54,6 +54,7 @@ from pathlib import Path  # noqa: E402
 
 import gensim  # noqa: E402
 import numpy as np  # noqa: E402
+from _quick import QUICK_HELP  # noqa: E402
 from gensim.models import Word2Vec  # noqa: E402
 
 from spacy_hs import HSModel, _tree_search  # noqa: E402
@@ -261,7 +262,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[],
         help="saved models whose trained heads to time (predict_next, top-10), on PTB test",
     )
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.dims, args.queries, args.slow_queries = "2000", 16, 50, 5
+        args.real = "none"
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     command = "python bench/bench_topk.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -8,6 +8,8 @@ spacy-hs: ``spacy_hs.training.train.train`` with configs/default.cfg, everything
 corpus checks, vocabulary scan with the loss sample, training with the per-epoch loss, the
 HSModel conversion and the atomic write of the model directory).
 gensim: ``Word2Vec(corpus_file=..., **same parameters)``, training only, nothing written.
+The next-word head is off (``head.enabled = false``): its training is work gensim does not do,
+measured against gensim's by bench/bench_head_train.py (``--with-head`` includes it here).
 
 The two run alternately (A B, then B A, ...), so drifting machine load hits both alike.
 Target: <= 5% overhead.
@@ -27,17 +29,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _quick import QUICK_HELP
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CFG = REPO / "configs" / "default.cfg"
 
 
-def write_ptb(directory: Path, repeat: int) -> Path:
-    """Penn Treebank's training split (the `treebank` package), `repeat` times, one sentence
-    per line."""
+def write_ptb(directory: Path, repeat: int, lines: int | None = None) -> Path:
+    """Penn Treebank's training split (the `treebank` package; its first ``lines`` lines),
+    `repeat` times, one sentence per line."""
     import treebank
 
-    text = treebank.penn["train"].strip() + "\n"
+    text = "\n".join(treebank.penn["train"].strip().split("\n")[:lines]) + "\n"
     path = directory / f"ptb.train.x{repeat}.txt"
     path.write_text(text * repeat, encoding="utf8")
     return path
@@ -172,13 +175,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="override word2vec.workers (0: all cores)")
     parser.add_argument("--cli", action="store_true", help="also time both as processes")
     parser.add_argument("--loss-probe", action="store_true", help="probe gensim's own loss")
+    parser.add_argument("--with-head", action="store_true", help="train the next-word head too")
+    parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
     args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.epochs, args.workers = 1, 1, 1
 
     from gensim import __version__ as gensim_version
 
     from spacy_hs.training.config import available_cores, load_config, word2vec_params
 
-    overrides = {}
+    overrides: dict = {} if args.with_head else {"head.enabled": False}
+    if args.quick:
+        overrides.update({"word2vec.vector_size": 16, "training.loss_sample": 100})
     if args.epochs is not None:
         overrides["word2vec.epochs"] = args.epochs
     if args.workers is not None:
@@ -187,7 +196,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench_train.") as tmp:
         tmp = Path(tmp)
-        corpus = args.corpus or write_ptb(tmp, args.ptb_repeat)
+        corpus = args.corpus or write_ptb(tmp, args.ptb_repeat, lines=2000 if args.quick else None)
         words = sum(len(line.split()) for line in corpus.open(encoding="utf8"))
         print(f"corpus: {corpus.name}, {words:,} words; gensim {gensim_version}")
         print(f"cores available: {available_cores()}; config: configs/default.cfg {overrides}")

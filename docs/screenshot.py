@@ -1,6 +1,6 @@
 """Screenshot of a surprisal view page in headless Chromium, with one word's tooltip open.
 
-    python docs/screenshot.py story.html docs/view.png --hover 9
+    python docs/screenshot.py story.html story.png --hover 9
 
 Needs Chromium, chromedriver and selenium (`apt-get install -y chromium chromium-driver`,
 `pip install selenium`). The PNG is reduced to a 64-colour palette to stay small.

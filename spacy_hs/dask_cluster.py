@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, Errors, InputError
-from .util import available_cores
+from .util import WORKERS_PER_CORE, available_cores, max_workers
 
 # Where the embedded cluster's dashboard listens when asked for (never on other interfaces).
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
+# Bounds of a scheduler's ``timeout`` (a day) and of a task's input in MB (a TB): beyond, a typo.
+MAX_TIMEOUT = 86_400.0
+MAX_CHUNK_MB = 1e6
 
 
 @dataclass
@@ -56,7 +59,9 @@ class DaskCluster:
             raise InputError(
                 Errors.E110.format(name="workers", expected="an integer >= 1", value=self.workers)
             )
-        check_positive_number("timeout", self.timeout)
+        if self.workers is not None:
+            check_worker_processes("--workers", self.workers)
+        check_positive_number("timeout", self.timeout, MAX_TIMEOUT)
 
     @contextmanager
     def client(self, n_tasks: int, verbose: bool) -> Iterator[Any]:
@@ -98,6 +103,7 @@ class DaskCluster:
     @contextmanager
     def _existing_cluster(self, distributed: Any, verbose: bool) -> Iterator[Any]:
         address = self.scheduler
+        _check_address(distributed, address, self.timeout)
         try:
             client = distributed.Client(address, timeout=self.timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as err:
@@ -131,10 +137,44 @@ def _worker_config(dashboard: bool) -> dict[str, Any]:
     }
 
 
-def check_positive_number(name: str, value: Any) -> None:
-    """InputError E110 unless ``value`` is a number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InputError(Errors.E110.format(name=name, expected="a number > 0", value=value))
+def check_positive_number(name: str, value: Any, most: float) -> None:
+    """InputError E110 unless ``value`` is a number above 0 and at most ``most`` (so not inf
+    nor NaN, on which Dask's timeouts fail with a KeyError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= most:
+        expected = f"a number above 0, at most {most:g}"
+        raise InputError(Errors.E110.format(name=name, expected=expected, value=value))
+
+
+def check_worker_processes(option: str, value: int) -> None:
+    """ConfigError (E114) if ``value`` worker processes (Dask's, or the local engines') are
+    more than ``max_workers``, the cap of training's threads: beyond it, processes only wait
+    for a core, each holding its own Python and spaCy, and a run gets slower and bigger."""
+    limit = max_workers()
+    if value > limit:
+        raise ConfigError(
+            Errors.E114.format(
+                option=option,
+                value=value,
+                limit=limit,
+                factor=WORKERS_PER_CORE,
+                cores=available_cores(),
+            )
+        )
+
+
+def _check_address(distributed: Any, address: str, timeout: float) -> None:
+    """InputError (E801) for an address that is not one (an unknown scheme, no port): checked
+    before a Client is made, since a Client that fails to start prints a traceback when it is
+    collected."""
+    try:
+        scheme, _ = distributed.comm.parse_address(address, strict=False)
+        if scheme != "inproc":  # in-process addresses have no host and port
+            distributed.comm.get_address_host_port(distributed.comm.normalize_address(address))
+    except ValueError as err:
+        reason = f"{type(err).__name__}: {err}".rstrip(".")
+        raise InputError(
+            Errors.E801.format(address=address, timeout=timeout, reason=reason)
+        ) from None
 
 
 def completed(distributed: Any, client: Any, pending: Any, patience: float) -> Iterator[Any]:

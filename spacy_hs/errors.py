@@ -9,6 +9,8 @@ pipeline component and packaging, E4xx heads, E5xx config, E8xx Dask, E9xx scori
 
 from __future__ import annotations
 
+# The exit code of a command stopped by Ctrl-C, as the shell gives it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 class ErrorsWithCodes(type):
     """Prefix every message attribute with its code: ``Errors.E001 == "[E001] ..."``."""
@@ -247,10 +249,30 @@ class Errors(metaclass=ErrorsWithCodes):
         "package that registers it and a model trained with it."
     )
     # HS model files: integrity (hs_model.py)
+    # Document queries (document.py)
+    E044 = (
+        "{name} must be integers, got an array of {dtype}. Pass token positions as ints "
+        "(a float would be truncated silently), e.g. [0, 3] or np.arange(n)."
+    )
+    E045 = (
+        "{name} holds {value}, outside [0, {n}) for these documents. Pass positions in range: "
+        "negative positions do not count from the end."
+    )
+    E046 = "k must be a positive integer (how many words to return), got {k!r}."
+    E047 = "starts has {starts} entries but ends {ends}; pass one start per end, or none."
     E050 = (
         "Model file {path} is corrupted: its data does not match the checksum recorded in "
         "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
         "HSModel.to_disk."
+    )
+    E051 = (
+        "Model {path} changed while it was being loaded (another process replaced or moved "
+        "it); nothing is corrupted. Load it again once that process has finished."
+    )
+    E052 = (
+        "Model {path}: meta.json declares arrays of {size:,} bytes, more than the {available:,} "
+        "bytes of memory available; nothing was read. Load it on a machine with more memory, or "
+        "re-create the model with `spacy-hs train` if meta.json is wrong."
     )
     # Pipeline component (component.py)
     E300 = (
@@ -287,6 +309,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "The {name!r} component has no model: model_path {path!r} does not exist and no model "
         "was loaded from the pipeline directory. Fix model_path, or load a model with "
         "nlp.get_pipe({name!r}).from_disk('path/to/hs_model')."
+    )
+    E308 = (
+        "The hs_* values of Doc {text} do not fit its tokens (it was retokenized after "
+        "hs_predictor, e.g. by merge_entities, or its stored values were altered), and the "
+        "component that made it is not loaded to recompute them. Run the loaded component on "
+        "the Doc again: nlp.get_pipe('hs_predictor')(doc)."
+    )
+    E309 = (
+        "The {name!r} component cannot read these bytes ({error}): they were not written by "
+        "HSPredictor.to_bytes (empty, cut short, or other data). Pass what to_bytes returned."
     )
     # Pipelines: assemble, package, predict (pipeline.py and their commands)
     E310 = (
@@ -387,12 +419,29 @@ class Errors(metaclass=ErrorsWithCodes):
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
     E416 = (
+        "The head's training diverged at epoch {epoch} (train loss {loss:.4g}, held-out "
+        "perplexity {perplexity:.4g}, {initial:.4g} before training), so nothing was saved: "
+        "lower the step size ({rates}), e.g. to a tenth, and train again."
+    )
+    E418 = (
+        "{path} has {n_lines:,} line(s): the head holds out whole lines (heldout_fraction = "
+        "{fraction:g}), and this split leaves its training or held-out text empty. Put one "
+        "sentence per line (`spacy-hs preprocess` does), pass a held-out token file, or change "
+        "head.heldout_fraction."
+    )
+    E419 = (
+        "The head's scratch directory in {path} (TMPDIR) is full ({free:,} bytes free; the "
+        "encoded corpus needs 4 bytes per token). Nothing was saved: free space there, or set "
+        "TMPDIR to a directory on a larger file system."
+    )
+    E420 = (
         "the recurrent head's context_size {size!r}, width {width!r}, hidden_width {units!r} "
         "or orders {orders!r} is not valid: the width must be that of the model's vectors "
         "({vector_size}), hidden_width at most {max_units}, context_size and orders at most "
         "{max_size}; re-train the head with `spacy-hs train`"
     )
     # Evaluation (evaluate.py)
+    E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
         "`spacy-hs preprocess` (for example its --heldout output)."
@@ -506,6 +555,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
     )
+    E172 = (
+        "The corpus metadata {path} is {size:,} bytes, more than the {limit:,} that "
+        "`spacy-hs preprocess` writes (the model's meta.json would be too large to load). "
+        "Re-create the corpus with `spacy-hs preprocess`, or delete the file to train without it."
+    )
     E167 = (
         "Unexpected argument {arg!r}. Config overrides take the form --section.key value, "
         "e.g. --word2vec.epochs 10."
@@ -595,6 +649,15 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
     E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
+    E115 = (
+        "Input {path} is {kind}, not text: its bytes would be read as words. Extract it first "
+        "(`{command}`) and pass the text files, or the directory, it holds."
+    )
+    E114 = (
+        "{option} {value} is more than {limit}, {factor} times the {cores} core(s) this process "
+        "may use: each worker process loads its own Python and spaCy pipeline and then waits "
+        "for a core, so more only cost memory and time. Use at most {limit}."
+    )
     E120 = (
         "gensim's test data is not installed (looked for {path}). The default corpus ships "
         "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "
@@ -764,7 +827,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
     E724 = (
         "timeout={value!r} is not valid: give the seconds a connection may stay open, a "
-        "positive number (default 10)."
+        "number above 0 and at most {most:g} (a day; default 10)."
     )
     E725 = (
         "max_connections={value!r} is not valid: give the connections served at once, an "
@@ -796,10 +859,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "No text to render in {path}: every line is empty. Give a file with one document per "
         "line."
     )
-    E736 = (
-        "Refusing to write {path}: it is also the input, which would be lost. Write the view "
-        "somewhere else, e.g. --output view.html."
-    )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
     E738 = (
         "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
@@ -809,6 +868,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."
+    )
+    E741 = (
+        "Document {number} has {length:,} characters, more than the pipeline's max_length "
+        "({limit:,}) that spaCy tokenizes at once. Split it into several lines (each line is a "
+        "document), or pass a token file of it (`spacy-hs preprocess`) with --pretokenized."
     )
 
 class Warnings(metaclass=ErrorsWithCodes):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import gensim
@@ -194,6 +196,35 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     return model
 
 
+@contextmanager
+def mounted_tmpfs(directory: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``directory`` (created) for the block, to fill or make
+    read-only; skips the test where mounting is not allowed (it needs root). Always
+    unmounted."""
+    directory.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (a tmpfs remounted ``ro``, holding ``old.txt``),
+    where even root cannot write."""
+    with mounted_tmpfs(tmp_path / "read_only") as directory:
+        (directory / "old.txt").write_text("an earlier output\n")
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield directory
+
+
 @pytest.fixture(scope="module")
 def lee_lines(lee_path: Path) -> list[str]:
     return [line.strip() for line in lee_path.read_text(encoding="utf-8").splitlines()][:60]
@@ -270,3 +301,39 @@ def heldout_documents() -> list[str]:
 
     lines = [line.strip() for line in treebank.penn["valid"].splitlines() if line.strip()]
     return [" ".join(lines[i : i + 8]) for i in range(0, len(lines), 8)]
+
+
+# -- the spaCy project workflow, on small settings ---------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+# `spacy project run all` in seconds: a few Wikipedia articles, small vectors, short training.
+SMALL_VARS = {"max_articles": 8, "epochs": 2, "vector_size": 24, "head_epochs": 1}
+
+
+def run_project(project_dir: Path, *args: str, small: bool = True):
+    """``python -m spacy project run ARGS... PROJECT_DIR`` on ``SMALL_VARS``, with this
+    environment's ``spacy-hs`` first on the PATH."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    overrides = [f"--vars.{key}={value}" for key, value in SMALL_VARS.items()] if small else []
+    cmd = [sys.executable, "-m", "spacy", "project", "run", *args, str(project_dir), *overrides]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project after ``spacy project run all`` on ``SMALL_VARS``: corpus, model,
+    metrics, pipeline, wheel and view. Tests that change it work on a copy of their own."""
+    import shutil
+
+    project_dir = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", project_dir)
+    shutil.copytree(ROOT / "configs", project_dir / "configs")
+    shutil.copytree(ROOT / "assets", project_dir / "assets")
+    result = run_project(project_dir, "all")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project_dir

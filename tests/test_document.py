@@ -366,3 +366,55 @@ def test_without_cache_shares_the_heads_pass(model, story) -> None:
         )
     finally:
         cached.head = model_head
+
+
+def test_query_arguments_are_checked(model: HSModel, story: list[list[str]]) -> None:
+    """Out-of-range positions raised IndexError, negative ones wrapped to the end, floats were
+    truncated, k=0 raised a raw ValueError: now coded errors, no wrapping."""
+    from spacy_hs.errors import ConfigError, WrongTypeError
+
+    ids, lengths = ids_and_lengths(model, story[:2])
+    stream = Documents(ids, lengths, model.trained_head, n_words=len(model))
+    n = len(stream)
+    assert stream.top_k_at([0, n - 1], 3)[0].shape == (2, 3)
+    assert stream.top_k_after([0, n], 3, [0, 0])[0].shape == (2, 3)
+    for bad in ([n], [-1], [n + 5]):
+        with pytest.raises(ConfigError, match=r"\[E045\] positions holds"):
+            stream.top_k_at(bad, 3)
+        with pytest.raises(ConfigError, match=r"\[E045\] positions"):
+            stream.probabilities_at(bad)
+    with pytest.raises(ConfigError, match=r"\[E045\] ends holds -1"):
+        stream.top_k_after([-1], 3)
+    with pytest.raises(ConfigError, match=r"\[E045\] ends holds"):
+        stream.top_k_after([n + 1], 3)
+    with pytest.raises(ConfigError, match=r"\[E045\] starts holds"):
+        stream.top_k_after([3], 3, [-2])
+    with pytest.raises(ConfigError, match=r"\[E047\]"):
+        stream.top_k_after([3, 4], 3, [0])
+    for bad_positions in ([1.5], [True], ["3"]):
+        with pytest.raises(WrongTypeError, match=r"\[E044\] positions must be integers"):
+            stream.top_k_at(bad_positions, 3)
+    with pytest.raises(WrongTypeError, match=r"\[E044\] ends must be integers"):
+        stream.top_k_after([2.0], 3)
+    for k in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match=r"\[E046\]"):
+            stream.top_k_at([1], k)
+        with pytest.raises(ConfigError, match=r"\[E046\]"):
+            stream.top_k_after_documents(k)
+    with pytest.raises(WrongTypeError, match=r"\[E044\] sentence_lengths"):
+        Documents(ids, lengths.astype(float), model.trained_head, n_words=len(model))
+    with pytest.raises(WrongTypeError, match=r"\[E044\] document_lengths"):
+        Documents(ids, lengths, model.trained_head, n_words=len(model), document_lengths=[n / 1])
+
+
+def test_unknown_counts_count_every_unknown_token(model: HSModel, story) -> None:
+    """Without an unknown word, an unknown token is left out of the perplexity but counted
+    (KenLM's OOVs); before, only unknown tokens scored as the unknown word were."""
+    ids, lengths = ids_and_lengths(model, story[2:3])
+    unknown = int((ids < 0).sum())
+    assert unknown >= 1
+    plain = Documents(ids, lengths, model.trained_head, n_words=len(model))
+    assert plain.unknown_counts() == [unknown]
+    assert np.isnan(plain.log_probs()[ids < 0]).all()
+    scored = Documents(ids, lengths, model.trained_head, unknown_id=0, n_words=len(model))
+    assert scored.unknown_counts() == [unknown] and not np.isnan(scored.log_probs()[ids < 0]).any()

@@ -415,6 +415,21 @@ def test_cli_prints_tables_and_writes_outputs(trained, lee_split, tmp_path):
     assert (tmp_path / "plots" / "next_word.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_cli_skips_the_vector_tests_on_request(trained, small_heldout, tmp_path):
+    """--no-vectors leaves out analogies and similarity (most of evaluate's time), and
+    next-word prediction is the same as with them."""
+    result = run_evaluate(
+        trained["model"], "--heldout", small_heldout, "--no-vectors", "--no-progress",
+        "--output", tmp_path / "metrics.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Word vectors: skipped" in result.output and "questions-words" not in result.output
+    metrics = srsly.read_json(tmp_path / "metrics.json")
+    assert metrics["analogies"] is None and metrics["similarity"] is None
+    full = evaluate(trained["model"], small_heldout, show_progress=False)
+    assert metrics["next_word"] == srsly.json_loads(srsly.json_dumps(full["next_word"]))
+
+
 def test_cli_reports_unavailable_gensim_baseline(trained, small_heldout):
     result = run_evaluate(
         trained["model"], "--heldout", small_heldout, "--gensim-model", trained["hs"],
@@ -503,3 +518,31 @@ def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
     del model.settings["cache"]
     result = next_word_metrics(model, small_heldout, show_progress=False)
     assert not [name for name in result["predictors"] if name.endswith("+cache")]
+
+
+def test_one_long_line_stays_flat(trained, lee_split, tmp_path):
+    """A held-out file that is one long line kept a cache window per position (5M tokens grew
+    past 6.4 GB); its top-k queries are now answered a bounded number at a time, so its peak
+    is close to that of the same tokens in short lines."""
+    import tracemalloc
+
+    model = HSModel.from_disk(trained["model"])
+    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.settings["cache"] = {"size": 40, "weight": 0.25}
+    tokens = lee_split[1].read_text("utf8").split()
+    tokens = (tokens * (1 + 40_000 // len(tokens)))[:40_000]
+    one_line, short_lines = tmp_path / "one_line.txt", tmp_path / "short_lines.txt"
+    one_line.write_text(" ".join(tokens) + "\n", "utf8")
+    short_lines.write_text(
+        "".join(" ".join(tokens[i : i + 20]) + "\n" for i in range(0, len(tokens), 20)), "utf8"
+    )
+    peaks = {}
+    for path in (one_line, short_lines):
+        tracemalloc.start()
+        try:
+            result = next_word_metrics(model, path, chunk_size=4096, show_progress=False)
+            peaks[path.stem] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result["n_tokens"] == len(tokens)
+    assert peaks["one_line"] < 2 * peaks["short_lines"] + 8_000_000, peaks

@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import srsly
-
-ROOT = Path(__file__).resolve().parents[1]
-SMALL_VARS = {
-    "max_articles": 8,
-    "epochs": 2,
-    "vector_size": 24,
-    "head_epochs": 1,
-    "package_name": "hs_ci",
-    "package_version": "0.0.1",
-}
-
-
-def run_project(project_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    # Commands call `spacy-hs`; make sure the one of this environment is found first.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    overrides = [f"--vars.{key}={value}" for key, value in SMALL_VARS.items()]
-    cmd = [sys.executable, "-m", "spacy", "project", "run", *args, str(project_dir), *overrides]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+from conftest import run_project
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project_dir = tmp_path_factory.mktemp("project")
-    shutil.copy(ROOT / "project.yml", project_dir)
-    shutil.copytree(ROOT / "configs", project_dir / "configs")
-    shutil.copytree(ROOT / "assets", project_dir / "assets")
-    result = run_project(project_dir, "all")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def project(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's built project, copied: the tests here run it again."""
+    project_dir = tmp_path_factory.mktemp("project_copy") / "project"
+    shutil.copytree(built_project, project_dir, symlinks=True)
     return project_dir
 
 
@@ -50,7 +26,7 @@ def test_run_all_produces_model_metrics_pipeline_and_wheel(project: Path) -> Non
     assert metrics["next_word"]
     assert list((project / "metrics").glob("*.png"))
     assert (project / "pipelines" / "hs_pipeline" / "config.cfg").exists()
-    wheels = list((project / "packages").rglob("en_hs_ci-0.0.1-*.whl"))
+    wheels = list((project / "packages").rglob("en_hs_default-0.1.0-*.whl"))
     assert len(wheels) == 1
     view = (project / "metrics" / "view.html").read_text(encoding="utf8")
     assert view.count('class="hs-doc"') == 4 and 'data-status="scored"' in view

@@ -13,15 +13,39 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from wasabi import msg
 
-from ..errors import ConfigError, Errors, SpacyHSError
+from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
+
+
+# Help text is wrapped by words: a line never ends inside ``spacy-hs`` or ``--n-process``
+# (click's wrapper breaks at hyphens). Hyphens are swapped for non-breaking ones (U+2011, as
+# wide) while wrapping, and back in the text printed.
+_NO_BREAK_HYPHEN = "\u2011"
+
+
+class _HelpFormatter(typer.Context.formatter_class):  # type: ignore[name-defined,misc]
+    def write_text(self, text: str) -> None:
+        super().write_text(text.replace("-", _NO_BREAK_HYPHEN))
+
+    def write_dl(self, rows: Any, *args: Any, **kwargs: Any) -> None:
+        rows = [(term, text.replace("-", _NO_BREAK_HYPHEN)) for term, text in rows]
+        super().write_dl(rows, *args, **kwargs)
+
+    def getvalue(self) -> str:
+        return super().getvalue().replace(_NO_BREAK_HYPHEN, "-")
+
+
+class _Context(typer.Context):
+    formatter_class = _HelpFormatter
 
 
 class _HelpLayout:
     """Help without typer's quirks: no ``<bool>`` type column for flags (``--help`` included),
     arguments named in capitals (MODEL_DIR, as OUTPUT_DIR), and a usage line that reads
-    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``."""
+    ``INPUT... OUTPUT``, not ``{INPUT...}... {OUTPUT}``; lines wrapped between words."""
+
+    context_class = _Context
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
@@ -43,12 +67,44 @@ class _HelpLayout:
         return pieces
 
 
-class _Command(_HelpLayout, TyperCommand):
+class Command(_HelpLayout, TyperCommand):
+    """A command with spacy-hs's help layout (a base for commands that add to their help)."""
+
     pass
 
 
 class _Group(_HelpLayout, TyperGroup):
-    pass
+    """A Ctrl-C while the arguments are read (typer then loads pydantic, for a second) or while
+    the command runs is one line and exit code 130; typer would exit with 130 and say nothing.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().invoke(ctx)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """Each command with the whole first paragraph of its help, wrapped (click cuts it
+        at the terminal width with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@contextmanager
+def _interrupt_is_one_line() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        msg.fail("Interrupted.", exits=EXIT_INTERRUPTED)
 
 
 class _App(typer.Typer):
@@ -60,7 +116,7 @@ class _App(typer.Typer):
     """
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
-        kwargs.setdefault("cls", _Command)
+        kwargs.setdefault("cls", Command)
         register = super().command(*args, **kwargs)
 
         def decorator(function: Callable) -> Callable:
@@ -90,6 +146,8 @@ app = _App(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: at 80 columns Rich's panels cut option names ("--min-sentence-l…").
+    rich_markup_mode=None,
 )
 
 
@@ -160,8 +218,40 @@ def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
     return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
 
 
+def cache_choice(value: str | None) -> str | None:
+    """A typer callback for ``--cache``: off or auto (E191 for anything else)."""
+    if value is not None and value not in ("off", "auto"):
+        fail(ConfigError(Errors.E191.format(option="--cache", value=value)))
+    return value
+
+
+CACHE_HELP = (
+    "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
+    "without one) or off."
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"{COMMAND} {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-v",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version of spacy-hs and exit.",
+        ),
+    ] = False,
+) -> None:
     """Word2Vec with exact hierarchical-softmax next-word probabilities, for spaCy pipelines."""
 
 

@@ -76,6 +76,14 @@ def evaluate_cli(
             "data.",
         ),
     ] = None,
+    vectors: Annotated[
+        bool,
+        Opt(
+            "--vectors/--no-vectors",
+            help="Run the word-vector tests (analogies, similarity); --no-vectors skips them, "
+            "e.g. to measure next-word prediction only (the analogy test is most of the time).",
+        ),
+    ] = True,
     progress: Annotated[bool, Opt("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Evaluate a model: analogies, similarity, held-out next-word prediction, loss.
@@ -94,6 +102,7 @@ def evaluate_cli(
             analogies=analogies,
             similarity=similarity or None,
             show_progress=progress,
+            vectors=vectors,
         )
     print_metrics(metrics)
     if output is not None:
@@ -117,27 +126,10 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     else:
         msg.text(f"Training loss: not available ({metrics['loss']['note']})")
 
-    msg.divider("Word vectors")
-    rows = []
-    analogies = metrics["analogies"]
-    rows.append(
-        (
-            Path(analogies["file"]).name,
-            "accuracy",
-            _fmt(analogies["accuracy"]),
-            f"{analogies['n_covered']}/{analogies['n_total']}",
-        )
-    )
-    for result in metrics["similarity"].values():
-        rows.append(
-            (
-                Path(result["file"]).name,
-                "Spearman",
-                _fmt(result["spearman"]),
-                f"{result['n_covered']}/{result['n_total']}",
-            )
-        )
-    msg.table(rows, header=("test", "metric", "score", "covered"), divider=True)
+    if metrics["analogies"] is not None:
+        _print_vector_metrics(metrics)
+    else:
+        msg.text("Word vectors: skipped (--no-vectors).")
 
     next_word = metrics.get("next_word")
     if not next_word:
@@ -179,6 +171,31 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         msg.text(f"gensim: {gensim['note']}")
     elif unavailable:
         msg.text(unavailable)
+
+
+def _print_vector_metrics(metrics: dict[str, Any]) -> None:
+    msg.divider("Word vectors")
+    rows = []
+    analogies = metrics["analogies"]
+    rows.append(
+        (
+            Path(analogies["file"]).name,
+            "accuracy",
+            _fmt(analogies["accuracy"]),
+            f"{analogies['n_covered']}/{analogies['n_total']}",
+        )
+    )
+    for result in metrics["similarity"].values():
+        rows.append(
+            (
+                Path(result["file"]).name,
+                "Spearman",
+                _fmt(result["spearman"]),
+                f"{result['n_covered']}/{result['n_total']}",
+            )
+        )
+    msg.table(rows, header=("test", "metric", "score", "covered"), divider=True)
+
 
 
 def _row(label: str, result: dict[str, Any]) -> tuple[str, ...]:

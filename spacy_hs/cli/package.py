@@ -15,7 +15,7 @@ def package_cli(
     pipeline_dir: Annotated[Path, Arg(help="Pipeline directory (`spacy-hs assemble` output).")],
     output_dir: Annotated[Path, Arg(help="Parent directory for the package (created).")],
     name: Annotated[
-        str, Opt("--name", "-n", help="Package name; spaCy prefixes the language, e.g. en_NAME.")
+        str, Opt("--name", help="Package name; spaCy prefixes the language, e.g. en_NAME.")
     ],
     version: Annotated[str, Opt("--version", "-v", help="Package version, X.Y.Z.")],
     isolation: Annotated[

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from wasabi import msg
 
@@ -16,15 +17,44 @@ from ._util import (
     SchedulerTimeoutOpt,
     app,
     dask_options,
+    fail,
     in_range,
     library_warnings,
 )
+
+# The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
+MAX_SEED = 2**63 - 1
+
+
+def _process_count(option: str) -> Callable[[Any], Any]:
+    """A typer callback: at least 1 (E190), at most ``util.max_workers`` (E114), checked
+    before any work."""
+    at_least_one = in_range(option, 1)
+
+    def check(value: Any) -> Any:
+        from ..dask_cluster import check_worker_processes
+        from ..errors import SpacyHSError
+
+        at_least_one(value)
+        if value is not None:
+            try:
+                check_worker_processes(option, value)
+            except SpacyHSError as err:
+                fail(err)
+        return value
+
+    return check
 
 
 class Action(str, Enum):
     keep = "keep"
     drop = "drop"
     placeholder = "placeholder"
+
+
+class NumbersRule(str, Enum):
+    digits = "digits"
+    like_num = "like_num"
 
 
 class StopwordAction(str, Enum):
@@ -67,8 +97,17 @@ def preprocess_cli(
     ] = Action.drop,
     numbers: Annotated[
         Action,
-        Opt(help="Number-like tokens (spaCy's like_num): keep, drop, or write <num> instead."),
+        Opt(help="Numbers (see --numbers-rule): keep, drop, or write <num> instead."),
     ] = Action.placeholder,
+    numbers_rule: Annotated[
+        NumbersRule,
+        Opt(
+            "--numbers-rule",
+            help="Which tokens are numbers: digits (written with digits and no letter: 1984, "
+            "3.5, 1,000; 'first' and 'two' stay words) or like_num (spaCy's like_num: number "
+            "words too, the earlier rule).",
+        ),
+    ] = NumbersRule.digits,
     urls: Annotated[
         Action,
         Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead."),
@@ -107,7 +146,7 @@ def preprocess_cli(
         Opt(
             "--n-process",
             "-n",
-            callback=in_range("--n-process", 1),
+            callback=_process_count("--n-process"),
             help="Processes for tokenizing. More than 1 pays off on large corpora only: each "
             "worker starts its own Python and spaCy.",
         ),
@@ -139,7 +178,12 @@ def preprocess_cli(
         ),
     ] = 0.05,
     heldout_seed: Annotated[
-        int, Opt("--heldout-seed", help="Seed of the held-out hash: another seed, another split.")
+        int,
+        Opt(
+            "--heldout-seed",
+            callback=in_range("--heldout-seed", 0, MAX_SEED),
+            help="Seed of the held-out hash: another seed, another split.",
+        ),
     ] = 0,
     max_length: Annotated[
         int | None,
@@ -161,7 +205,7 @@ def preprocess_cli(
             "-e",
             help="Where to tokenize: local (this process, or --n-process processes) or dask "
             "(a Dask cluster: a local one, or the one at --scheduler; needs "
-            'pip install "spacy-hs\\[dask]"). Both write identical files.',
+            'pip install "spacy-hs[dask]"). Both write identical files.',
         ),
     ] = EngineName.local,
     workers: Annotated[
@@ -169,7 +213,7 @@ def preprocess_cli(
         Opt(
             "--workers",
             "-w",
-            callback=in_range("--workers", 1),
+            callback=_process_count("--workers"),
             help="Dask: worker processes of the local cluster, one thread each. Default: one "
             "per CPU core.",
             show_default=False,
@@ -209,6 +253,7 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
+    from ..errors import EXIT_INTERRUPTED
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -216,6 +261,7 @@ def preprocess_cli(
         numbers=numbers.value,
         urls=urls.value,
         stopwords=stopwords.value,
+        numbers_rule=numbers_rule.value,
     )
     engine_options = dask_options(
         engine,
@@ -250,7 +296,7 @@ def preprocess_cli(
                 engine=runner,
             )
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted: {output} was not written.", exits=130)
+            msg.fail(f"Interrupted: {output} was not written.", exits=EXIT_INTERRUPTED)
     stats = result.meta["stats"]
     rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
     msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")

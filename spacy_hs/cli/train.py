@@ -10,13 +10,38 @@ import typer
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app
+from ._util import Arg, Command, Opt, app
 
 # Settings overrides (--word2vec.epochs 10) arrive as extra arguments, as in `spacy train`.
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-@app.command("train", context_settings=OVERRIDES)
+class _TrainCommand(Command):
+    """``train --help`` ends with every setting that ``--SECTION.KEY VALUE`` overrides, read
+    from the registered settings functions (so it follows them), with its default."""
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        from ..training.config import FUNCTION_KEY, default_config
+
+        config = default_config()
+        rows = []
+        for section, values in config.items():
+            settings = [
+                f"{key}={_show(value)}" for key, value in values.items() if key != FUNCTION_KEY
+            ]
+            rows.append((f"--{section}.KEY", ", ".join(settings)))
+        with formatter.section("Config overrides (--SECTION.KEY VALUE; defaults shown)"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+def _show(value: Any) -> str:
+    import srsly
+
+    return value if isinstance(value, str) else srsly.json_dumps(value)
+
+
+@app.command("train", context_settings=OVERRIDES, cls=_TrainCommand)
 def train_cli(
     ctx: typer.Context,
     corpus_path: Annotated[

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..dask_cluster import (
+    MAX_CHUNK_MB,
     DaskCluster,
     check_positive_number,
     completed,
@@ -100,7 +101,7 @@ class DaskEngine:
             timeout=self.timeout,
             preload=__name__,
         )
-        check_positive_number("chunk_mb", self.chunk_mb)
+        check_positive_number("chunk_mb", self.chunk_mb, MAX_CHUNK_MB)
 
     def run(self, job: PreprocessJob) -> CorpusStats:
         """Tokenize ``job.files`` on the cluster into ``job.outputs`` (see the module doc)."""

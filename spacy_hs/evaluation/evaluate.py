@@ -36,6 +36,7 @@ def evaluate(
     analogies: str | Path | None = None,
     similarity: Sequence[str | Path] | None = None,
     show_progress: bool = True,
+    vectors: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the model in ``model_dir`` and return the metrics as a JSON-able dict.
 
@@ -49,6 +50,7 @@ def evaluate(
     max_positions: at most this many scored positions (a seeded random sample) for the gensim
         baseline, which costs O(V) per position.
     analogies / similarity: test files; default to the ones in gensim's test data.
+    vectors: False skips the word-vector tests (analogies, similarity): their metrics are None.
     """
     # Cheap input checks first, so a typo fails before the model loads.
     if heldout is not None:
@@ -65,8 +67,8 @@ def evaluate(
     metrics: dict[str, Any] = {
         "model": model_summary(model, model_dir),
         "loss": loss_metrics(model),
-        "analogies": analogy_metrics(model, analogies),
-        "similarity": similarity_metrics(model, similarity),
+        "analogies": analogy_metrics(model, analogies) if vectors else None,
+        "similarity": similarity_metrics(model, similarity) if vectors else None,
         "next_word": None,
     }
     if heldout is not None:

@@ -312,7 +312,7 @@ def expected_shapes(
         or orders > MAX_CONTEXT_SIZE
     ):
         raise ModelFileError(
-            Errors.E416.format(
+            Errors.E420.format(
                 size=size,
                 width=width,
                 units=units,
