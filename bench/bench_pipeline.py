@@ -112,12 +112,21 @@ def main() -> None:
     corpora = {"lee (paragraphs)": lee * args.lee_copies, "ptb test (sentences)": ptb}
     start = time.perf_counter()
     model = build_model(lee + ptb, args.n_words, args.dim, args.train_epochs)
-    model.trained_head = DirectionalHead.from_hs_model(model, context_size=5)
+    model.trained_head = DirectionalHead.from_hs_model(
+        model, context_size=5, diagonal=True, fine_tune_vectors=True
+    )
     # The n-gram head (the default config's features: orders 1-3, 2**23 values), its table
     # written where the text's n-grams go, as training writes it.
     ngram = HSModel.from_bytes(model.to_bytes())
     table = np.zeros(1 << 23, dtype=np.float32)
-    head = NgramHead(model.trained_head.arrays, model.tree, table=table, orders=3)
+    head = NgramHead(
+        model.trained_head.arrays,
+        model.tree,
+        table=table,
+        orders=3,
+        diagonal=True,
+        fine_tune_vectors=True,
+    )
     rng = np.random.default_rng(1)
     for text in lee[:300]:
         ids = np.array(model.word_ids(text.split()), dtype=np.int32)
@@ -127,7 +136,12 @@ def main() -> None:
             for offset in offsets[offsets >= 0]:
                 table[offset : offset + 64] += rng.normal(0, 0.1, 64).astype(np.float32)
     ngram.trained_head = NgramHead(
-        model.trained_head.arrays, model.tree, table=NgramHead.round_table(table), orders=3
+        model.trained_head.arrays,
+        model.tree,
+        table=NgramHead.round_table(table),
+        orders=3,
+        diagonal=True,
+        fine_tune_vectors=True,
     )
     print(f"model: {len(model)} words, d={model.vector_size} ({time.perf_counter() - start:.1f} s)")
     pipelines = {}

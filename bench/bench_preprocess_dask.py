@@ -47,7 +47,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import dask.config
 import spacy
 from _quick import QUICK_HELP, first_lines, lee_corpus
 
@@ -55,6 +54,7 @@ from spacy_hs.corpus.dask_engine import DaskEngine
 from spacy_hs.corpus.preprocess import preprocess
 from spacy_hs.corpus.sources import extract_default_corpus
 from spacy_hs.corpus.tokenfile import read_meta
+from spacy_hs.dask_cluster import DaskCluster
 
 SYSTEMS = {
     "local-1": ("local engine, n_process=1", {"n_process": 1}),
@@ -146,11 +146,9 @@ def run_system(key: str, corpus: Path, out_dir: Path, chunk_mb: float, api: bool
 
 def cluster_start_seconds(n_workers: int) -> float:
     """Seconds to start and stop the engine's LocalCluster alone (no work), for reference."""
-    import distributed
 
-    engine = DaskEngine(workers=n_workers)
     start = time.perf_counter()
-    with engine._local_cluster(distributed, dask.config, n_workers, verbose=False) as client:
+    with DaskCluster(workers=n_workers).client(n_workers, verbose=False) as client:
         client.run(os.getpid)
     return time.perf_counter() - start
 
@@ -160,9 +158,8 @@ def worker_peak_rss(corpus: Path, out_dir: Path, chunk_mb: float) -> tuple[list[
     engine's own LocalCluster, kept up to ask the workers)."""
     import resource
 
-    import distributed
 
-    with DaskEngine()._local_cluster(distributed, dask.config, 2, verbose=False) as client:
+    with DaskCluster(workers=2).client(2, verbose=False) as client:
         engine = DaskEngine(scheduler=client.scheduler.address, chunk_mb=chunk_mb)
         output = out_dir / "memory.tok.txt"
         start = time.perf_counter()

@@ -16,6 +16,7 @@ Rows:
   directional head, `ngram_orders = 0`) and today's configs/default.cfg head;
 * the recipe with the document cache its training tuned on `valid` (``spacy_hs.cache``):
   ``log_prob_stream(test, cache="auto")`` over the test set as one stream, in order;
+  and each test sentence as its own document (first 5, 10 words, whole) with and without it;
 * the CBOW-style head of the same model (no head training; the unigram at sentence starts);
 * KenLM `lmplz -o 5` on the same training file (`<unk>` renamed, as lmplz reserves it),
   scored by `query`, when both are on the PATH; else its published figure.
@@ -150,8 +151,40 @@ def score_with_cache(model_dir: Path, test: list[list[str]]) -> dict[str, float]
         "topk_plain_us": latencies["plain"],
         "size": cache.size,
         "weight": cache.weight,
+        "ramp": cache.ramp,
+        "short": short_documents(model_dir, test),
         "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
     }
+
+
+SHORT_CUTS = (5, 10, None)  # each test sentence as its own document: its first 5, 10 words, all
+
+
+def short_documents(model_dir: Path, test: list[list[str]]) -> list[tuple[str, float, float]]:
+    """Each test sentence as its own document (the cache starts empty at each), cut to 5 and
+    10 words and whole: (cut, test perplexity with the saved cache, without a cache)."""
+    from spacy_hs import HSModel
+    from spacy_hs.document import Documents
+
+    model = HSModel.from_disk(model_dir)
+    rows = []
+    for cut in SHORT_CUTS:
+        cut_test = [s[:cut] for s in test if s]
+        ids = np.array([model.key_to_index[w] for s in cut_test for w in s], dtype=np.int32)
+        lengths = np.array([len(s) for s in cut_test])
+        perplexities = []
+        for cache in ("auto", None):
+            documents = Documents(
+                ids,
+                lengths,
+                model.head("auto"),
+                model.cache_settings(cache),
+                n_words=len(model),
+                document_lengths=lengths,
+            )
+            perplexities.append(math.exp(-float(np.mean(documents.log_probs()))))
+        rows.append((f"first {cut} words" if cut else "whole sentence", *perplexities))
+    return rows
 
 
 def stream_speed(model_dir: Path, test: list[list[str]], repeats: int = 5) -> float:
@@ -297,7 +330,10 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     )
     cached = score_with_cache(recipe_dir, test)
     if cached is not None:
-        label = f"recipe + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
+        label = (
+            f"recipe + document cache (N = {cached['size']}, λ_max = {cached['weight']:.2f}, "
+            f"c = {cached['ramp']:g})"
+        )
         rows.append((label, cached, recipe_head_s))
     if not (args.recipe_only or args.quick):
         gensim_path = workdir / "recipe" / "word2vec.model"
@@ -370,6 +406,11 @@ def print_tables(rows, kn5, stream: float, recipe_s: float) -> None:
                 f"{r['topk_plain_us']:.1f} µs without the cache "
                 f"({r['topk_us'] / r['topk_plain_us']:.2f}x; `Document.top_k_at`)."
             )
+            print("\nEach test sentence as its own document (`Documents`, one per sentence):\n")
+            print("| test documents | ppl, cache auto | ppl, no cache |")
+            print("|---|---|---|")
+            for name, with_cache, without in r["short"]:
+                print(f"| {name} | {with_cache:.1f} | {without:.1f} |")
     print("\nScoring the test set (tokens/s, one thread):\n")
     print("| scorer | tokens/s | ratio |")
     print("|---|---|---|")

@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         origin = f"{args.model}"
     else:
         model = build_model(texts, args.words, args.dim, train_epochs=1)
-        model.trained_head = DirectionalHead.from_hs_model(model, context_size=5)
+        model.trained_head = DirectionalHead.from_hs_model(
+            model, context_size=5, diagonal=True, fine_tune_vectors=True
+        )
         nlp = build_pipeline(model)
         component = nlp.get_pipe("hs_predictor")
         origin = "built here (Zipf counts, random weights, 1 epoch, untrained directional head)"

@@ -1,17 +1,40 @@
 """spacy-hs: word vectors and exact hierarchical-softmax next-word probabilities for spaCy."""
 
-from .hs_model import HSModel
-from .tree import HuffmanTree
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .hs_model import HSModel
+    from .tree import HuffmanTree
 
 __version__ = "0.1.0"
-__all__ = ["HSModel", "HuffmanTree", "__version__", "render", "serve"]
+__all__ = [
+    "HSModel",
+    "HuffmanTree",
+    "__version__",
+    "render",
+    "score_corpus",
+    "score_documents",
+    "serve",
+]
+
+# Where each public name lives. They load on first use, so that `import spacy_hs` is instant:
+# the command line (``spacy_hs.__main__``) makes Ctrl-C quiet before anything heavy loads, and
+# the surprisal view and scoring import spaCy.
+_LAZY = {
+    "HSModel": "hs_model",
+    "HuffmanTree": "tree",
+    "render": "view",
+    "serve": "view",
+    "score_documents": "scoring",
+    "score_corpus": "scoring",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The surprisal view (spacy_hs.view) imports spaCy: load it on first use only, so that
-    # `import spacy_hs` stays light.
-    if name in ("render", "serve"):
-        from . import view
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(view, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

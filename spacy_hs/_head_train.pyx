@@ -306,6 +306,29 @@ cdef int run_chunk(
     return 0
 
 
+cdef tuple run_file(
+    Params* p, Worker w, bytes path, int64_t start, int64_t end, hs_step* step,
+    double dense_rate,
+):
+    """``run_chunk`` on the encoded file at ``path``, without the GIL: (sum of log P, number of
+    predictions); OSError if the file cannot be read."""
+    cdef double total = 0.0
+    cdef int64_t count = 0
+    cdef int status
+    cdef const char* c_path = path
+    cdef FILE* f
+    with nogil:
+        f = fopen(c_path, "rb")
+        if f == NULL:
+            status = -1
+        else:
+            status = run_chunk(p, w, f, start, end, step, dense_rate, &total, &count)
+            fclose(f)
+    if status != 0:
+        raise OSError(f"cannot read {path.decode()}")
+    return total, count
+
+
 cdef class HeadTrainer:
     """The head's parameters as shared float32 arrays, and the kernels that train and score them.
 
@@ -430,11 +453,6 @@ cdef class HeadTrainer:
         Returns (sum of log P over the predictions, with dropout; number of predictions).
         Releases the GIL."""
         cdef hs_step step
-        cdef double total = 0.0
-        cdef int64_t count = 0
-        cdef int status
-        cdef const char* c_path = path
-        cdef FILE* f
         step.learn_rate = learn_rate
         step.table_rate = table_rate
         step.train = True
@@ -443,39 +461,14 @@ cdef class HeadTrainer:
         step.d_positions = worker.positions_grad
         step.d_bias = worker.bias_grad
         step.d_table = self.params.head.table
-        with nogil:
-            f = fopen(c_path, "rb")
-            if f == NULL:
-                status = -1
-            else:
-                status = run_chunk(
-                    &self.params, worker, f, start, end, &step, dense_rate, &total, &count
-                )
-                fclose(f)
-        if status != 0:
-            raise OSError(f"cannot read {path.decode()}")
-        return total, count
+        return run_file(&self.params, worker, path, start, end, &step, dense_rate)
 
     def score_chunk(self, Worker worker, bytes path, int64_t start, int64_t end):
         """Sum of log P and number of predictions over [start, end) of an encoded file, with
         no dropout and no update (the held-out score). Releases the GIL."""
         cdef hs_step step
-        cdef double total = 0.0
-        cdef int64_t count = 0
-        cdef int status
-        cdef const char* c_path = path
-        cdef FILE* f
         memset(&step, 0, sizeof(hs_step))
-        with nogil:
-            f = fopen(c_path, "rb")
-            if f == NULL:
-                status = -1
-            else:
-                status = run_chunk(&self.params, worker, f, start, end, &step, 0, &total, &count)
-                fclose(f)
-        if status != 0:
-            raise OSError(f"cannot read {path.decode()}")
-        return total, count
+        return run_file(&self.params, worker, path, start, end, &step, 0)
 
     def log_probs(self, const int[:, ::1] contexts not None, const int[::1] targets not None):
         """log P(targets[i] | contexts[i]) (float64), contexts as rows of K ids, most recent

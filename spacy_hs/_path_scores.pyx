@@ -22,7 +22,13 @@ from spacy_hs._hs_math cimport (
     node_term,
     path_log_prob,
 )
-from spacy_hs._tree_checks cimport check_context_ids, check_lbl, check_node_term, lbl_row
+from spacy_hs._tree_checks cimport (
+    check_context_ids,
+    check_lbl,
+    check_node_term,
+    check_targets,
+    lbl_row,
+)
 
 cnp.import_array()
 
@@ -43,20 +49,11 @@ def path_log_probs(
     A negative word id gives NaN; an id past the vocabulary raises IndexError.
     """
     cdef Py_ssize_t n_rows = hidden.shape[0]
-    cdef Py_ssize_t n_dims = weights.shape[1]
-    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1
-    if word_ids.shape[0] != n_rows:
-        raise ValueError("hidden and word_ids differ in length")
-    if hidden.shape[1] != n_dims:
-        raise ValueError(f"hidden vectors have {hidden.shape[1]} dimensions but the weights {n_dims}")
-    if n_words < 0 or weights.shape[0] < n_words - 1:
-        raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
+    cdef Py_ssize_t n_dims = hidden.shape[1]
+    cdef Py_ssize_t n_words = check_targets(word_ids, n_rows, path_offsets, weights, n_dims)
     cdef Py_ssize_t row
     cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, max(n_words - 1, 0))
     cdef const float* table_ptr = &table[0] if n_bases else NULL
-    for row in range(n_rows):
-        if word_ids[row] >= n_words:
-            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
     out_arr = np.empty(n_rows, dtype=np.float64)
     cdef double[::1] out = out_arr
     cdef const int* nodes = &path_nodes[0] if path_nodes.shape[0] else NULL
@@ -150,18 +147,9 @@ def context_path_log_probs(
     NaN where the word id is negative or the context has no word."""
     cdef Py_ssize_t n_rows = context_ids.shape[0]
     cdef Py_ssize_t n_dims = vectors.shape[1]
-    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1
+    cdef Py_ssize_t n_words = check_targets(word_ids, n_rows, path_offsets, weights, n_dims)
     cdef Py_ssize_t row
-    if word_ids.shape[0] != n_rows:
-        raise ValueError("context_ids and word_ids differ in length")
-    if weights.shape[1] != n_dims:
-        raise ValueError(f"vectors have {n_dims} dimensions but the weights {weights.shape[1]}")
-    if n_words < 0 or weights.shape[0] < n_words - 1:
-        raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
     check_context_ids(context_ids, vectors.shape[0])
-    for row in range(n_rows):
-        if word_ids[row] >= n_words:
-            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
     out_arr = np.full(n_rows, np.nan, dtype=np.float64)
     if n_rows == 0 or context_ids.shape[1] == 0:
         return out_arr
@@ -210,20 +198,14 @@ def lbl_path_log_probs(
     id is negative."""
     cdef Py_ssize_t n_rows = contexts.shape[0], size = contexts.shape[1]
     cdef Py_ssize_t n_dims = vectors.shape[1], n_vectors = vectors.shape[0]
-    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1, row
+    cdef Py_ssize_t row
     cdef cnp.uint64_t modulus = 1
-    if word_ids.shape[0] != n_rows:
-        raise ValueError("contexts and word_ids differ in length")
     check_lbl(vectors, padding, positions, bias, contexts, diagonal)
-    if weights.shape[1] != n_dims + 1 or weights.shape[0] < n_words - 1:
-        raise ValueError("the output weights do not fit the vectors and the tree")
+    cdef Py_ssize_t n_words = check_targets(word_ids, n_rows, path_offsets, weights, n_dims + 1)
     if n_orders:
         if table is None or n_orders < 0 or n_orders > size or table.shape[0] < n_words:
             raise ValueError("n-gram features need a table of at least V values and K >= N")
         modulus = table.shape[0] - (n_words - 1)
-    for row in range(n_rows):
-        if word_ids[row] >= n_words:
-            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
     out_arr = np.full(n_rows, np.nan, dtype=np.float64)
     if n_rows == 0:
         return out_arr

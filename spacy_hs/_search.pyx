@@ -363,14 +363,15 @@ def top_k_mixed(
     Py_ssize_t k,
     const int[::1] windows,
     const cnp.int64_t[::1] window_offsets,
-    double weight,
+    const double[::1] weights_per_row,
     const cnp.int64_t[::1] path_offsets,
     const int[::1] path_nodes,
     const float[::1] table=None,
     const cnp.int64_t[:, ::1] bases=None,
 ):
-    """The exact top-k of (1 - weight) * P(w | hidden[b]) + weight * C_b(w) for each row b,
-    where C_b is the unigram distribution of the cache's word ids
+    """The exact top-k of (1 - λ_b) * P(w | hidden[b]) + λ_b * C_b(w) for each row b, with
+    λ_b = ``weights_per_row[b]`` (the cache's weight at that row's history), where C_b is the
+    unigram distribution of the cache's word ids
     ``windows[window_offsets[b]:window_offsets[b + 1]]``: each cache word's share goes to its
     leaf and, as a maximum, to every inner node on its path (undone after the row), then one
     best-first search. ``table`` and ``bases`` (B, F) add the node term (see ``top_k``).
@@ -383,8 +384,11 @@ def top_k_mixed(
     cdef double share
     cdef Frontier frontier
     check_tree(weights, children, root, hidden.shape[1])
-    if not 0 <= weight < 1:
-        raise ValueError(f"weight {weight} is not in [0, 1)")
+    if weights_per_row.shape[0] != n_rows:
+        raise ValueError("weights_per_row must hold one weight per row")
+    for row in range(n_rows):
+        if not 0 <= weights_per_row[row] < 1:
+            raise ValueError(f"weight {weights_per_row[row]} is not in [0, 1)")
     if k < 1 or k > n_words:
         raise ValueError(f"k={k} must lie in [1, {n_words}], the number of words")
     if path_offsets.shape[0] != n_words + 1:
@@ -428,7 +432,8 @@ def top_k_mixed(
                 found = best_first_mixed(
                     &hidden[row, 0], weights, children, root, k, &frontier,
                     table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
-                    weight, &word_cache[0], &node_cache[0], &ids[row, 0], &probs[row, 0],
+                    weights_per_row[row], &word_cache[0], &node_cache[0],
+                    &ids[row, 0], &probs[row, 0],
                 )
                 for i in range(start, end):  # back to zeros for the next row
                     word = windows[i]

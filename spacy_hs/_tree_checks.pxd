@@ -44,6 +44,26 @@ cdef inline Py_ssize_t check_node_term(
     return bases.shape[1]
 
 
+cdef inline Py_ssize_t check_targets(
+    const int[::1] word_ids, Py_ssize_t n_rows, const cnp.int64_t[::1] path_offsets,
+    const float[:, ::1] weights, Py_ssize_t n_dims,
+) except -1:
+    """The tree's number of words, after checking that there is one word id per row, each
+    below it (a negative id is "no word"), and that the output weights have ``n_dims`` columns
+    and a row per inner node."""
+    cdef Py_ssize_t n_words = path_offsets.shape[0] - 1, row
+    if word_ids.shape[0] != n_rows:
+        raise ValueError(f"{word_ids.shape[0]} word ids for {n_rows} rows")
+    if weights.shape[1] != n_dims:
+        raise ValueError(f"the output weights have {weights.shape[1]} columns, not {n_dims}")
+    if n_words < 0 or weights.shape[0] < n_words - 1:
+        raise ValueError(f"{weights.shape[0]} weight rows for a tree of {n_words} words")
+    for row in range(n_rows):
+        if word_ids[row] >= n_words:
+            raise IndexError(f"word id {word_ids[row]} is out of range [0, {n_words})")
+    return n_words
+
+
 cdef inline int check_lbl(
     const float[:, ::1] vectors,
     const float[::1] padding,

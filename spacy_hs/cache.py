@@ -1,10 +1,16 @@
 """The document cache: a unigram cache over the previous known tokens of a document, mixed
 with a head's next-word distribution (Kuhn & De Mori's cache; Mikolov's KN5 + cache).
 
-With cache size N and weight λ, at position t of a document::
+With cache size N, weight λ_max and ramp c, at position t of a document::
 
-    C(w) = count of w among the last N known tokens before t / how many there are
-    P(w) = (1 - λ) * P_head(w) + λ * C(w)
+    n    = how many known tokens the cache holds before t (at most N)
+    C(w) = count of w among those n tokens / n
+    λ(n) = λ_max * (n / (n + c))**2
+    P(w) = (1 - λ(n)) * P_head(w) + λ(n) * C(w)
+
+The weight grows with the history the cache holds, so a short document (a few cached words)
+leans on the head (squared: on PTB the linear ramp n / (n + c) still hurt 5-word documents
+at the c the stream allows); c = 0 is a fixed λ = λ_max (older models' cache).
 
 The cache runs over the document in order, across sentence boundaries; at the document's
 start it is empty and P = P_head. C is non-zero only on the cache's words, so everything stays
@@ -15,7 +21,7 @@ exact:
   outside the head's top-k has P_head(w) <= p_k, the head's k-th probability, so it can enter
   only if (1 - λ) p_k + λ C(w) beats the k-th best candidate: the words are tried by
   decreasing count and the head is asked only for those that can;
-* the whole distribution is (1 - λ) P_head + λ C.
+* the whole distribution is (1 - λ(n)) P_head + λ(n) C, λ(n) fixed at each position.
 
 Unknown tokens are not cached (the component's context policy skips them).
 """
@@ -36,22 +42,35 @@ MAX_CACHE_SIZE = 1 << 20
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """size: N, how many of the previous known tokens the cache holds; weight: λ in [0, 1)."""
+    """size: N, how many of the previous known tokens the cache holds; weight: λ_max in
+    [0, 1); ramp: c >= 0 in λ(n) = λ_max (n / (n + c))**2, n the tokens cached (0: λ = λ_max
+    whenever the cache holds a token, as models saved without a ramp)."""
 
     size: int
     weight: float
+    ramp: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "weight": self.weight}
+        saved: dict[str, Any] = {"size": self.size, "weight": self.weight}
+        if self.ramp:
+            saved["ramp"] = self.ramp
+        return saved
+
+    def weights(self, held: np.ndarray) -> np.ndarray:
+        """λ(n) for each number of cached tokens n (0 where the cache is empty), float64."""
+        held = np.asarray(held, dtype=np.float64)
+        if not self.ramp:
+            return np.where(held > 0, self.weight, 0.0)
+        return self.weight * (held / (held + self.ramp)) ** 2
 
     @classmethod
     def from_value(cls, value: Any) -> CacheSettings | None:
         """A cache setting as given (None, a dict, or CacheSettings), checked."""
         if value is None or isinstance(value, CacheSettings):
             return value
-        if not isinstance(value, dict) or set(value) - {"size", "weight"}:
+        if not isinstance(value, dict) or set(value) - {"size", "weight", "ramp"}:
             raise ConfigError(Errors.E027.format(value=value))
-        size, weight = value.get("size"), value.get("weight")
+        size, weight, ramp = value.get("size"), value.get("weight"), value.get("ramp", 0.0)
         if (
             isinstance(size, bool)
             or not isinstance(size, (int, np.integer))
@@ -59,9 +78,12 @@ class CacheSettings:
             or isinstance(weight, bool)
             or not isinstance(weight, (int, float, np.floating))
             or not 0 <= weight < 1
+            or isinstance(ramp, bool)
+            or not isinstance(ramp, (int, float, np.integer, np.floating))
+            or not 0 <= ramp <= MAX_CACHE_SIZE
         ):
             raise ConfigError(Errors.E027.format(value=value))
-        return cls(int(size), float(weight))
+        return cls(int(size), float(weight), float(ramp))
 
 
 def cache_counts(
@@ -102,9 +124,10 @@ def cache_counts(
 
 
 def mix_log_probs(
-    head_log_probs: np.ndarray, counts: np.ndarray, held: np.ndarray, weight: float
+    head_log_probs: np.ndarray, counts: np.ndarray, held: np.ndarray, weight: float | np.ndarray
 ) -> np.ndarray:
-    """log((1 - λ) P_head + λ C) for each token, C = counts / held (P_head where held is 0)."""
+    """log((1 - λ) P_head + λ C) for each token, C = counts / held (P_head where held is 0);
+    ``weight`` is λ, or λ per token (``CacheSettings.weights(held)``)."""
     with np.errstate(divide="ignore"):
         cache = np.where(held > 0, counts / np.maximum(held, 1), 0.0)
         mixed = np.log((1 - weight) * np.exp(head_log_probs) + weight * cache)

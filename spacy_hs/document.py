@@ -12,9 +12,9 @@ with the same history:
   ``top_k_after_documents(k)``: after each document's end (``Doc._.hs_next``);
 * ``top_k_at(positions, k)``: the exact top-k at position ``t``'s slot, with the history
   ``log_probs()`` scores token ``t`` with;
-* ``probabilities_at(positions)``, ``ranks_and_entropies(positions)`` and ``measures()``: the
-  whole next-word distribution at a slot, and from it the exact rank of the actual word and the
-  entropy (``Token._.hs_rank``, ``Token._.hs_entropy``, the surprisal view).
+* ``probabilities_at(positions)``, ``ranks_and_entropies(positions)``, ``measures_at()`` and
+  ``measures()``: the whole next-word distribution at a slot, and from it the exact rank of the
+  actual word and the entropy (``Token._.hs_rank``, ``Token._.hs_entropy``, the surprisal view).
 
 Positions count every token given, dropped ones included (``dropped``: tokens the normaliser
 drops, e.g. punctuation). A dropped token is neither scored nor context. Unknown tokens
@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cache import CacheSettings, cache_counts, mix_log_probs, mix_top_k, window_distribution
-from .errors import ConfigError, Errors
+from .errors import ConfigError, Errors, WrongTypeError
 from .heads.base import TreeHead, contexts_between, stream_contexts
+from .util import is_positive_int
 
 if TYPE_CHECKING:
     from .heads.protocol import Head
@@ -78,7 +79,7 @@ class Documents:
     ):
         self.word_ids = np.asarray(word_ids, dtype=np.int32).reshape(-1)
         n = len(self.word_ids)
-        lengths = np.asarray(sentence_lengths, dtype=np.int64).reshape(-1)
+        lengths = _integers(sentence_lengths, "sentence_lengths")
         if (lengths < 0).any() or int(lengths.sum()) != n:
             raise ConfigError(Errors.E026.format(total=int(lengths.sum()), n=n))
         self.head = head
@@ -90,7 +91,7 @@ class Documents:
         self.document_lengths = (
             np.array([n], dtype=np.int64)
             if document_lengths is None
-            else np.asarray(document_lengths, dtype=np.int64).reshape(-1)
+            else _integers(document_lengths, "document_lengths")
         )
         self.history = np.zeros(0, np.int32) if history is None else np.asarray(history, np.int32)
         # Full positions (dropped ones included): [t] the first position of t's sentence and of
@@ -149,7 +150,8 @@ class Documents:
                 np.concatenate([self.history, self.targets]) if h else self.targets,
                 documents=documents,
             )
-            log_probs = mix_log_probs(log_probs, counts[h:], held[h:], self.cache.weight)
+            held = held[h:]
+            log_probs = mix_log_probs(log_probs, counts[h:], held, self.cache.weights(held))
         if len(self.token_ids) == len(self.word_ids):
             return log_probs
         out = np.full(len(self.word_ids), np.nan)
@@ -169,11 +171,11 @@ class Documents:
             for total, count in zip(sums.tolist(), counts.tolist())
         ]
 
-    def unknown_counts(self, log_probs: np.ndarray | None = None) -> list[int]:
-        """Per document: how many unknown tokens were scored (as the unknown word)."""
-        log_probs = self.log_probs() if log_probs is None else log_probs
-        scored_unknown = (self.word_ids < 0) & ~self.dropped & ~np.isnan(log_probs)
-        documents = self._document_of[scored_unknown]
+    def unknown_counts(self) -> list[int]:
+        """Per document: how many tokens are out of the vocabulary (not dropped), scored as
+        the unknown word or, without one, left out of the perplexity: KenLM's OOV count."""
+        unknown = (self.word_ids < 0) & ~self.dropped
+        documents = self._document_of[unknown]
         return np.bincount(documents, minlength=self.n_documents).tolist()
 
     def history_after(self) -> np.ndarray:
@@ -191,7 +193,7 @@ class Documents:
         """The context matrix (B, context_size) position ``t``'s log-probability reads: the
         last known ids before it in its sentence, oldest first, right-aligned, -1 before them;
         all -1 for a dropped position."""
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        positions = self._positions(positions, "positions")
         contexts = self._contexts(self._sentence_first[positions], positions)
         contexts[self.dropped[positions]] = -1
         return contexts
@@ -199,7 +201,7 @@ class Documents:
     def contexts_after(self, ends: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
         """The context matrix after the first ``e`` positions, for each ``e`` in ``ends``:
         position ``e - 1``'s sentence up to ``e`` (from ``starts[b]`` on, if given)."""
-        ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+        ends = self._positions(ends, "ends", end=True)
         return self._contexts(self._firsts_after(ends, starts), ends)
 
     def top_k_after(
@@ -209,7 +211,7 @@ class Documents:
         ``ends``: the context is ``contexts_after``, the cache the known tokens of position
         ``e - 1``'s document before ``e``. Returns ids int32 (B, k) (-1 where the head has no
         context) and log-probabilities float64 (B, k)."""
-        ends = np.asarray(ends, dtype=np.int64).reshape(-1)
+        ends = self._positions(ends, "ends", end=True)
         documents = np.where(ends > 0, self._document_first[np.maximum(ends - 1, 0)], 0)
         return self._top_k(self._firsts_after(ends, starts), ends, documents, k)
 
@@ -223,26 +225,26 @@ class Documents:
     def top_k_at(self, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The exact top-k at position ``t``'s slot, for each ``t`` in ``positions``, with the
         history ``log_probs()`` scores token ``t`` with."""
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        positions = self._positions(positions, "positions")
         return self._top_k(
             self._sentence_first[positions], positions, self._document_first[positions], k
         )
 
     def has_known_context(self, positions: np.ndarray) -> np.ndarray:
         """True where a known word comes before position ``t`` in its sentence."""
-        positions = np.asarray(positions, dtype=np.int64)
+        positions = self._positions(positions, "positions")
         before = self._known_before[self._kept_before]
         return before[positions] > before[self._sentence_first[positions]]
 
     def probabilities_at(self, positions: np.ndarray) -> np.ndarray:
         """P(w) for every word at position ``t``'s slot, for each ``t`` in ``positions``:
         float64 (B, V), each row summing to 1 (NaN rows where the head has no context)."""
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        positions = self._positions(positions, "positions")
         probs = np.exp(self.head.log_probabilities(self.contexts_at(positions)))
         if self.cache is not None:
-            weight = self.cache.weight
             windows = self._window(self._document_first[positions], positions)
-            for row, window in enumerate(windows):
+            weights = self.cache.weights([len(window) for window in windows])
+            for row, (window, weight) in enumerate(zip(windows, weights.tolist())):
                 words, cached = window_distribution(window)
                 if len(words):
                     probs[row] *= 1 - weight
@@ -265,7 +267,7 @@ class Documents:
         and the entropy of the whole distribution, in bits. Ranks int64, 0 where the token is
         unscored (unknown, without an unknown word); entropies float64, NaN where the head has
         no context. The distributions are computed ``rows_per_chunk`` rows at a time."""
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        positions = self._positions(positions, "positions")
         ranks = np.zeros(len(positions), dtype=np.int64)
         entropies = np.full(len(positions), np.nan)
         step = max(1, int(rows_per_chunk))
@@ -286,23 +288,41 @@ class Documents:
     def measures(
         self, log_probs: np.ndarray | None = None, rows_per_chunk: int = 1024
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The rank and entropy (bits) at every position (``ranks_and_entropies``): a rank
-        where the token is scored, else 0; an entropy where it is scored, or unknown with a
-        known word before it in its sentence (the prediction at its slot), else NaN.
+        """The rank and entropy (bits) at every position (``measures_at``).
         log_probs: ``log_probs()``, if already computed."""
         log_probs = self.log_probs() if log_probs is None else np.asarray(log_probs, float)
-        scored = ~np.isnan(log_probs)
-        unknown = np.flatnonzero((self.word_ids < 0) & ~self.dropped)
+        return self.measures_at(np.arange(len(self)), log_probs, rows_per_chunk)
+
+    def measures_at(
+        self, positions: np.ndarray, log_probs: np.ndarray, rows_per_chunk: int = 1024
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The rank and entropy (bits) at each of ``positions`` (``ranks_and_entropies``), at
+        the cost of those positions alone: a rank where the token is scored, else 0; an entropy
+        where it is scored, or unknown with a known word before it in its sentence (the
+        prediction at its slot), else NaN. log_probs: ``log_probs()`` at ``positions``."""
+        positions = self._positions(positions, "positions")
+        scored = ~np.isnan(np.asarray(log_probs, dtype=np.float64).reshape(-1))
+        unknown = np.flatnonzero((self.word_ids[positions] < 0) & ~self.dropped[positions])
         wanted = scored.copy()
-        wanted[unknown[self.has_known_context(unknown)]] = True
-        positions = np.flatnonzero(wanted)
-        ranks = np.zeros(len(self), dtype=np.int64)
-        entropies = np.full(len(self), np.nan)
-        ranks[positions], entropies[positions] = self.ranks_and_entropies(positions, rows_per_chunk)
+        wanted[unknown[self.has_known_context(positions[unknown])]] = True
+        rows = np.flatnonzero(wanted)
+        ranks = np.zeros(len(positions), dtype=np.int64)
+        entropies = np.full(len(positions), np.nan)
+        ranks[rows], entropies[rows] = self.ranks_and_entropies(positions[rows], rows_per_chunk)
         ranks[~scored] = 0
         return ranks, entropies
 
     # -- internals ------------------------------------------------------------------------
+
+    def _positions(self, values: object, name: str, *, end: bool = False) -> np.ndarray:
+        """``values`` as int64 positions, each in [0, N) (``end``: [0, N]); no wrapping."""
+        positions = _integers(values, name)
+        high = len(self) + 1 if end else len(self)
+        outside = (positions < 0) | (positions >= high)
+        if outside.any():
+            value = int(positions[np.argmax(outside)])
+            raise ConfigError(Errors.E045.format(name=name, value=value, n=high))
+        return positions
 
     def _targets_at(self, positions: np.ndarray) -> np.ndarray:
         kept = ~self.dropped[positions]
@@ -313,7 +333,10 @@ class Documents:
     def _firsts_after(self, ends: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
         firsts = np.where(ends > 0, self._sentence_first[np.maximum(ends - 1, 0)], 0)
         if starts is not None:
-            firsts = np.maximum(firsts, np.asarray(starts, dtype=np.int64))
+            starts = self._positions(starts, "starts", end=True)
+            if len(starts) != len(ends):
+                raise ConfigError(Errors.E047.format(starts=len(starts), ends=len(ends)))
+            firsts = np.maximum(firsts, starts)
         return firsts
 
     def _top_k(
@@ -321,6 +344,8 @@ class Documents:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k with the context of known ids in positions [firsts, ends) and the cache of
         the known ids in [documents, ends)."""
+        if not is_positive_int(k):
+            raise ConfigError(Errors.E046.format(k=k))
         contexts = self._contexts(firsts, ends)
         if self.cache is None:
             return self.head.top_k(contexts, k)
@@ -355,6 +380,15 @@ class Documents:
 Document = Documents
 
 
+def _integers(values: object, name: str) -> np.ndarray:
+    """``values`` as a flat int64 array; WrongTypeError (E044) for floats, bools or anything
+    else that is not integers (a float position would be truncated silently)."""
+    array = np.asarray(values)
+    if array.size and (array.dtype.kind not in "iu" or array.dtype == bool):
+        raise WrongTypeError(Errors.E044.format(name=name, dtype=array.dtype))
+    return array.astype(np.int64).reshape(-1)
+
+
 def _firsts(lengths: np.ndarray, n: int) -> np.ndarray:
     """[t]: the first position of t's run, for runs of ``lengths`` over n positions (one zero
     for n = 0, so that a query at the end of an empty stream reads it)."""
@@ -382,17 +416,18 @@ def cached_top_k(
     from one batched search: the cache words among them need no further question, and the
     bound on the others (P_head <= the last of these) is tighter."""
     k = min(int(k), n_words)
+    weights = cache.weights([len(window) for window in windows])
     if isinstance(head, TreeHead):
         empty = np.array([not len(window) for window in windows], dtype=bool)
         if not empty.any():
-            return head.top_k_mixed(contexts, k, windows, cache.weight)
+            return head.top_k_mixed(contexts, k, windows, weights)
         ids = np.empty((len(contexts), k), dtype=np.int32)
         log_probs = np.empty((len(contexts), k))
         ids[empty], log_probs[empty] = head.top_k(contexts[empty], k)
         rows = np.flatnonzero(~empty)
         if len(rows):
             mixed = [windows[row] for row in rows.tolist()]
-            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, cache.weight)
+            ids[rows], log_probs[rows] = head.top_k_mixed(contexts[rows], k, mixed, weights[rows])
         return ids, log_probs
     wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
     ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
@@ -406,6 +441,6 @@ def cached_top_k(
             return head.log_prob(rows, word_ids)
 
         ids[row], log_probs[row] = mix_top_k(
-            wide_ids[row], wide_log_probs[row], words, probs, cache.weight, k, head_log_prob
+            wide_ids[row], wide_log_probs[row], words, probs, weights[row], k, head_log_prob
         )
     return ids, log_probs

@@ -4,11 +4,13 @@ Each message says what went wrong and how to fix it, and carries its code: ``Err
 reads ``"[E001] ..."``, so users can search for it (spaCy's ``ErrorsWithCodes``). All errors
 derive from ``SpacyHSError``; the CLI catches that one class and prints the message. Numbering:
 E0xx model and queries, E1xx corpus, preprocessing and training, E2xx evaluation, E3xx the
-pipeline component and packaging, E4xx heads, E5xx config.
+pipeline component and packaging, E4xx heads, E5xx config, E8xx Dask, E9xx scoring corpora.
 """
 
 from __future__ import annotations
 
+# The exit code of a command stopped by Ctrl-C, as the shell gives it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 class ErrorsWithCodes(type):
     """Prefix every message attribute with its code: ``Errors.E001 == "[E001] ..."``."""
@@ -231,8 +233,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "`spacy-hs train` and a [head] section, or choose one of those."
     )
     E027 = (
-        "cache must be 'auto', None or {{\"size\": N, \"weight\": λ}} with N an integer from 1 "
-        "to 1048576 and 0 <= λ < 1, got {value!r}."
+        "cache must be 'auto', None or {{\"size\": N, \"weight\": λ}} (optionally \"ramp\": c) "
+        "with N an integer from 1 to 1048576, 0 <= λ < 1 and 0 <= c <= 1048576, got {value!r}."
     )
     E026 = (
         "The sentence lengths add up to {total} tokens, but {n} token ids were given; pass one "
@@ -247,10 +249,30 @@ class Errors(metaclass=ErrorsWithCodes):
         "package that registers it and a model trained with it."
     )
     # HS model files: integrity (hs_model.py)
+    # Document queries (document.py)
+    E044 = (
+        "{name} must be integers, got an array of {dtype}. Pass token positions as ints "
+        "(a float would be truncated silently), e.g. [0, 3] or np.arange(n)."
+    )
+    E045 = (
+        "{name} holds {value}, outside [0, {n}) for these documents. Pass positions in range: "
+        "negative positions do not count from the end."
+    )
+    E046 = "k must be a positive integer (how many words to return), got {k!r}."
+    E047 = "starts has {starts} entries but ends {ends}; pass one start per end, or none."
     E050 = (
         "Model file {path} is corrupted: its data does not match the checksum recorded in "
         "meta.json. Restore it from a backup or re-create the model with `spacy-hs train` or "
         "HSModel.to_disk."
+    )
+    E051 = (
+        "Model {path} changed while it was being loaded (another process replaced or moved "
+        "it); nothing is corrupted. Load it again once that process has finished."
+    )
+    E052 = (
+        "Model {path}: meta.json declares arrays of {size:,} bytes, more than the {available:,} "
+        "bytes of memory available; nothing was read. Load it on a machine with more memory, or "
+        "re-create the model with `spacy-hs train` if meta.json is wrong."
     )
     # Pipeline component (component.py)
     E300 = (
@@ -287,6 +309,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "The {name!r} component has no model: model_path {path!r} does not exist and no model "
         "was loaded from the pipeline directory. Fix model_path, or load a model with "
         "nlp.get_pipe({name!r}).from_disk('path/to/hs_model')."
+    )
+    E308 = (
+        "The hs_* values of Doc {text} do not fit its tokens (it was retokenized after "
+        "hs_predictor, e.g. by merge_entities, or its stored values were altered), and the "
+        "component that made it is not loaded to recompute them. Run the loaded component on "
+        "the Doc again: nlp.get_pipe('hs_predictor')(doc)."
+    )
+    E309 = (
+        "The {name!r} component cannot read these bytes ({error}): they were not written by "
+        "HSPredictor.to_bytes (empty, cut short, or other data). Pass what to_bytes returned."
     )
     # Pipelines: assemble, package, predict (pipeline.py and their commands)
     E310 = (
@@ -386,7 +418,24 @@ class Errors(metaclass=ErrorsWithCodes):
         "[head] table_size = {size} must be at least the vocabulary size ({n_words}); use "
         "2**20 or more (e.g. 2**26 for Penn Treebank)"
     )
+    E416 = (
+        "The head's training diverged at epoch {epoch} (train loss {loss:.4g}, held-out "
+        "perplexity {perplexity:.4g}, {initial:.4g} before training), so nothing was saved: "
+        "lower the step size ({rates}), e.g. to a tenth, and train again."
+    )
+    E418 = (
+        "{path} has {n_lines:,} line(s): the head holds out whole lines (heldout_fraction = "
+        "{fraction:g}), and this split leaves its training or held-out text empty. Put one "
+        "sentence per line (`spacy-hs preprocess` does), pass a held-out token file, or change "
+        "head.heldout_fraction."
+    )
+    E419 = (
+        "The head's scratch directory in {path} (TMPDIR) is full ({free:,} bytes free; the "
+        "encoded corpus needs 4 bytes per token). Nothing was saved: free space there, or set "
+        "TMPDIR to a directory on a larger file system."
+    )
     # Evaluation (evaluate.py)
+    E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (
         "Held-out token file {path} does not exist. Pass a token file written by "
         "`spacy-hs preprocess` (for example its --heldout output)."
@@ -500,6 +549,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "`spacy-hs preprocess`, or delete the file to train without it (the model then gets "
         "lang 'en' and no normalizer settings)."
     )
+    E172 = (
+        "The corpus metadata {path} is {size:,} bytes, more than the {limit:,} that "
+        "`spacy-hs preprocess` writes (the model's meta.json would be too large to load). "
+        "Re-create the corpus with `spacy-hs preprocess`, or delete the file to train without it."
+    )
     E167 = (
         "Unexpected argument {arg!r}. Config overrides take the form --section.key value, "
         "e.g. --word2vec.epochs 10."
@@ -589,6 +643,15 @@ class Errors(metaclass=ErrorsWithCodes):
     E110 = "{name} must be {expected}, got {value!r}."
     E111 = "Output {path} is a directory. Pass a file path such as corpus.tok.txt."
     E112 = "Normaliser setting {name}={value!r} is not one of {choices}."
+    E115 = (
+        "Input {path} is {kind}, not text: its bytes would be read as words. Extract it first "
+        "(`{command}`) and pass the text files, or the directory, it holds."
+    )
+    E114 = (
+        "{option} {value} is more than {limit}, {factor} times the {cores} core(s) this process "
+        "may use: each worker process loads its own Python and spaCy pipeline and then waits "
+        "for a core, so more only cost memory and time. Use at most {limit}."
+    )
     E120 = (
         "gensim's test data is not installed (looked for {path}). The default corpus ships "
         "inside gensim's PyPI package (gensim/test/test_data), which some system packages strip: "
@@ -642,6 +705,79 @@ class Errors(metaclass=ErrorsWithCodes):
         "(`dask worker {address}`) and run again."
     )
 
+    # Scoring corpora (scoring/, cli/score.py)
+    E900 = (
+        "Cannot load pipeline {name}: {reason}. Pass a directory written by `spacy-hs "
+        "assemble` (or `spacy-hs train`), or the name of an installed pipeline package."
+    )
+    E901 = (
+        "Pipeline {name} has no hs_predictor component (components: {names}), so it gives no "
+        "perplexity. Use a pipeline made by `spacy-hs assemble`, or add the component."
+    )
+    E902 = (
+        "Line {line} of {path} is not valid JSON ({reason}). Each line of a JSON Lines file must "
+        'be one JSON object such as {{"id": 1, "text": "..."}}; fix the line, or pass '
+        "--skip-bad to skip bad lines."
+    )
+    E903 = (
+        "Line {line} of {path} has no {field!r} string field (found {found}). Name the text's "
+        "field with --text-field, or pass --skip-bad to skip such lines."
+    )
+    E904 = (
+        "Line {line} of {path} is not valid UTF-8 ({reason}). Convert the file first (e.g. "
+        "`iconv -f latin1 -t utf-8`), or pass --skip-bad to skip the documents of such lines."
+    )
+    E905 = (
+        "Input {path} {problem}. Pass files of documents: JSON Lines (.jsonl) or plain text "
+        "with a blank line between documents, either optionally .gz compressed."
+    )
+    E906 = "Cannot read input {path}: {reason}. Check that it is a readable (gzip) file."
+    E907 = (
+        "Output {path} is a directory. Pass a file path such as scores.jsonl (or "
+        "scores.parquet for Parquet)."
+    )
+    E908 = (
+        "Writing {path} as Parquet needs pyarrow, which is not installed ({reason}). Install it "
+        'with pip install "spacy-hs[parquet]", or write JSON Lines (a name ending in .jsonl).'
+    )
+    E909 = (
+        "--buckets must be two percentiles between 0 and 100 in increasing order, such as "
+        "33,66; got {value!r}."
+    )
+    E910 = (
+        "--cutoffs must be two perplexities in increasing order (e.g. 120,450), or a cutoffs "
+        "file written beside an earlier output (*.cutoffs.json); got {value!r}: {reason}."
+    )
+    E911 = (
+        "Give either --buckets (cutoffs at percentiles of this corpus) or --cutoffs (cutoffs "
+        "given), not both."
+    )
+    E912 = "{option} must be {expected}, got {value!r}."
+    E913 = (
+        "--kept needs --max-perplexity: give the perplexity at or under which a document is "
+        "kept."
+    )
+    E914 = (
+        "No document of the sample has a perplexity (no token was scored), so --buckets has no "
+        "percentiles to cut at. Check the pipeline's language and the text field, or give "
+        "--cutoffs."
+    )
+    E915 = (
+        "Scoring documents {first} to {last} failed on a Dask worker, so nothing was written: "
+        "{reason}"
+    )
+    E916 = (
+        "Dask workers died {count} time(s) while scoring documents {first} to {last} ({reason}), "
+        "so the run stopped; nothing was written. A worker running out of memory is the usual "
+        "cause: give workers more memory, or pass a smaller --chunk-mb."
+    )
+    E917 = (
+        "A worker process died while scoring documents {first} to {last} ({reason}), so the run "
+        "stopped; nothing was written. A worker running out of memory is the usual cause: use "
+        "fewer --workers or a smaller --chunk-mb."
+    )
+    E918 = "Refusing to write {path}: {other} is written there too. Give each output its own path."
+
     # Surprisal view (surprisal.py, view/, cli/render.py)
     E702 = "top_k must be a positive integer, got {top_k!r}."
     E703 = (
@@ -685,7 +821,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E723 = "No free port on {host} from {port} to 65535. Pass port=0 to let the system choose."
     E724 = (
         "timeout={value!r} is not valid: give the seconds a connection may stay open, a "
-        "positive number (default 10)."
+        "number above 0 and at most {most:g} (a day; default 10)."
     )
     E725 = (
         "max_connections={value!r} is not valid: give the connections served at once, an "
@@ -717,10 +853,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "No text to render in {path}: every line is empty. Give a file with one document per "
         "line."
     )
-    E736 = (
-        "Refusing to write {path}: it is also the input, which would be lost. Write the view "
-        "somewhere else, e.g. --output view.html."
-    )
     E737 = "Output {path} is a directory. Pass a file path such as --output view.html."
     E738 = (
         "{what} is not UTF-8 (byte 0x{byte:02x} at character {position}): the bytes are in "
@@ -730,6 +862,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E739 = (
         "--sentences-per-doc groups the lines of a token file: add --pretokenized, or leave it "
         "out (plain text has one document per line)."
+    )
+    E741 = (
+        "Document {number} has {length:,} characters, more than the pipeline's max_length "
+        "({limit:,}) that spaCy tokenizes at once. Split it into several lines (each line is a "
+        "document), or pass a token file of it (`spacy-hs preprocess`) with --pretokenized."
     )
 
 class Warnings(metaclass=ErrorsWithCodes):
@@ -802,6 +939,11 @@ class Warnings(metaclass=ErrorsWithCodes):
         "Train on a larger corpus or check the model's normalisation (lowercasing)."
     )
     # Training (word2vec.py, train.py)
+    # Scoring corpora (scoring/)
+    W900 = (
+        "Skipped {count} bad input line(s) (--skip-bad); the first: {first}. Their documents "
+        "have no score."
+    )
     # Preprocessing (preprocess.py)
     W100 = (
         "{path}: {count} byte(s) were not valid UTF-8 and were replaced with U+FFFD. If the file "

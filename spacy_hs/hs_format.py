@@ -25,7 +25,7 @@ from . import registry, validation
 from .errors import Errors, MissingModelFileError, ModelFileError, OutputExistsError, describe
 from .heads.protocol import Head
 from .tree import HuffmanTree
-from .util import check_replaceable, recover_dir, staging_dir
+from .util import available_memory, check_replaceable, recover_dir, staging_dir
 
 if TYPE_CHECKING:
     from .hs_model import HSModel
@@ -162,11 +162,37 @@ def from_disk(cls: type[Model], path: str | Path) -> Model:
     meta_path = path / META_FILE
     if path.is_file() or not (meta_path.exists() or meta_path.is_symlink()):
         raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path)))
+    before = _identity(path)
+    try:
+        return _load_dir(cls, path)
+    except ModelFileError:
+        if _identity(path) != before:  # replaced (or moved) by another process meanwhile
+            raise ModelFileError(Errors.E051.format(path=path)) from None
+        raise
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What changes when a model directory is replaced: its inode, and meta.json's inode, size
+    and modification time (None if either is gone)."""
+    try:
+        folder, meta = path.stat(), (path / META_FILE).stat()
+    except OSError:
+        return None
+    return (folder.st_dev, folder.st_ino, meta.st_ino, meta.st_size, meta.st_mtime_ns)
+
+
+def _load_dir(cls: type[Model], path: Path) -> Model:
+    meta_path = path / META_FILE
     header = _read_json(meta_path, validation.META_MAX_BYTES, "meta.json may have")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         found = header.get("format") if isinstance(header, dict) else None
         raise ModelFileError(Errors.E014.format(path=path, hint=_wrong_type_hint(path, found)))
     specs = _check_header(header, meta_path)
+    declared = sum(validation.n_elements(shape) * np.dtype(dtype).itemsize
+                   for shape, dtype in specs.values())  # fmt: skip
+    available = available_memory()
+    if declared > available:  # before anything is allocated (a forged, sparse model)
+        raise ModelFileError(Errors.E052.format(path=path, size=declared, available=available))
     n_words = specs["counts"][0][0]
     words = _read_json(
         path / WORDS_FILE,

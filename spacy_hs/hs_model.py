@@ -52,6 +52,9 @@ from .util import is_positive_int
 
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
+# log_prob_stream scores this many tokens at a time (whole sentences): its memory beyond the
+# result (8 bytes per token).
+STREAM_CHUNK_TOKENS = 1 << 14
 
 Context = Sequence[str | int]
 
@@ -232,32 +235,38 @@ class HSModel(HSVocab):
         cache: the document cache (``spacy_hs.cache``) over the document's previous known
             tokens, across sentences: "auto" (the model's saved setting, ``settings["cache"]``;
             none for models without one), None (off), or ``{"size": N, "weight": λ}``.
-        """
-        sentences = [list(sentence) for sentence in sentences]
-        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
-        token_ids = np.array(
-            [i for sentence in sentences for i in self.ids_or_unknown(sentence)], dtype=np.int32
-        ).reshape(-1)
-        return self.log_prob_ids(token_ids, lengths, head=head, unknown=unknown, cache=cache)
 
-    def log_prob_ids(
-        self,
-        token_ids: np.ndarray,
-        sentence_lengths: np.ndarray,
-        head: str = "auto",
-        unknown: str | None = "auto",
-        cache: Any = "auto",
-        context_size: int | None = None,
-    ) -> np.ndarray:
-        """``log_prob_stream`` for a document already mapped to ids: ``token_ids`` int32 (N,),
-        -1 for unknown tokens, and the lengths of its sentences (summing to N).
-
-        context_size: read at most this many known words before each token (the pipeline
-            component's ``context_size``); None: the head's own ``context_size``.
+        Streams: the sentences are read and scored ``STREAM_CHUNK_TOKENS`` tokens at a time
+        (whole sentences; the cache carries over), so memory beyond the result is bounded.
         """
-        return self.document(
-            token_ids, sentence_lengths, head, unknown, cache, context_size
-        ).log_probs()
+        chosen, settings = self.head(head), self.cache_settings(cache)
+        unknown_id, n_words = self.unknown_id(unknown), len(self.words)
+        parts, history = [], None
+        for token_ids, lengths in self._sentence_chunks(sentences):
+            document = Document(
+                token_ids, lengths, chosen, settings, unknown_id, n_words=n_words, history=history
+            )
+            parts.append(document.log_probs())
+            history = document.history_after()
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+
+    def _sentence_chunks(
+        self, sentences: Iterable[Sequence[str | int]]
+    ) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """Word ids (-1 unknown) and sentence lengths of about ``STREAM_CHUNK_TOKENS`` tokens
+        at a time; E070 for a sentence given as one string (it would be read letter by
+        letter)."""
+        ids: list[int] = []
+        lengths: list[int] = []
+        for sentence in sentences:
+            sentence_ids = self.ids_or_unknown(sentence)  # E070 for a str
+            ids.extend(sentence_ids)
+            lengths.append(len(sentence_ids))
+            if len(ids) >= STREAM_CHUNK_TOKENS:
+                yield np.array(ids, dtype=np.int32), np.array(lengths, dtype=np.int64)
+                ids, lengths = [], []
+        if lengths:
+            yield np.array(ids, dtype=np.int32), np.array(lengths, dtype=np.int64)
 
     def document(
         self,
@@ -270,8 +279,11 @@ class HSModel(HSVocab):
     ) -> Document:
         """A ``Document`` (``spacy_hs.document``) of word ids (-1 unknown) and sentence
         lengths: per-token log-probabilities, top-k after any position and whole distributions,
-        all with the same history (head, cache, unknown word: see ``log_prob_stream``;
-        ``context_size``: see ``log_prob_ids``)."""
+        all with the same history (head, cache, unknown word: see ``log_prob_stream``).
+
+        context_size: read at most this many known words before each token (the pipeline
+            component's ``context_size``); None: the head's own ``context_size``.
+        """
         token_ids = validation.word_id_array(token_ids, len(self.words), "token_ids")
         return Document(
             token_ids,

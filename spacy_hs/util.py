@@ -60,6 +60,9 @@ _LISTED = 10  # items named in an error message; the rest are counted
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 # numpy's ndarray.tofile() reports a short write without an errno.
 _SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# How an OSError reads as text ("[Errno 28] No space left on device: ..."), e.g. in shutil.Error.
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
 # Says why an existing output may not be replaced (``atomic_outputs``), or None if it may.
 NotOurs = Callable[[Path, Path], "str | None"]
 
@@ -132,6 +135,11 @@ def check_utf8(text: str, what: str) -> str:
         byte = ord(char) - 0xDC00 if 0xDC80 <= ord(char) <= 0xDCFF else ord(char)
         raise InputError(Errors.E738.format(what=what, byte=byte, position=err.start)) from None
     return text
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` with each lone surrogate (UTF-8 cannot encode it) as U+FFFD: for a page."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def is_positive_int(value: Any) -> bool:
@@ -208,10 +216,15 @@ def remove_stale_temporaries(path: PathLike) -> list[Path]:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    """Remove a temporary, if it is there. Clean-up never raises: on a read-only file system
+    even unlinking a missing file fails (EROFS), and that would hide the error being reported."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _output_name(path: Path) -> Path:
@@ -221,12 +234,26 @@ def _output_name(path: Path) -> Path:
 
 
 def _no_room(err: BaseException) -> bool:
-    """Whether ``err`` says the file system is full (ENOSPC, a quota, numpy's short write)."""
+    """Whether ``err`` says the file system is full (ENOSPC, a quota, numpy's short write, or
+    one of the errors ``shutil.copytree`` gathers as text)."""
     if not isinstance(err, OSError) or isinstance(err, SpacyHSError):
         return False
+    if isinstance(err, shutil.Error):
+        return _copy_errno(err) is not None
     if err.errno in _NO_ROOM:
         return True
     return err.errno is None and _SHORT_WRITE.fullmatch(str(err)) is not None
+
+
+def _copy_errno(err: shutil.Error) -> int | None:
+    """The first errno of a full file system among the errors ``copytree`` gathered as text."""
+    entries = err.args[0] if err.args and isinstance(err.args[0], list) else []
+    for entry in entries:
+        if isinstance(entry, tuple):
+            for code in map(int, _ERRNO.findall(str(entry[-1]))):
+                if code in _NO_ROOM:
+                    return code
+    return None
 
 
 def _full_error(path: Path, err: OSError) -> OutputError:
@@ -236,7 +263,10 @@ def _full_error(path: Path, err: OSError) -> OutputError:
         free = shutil.disk_usage(next(p for p in [path, *path.parents] if p.exists())).free
     except (OSError, StopIteration):
         free = 0
-    reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
+    if isinstance(err, shutil.Error):
+        reason = f"{os.strerror(_copy_errno(err) or errno.ENOSPC)} (shutil.Error, copying)"
+    else:
+        reason = f"{err.strerror} ({type(err).__name__})" if err.strerror else describe(err)
     return OutputError(Errors.E019.format(path=path, reason=reason, free=free))
 
 
@@ -502,6 +532,22 @@ def check_output_location(
         kind = protected_kind(parent)
         if kind is not None:
             raise OutputError(Errors.E181.format(path=output, directory=parent, kind=kind))
+    check_writable(output)
+
+
+def check_writable(output: PathLike) -> None:
+    """OutputError (E017), before any work, if the directory ``output`` goes into (or its
+    nearest existing parent) is on a read-only file system or not writable for this process."""
+    existing = next((p for p in Path(output).parents if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return  # a parent that is a file: E017 when it is created, with its own reason
+    try:
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+    except OSError:
+        return
+    if read_only or not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if read_only else errno.EACCES
+        raise _write_error(Path(output), OSError(code, os.strerror(code), str(existing)))
 
 
 def replace_dir(new: Path, target: Path) -> None:

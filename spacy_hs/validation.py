@@ -152,12 +152,9 @@ def settings_problem(settings: Any) -> Problem | None:
     for key in ("sg", "cbow_mean"):
         if key in settings and not _one_of(settings[key], (0, 1)):
             return f"settings.{key}", settings[key], "0 or 1"
-    window = settings.get("window", 1)
-    if not is_context_size(window):
-        return "settings.window", window, CONTEXT_SIZE_RULE
-    size = settings.get("vector_size", 1)
-    if not _is_int(size) or size < 1:
-        return "settings.vector_size", size, "a positive integer"
+    problem = _sizes_problem(settings, "settings", "window", "vector_size")
+    if problem is not None:
+        return problem
     lang = settings.get("lang")
     if lang is not None and not (isinstance(lang, str) and LANG_CODE.fullmatch(lang)):
         return "settings.lang", lang, "a language code such as 'en', or null"
@@ -171,7 +168,7 @@ def settings_problem(settings: Any) -> Problem | None:
         try:
             CacheSettings.from_value(settings["cache"])
         except ConfigError:
-            expected = '{"size": N, "weight": λ} (1 <= N <= 2**20, 0 <= λ < 1) or null'
+            expected = '{"size": N, "weight": λ, "ramp": c} (1 <= N <= 2**20, 0 <= λ < 1) or null'
             return "settings.cache", settings["cache"], expected
     return normalizer_problem(settings.get("normalizer"))
 
@@ -212,12 +209,20 @@ def head_config_problem(config: Any) -> Problem | None:
         return "head", config, "a JSON object or null"
     if not isinstance(config.get("architecture"), str):
         return "head.architecture", config.get("architecture"), "a registered head name"
-    size = config.get("context_size", 1)
+    return _sizes_problem(config, "head", "context_size", "width")
+
+
+def _sizes_problem(
+    config: Mapping[str, Any], section: str, context_key: str, width_key: str
+) -> Problem | None:
+    """A config's context size (``CONTEXT_SIZE_RULE``) and vector width (a positive integer),
+    each 1 when absent: the first that is invalid, or None."""
+    size = config.get(context_key, 1)
     if not is_context_size(size):
-        return "head.context_size", size, CONTEXT_SIZE_RULE
-    width = config.get("width", 1)
+        return f"{section}.{context_key}", size, CONTEXT_SIZE_RULE
+    width = config.get(width_key, 1)
     if not _is_int(width) or width < 1:
-        return "head.width", width, "a positive integer"
+        return f"{section}.{width_key}", width, "a positive integer"
     return None
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import gensim
@@ -194,6 +196,35 @@ def directional_model(normalized_model: HSModel, normalized_token_file: Path) ->
     return model
 
 
+@contextmanager
+def mounted_tmpfs(directory: Path, size: str = "1m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``directory`` (created) for the block, to fill or make
+    read-only; skips the test where mounting is not allowed (it needs root). Always
+    unmounted."""
+    directory.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (a tmpfs remounted ``ro``, holding ``old.txt``),
+    where even root cannot write."""
+    with mounted_tmpfs(tmp_path / "read_only") as directory:
+        (directory / "old.txt").write_text("an earlier output\n")
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        yield directory
+
+
 @pytest.fixture(scope="module")
 def lee_lines(lee_path: Path) -> list[str]:
     return [line.strip() for line in lee_path.read_text(encoding="utf-8").splitlines()][:60]
@@ -245,6 +276,31 @@ def ngram_headed(cbow_gensim: Word2Vec, lee_path: Path) -> HSModel:
 def any_headed(request: pytest.FixtureRequest) -> HSModel:
     """Each trained head in turn."""
     return request.getfixturevalue("headed" if request.param == "directional" else "ngram_headed")
+
+
+# -- scoring corpora ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scoring_pipeline_dir(
+    normalized_model: HSModel, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A pipeline directory (as `spacy-hs assemble` writes) around ``normalized_model``."""
+    from spacy_hs.pipeline.package import build_pipeline
+
+    path = tmp_path_factory.mktemp("pipelines") / "lee_pipeline"
+    build_pipeline(normalized_model, "en").to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def heldout_documents() -> list[str]:
+    """Held-out text for scoring: Penn Treebank's validation set (73k words, unseen by the Lee
+    models), as documents of 8 sentences each."""
+    import treebank
+
+    lines = [line.strip() for line in treebank.penn["valid"].splitlines() if line.strip()]
+    return [" ".join(lines[i : i + 8]) for i in range(0, len(lines), 8)]
 
 
 # -- the spaCy project workflow, on small settings ---------------------------------------------

@@ -124,3 +124,55 @@ def test_cache_settings_round_trip() -> None:
     assert settings == CacheSettings(30, 0.2)
     assert CacheSettings.from_value(settings.to_dict()) == settings
     assert CacheSettings.from_value(None) is None
+
+
+def test_the_weight_grows_with_the_history_and_no_ramp_is_a_fixed_weight() -> None:
+    held = np.array([0, 1, 2, 4, 10, 1000])
+    ramped = CacheSettings(10, 0.3, 4.0).weights(held)
+    expected = [0.3 * (n / (n + 4)) ** 2 for n in held.tolist()]
+    np.testing.assert_allclose(ramped, expected, rtol=1e-15)
+    assert (np.diff(ramped) > 0).all()
+    assert CacheSettings(10, 0.3).weights(held).tolist() == [0.0] + [0.3] * 5
+
+
+def test_the_ramped_mixture_equals_brute_force() -> None:
+    """log P = log((1 - λ(n)) P_head + λ(n) C), λ(n) = λ_max (n / (n + c))², n the tokens
+    cached, across documents, against a loop over the positions; the whole distribution at a
+    position sums to 1."""
+    rng = np.random.default_rng(RNG_SEED)
+    n_words, settings = 12, CacheSettings(7, 0.4, 3.0)
+    ids = rng.integers(-1, n_words, 80)
+    documents = np.repeat(np.arange(4), [10, 25, 5, 40])
+    heads = np.stack([random_distribution(rng, n_words) for _ in ids])
+    head_log_probs = np.log(heads[np.arange(len(ids)), np.maximum(ids, 0)])
+    counts, held = cache_counts(ids, settings.size, documents=documents)
+    mixed = mix_log_probs(head_log_probs, counts, held, settings.weights(held))
+    for t in range(len(ids)):
+        before = ids[:t][(documents[:t] == documents[t]) & (ids[:t] >= 0)]
+        window = before[len(before) - min(len(before), settings.size) :]
+        n = len(window)
+        weight = settings.weight * (n / (n + settings.ramp)) ** 2
+        distribution = (1 - weight) * heads[t]
+        if n:
+            distribution += weight * np.bincount(window, minlength=n_words) / n
+        assert distribution.sum() == pytest.approx(1.0, rel=1e-12)
+        if ids[t] >= 0:
+            assert mixed[t] == pytest.approx(np.log(distribution[ids[t]]), rel=1e-12)
+
+
+def test_settings_without_a_ramp_score_as_before_bit_for_bit() -> None:
+    old = CacheSettings.from_value({"size": 30, "weight": 0.2})
+    assert old.ramp == 0 and old.to_dict() == {"size": 30, "weight": 0.2}
+    rng = np.random.default_rng(RNG_SEED)
+    ids = rng.integers(0, 20, 200)
+    head_log_probs = np.log(rng.uniform(0.001, 0.2, 200))
+    counts, held = cache_counts(ids, old.size)
+    np.testing.assert_array_equal(
+        mix_log_probs(head_log_probs, counts, held, old.weights(held)),
+        mix_log_probs(head_log_probs, counts, held, old.weight),
+    )
+    ramped = CacheSettings.from_value({"size": 30, "weight": 0.2, "ramp": 5})
+    assert ramped == CacheSettings(30, 0.2, 5.0)
+    assert CacheSettings.from_value(ramped.to_dict()) == ramped
+    with pytest.raises(ConfigError, match=r"\[E027\]"):
+        CacheSettings.from_value({"size": 30, "weight": 0.2, "ramp": -1})

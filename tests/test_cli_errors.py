@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 import spacy
-from conftest import LEE, CliRun, run_cli
+from conftest import LEE, CliRun, mounted_tmpfs, run_cli
 from isolated import run_python
 
 from spacy_hs import HSModel
 from spacy_hs.pipeline.package import assemble, package_pipeline
+from spacy_hs.util import max_workers
 
 FAST = [
     "--word2vec.vector_size", "8", "--word2vec.epochs", "1", "--word2vec.workers", "1",
@@ -83,6 +84,24 @@ def test_truncated_gz(tmp_path: Path) -> None:
     result = run_cli("preprocess", truncated, tmp_path / "out.txt", "--no-progress")
     fails_with(result, "E184", truncated, "EOFError", "truncated")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lee.txt.gz"]  # no temporary left
+
+
+@pytest.mark.parametrize("name", ["lee.zip", "lee.txt"])
+def test_a_zip_archive_is_not_read_as_text(tmp_path: Path, name: str) -> None:
+    """It was: its headers ("PK\\x03\\x04...lee.txt") ended up as tokens."""
+    archive = tmp_path / name
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.write(LEE, "lee.txt")
+    result = run_cli("preprocess", archive, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E115", archive, "is a zip archive, not text", f"unzip {archive}")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_tar_archive_is_not_read_as_text(tmp_path: Path) -> None:
+    archive = tmp_path / "lee.tar"
+    subprocess.run(["tar", "-cf", archive, "-C", LEE.parent, LEE.name], check=True)
+    result = run_cli("preprocess", archive, tmp_path / "out.txt", "--no-progress")
+    fails_with(result, "E115", "is a tar archive", f"tar -xf {archive}")
 
 
 # -- outputs that cannot be written ----------------------------------------------------------------
@@ -452,16 +471,7 @@ def test_context_sizes_are_bounded_before_training(tmp_path: Path, option: str) 
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted for this test, holding ``old.txt`` and then filled to the last
     byte (needs root; skipped where mounting is not allowed). Always unmounted."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk") as disk:
         (disk / "old.txt").write_text("an earlier output\n")
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
         try:
@@ -474,8 +484,6 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         finally:
             os.close(fd)
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def assert_nothing_written(disk: Path) -> None:
@@ -516,6 +524,171 @@ def test_a_full_disk_is_one_error(model_dir: Path, full_disk: Path, command: lis
     result = run_cli(*args)
     fails_with(result, "E019", "the file system is full")
     assert_nothing_written(full_disk)
+
+
+def test_a_full_tmpdir_is_one_error(full_disk: Path, tmp_path: Path, monkeypatch) -> None:
+    """A full TMPDIR gave a raw ENOSPC from the head's scratch files, after gensim had
+    trained."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(full_disk))
+    monkeypatch.setattr(tempfile, "tempdir", str(full_disk))
+    head = ["--head.enabled", "true", "--head.epochs", "1", "--head.ngram_orders", "0"]
+    result = run_cli("train", LEE, tmp_path / "out", *FAST, *head)
+    fails_with(result, "E419", "TMPDIR", "4 bytes per token")
+    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "old.txt"]
+
+
+def test_package_on_a_disk_too_small_is_one_error(model_dir: Path, tmp_path: Path) -> None:
+    """spaCy's packaging copies the pipeline with shutil.copytree, which gathers ENOSPC into a
+    shutil.Error: E019, and nothing half-written on the disk (a 512 KiB tmpfs, smaller than
+    the pipeline: needs root, skipped where mounting is not allowed)."""
+    pipeline = tmp_path / "pipeline"
+    assemble(model_dir, pipeline)
+    with mounted_tmpfs(tmp_path / "disk", "512k") as disk:
+        args = ("package", pipeline, disk / "packages", "--name", "small", "--version", "1.0.0")
+        result = run_cli(*args)
+        fails_with(result, "E019", disk / "packages" / "en_small-1.0.0", "shutil.Error")
+        assert list(disk.iterdir()) == []
+
+
+# -- a read-only output location --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["preprocess", LEE, "{ro}/old.txt", "--no-progress"],
+        ["preprocess", LEE, "{ro}/new/corpus.txt", "--no-progress"],
+        ["preprocess", LEE, "{tmp}/corpus.txt", "--heldout", "{ro}/heldout.txt", "--no-progress"],
+        ["render", "{model}", "--text", "The man said.", "-o", "{ro}/old.txt"],
+        ["evaluate", "{model}", "-o", "{ro}/metrics.json", "--no-progress"],
+    ],
+    ids=["preprocess", "preprocess-new-dir", "preprocess-heldout", "render", "evaluate"],
+)
+def test_a_read_only_output_is_one_error_before_the_work(
+    model_dir: Path, read_only_dir: Path, tmp_path: Path, command: list
+) -> None:
+    """Not a raw OSError [Errno 30] from the clean-up of the temporary, after all the work:
+    E017 that says the file system is read-only, before the work starts."""
+    args = [str(a).format(ro=read_only_dir, model=model_dir, tmp=tmp_path) for a in command]
+    result = run_cli(*args)
+    output = next(a for a in args if str(read_only_dir) in a)
+    fails_with(result, "E017", f"Cannot write {output}", "Read-only file system")
+    assert "Wrote" not in result.output and not (tmp_path / "corpus.txt").exists()
+    assert (read_only_dir / "old.txt").read_text() == "an earlier output\n"
+
+
+# -- preprocess options: checked before any work -----------------------------------------------
+
+
+TOO_MANY = max_workers() + 1  # worker processes: one more than training's threads may be
+
+
+@pytest.mark.parametrize(
+    "options, code, fragments",
+    [
+        (["--n-process", str(TOO_MANY)], "E114", [f"--n-process {TOO_MANY} is more than"]),
+        (["-e", "dask", "--workers", str(TOO_MANY)], "E114", [f"--workers {TOO_MANY} is more"]),
+        (["--heldout-seed", str(10**23)], "E190", ["--heldout-seed", str(2**63 - 1)]),
+        (["-e", "dask", "--scheduler-timeout", "inf"], "E110", ["timeout", "at most 86400"]),
+        (["-e", "dask", "--chunk-mb", "inf"], "E110", ["chunk_mb"]),
+    ],
+    ids=["n-process", "workers", "heldout-seed", "scheduler-timeout", "chunk-mb"],
+)
+def test_preprocess_options_are_bounded_before_the_work(
+    tmp_path: Path, options: list[str], code: str, fragments: list[str]
+) -> None:
+    """No uncapped process pool (64 processes took 81 s against 3 s; 24 Dask workers 4.6 GB),
+    no OverflowError from meta.json after all the work, no KeyError from Dask."""
+    output = tmp_path / "out.txt"
+    args = ["--heldout", tmp_path / "heldout.txt"] if "--heldout-seed" in options else []
+    start = time.perf_counter()
+    result = run_cli("preprocess", LEE, output, *options, *args, "--no-progress")
+    fails_with(result, code, *fragments)
+    assert time.perf_counter() - start < 20 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://host:port", "foo://host:8786"])
+def test_a_bad_scheduler_address_is_one_error(tmp_path: Path, address: str) -> None:
+    """E801 and nothing after it: not a ``Client.__del__`` traceback when the half-made Client
+    is collected."""
+    pytest.importorskip("distributed")
+    command = [sys.executable, "-m", "spacy_hs", "preprocess", str(LEE), str(tmp_path / "o.txt")]
+    command += ["-e", "dask", "--scheduler", address, "--scheduler-timeout", "2", "--no-progress"]
+    env = {**os.environ, "COLUMNS": "4000", "NO_COLOR": "1"}
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "[E801]" in run.stdout and address in run.stdout
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------------
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    "moment, marker",
+    [
+        ("imports", "_multiarray_umath"),  # numpy's core: the commands are being imported
+        ("arguments", "_pydantic_core"),  # typer loads pydantic to convert the options
+        ("training", "Training gensim"),  # printed as gensim starts
+    ],
+)
+def test_ctrl_c_is_quiet_at_any_moment(tmp_path: Path, moment: str, marker: str) -> None:
+    """The installed command stopped by Ctrl-C while it imports numpy and spaCy (it printed a
+    KeyboardInterrupt traceback), reads its arguments (typer exited with 130 and said
+    nothing) or trains (click's "Aborted!", exit 1): one line, exit code 130, no output."""
+    if not Path("/proc/self/maps").exists():
+        pytest.skip("needs /proc to see what the process has loaded")
+    script = Path(sys.executable).with_name("spacy-hs")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "spacy_hs"]
+    big = tmp_path / "big.txt"  # training lasts long enough to be interrupted
+    big.write_bytes(LEE.read_bytes() * 20)
+    command += ["train", str(big), str(tmp_path / "out"), "--word2vec.vector_size", "8"]
+    command += ["--word2vec.epochs", "5", "--word2vec.workers", "1", "--head.enabled", "false"]
+    env = {**os.environ, "COLUMNS": "4000", "ANSI_COLORS_DISABLED": "1", "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # Ctrl-C's default action, as in a terminal: a background job of a non-interactive
+        # shell (a CI run with `&`) starts with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert run.stdout is not None
+    said = ""
+    try:
+        deadline = time.monotonic() + 120
+        if moment == "training":
+            while marker not in said:
+                line = run.stdout.readline()
+                assert line and time.monotonic() < deadline, run.communicate()
+                said += line
+        else:
+            while marker not in _maps(run.pid):  # this library has just loaded
+                assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+                time.sleep(0.002)
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, (said + stdout, stderr)
+    assert "Traceback" not in stderr and "Aborted" not in stdout + stderr, stderr
+    lines = [line for line in (said + stdout).splitlines() if line.strip()]
+    assert lines[-1] == "\u2718 Interrupted.", said + stdout
+    assert not (tmp_path / "out").exists()
 
 
 # -- absurd training settings -------------------------------------------------------------------

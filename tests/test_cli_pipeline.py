@@ -232,3 +232,33 @@ def test_packaged_pipeline_installs_and_loads_by_name(pipeline_dir: Path, tmp_pa
     expected = spacy.load(pipeline_dir)(TEXT)._.hs_next
     assert [w for w, _ in got["next"]] == [w for w, _ in expected]
     assert [p for _, p in got["next"]] == pytest.approx([p for _, p in expected], rel=1e-9)
+
+
+def test_cache_off_and_auto_on_predict_render_and_assemble(hs_model: HSModel, tmp_path) -> None:
+    """Nothing in the CLI turned the document cache off; --cache off|auto does, on each."""
+    from spacy_hs.pipeline.package import load_predictor_pipeline
+
+    model = HSModel.from_bytes(hs_model.to_bytes())
+    model.settings["cache"] = {"size": 50, "weight": 0.5}
+    model.to_disk(tmp_path / "model")
+    text = "the fire the fire the fire the"
+    auto = invoke("predict", tmp_path / "model", text, "--cache", "auto")
+    off = invoke("predict", tmp_path / "model", text, "--cache", "off")
+    assert auto.exit_code == 0 and off.exit_code == 0, auto.output + off.output
+    assert auto.output != off.output
+    assert invoke("predict", tmp_path / "model", text).output == auto.output  # default: auto
+    bad = invoke("predict", tmp_path / "model", text, "--cache", "on")
+    assert bad.exit_code == 1 and "[E191] --cache must be 'off' or 'auto', got 'on'" in bad.output
+    result = invoke("assemble", tmp_path / "model", tmp_path / "off", "--cache", "off")
+    assert result.exit_code == 0, result.output
+    assert load_predictor_pipeline(tmp_path / "off")[1].cache is None
+    assert invoke("predict", tmp_path / "off", text).output == off.output
+    on_again = invoke("predict", tmp_path / "off", text, "--cache", "auto")
+    assert on_again.output == auto.output
+    pages = {}
+    for choice in ("auto", "off"):
+        page = tmp_path / f"{choice}.html"
+        result = invoke("render", tmp_path / "model", "-o", page, "--text", text, "--cache", choice)
+        assert result.exit_code == 0, result.output
+        pages[choice] = page.read_text(encoding="utf8")
+    assert pages["auto"] != pages["off"]

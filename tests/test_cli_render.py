@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from spacy_hs import HSModel
 from spacy_hs.cli import app
 from spacy_hs.pipeline.package import build_pipeline
-from spacy_hs.view.documents import token_lines_to_docs
+from spacy_hs.view.documents import token_lines_to_docs, write_page
 
 runner = CliRunner()
 TEXT = "Hundreds of people have been forced to vacate their homes. The fires spread."
@@ -138,5 +138,51 @@ def test_render_never_writes_over_its_input(pipeline_dir: Path, tmp_path: Path) 
     source = tmp_path / "text.txt"
     source.write_text(TEXT, encoding="utf8")
     result = Run("render", pipeline_dir, source, "-o", source)
-    assert result.exit_code == 1 and "also the input" in result.output
+    assert result.exit_code == 1 and "[E180]" in result.output, result.output
     assert source.read_text(encoding="utf8") == TEXT
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "target", ["meta.json", "config.cfg", "hs_predictor/model/vectors.npy", "new.html"]
+)
+def test_render_never_writes_into_a_pipeline(pipeline_dir: Path, target: str) -> None:
+    """-o at a pipeline's own files wrote HTML over them (the pipeline no longer loaded)."""
+    before = snapshot(pipeline_dir)
+    result = Run("render", pipeline_dir, "--text", TEXT, "-o", pipeline_dir / target)
+    assert result.exit_code == 1 and "[E181]" in result.output, result.output
+    assert snapshot(pipeline_dir) == before
+
+
+@pytest.mark.parametrize("target", ["meta.json", "vectors.npy", "words.json"])
+def test_render_never_writes_into_a_model(
+    normalized_model: HSModel, tmp_path: Path, target: str
+) -> None:
+    model_dir = tmp_path / "model"
+    normalized_model.to_disk(model_dir)
+    before = snapshot(model_dir)
+    result = Run("render", model_dir, "--text", TEXT, "-o", model_dir / target)
+    assert result.exit_code == 1 and "[E181]" in result.output, result.output
+    assert snapshot(model_dir) == before
+    HSModel.from_disk(model_dir)  # still loads
+
+
+def test_render_a_line_over_max_length(pipeline_dir: Path, tmp_path: Path) -> None:
+    """Not spaCy's E088 traceback: an error that says how to split the text."""
+    source = tmp_path / "long.txt"
+    source.write_text("Short line.\n" + "word " * 250_000 + "\n", encoding="utf8")
+    output = tmp_path / "view.html"
+    result = Run("render", pipeline_dir, source, "-o", output)
+    assert result.exit_code == 1 and "[E741] Document 2 has 1,250,000 characters" in (
+        result.output
+    ), result.output
+    assert not output.exists()
+
+
+def test_a_page_with_a_lone_surrogate_is_written(tmp_path: Path) -> None:
+    """Text decoded with surrogateescape: written with U+FFFD, not UnicodeEncodeError."""
+    output = write_page(tmp_path / "view.html", "<p>caf\udce9</p>")
+    assert output.read_text(encoding="utf8") == "<p>caf\ufffd</p>"

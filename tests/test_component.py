@@ -283,7 +283,7 @@ def test_eager_false_computes_on_access(model_dir: Path, nlp: spacy.Language) ->
     lazy.add_pipe("sentencizer")
     lazy.add_pipe("hs_predictor", config={"model_path": str(model_dir), "eager": False})
     doc = lazy(TEXTS[0])
-    assert set(doc.user_data[DATA_KEY]) == {"component"}
+    assert set(doc.user_data[DATA_KEY]) == {"component", "orths"}
     cached = doc[1]._.hs_next
     assert_same_values(values(nlp(TEXTS[0])), values(doc))
     assert doc.user_data[DATA_KEY]["token_next"][1] == [list(p) for p in cached]
@@ -378,6 +378,16 @@ def test_to_bytes_round_trip(nlp: spacy.Language) -> None:
     assert empty.model is None
     empty.from_bytes(component.to_bytes(), exclude=["model"])
     assert empty.model is None
+
+
+
+@pytest.mark.parametrize("data", [b"", b"\x81\xa5model", b"not msgpack at all", None])
+def test_from_bytes_of_bad_bytes_is_a_coded_error(data: bytes) -> None:
+    """from_bytes(b"") raised msgpack's raw "Unpack failed: incomplete input"."""
+    component = HSPredictor(spacy.blank("en").vocab)
+    with pytest.raises(PipelineError, match=r"\[E309\] The 'hs_predictor' component cannot read"):
+        component.from_bytes(data)
+    assert component.model is None
 
 
 def test_from_disk_accepts_a_model_directory(model_dir: Path, nlp: spacy.Language) -> None:
@@ -577,7 +587,10 @@ def test_unknown_words_score_as_unk(hs_model: HSModel) -> None:
     assert doc[3]._.hs_logprob == pytest.approx(model.log_prob_next("was", ["the", "fire"]))
     plain = HSPredictor(nlp.vocab, model=model, unknown_word=None, set_vectors=False)
     doc = plain(nlp("the fire centrust was"))
-    assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 0
+    # Counted though unscored (KenLM's OOVs), and left out of the perplexity.
+    assert doc[2]._.hs_logprob is None and doc._.hs_unknown == 1
+    scored = [t._.hs_logprob for t in doc if t._.hs_logprob is not None]
+    assert doc._.hs_perplexity == pytest.approx(math.exp(-sum(scored) / len(scored)))
 
 
 # -- the document cache and the per-token measures ---------------------------------------------

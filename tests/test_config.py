@@ -76,6 +76,14 @@ def test_overrides_apply_before_interpolation(tmp_path: Path):
         ({"word2vec.epochs": "many"}, r"word2vec.epochs must be a positive integer"),
         ({"training.loss_sample": -1}, r"training.loss_sample must be an integer >= 0"),
         ({"head.enabled": "yes"}, r"head.enabled must be true or false"),
+        # step sizes that diverge are refused before training (they ended in an OverflowError
+        # or a NaN in meta.json after all the training)
+        ({"word2vec.alpha": 1}, r"word2vec.alpha must be a number in \(0, 0.5\]"),
+        ({"word2vec.min_alpha": 1}, r"word2vec.min_alpha must be a number in \[0, 0.5\]"),
+        ({"head.learn_rate": 100}, r"head.learn_rate must be a number in \(0, 2\]"),
+        ({"head.learn_rate": 1e30}, r"head.learn_rate .*larger steps diverge"),
+        ({"head.dense_learn_rate": 1}, r"head.dense_learn_rate must be a number in \(0, 0.1\]"),
+        ({"head.table_learn_rate": 1e6}, r"head.table_learn_rate must be a number in \(0, 2\]"),
     ],
 )
 def test_bad_settings(overrides: dict, pattern: str):
@@ -199,7 +207,7 @@ def test_the_engine_trains_with_the_values_the_config_writes(
 
 def test_head_settings_are_validated_as_the_config_is():
     assert head_settings(learn_rate=0.3).learn_rate == 0.3
-    with pytest.raises(ValueError, match=r"head.learn_rate must be a positive number"):
+    with pytest.raises(ValueError, match=r"head.learn_rate must be a number in \(0, 2\]"):
         head_settings(learn_rate=0)
     with pytest.raises(ValueError, match=r"head.optimizer must be 'adagrad' or 'sgd'"):
         head_settings(optimizer="adam")

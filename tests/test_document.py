@@ -17,6 +17,7 @@ from spacy_hs.document import Document, Documents
 from spacy_hs.training.head import attach_head, train_head
 
 CACHE = {"size": 30, "weight": 0.2}
+RAMPED = {"size": 30, "weight": 0.3, "ramp": 6.0}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def brute_force(model: HSModel, sentences: list[list[str]], t: int, cache: dict)
     if not window:
         return head
     counts = np.bincount(window, minlength=len(model)) / len(window)
-    return (1 - cache["weight"]) * head + cache["weight"] * counts
+    weight = cache["weight"] * (len(window) / (len(window) + cache.get("ramp", 0.0))) ** 2
+    return (1 - weight) * head + weight * counts
 
 
 def test_cache_none_is_the_batch_api(model: HSModel, story: list[list[str]]) -> None:
@@ -73,15 +75,16 @@ def test_cache_none_is_the_batch_api(model: HSModel, story: list[list[str]]) -> 
     )
 
 
-def test_cache_log_probs_distributions_and_top_k_are_exact(model, story) -> None:
+@pytest.mark.parametrize("cache", [CACHE, RAMPED])
+def test_cache_log_probs_distributions_and_top_k_are_exact(model, story, cache) -> None:
     ids, lengths = ids_and_lengths(model, story)
-    document = model.document(ids, lengths, cache=CACHE)
+    document = model.document(ids, lengths, cache=cache)
     log_probs = document.log_probs()
     positions = np.array([0, 1, 5, 13, 27, 28, len(ids) - 1])
     distributions = document.probabilities_at(positions)
     np.testing.assert_allclose(distributions.sum(axis=1), 1.0, rtol=1e-9)
     for row, t in enumerate(positions.tolist()):
-        brute = brute_force(model, story, t, CACHE)
+        brute = brute_force(model, story, t, cache)
         np.testing.assert_allclose(distributions[row], brute, rtol=1e-5, atol=1e-12)
         if ids[t] >= 0:
             assert log_probs[t] == pytest.approx(np.log(brute[ids[t]]), rel=1e-5)
@@ -92,7 +95,7 @@ def test_cache_log_probs_distributions_and_top_k_are_exact(model, story) -> None
     ends = np.array([5, 13, 27, 40])
     top_ids, top_log_probs = document.top_k_after(ends, 15)
     for row, end in enumerate(ends.tolist()):
-        brute = brute_force(model, story, end, CACHE)
+        brute = brute_force(model, story, end, cache)
         expected = np.argsort(-brute, kind="stable")[:15]
         assert top_ids[row].tolist() == expected.tolist()
         np.testing.assert_allclose(np.exp(top_log_probs[row]), brute[expected], rtol=1e-5)
@@ -130,6 +133,34 @@ def test_training_tunes_and_saves_the_cache(cbow_gensim: Word2Vec, lee_path, tmp
     np.testing.assert_array_equal(loaded.log_prob_stream([words]), model.log_prob_stream([words]))
 
 
+def test_a_one_sentence_document_never_scores_worse_with_the_tuned_cache(
+    cbow_gensim: Word2Vec, lee_path: Path, tmp_path: Path
+) -> None:
+    """Training tunes the cache's ramp on the held-out text: each held-out sentence read as its
+    own document (its first 5 and 10 words, and whole) scores no worse with the saved cache,
+    while the held-out text read as one stream gains from it."""
+    model = HSModel.from_gensim(cbow_gensim)
+    lines = lee_path.read_text(encoding="utf8").splitlines()
+    heldout = tmp_path / "heldout.txt"
+    sentences = []
+    for story in lines[200:260]:
+        words = [w for w in story.split() if w in model.key_to_index]
+        sentences += [words[i : i + 15] for i in range(0, len(words), 15)]
+    heldout.write_text("".join(" ".join(s) + "\n" for s in sentences), encoding="utf8")
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(lines[:200]) + "\n", encoding="utf8")
+    head = train_head(model, corpus, heldout, context_size=3, epochs=2, workers=1, progress=False)
+    attach_head(model, head, export_fine_tuned_vectors=False)
+    tuned = model.meta["head"]["cache"]
+    assert tuned["weight"] > 0 and tuned["heldout_perplexity"] < tuned["heldout_perplexity_without"]
+    for cut in (5, 10, None):
+        with_cache = without = 0.0
+        for sentence in sentences:
+            with_cache += np.nansum(model.log_prob_stream([sentence[:cut]], cache="auto"))
+            without += np.nansum(model.log_prob_stream([sentence[:cut]], cache=None))
+        assert with_cache >= without
+
+
 def test_an_old_model_has_no_cache(model_dir: Path) -> None:
     old = HSModel.from_disk(Path(__file__).parent / "fixtures" / "model_v1")
     assert old.cache_settings() is None
@@ -155,9 +186,9 @@ class Delegate:
         return self.inner.log_probabilities(context_ids)
 
 
-def test_the_generic_cached_top_k_equals_the_compiled_one(model, story) -> None:
+@pytest.mark.parametrize("settings", [CacheSettings(40, 0.3), CacheSettings(40, 0.3, 8.0)])
+def test_the_generic_cached_top_k_equals_the_compiled_one(model, story, settings) -> None:
     ids, lengths = ids_and_lengths(model, story)
-    settings = CacheSettings(40, 0.3)
     compiled = Document(ids, lengths, model.trained_head, settings, n_words=len(model))
     generic = Document(ids, lengths, Delegate(model.trained_head), settings, n_words=len(model))
     positions = np.arange(1, len(ids), 3)
@@ -335,3 +366,55 @@ def test_without_cache_shares_the_heads_pass(model, story) -> None:
         )
     finally:
         cached.head = model_head
+
+
+def test_query_arguments_are_checked(model: HSModel, story: list[list[str]]) -> None:
+    """Out-of-range positions raised IndexError, negative ones wrapped to the end, floats were
+    truncated, k=0 raised a raw ValueError: now coded errors, no wrapping."""
+    from spacy_hs.errors import ConfigError, WrongTypeError
+
+    ids, lengths = ids_and_lengths(model, story[:2])
+    stream = Documents(ids, lengths, model.trained_head, n_words=len(model))
+    n = len(stream)
+    assert stream.top_k_at([0, n - 1], 3)[0].shape == (2, 3)
+    assert stream.top_k_after([0, n], 3, [0, 0])[0].shape == (2, 3)
+    for bad in ([n], [-1], [n + 5]):
+        with pytest.raises(ConfigError, match=r"\[E045\] positions holds"):
+            stream.top_k_at(bad, 3)
+        with pytest.raises(ConfigError, match=r"\[E045\] positions"):
+            stream.probabilities_at(bad)
+    with pytest.raises(ConfigError, match=r"\[E045\] ends holds -1"):
+        stream.top_k_after([-1], 3)
+    with pytest.raises(ConfigError, match=r"\[E045\] ends holds"):
+        stream.top_k_after([n + 1], 3)
+    with pytest.raises(ConfigError, match=r"\[E045\] starts holds"):
+        stream.top_k_after([3], 3, [-2])
+    with pytest.raises(ConfigError, match=r"\[E047\]"):
+        stream.top_k_after([3, 4], 3, [0])
+    for bad_positions in ([1.5], [True], ["3"]):
+        with pytest.raises(WrongTypeError, match=r"\[E044\] positions must be integers"):
+            stream.top_k_at(bad_positions, 3)
+    with pytest.raises(WrongTypeError, match=r"\[E044\] ends must be integers"):
+        stream.top_k_after([2.0], 3)
+    for k in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match=r"\[E046\]"):
+            stream.top_k_at([1], k)
+        with pytest.raises(ConfigError, match=r"\[E046\]"):
+            stream.top_k_after_documents(k)
+    with pytest.raises(WrongTypeError, match=r"\[E044\] sentence_lengths"):
+        Documents(ids, lengths.astype(float), model.trained_head, n_words=len(model))
+    with pytest.raises(WrongTypeError, match=r"\[E044\] document_lengths"):
+        Documents(ids, lengths, model.trained_head, n_words=len(model), document_lengths=[n / 1])
+
+
+def test_unknown_counts_count_every_unknown_token(model: HSModel, story) -> None:
+    """Without an unknown word, an unknown token is left out of the perplexity but counted
+    (KenLM's OOVs); before, only unknown tokens scored as the unknown word were."""
+    ids, lengths = ids_and_lengths(model, story[2:3])
+    unknown = int((ids < 0).sum())
+    assert unknown >= 1
+    plain = Documents(ids, lengths, model.trained_head, n_words=len(model))
+    assert plain.unknown_counts() == [unknown]
+    assert np.isnan(plain.log_probs()[ids < 0]).all()
+    scored = Documents(ids, lengths, model.trained_head, unknown_id=0, n_words=len(model))
+    assert scored.unknown_counts() == [unknown] and not np.isnan(scored.log_probs()[ids < 0]).any()

@@ -193,7 +193,9 @@ def test_heads_match_the_public_prediction_api(trained, small_heldout, head):
     log_prob_next."""
     model = HSModel.from_disk(trained["model"])
     if head == "directional":
-        model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+        model.trained_head = DirectionalHead.from_hs_model(
+            model, context_size=2, diagonal=True, fine_tune_vectors=True
+        )
     positions = scored_positions(small_heldout, model)
     contexts = [context for context, _ in positions]
     targets = [word for _, word in positions]
@@ -492,7 +494,9 @@ def cached_expectation(model: HSModel, documents: list[list[list[str]]]) -> tupl
 
 def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
     model = HSModel.from_disk(trained["model"])
-    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.trained_head = DirectionalHead.from_hs_model(
+        model, context_size=2, diagonal=True, fine_tune_vectors=True
+    )
     model.settings["cache"] = {"size": 40, "weight": 0.25}
     sentences = [line.split() for line in small_heldout.read_text("utf8").splitlines()]
     # Unmarked: the whole file is one document; marked: each line is one.
@@ -514,3 +518,31 @@ def test_the_cache_row_beside_the_head(trained, small_heldout, tmp_path):
     del model.settings["cache"]
     result = next_word_metrics(model, small_heldout, show_progress=False)
     assert not [name for name in result["predictors"] if name.endswith("+cache")]
+
+
+def test_one_long_line_stays_flat(trained, lee_split, tmp_path):
+    """A held-out file that is one long line kept a cache window per position (5M tokens grew
+    past 6.4 GB); its top-k queries are now answered a bounded number at a time, so its peak
+    is close to that of the same tokens in short lines."""
+    import tracemalloc
+
+    model = HSModel.from_disk(trained["model"])
+    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.settings["cache"] = {"size": 40, "weight": 0.25}
+    tokens = lee_split[1].read_text("utf8").split()
+    tokens = (tokens * (1 + 40_000 // len(tokens)))[:40_000]
+    one_line, short_lines = tmp_path / "one_line.txt", tmp_path / "short_lines.txt"
+    one_line.write_text(" ".join(tokens) + "\n", "utf8")
+    short_lines.write_text(
+        "".join(" ".join(tokens[i : i + 20]) + "\n" for i in range(0, len(tokens), 20)), "utf8"
+    )
+    peaks = {}
+    for path in (one_line, short_lines):
+        tracemalloc.start()
+        try:
+            result = next_word_metrics(model, path, chunk_size=4096, show_progress=False)
+            peaks[path.stem] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result["n_tokens"] == len(tokens)
+    assert peaks["one_line"] < 2 * peaks["short_lines"] + 8_000_000, peaks

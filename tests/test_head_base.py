@@ -31,11 +31,16 @@ def test_spacy_lists_the_head_architectures_and_each_builds_a_thinc_model() -> N
     assert {"spacy_hs.LogBilinearContext.v1", "spacy_hs.HashedNgram.v1"} <= set(names)
     settings = {
         "spacy_hs.CBOWContext.v1": {"window": 4},
-        "spacy_hs.LogBilinearContext.v1": {"context_size": 3, "width": 8},
+        "spacy_hs.LogBilinearContext.v1": {"context_size": 3, "width": 8, "diagonal": True},
         "spacy_hs.HashedNgram.v1": {"orders": 2, "table_size": 1000},
         "spacy_hs.TreeOutput.v1": {},
     }
-    context = {"@architectures": "spacy_hs.LogBilinearContext.v1", "context_size": 3, "width": 8}
+    context = {
+        "@architectures": "spacy_hs.LogBilinearContext.v1",
+        "context_size": 3,
+        "width": 8,
+        "diagonal": True,
+    }
     ngram = {"@architectures": "spacy_hs.HashedNgram.v1", "orders": 2, "table_size": 1000}
     settings["spacy_hs.LogBilinearHead.v1"] = {"context": context}
     settings["spacy_hs.HashedNgramHead.v1"] = {"context": context, "ngram": ngram}

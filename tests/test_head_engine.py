@@ -309,3 +309,40 @@ def test_head_arrays_round_trip(hs_model: HSModel) -> None:
     assert "table" not in arrays
     np.testing.assert_array_equal(arrays["input_vectors"], hs_model.vectors)
     np.testing.assert_array_equal(arrays["output_weights"][:, :width], hs_model.inner_node_weights)
+
+
+@pytest.mark.parametrize("option", ["learn_rate", "table_learn_rate"])
+def test_a_diverging_run_stops_with_the_setting_to_lower(hs_model, lee_encoded, option) -> None:
+    """Steps far past the range the config accepts (built unchecked here) made the weights
+    overflow: an OverflowError from the perplexity, or NaN in meta.json, after all the epochs.
+    The run stops at the first diverging epoch and names the setting."""
+    settings = HeadSettings(ngram_orders=1, context_size=2, table_size=1 << 16, epochs=3, workers=1)
+    settings = HeadSettings(**{**settings.__dict__, option: 1e30, "dropout": 0.0})
+    engine = HeadEngine(new_trainer(hs_model, settings), settings, progress=False)
+    with pytest.raises(ValueError, match=rf"E416.*diverged.*{option}") as caught:
+        engine.fit(lee_encoded, lee_encoded)
+    assert "epoch 1" in str(caught.value)
+
+
+def test_the_next_run_removes_the_scratch_of_a_killed_one(tmp_path: Path, monkeypatch) -> None:
+    """A SIGKILL during head training left TMPDIR/spacy_hs_head.* behind (4 bytes per token)."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code = "import time; from spacy_hs.training.head_engine import "
+    code += "ScratchDirectory\nwith ScratchDirectory() as d:\n (d / 'ids').write_bytes(b'x')\n"
+    code += " print(d, flush=True); time.sleep(60)"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=env)
+    killed = Path(child.stdout.readline().decode().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert killed.exists() and killed.parent == tmp_path
+    with ScratchDirectory() as mine:
+        assert not killed.exists() and mine.exists()
+        with ScratchDirectory() as nested:  # a running process's scratch is kept
+            assert mine.exists() and nested.exists()
+    assert list(tmp_path.iterdir()) == []

@@ -88,6 +88,51 @@ def test_sg_model_round_trip(sg_gensim: Word2Vec, tmp_path: Path) -> None:
 # -- missing, truncated and corrupted files -------------------------------------------
 
 
+def test_a_model_replaced_while_it_loads_is_not_called_corrupted(
+    model: HSModel, model_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Another process renaming a new model into place while this one loads gave E050
+    ("corrupted, restore it from a backup"). The replacement is made at the moment the first
+    array is read, by a real rename."""
+    other = HSModel(model.words, model.counts, model.vectors * 2, model.tree,
+                    model.inner_node_weights)  # fmt: skip
+    other.meta = {"replaced": True}
+    other.to_disk(tmp_path / "new")
+    read_npy, swapped = hs_format.validation.read_npy, []
+
+    def read_while_replaced(*args, **kwargs):
+        if not swapped:
+            model_dir.rename(tmp_path / "old")
+            (tmp_path / "new").rename(model_dir)
+            swapped.append(True)
+        return read_npy(*args, **kwargs)
+
+    monkeypatch.setattr(hs_format.validation, "read_npy", read_while_replaced)
+    with pytest.raises(ModelFileError, match=r"E051.*changed while it was being loaded") as err:
+        HSModel.from_disk(model_dir)
+    assert "E050" not in str(err.value) and "backup" not in str(err.value) and swapped
+    monkeypatch.undo()
+    assert HSModel.from_disk(model_dir).meta == {"replaced": True}  # loading again works
+
+
+def test_arrays_larger_than_memory_are_refused_before_reading(model_dir: Path) -> None:
+    """A forged model (sparse files of 772 MB apparent size) made the loader allocate 2.1 GB
+    before E036: the declared sizes are now checked against memory before any array is read."""
+    from spacy_hs.util import available_memory
+
+    meta = srsly.read_json(model_dir / "meta.json")
+    width = available_memory() // (4 * meta["arrays"]["vectors"]["shape"][0]) + 1
+    for name in ("vectors", "inner_node_weights"):
+        shape = meta["arrays"][name]["shape"]
+        shape[1] = width
+        with open(model_dir / f"{name}.npy", "r+b") as file:  # sparse, of the declared size
+            file.truncate(shape[0] * shape[1] * 4 + 128)
+    meta["settings"]["vector_size"] = width
+    srsly.write_json(model_dir / "meta.json", meta)
+    with pytest.raises(ModelFileError, match=r"E052.*more than the .* bytes of memory"):
+        HSModel.from_disk(model_dir)
+
+
 def test_missing_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with raises_naming(missing, MissingModelFileError) as info:

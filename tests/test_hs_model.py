@@ -344,3 +344,48 @@ def test_repr_says_what_the_model_is(hs_model: HSModel) -> None:
     assert text.startswith("<HSModel: ") and f"{len(hs_model):,} words" in text
     assert f"{hs_model.vector_size} dimensions" in text and "CBOW" in text
     assert "no trained head" in text
+
+
+def test_log_prob_stream_refuses_a_sentence_given_as_one_string(hs_model: HSModel) -> None:
+    """``log_prob_stream(["the president"])`` scored the letters t, h, e, ..."""
+    from spacy_hs.errors import WrongTypeError
+
+    with pytest.raises(WrongTypeError, match=r"\[E070\] .*'the president'.*\['the', 'president'\]"):
+        hs_model.log_prob_stream(["the president"])
+    with pytest.raises(WrongTypeError, match=r"\[E070\]"):
+        hs_model.log_prob_stream([["the", "fire"], "the fire"])
+
+
+def test_log_prob_stream_streams_in_chunks(
+    hs_model: HSModel, lee_tokens: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generator of sentences is scored in bounded chunks (10M tokens peaked at 1.76 GB,
+    about 180 bytes per token): the same values as one pass, the cache carried over."""
+    import tracemalloc
+
+    import spacy_hs.hs_model as hs_model_module
+
+    sentences = [lee_tokens[i : i + 9] for i in range(0, 3000, 9)]
+    ids = np.array(hs_model.ids_or_unknown([w for s in sentences for w in s]), dtype=np.int32)
+    lengths = np.array([len(s) for s in sentences])
+    cache = {"size": 40, "weight": 0.3}
+    whole = hs_model.document(ids, lengths, cache=cache).log_probs()
+    monkeypatch.setattr(hs_model_module, "STREAM_CHUNK_TOKENS", 100)
+    np.testing.assert_allclose(hs_model.log_prob_stream(iter(sentences), cache=cache), whole)
+    monkeypatch.undo()
+    n_tokens = 400_000
+
+    def generated():
+        for start in range(0, n_tokens, 10):
+            offset = start % (len(lee_tokens) - 10)
+            yield lee_tokens[offset : offset + 10]
+
+    tracemalloc.start()
+    try:
+        result = hs_model.log_prob_stream(generated(), cache=cache)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(result) == n_tokens
+    # The result (8 bytes per token) and its parts, plus one chunk: not ~180 bytes per token.
+    assert peak < 24 * n_tokens + 16_000_000, peak

@@ -11,13 +11,14 @@ import spacy_hs
 PACKAGE = Path(spacy_hs.__file__).parent
 # Stages, earliest first: a module may import only from its own stage or earlier ones.
 STAGES = [
-    {"errors", "registry", "util", "orth_table"},
+    {"errors", "registry", "util", "orth_table", "dask_cluster"},
     {"corpus"},
     {"tree", "_tree_search", "heads", "validation", "cache", "document"},
     {"hs_vocab", "hs_gensim", "hs_format", "hs_model"},
     {"training", "evaluation"},
     {"pipeline"},
     {"view"},
+    {"scoring"},
     {"cli", "__init__", "__main__"},
 ]
 
@@ -152,7 +153,7 @@ def test_the_hs_model_is_split_into_rooms_of_at_most_600_lines() -> None:
 
 # Consumers of the next-word heads: they ask a head (log_prob, top_k, log_probabilities) or
 # HSModel's next-word API, and take head names from the model.
-CONSUMERS = ("pipeline", "evaluation", "view", "cli")
+CONSUMERS = ("pipeline", "evaluation", "view", "scoring", "cli")
 HIDDEN_LEVEL = {
     "hidden_from_ids",
     "hidden_from_matrix",

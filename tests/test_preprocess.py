@@ -99,6 +99,7 @@ def test_cli_preprocess(tmp_path: Path, lee_txt: Path) -> None:
         "numbers": "placeholder",
         "urls": "placeholder",
         "stopwords": "drop",
+        "numbers_rule": "digits",
     }
     assert meta["min_sentence_length"] == 2 and read_meta(held)["split"]["role"] == "heldout"
     assert "<punct>" in out.read_text() and " the " not in out.read_text()

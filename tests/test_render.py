@@ -31,7 +31,7 @@ from spacy.tokens import Doc
 import spacy_hs
 from spacy_hs import HSModel
 from spacy_hs.corpus.normalize import TokenNormalizer
-from spacy_hs.errors import ConfigError, ServeError
+from spacy_hs.errors import ConfigError, ServeError, WrongTypeError
 from spacy_hs.view import ViewServer, render, serve
 from spacy_hs.view.surprisal import SCORED, doc_surprisals
 
@@ -66,7 +66,7 @@ def docs(nlp: Language) -> list[Doc]:
 @pytest.fixture(scope="module")
 def injected_model(normalized_token_file: Path, tmp_path_factory: pytest.TempPathFactory):
     """Real gensim training on the Lee text with INJECTED_WORD after every "said", so it is
-    the top prediction there."""
+    among the first predictions there."""
     lines = normalized_token_file.read_text(encoding="utf8").splitlines()
     injected = [line.replace(" said ", f" said {INJECTED_WORD} ") for line in lines]
     path = tmp_path_factory.mktemp("injected") / "lee.tok.txt"
@@ -163,6 +163,22 @@ def test_dom_contract_matches_the_surprisal_values(docs: list[Doc]) -> None:
     )
 
 
+def test_the_page_says_which_word_a_token_was_scored_as(nlp: Language) -> None:
+    """Token._.hs_word where it differs from the token's text ("Police" as "police", "1984"
+    as "<num>"), for the tooltip."""
+    doc = nlp("Police said the fire started in 1984 near the town.")
+    html = render([doc], page=False)
+    (data,) = [json.loads(m) for m in re.findall(r'class="hs-data">(.*?)</script>', html, re.S)]
+    expected = {
+        str(t.i): t._.hs_word
+        for t in doc
+        if t._.hs_logprob is not None and t._.hs_word != t.text
+    }
+    assert data["scored_as"] == expected
+    assert expected.get("6") == "<num>" and expected.get("0", "police") == "police"
+    assert "scored as" in (Path(spacy_hs.__file__).parent / "view/static/view.js").read_text()
+
+
 def test_spans_render_their_tokens_only(docs: list[Doc]) -> None:
     span = docs[0][3:15]
     tokens = tokens_in(render(span))
@@ -187,6 +203,13 @@ def test_options_are_validated(docs: list[Doc]) -> None:
             render(docs[0], options=options)
     with pytest.raises(ConfigError, match="Unknown style"):
         render(docs[0], style="gltr")
+
+
+@pytest.mark.parametrize("value", [b"The man said.", 5, None, "The man said."])
+def test_render_of_what_is_not_a_doc(value: object) -> None:
+    """Not "TypeError: 'int' object is not iterable": the coded error that names the fix."""
+    with pytest.raises(WrongTypeError, match=r"\[E703\] Expected a spaCy Doc or Span, got"):
+        render(value)
 
 
 def test_docs_without_hs_predictor_get_an_error_that_names_the_fix() -> None:
@@ -493,7 +516,10 @@ def test_browser_escaping_holds_without_the_policy(
     nlp = make_nlp(injected_model)
     doc = nlp(f"The minister said {ATTACK} and left.")
     path = tmp_path / "fragment.html"
-    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{render(doc)}</body>", "utf8")
+    # The injected word is among the first few predictions after "said" (13th with the Lee
+    # text as the default normaliser has it): show enough of them.
+    fragment = render(doc, options={"top_k": 50})
+    path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{fragment}</body>", "utf8")
     browser.get(path.as_uri())
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert  # noqa: B018

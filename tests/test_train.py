@@ -99,6 +99,33 @@ def test_train_bad_corpus_meta(lee_path: Path, tmp_path: Path):
         train(corpus, tmp_path / "out", None, FAST)
 
 
+def test_train_refuses_a_huge_corpus_meta_before_training(lee_path: Path, tmp_path: Path):
+    """A corpus meta was copied whole into the model's meta.json: 80 MB gave a model over the
+    loader's 64 MB cap (E061), written with exit 0 over a good previous model."""
+    corpus = tmp_path / "lee.txt"
+    shutil.copy(lee_path, corpus)
+    srsly.write_json(f"{corpus}.meta.json", {"lang": "en", "stats": {"x": "a" * (2 << 20)}})
+    started = []
+    with pytest.raises(ValueError, match=r"E172.*corpus metadata.*more than the 1,048,576"):
+        train(corpus, tmp_path / "out", None, FAST, on_start=started.append)
+    assert not started and not (tmp_path / "out").exists()
+
+
+def test_a_one_line_corpus_fails_before_training(lee_path: Path, tmp_path: Path):
+    """A text8-style corpus (one line) failed with E404 only after gensim had trained."""
+    corpus = tmp_path / "one_line.txt"
+    corpus.write_text(" ".join(lee_path.read_text().split()) + "\n")
+    started = []
+    with pytest.raises(ValueError, match=r"E418.*has 1 line\(s\).*held-out token file"):
+        train(corpus, tmp_path / "out", None, FAST, on_start=started.append)
+    assert not started
+    # with a held-out file, or without the head, it trains
+    held = tmp_path / "held.txt"
+    held.write_text("\n".join(lee_path.read_text().splitlines()[:50]) + "\n")
+    model = train(corpus, tmp_path / "out", None, FAST, heldout_path=held)
+    assert model.trained_head is not None
+
+
 def test_train_overrides_and_save_gensim(lee_path: Path, tmp_path: Path):
     overrides = {**FAST, "word2vec.sg": 1, "word2vec.window": 2, "word2vec.min_count": 5}
     model = train(lee_path, tmp_path, DEFAULT_CFG, overrides, save_gensim=True)

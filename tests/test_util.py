@@ -99,6 +99,21 @@ def test_unwritable_outputs_are_output_errors(tmp_path: Path) -> None:
             file.write("never")
 
 
+def test_clean_up_never_hides_the_error(read_only_dir: Path) -> None:
+    """On a read-only file system even removing a temporary that was never created fails
+    (EROFS): that must not replace the E017 of the write itself."""
+    for target in (read_only_dir / "out.txt", read_only_dir / "old.txt"):
+        with pytest.raises(OutputError, match=r"\[E017\] Cannot write .*Read-only file system"):
+            with atomic_file(target) as file:
+                file.write("new")
+        with pytest.raises(OutputError, match=r"\[E017\]"):
+            with staging_dir(read_only_dir / "model") as directory:
+                (directory / "x").write_text("x")
+    with pytest.raises(OutputError, match=r"\[E017\] Cannot write .*Read-only file system"):
+        check_output_location(read_only_dir / "new" / "out.txt")
+    assert (read_only_dir / "old.txt").read_text() == "an earlier output\n"
+
+
 def test_is_positive_int() -> None:
     assert is_positive_int(1) and is_positive_int(10**12)
     assert not any(is_positive_int(v) for v in (0, -1, True, 1.0, "1", None))

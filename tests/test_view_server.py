@@ -193,7 +193,8 @@ def test_stop_does_not_wait_for_stalled_clients() -> None:
 
 
 def test_settings_are_validated() -> None:
-    for bad in (0, -1, float("nan"), "10", True):
+    # Far-off timeouts overflowed on every request (OverflowError printed per connection).
+    for bad in (0, -1, float("nan"), "10", True, float("inf"), 1e10, 86_401):
         with pytest.raises(ServeError, match=r"\[E724\]"):
             ViewServer(PAGE, port=0, timeout=bad)
     for bad in (0, 10**6, 2.5, None):
@@ -216,3 +217,9 @@ def test_a_client_that_leaves_early_prints_no_traceback(capfd) -> None:
         wait_until(lambda: threading.active_count() <= before + 1, "handler threads to end")
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_a_page_with_a_lone_surrogate_is_served() -> None:
+    """Text Python decoded with surrogateescape: served with U+FFFD, not UnicodeEncodeError."""
+    with ViewServer("<p>caf\udce9</p>", port=0) as server:
+        assert get(server, "localhost") == (200, "<p>caf\ufffd</p>".encode())

@@ -1,7 +1,17 @@
 """The `spacy-hs` command line. Each command lives in its own module and only calls library code."""
 
 # Commands register themselves on `app` when their module is imported.
-from . import assemble, corpus, evaluate, package, predict, preprocess, render, train  # noqa: F401
+from . import (  # noqa: F401
+    assemble,
+    corpus,
+    evaluate,
+    package,
+    predict,
+    preprocess,
+    render,
+    score,
+    train,
+)
 from ._util import app
 
 

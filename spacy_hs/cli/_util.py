@@ -6,13 +6,14 @@ import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from wasabi import msg
 
-from ..errors import ConfigError, Errors, SpacyHSError
+from ..errors import EXIT_INTERRUPTED, ConfigError, Errors, SpacyHSError
 
 COMMAND = "spacy-hs"
 
@@ -73,6 +74,18 @@ class Command(_HelpLayout, TyperCommand):
 
 
 class _Group(_HelpLayout, TyperGroup):
+    """A Ctrl-C while the arguments are read (typer then loads pydantic, for a second) or while
+    the command runs is one line and exit code 130; typer would exit with 130 and say nothing.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _interrupt_is_one_line():
+            return super().invoke(ctx)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """Each command with the whole first paragraph of its help, wrapped (click cuts it
         at the terminal width with "...")."""
@@ -84,6 +97,14 @@ class _Group(_HelpLayout, TyperGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+@contextmanager
+def _interrupt_is_one_line() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        msg.fail("Interrupted.", exits=EXIT_INTERRUPTED)
 
 
 class _App(typer.Typer):
@@ -163,6 +184,51 @@ def in_range(
         return value
 
     return check
+
+
+class EngineName(str, Enum):
+    """Where a command's work runs: this machine, or a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
+
+
+# The Dask options every command with an engine has.
+DashboardOpt = Annotated[
+    bool, Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787.")
+]
+SchedulerTimeoutOpt = Annotated[
+    float | None,
+    Opt(
+        "--scheduler-timeout",
+        help="Dask: seconds to wait for --scheduler and a worker (default 10).",
+        show_default=False,
+    ),
+]
+
+
+def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
+    """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
+    None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
+    any is given with ``--engine local``."""
+    given = {name: value for name, value in given.items() if value not in (None, "", False)}
+    if engine == EngineName.local and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(Errors.E807.format(options=flags))
+    return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
+
+
+def cache_choice(value: str | None) -> str | None:
+    """A typer callback for ``--cache``: off or auto (E191 for anything else)."""
+    if value is not None and value not in ("off", "auto"):
+        fail(ConfigError(Errors.E191.format(option="--cache", value=value)))
+    return value
+
+
+CACHE_HELP = (
+    "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
+    "without one) or off."
+)
 
 
 def _print_version(value: bool) -> None:

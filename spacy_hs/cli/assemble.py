@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..pipeline import DEFAULT_HEAD, DEFAULT_TOP_K
-from ._util import Arg, Opt, app, in_range
+from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
 
 
 @app.command("assemble")
@@ -46,6 +46,10 @@ def assemble_cli(
             help="Context words per prediction. Default: the head's.",
         ),
     ] = None,
+    cache: Annotated[
+        str,
+        Opt("--cache", callback=cache_choice, help=CACHE_HELP),
+    ] = "auto",
 ) -> None:
     """Build a spaCy pipeline: blank LANG + sentencizer + hs_predictor, with vectors.
 
@@ -53,7 +57,15 @@ def assemble_cli(
     """
     from ..pipeline.package import assemble  # spaCy loads lazily: --help stays fast
 
-    nlp = assemble(model_dir, pipeline_dir, lang, top_k=top_k, head=head, context_size=context_size)
+    nlp = assemble(
+        model_dir,
+        pipeline_dir,
+        lang,
+        top_k=top_k,
+        head=head,
+        context_size=context_size,
+        cache=cache,
+    )
     vectors = nlp.vocab.vectors
     msg.good(f"Wrote pipeline to {pipeline_dir}")
     msg.text(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, in_range
+from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
 
 
 @app.command("predict")
@@ -34,12 +34,16 @@ def predict_cli(
             "the pipeline's (auto: the trained head if there is one, else cbow).",
         ),
     ] = None,
+    cache: Annotated[
+        str | None,
+        Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
+    ] = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""
     # spaCy loads lazily: --help stays fast
     from ..pipeline.package import load_predictor_pipeline, predict_next
 
-    nlp, component = load_predictor_pipeline(model_or_pipeline, top_k=top_k, head=head)
+    nlp, component = load_predictor_pipeline(model_or_pipeline, top_k=top_k, head=head, cache=cache)
     prediction = predict_next(nlp, component, text)
     if not prediction.next_words:
         msg.warn(

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from wasabi import msg
 
-from ._util import Arg, Opt, app, in_range, library_warnings
+from ._util import (
+    Arg,
+    DashboardOpt,
+    EngineName,
+    Opt,
+    SchedulerTimeoutOpt,
+    app,
+    dask_options,
+    fail,
+    in_range,
+    library_warnings,
+)
+
+# The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
+MAX_SEED = 2**63 - 1
+
+
+def _process_count(option: str) -> Callable[[Any], Any]:
+    """A typer callback: at least 1 (E190), at most ``util.max_workers`` (E114), checked
+    before any work."""
+    at_least_one = in_range(option, 1)
+
+    def check(value: Any) -> Any:
+        from ..dask_cluster import check_worker_processes
+        from ..errors import SpacyHSError
+
+        at_least_one(value)
+        if value is not None:
+            try:
+                check_worker_processes(option, value)
+            except SpacyHSError as err:
+                fail(err)
+        return value
+
+    return check
 
 
 class Action(str, Enum):
@@ -17,14 +52,14 @@ class Action(str, Enum):
     placeholder = "placeholder"
 
 
+class NumbersRule(str, Enum):
+    digits = "digits"
+    like_num = "like_num"
+
+
 class StopwordAction(str, Enum):
     keep = "keep"
     drop = "drop"
-
-
-class EngineName(str, Enum):
-    local = "local"
-    dask = "dask"
 
 
 @app.command("preprocess")
@@ -62,8 +97,17 @@ def preprocess_cli(
     ] = Action.drop,
     numbers: Annotated[
         Action,
-        Opt(help="Number-like tokens (spaCy's like_num): keep, drop, or write <num> instead."),
+        Opt(help="Numbers (see --numbers-rule): keep, drop, or write <num> instead."),
     ] = Action.placeholder,
+    numbers_rule: Annotated[
+        NumbersRule,
+        Opt(
+            "--numbers-rule",
+            help="Which tokens are numbers: digits (written with digits and no letter: 1984, "
+            "3.5, 1,000; 'first' and 'two' stay words) or like_num (spaCy's like_num: number "
+            "words too, the earlier rule).",
+        ),
+    ] = NumbersRule.digits,
     urls: Annotated[
         Action,
         Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead."),
@@ -102,7 +146,7 @@ def preprocess_cli(
         Opt(
             "--n-process",
             "-n",
-            callback=in_range("--n-process", 1),
+            callback=_process_count("--n-process"),
             help="Processes for tokenizing. More than 1 pays off on large corpora only: each "
             "worker starts its own Python and spaCy.",
         ),
@@ -134,7 +178,12 @@ def preprocess_cli(
         ),
     ] = 0.05,
     heldout_seed: Annotated[
-        int, Opt("--heldout-seed", help="Seed of the held-out hash: another seed, another split.")
+        int,
+        Opt(
+            "--heldout-seed",
+            callback=in_range("--heldout-seed", 0, MAX_SEED),
+            help="Seed of the held-out hash: another seed, another split.",
+        ),
     ] = 0,
     max_length: Annotated[
         int | None,
@@ -164,7 +213,7 @@ def preprocess_cli(
         Opt(
             "--workers",
             "-w",
-            callback=in_range("--workers", 1),
+            callback=_process_count("--workers"),
             help="Dask: worker processes of the local cluster, one thread each. Default: one "
             "per CPU core.",
             show_default=False,
@@ -189,18 +238,8 @@ def preprocess_cli(
             show_default=False,
         ),
     ] = None,
-    dashboard: Annotated[
-        bool,
-        Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787."),
-    ] = False,
-    scheduler_timeout: Annotated[
-        float | None,
-        Opt(
-            "--scheduler-timeout",
-            help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-            show_default=False,
-        ),
-    ] = None,
+    dashboard: DashboardOpt = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
 ) -> None:
     """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
 
@@ -214,7 +253,7 @@ def preprocess_cli(
     """
     from ..corpus.normalize import NormalizerSettings
     from ..corpus.preprocess import preprocess
-    from ..errors import ConfigError, Errors
+    from ..errors import EXIT_INTERRUPTED
 
     settings = NormalizerSettings(
         lowercase=lowercase,
@@ -222,25 +261,22 @@ def preprocess_cli(
         numbers=numbers.value,
         urls=urls.value,
         stopwords=stopwords.value,
+        numbers_rule=numbers_rule.value,
     )
-    dask_options = {
-        "workers": workers,
-        "scheduler": scheduler or None,  # project.yml passes "" for none
-        "chunk_mb": chunk_mb,
-        "dashboard": dashboard or None,
-        "timeout": scheduler_timeout,
-    }
-    dask_options = {name: value for name, value in dask_options.items() if value is not None}
-    if engine == EngineName.local and dask_options:
-        flags = {"timeout": "scheduler_timeout"}
-        given = ", ".join("--" + flags.get(name, name).replace("_", "-") for name in dask_options)
-        raise ConfigError(Errors.E807.format(options=given))
+    engine_options = dask_options(
+        engine,
+        workers=workers,
+        scheduler=scheduler,
+        chunk_mb=chunk_mb,
+        dashboard=dashboard,
+        scheduler_timeout=scheduler_timeout,
+    )
     with library_warnings():
         runner = None
         if engine == EngineName.dask:
             from ..corpus.dask_engine import DaskEngine
 
-            runner = DaskEngine(**dask_options)
+            runner = DaskEngine(**engine_options)
         try:
             result = preprocess(
                 inputs,
@@ -260,7 +296,7 @@ def preprocess_cli(
                 engine=runner,
             )
         except KeyboardInterrupt:
-            msg.fail(f"Interrupted: {output} was not written.", exits=130)
+            msg.fail(f"Interrupted: {output} was not written.", exits=EXIT_INTERRUPTED)
     stats = result.meta["stats"]
     rate = sum(_tokens(m) for m in (result.meta, result.heldout_meta)) / max(stats["seconds"], 1e-9)
     msg.good(f"Wrote {output} in {stats['seconds']:.1f} s ({rate:,.0f} tokens/s written)")

@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app, in_range
+from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
 
 
 @app.command("render")
@@ -70,6 +70,10 @@ def render_cli(
             help="With --pretokenized: lines grouped per document.",
         ),
     ] = 1,
+    cache: Annotated[
+        str | None,
+        Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
+    ] = None,
 ) -> None:
     """Write the surprisal view of a text: an HTML page of its words, each coloured.
 
@@ -78,7 +82,13 @@ def render_cli(
     The page needs no server and makes no request."""
     from ..pipeline.package import load_predictor_pipeline  # spaCy loads lazily: --help stays fast
     from ..view import render
-    from ..view.documents import read_lines, texts_to_docs, token_lines_to_docs, write_page
+    from ..view.documents import (
+        check_page_output,
+        read_lines,
+        texts_to_docs,
+        token_lines_to_docs,
+        write_page,
+    )
 
     if input_path is not None and text is not None:
         raise ConfigError(Errors.E730)
@@ -86,12 +96,14 @@ def render_cli(
         raise ConfigError(Errors.E731)
     if sentences_per_doc != 1 and not pretokenized:
         raise ConfigError(Errors.E739)
+    inputs = [pipeline] + ([input_path] if input_path is not None else [])
+    check_page_output(output, inputs)  # before any work: never over a model's files
     if text is not None:
         lines = [text]
     else:
         limit = None if max_docs is None else max_docs * (sentences_per_doc if pretokenized else 1)
         lines = read_lines(input_path, max_lines=limit)
-    nlp, _ = load_predictor_pipeline(pipeline)
+    nlp, _ = load_predictor_pipeline(pipeline, cache=cache)
     if pretokenized:
         docs = token_lines_to_docs(nlp, lines, sentences_per_doc=sentences_per_doc)
     else:
@@ -99,7 +111,7 @@ def render_cli(
     docs = docs[:max_docs] if max_docs is not None else docs
     html = render(docs, style=style, page=True, jupyter=False, options={"top_k": top_k})
     assert html is not None
-    write_page(output, html, inputs=[input_path] if input_path is not None else [])
+    write_page(output, html, inputs=inputs)
     n_tokens = sum(len(doc) for doc in docs)
     size = len(html.encode("utf8"))
     msg.good(f"Wrote {output}: {len(docs)} document(s), {n_tokens:,} tokens, {size:,} bytes")

@@ -38,31 +38,34 @@ engine runs.
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError, Errors, InputError
-from ..util import atomic_outputs, available_cores
+from ..dask_cluster import (
+    MAX_CHUNK_MB,
+    DaskCluster,
+    check_positive_number,
+    completed,
+    dask_setup,
+    import_distributed,
+)
+from ..errors import Errors, InputError
+from ..util import atomic_outputs
 from .engine import CorpusStats, PreprocessJob, SplitStats, open_output, write_units
 from .inputs import COMPRESSED, WorkUnit
 from .processor import BatchProcessor, ProcessorConfig
 
 DEFAULT_CHUNK_MB = 32.0
 MB = 1_000_000
-# Where the embedded cluster's dashboard listens when asked for (never on other interfaces).
-DASHBOARD_ADDRESS = "127.0.0.1:8787"
 # Seconds a run waits for workers when the cluster has none left (at least ``timeout``).
 LOST_WORKERS_TIMEOUT = 60.0
 
@@ -91,22 +94,18 @@ class DaskEngine:
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.workers is not None and (
-            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
-        ):
-            raise InputError(
-                Errors.E110.format(name="workers", expected="an integer >= 1", value=self.workers)
-            )
-        for name in ("chunk_mb", "timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InputError(
-                    Errors.E110.format(name=name, expected="a number > 0", value=value)
-                )
+        self._cluster = DaskCluster(  # checks workers and timeout
+            workers=self.workers,
+            scheduler=self.scheduler,
+            dashboard=self.dashboard,
+            timeout=self.timeout,
+            preload=__name__,
+        )
+        check_positive_number("chunk_mb", self.chunk_mb, MAX_CHUNK_MB)
 
     def run(self, job: PreprocessJob) -> CorpusStats:
         """Tokenize ``job.files`` on the cluster into ``job.outputs`` (see the module doc)."""
-        distributed, dask_config = _import_distributed()
+        distributed, _ = import_distributed()
         units = split_units(job.files, max(1, round(self.chunk_mb * MB)))
         shard_dir = job.targets[0].absolute().parent / (
             f".{job.targets[0].name}.{os.getpid()}-{secrets.token_hex(4)}.shards"
@@ -125,87 +124,13 @@ class DaskEngine:
         ]
         bar = _units_bar(job.progress, len(units))
         try:
-            with self._client(distributed, dask_config, len(units), job.progress) as client:
+            with self._cluster.client(len(units), job.progress) as client:
                 # Workers may be away for a while (restarting, or in a batch queue): not forever.
                 patience = max(self.timeout, LOST_WORKERS_TIMEOUT)
                 return _run_tasks(distributed, client, units, tasks, job.outputs, bar, patience)
         finally:
             bar.close()
             _remove_dir(shard_dir)
-
-    def _client(self, distributed: Any, dask_config: Any, n_units: int, verbose: bool) -> Any:
-        if self.scheduler:
-            return self._existing_cluster(distributed, verbose)
-        return self._local_cluster(distributed, dask_config, n_units, verbose)
-
-    @contextmanager
-    def _local_cluster(
-        self, distributed: Any, dask_config: Any, n_units: int, verbose: bool
-    ) -> Iterator[Any]:
-        n_workers = min(self.workers or available_cores(), n_units)
-        with dask_config.set(_worker_config(self.dashboard)):
-            cluster = self._start_local_cluster(distributed, n_workers)
-        with cluster, distributed.Client(cluster, set_as_default=False) as client:
-            if verbose:
-                _say(f"Dask: a local cluster of {n_workers} worker process(es)")
-                if self.dashboard:
-                    _say(f"Dashboard: {cluster.dashboard_link}")
-            yield client
-
-    def _start_local_cluster(self, distributed: Any, n_workers: int) -> Any:
-        return distributed.LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            scheduler_port=0,
-            dashboard_address=DASHBOARD_ADDRESS if self.dashboard else None,
-            # Without a dashboard the scheduler still serves health checks over HTTP, by default
-            # on port 8787: keep that free for a dashboard, take any free port.
-            scheduler_kwargs=None if self.dashboard else {"dashboard_address": "127.0.0.1:0"},
-            worker_dashboard_address=None,
-            # No memory limit, as in the local engine: a worker paused or restarted near a limit
-            # (the vocabulary grows with the corpus) would stall or repeat the run.
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-            preload=[__name__],  # dask_setup: Ctrl-C is the client's to handle
-        )
-
-    @contextmanager
-    def _existing_cluster(self, distributed: Any, verbose: bool) -> Iterator[Any]:
-        address = self.scheduler
-        try:
-            client = distributed.Client(address, timeout=self.timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as err:
-            reason = f"{type(err).__name__}: {err}".rstrip(".")
-            raise InputError(
-                Errors.E801.format(address=address, timeout=self.timeout, reason=reason)
-            ) from None
-        with client:  # closes the connection only: the cluster stays up
-            try:
-                client.wait_for_workers(1, timeout=self.timeout)
-            except (OSError, TimeoutError):
-                raise InputError(
-                    Errors.E806.format(address=address, timeout=self.timeout)
-                ) from None
-            if verbose:
-                n_workers = len(client.nthreads())
-                _say(f"Dask: {n_workers} worker(s) of the scheduler at {address}")
-            yield client
-
-
-def _worker_config(dashboard: bool) -> dict[str, Any]:
-    """Dask settings for the workers of the local cluster: those that cost the tokenizer speed
-    and buy nothing here are off, so that its workers run as fast as the local engine."""
-    return {
-        # The statistical profiler samples every worker thread each 10 ms, for a profile that
-        # only the dashboard shows.
-        "distributed.worker.profile.enabled": dashboard,
-        # Dask's 64 KiB trim threshold makes glibc hand freed memory back at once, and fault it
-        # in again (7-30 times the page faults of the local engine, which keeps the default).
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    }
-
 
 def split_units(files: Sequence[Path], chunk_bytes: int) -> list[WorkUnit]:
     """Cut ``files`` into units of about ``chunk_bytes`` bytes, in input order.
@@ -275,7 +200,7 @@ def _run_tasks(
     handles = []
     try:
         handles.extend(open(path, "wb") for path in outputs)
-        for future in _completed(distributed, client, futures, patience):
+        for future in completed(distributed, client, futures, patience):
             i = index_of[future.key]
             if future.status != "finished":
                 raise _task_error(distributed, future, units[i])
@@ -305,33 +230,6 @@ def _run_tasks(
         for handle in handles:
             handle.close()
     return total
-
-
-def _completed(distributed: Any, client: Any, futures: list, patience: float) -> Iterator[Any]:
-    """The futures as they complete. Tasks wait for workers forever, so stop with an error when
-    the cluster has had no worker for ``patience`` seconds."""
-    pending = distributed.as_completed(futures, loop=client.loop)
-    checked = time.monotonic()
-    lost_since = None
-    while not pending.is_empty():
-        if pending.has_ready():
-            yield next(pending)
-            continue
-        time.sleep(0.02)
-        now = time.monotonic()
-        if now - checked < 1.0:
-            continue
-        checked = now
-        if client.nthreads():
-            lost_since = None
-        elif lost_since is None:
-            lost_since = now
-        elif now - lost_since > patience:
-            raise InputError(
-                Errors.E808.format(
-                    seconds=patience, count=pending.count(), address=client.scheduler.address
-                )
-            )
 
 
 def _task_error(distributed: Any, future: Any, unit: WorkUnit) -> InputError:
@@ -364,16 +262,6 @@ def _remove_dir(path: Path) -> None:
         time.sleep(0.05)
 
 
-def _import_distributed() -> tuple[Any, Any]:
-    """The modules ``distributed`` and ``dask.config``."""
-    try:
-        import dask.config
-        import distributed
-    except ImportError as err:
-        raise ConfigError(Errors.E800.format(reason=err)) from None
-    return distributed, dask.config
-
-
 def _units_bar(enabled: bool, total: int) -> Any:
     from tqdm import tqdm  # a spaCy dependency
 
@@ -386,12 +274,6 @@ def _units_bar(enabled: bool, total: int) -> Any:
         mininterval=0.5,
         leave=False,
     )
-
-
-def _say(text: str) -> None:
-    from wasabi import msg
-
-    msg.info(text)
 
 
 # The workers ---------------------------------------------------------------------------------
@@ -412,17 +294,9 @@ class _UnitTask:
 # ones (per thread: a processor keeps caches that are not thread-safe).
 _cache = threading.local()
 processors_built = 0  # pipelines this process has loaded (one per worker thread and config)
-
-
-def dask_setup(worker: Any) -> None:
-    """Run in each worker process of the embedded cluster as it starts (a Dask preload).
-
-    A Ctrl-C in the terminal reaches every process of the foreground group: the workers ignore
-    it, and the client shuts the cluster down in order. Importing this module also loads spaCy
-    before the first task arrives.
-    """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+# The embedded cluster's workers preload this module: spaCy is loaded before the first task
+# arrives, and dask_setup leaves Ctrl-C to the client.
+__all__ = ["DaskEngine", "dask_setup", "split_units"]
 
 
 def _processor(config: ProcessorConfig) -> BatchProcessor:

@@ -57,6 +57,34 @@ class WorkUnit:
         return f"{self.path} (bytes {self.start:,}-{end})"
 
 
+# Archives and compressed formats spacy-hs does not read (.gz and .bz2 it decompresses), by
+# their signatures (at an offset, the file's first bytes): no text file starts so.
+_ARCHIVES = [
+    (0, b"PK\x03\x04", "a zip archive", "unzip {path}"),
+    (0, b"PK\x05\x06", "a zip archive", "unzip {path}"),
+    (0, b"7z\xbc\xaf\x27\x1c", "a 7z archive", "7z x {path}"),
+    (0, b"Rar!\x1a\x07", "a RAR archive", "unrar x {path}"),
+    (0, b"\xfd7zXZ\x00", "xz-compressed data", "unxz -k {path}"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd-compressed data", "unzstd {path}"),
+    (257, b"ustar", "a tar archive", "tar -xf {path}"),
+]
+
+
+def archive_kind(path: PathLike) -> tuple[str, str] | None:
+    """(what it is, the command that extracts it) if the file at ``path`` is an archive or
+    compressed data of a format spacy-hs does not read (zip, tar, 7z, RAR, xz, zstd), from its
+    first bytes; else None. Such a file read as text turns its headers into words."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(512)
+    except OSError:
+        return None  # reported when the file is read
+    for offset, magic, kind, command in _ARCHIVES:
+        if head[offset : offset + len(magic)] == magic:
+            return kind, command.format(path=path)
+    return None
+
+
 def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
     """The files to read, in order: files as given, directories walked recursively and sorted.
 
@@ -71,6 +99,9 @@ def collect_input_files(inputs: Sequence[PathLike]) -> list[Path]:
         if kind is not None:  # opening a FIFO would wait for a writer
             raise InputError(Errors.E113.format(path=path, kind=kind))
         if not path.is_dir():
+            archive = archive_kind(path)  # read as text whatever its name: not an archive
+            if archive is not None:
+                raise InputError(Errors.E115.format(path=path, kind=archive[0], command=archive[1]))
             files.append(path)
             continue
         found, skipped = [], []

@@ -39,6 +39,9 @@ LINE_END = "\n"  # after the last token of a line
 META_SUFFIX = ".meta.json"
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst", ".lzma")
 READ_CHUNK = 1 << 20
+# `preprocess` writes a few KB of meta; train copies it into the model's meta.json, which
+# loading caps at 64 MB (validation.META_MAX_BYTES): a larger one is refused before reading.
+META_MAX_BYTES = 1 << 20
 PathLike = str | os.PathLike
 
 
@@ -186,7 +189,8 @@ def meta_path(token_file: PathLike) -> Path:
 def read_meta(token_file: PathLike) -> dict[str, Any] | None:
     """The meta dict written beside ``token_file``, or None for a token file made elsewhere.
 
-    Raises InputError if the meta file exists but is not a JSON object.
+    Raises InputError if the meta file exists but is not a JSON object, or is larger than
+    ``META_MAX_BYTES`` (its size is checked before it is read).
     """
     path = meta_path(token_file)
     if not path.exists():
@@ -196,8 +200,18 @@ def read_meta(token_file: PathLike) -> dict[str, Any] | None:
         reason = f"it is {kind or 'a directory'}, not a regular file"
         raise InputError(Errors.E165.format(path=path, reason=reason))
     try:
-        meta = srsly.read_json(path)
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            data = file.read(META_MAX_BYTES + 1) if size <= META_MAX_BYTES else b""
+        if max(size, len(data)) > META_MAX_BYTES:
+            raise InputError(
+                Errors.E172.format(path=path, size=max(size, len(data)), limit=META_MAX_BYTES)
+            )
+        meta = srsly.json_loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, OSError) as err:
+        if isinstance(err, InputError):
+            raise
+
         raise InputError(Errors.E165.format(path=path, reason=describe(err))) from None
     if not isinstance(meta, dict):
         raise InputError(Errors.E165.format(path=path, reason="it is not a JSON object"))

@@ -14,6 +14,7 @@ from .common import finite
 if TYPE_CHECKING:
     from ..document import Documents
 
+QUERY_ROWS = 4096  # top-k queries answered at once by ``Score.add_at``
 TOP_K = 10  # hit@TOP_K
 
 
@@ -46,8 +47,13 @@ class Score:
         and their ``log_probs`` (``stream.log_probs()``); positions it cannot score (NaN) are
         left out."""
         positions = positions[~np.isnan(log_probs[positions])]
-        top_ids, _ = stream.top_k_at(positions, TOP_K)
-        self.add(top_ids, log_probs[positions], stream.word_ids[positions])
+        # A bounded number of queries at a time: a chunk of the held-out file is whole
+        # sentences, and one long line (a text8-style file) would hold a cache window and a
+        # top-k row per position at once.
+        for start in range(0, len(positions), QUERY_ROWS):
+            rows = positions[start : start + QUERY_ROWS]
+            top_ids, _ = stream.top_k_at(rows, TOP_K)
+            self.add(top_ids, log_probs[rows], stream.word_ids[rows])
 
     def __add__(self, other: Score) -> Score:
         return Score(

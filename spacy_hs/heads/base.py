@@ -24,7 +24,7 @@ stays bounded whatever the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -198,28 +198,23 @@ class TreeHead:
         k = min(int(k), self.n_words)
         ids = np.full((len(context_ids), k), -1, dtype=np.int32)
         log_probs = np.full((len(context_ids), k), np.nan)
-        for start in range(0, len(context_ids), BLOCK):
-            block = context_ids[start : start + BLOCK]
-            hidden, has_context = self.hidden(block)
-            rows = np.flatnonzero(has_context)
-            if not len(rows):
-                continue
+        for rows, hidden, node_term in self._blocks(context_ids, BLOCK):
             found, scores, _ = _tree_search.top_k(
-                np.ascontiguousarray(hidden[rows]),
-                self.output_weights,
-                self.tree.children,
-                self.tree.root,
-                k,
-                **self._node_term(block[rows]),
+                hidden, self.output_weights, self.tree.children, self.tree.root, k, **node_term
             )
-            ids[start + rows], log_probs[start + rows] = found, scores
+            ids[rows], log_probs[rows] = found, scores
         return ids, log_probs
 
     def top_k_mixed(
-        self, context_ids: np.ndarray, k: int, windows: Sequence[np.ndarray], weight: float
+        self,
+        context_ids: np.ndarray,
+        k: int,
+        windows: Sequence[np.ndarray],
+        weight: float | np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The exact top-k of the document cache's mixture, (1 - weight) * P(w | context b) +
-        weight * C_b(w), C_b the unigram distribution of the word ids ``windows[b]``
+        """The exact top-k of the document cache's mixture, (1 - λ_b) * P(w | context b) +
+        λ_b * C_b(w), C_b the unigram distribution of the word ids ``windows[b]``, λ_b
+        ``weight`` (one for every row, or one per row)
         (``spacy_hs.cache``): one best-first search per row (``_tree_search.top_k_mixed``).
         Returns ids int32 (B, k) and log-probabilities float64 (B, k); -1 and NaN for rows
         without a context."""
@@ -242,7 +237,7 @@ class TreeHead:
             k,
             np.concatenate(flat).astype(np.int32) if flat else np.zeros(0, np.int32),
             np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-            float(weight),
+            np.ascontiguousarray(np.broadcast_to(weight, len(context_ids))[rows], np.float64),
             tree.path_offsets,
             tree.path_nodes,
             **self._node_term(context_ids[rows]),
@@ -258,21 +253,24 @@ class TreeHead:
         context_ids = _matrix(context_ids)
         out = np.full((len(context_ids), self.n_words), np.nan)
         block_rows = max(1, min(BLOCK, (1 << 24) // max(self.n_words, 1)))  # ~128 MB of dots
+        for rows, hidden, node_term in self._blocks(context_ids, block_rows):
+            dots = np.ascontiguousarray(hidden @ self.output_weights.T, dtype=np.float32)
+            out[rows] = _tree_search.word_log_probs(
+                dots, self.tree.children, self.tree.root, self.n_words, **node_term
+            )
+        return out
+
+    def _blocks(
+        self, context_ids: np.ndarray, block_rows: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """Per block of ``block_rows`` contexts: the rows (into ``context_ids``) that have a
+        context, their hidden vectors (C-contiguous) and their node term (``_node_term``)."""
         for start in range(0, len(context_ids), block_rows):
             block = context_ids[start : start + block_rows]
             hidden, has_context = self.hidden(block)
             rows = np.flatnonzero(has_context)
-            if not len(rows):
-                continue
-            dots = np.ascontiguousarray(hidden[rows] @ self.output_weights.T, dtype=np.float32)
-            out[start + rows] = _tree_search.word_log_probs(
-                dots,
-                self.tree.children,
-                self.tree.root,
-                self.n_words,
-                **self._node_term(block[rows]),
-            )
-        return out
+            if len(rows):
+                yield start + rows, np.ascontiguousarray(hidden[rows]), self._node_term(block[rows])
 
     def has_context(self, context_ids: np.ndarray) -> np.ndarray:
         """bool (B,): which rows the head can score."""

@@ -36,6 +36,7 @@ from .. import _tree_search, registry
 from ..errors import ConfigError, Errors, ModelFileError
 from ..tree import HuffmanTree
 from ..util import is_positive_int
+from ..validation import CONTEXT_SIZE_RULE, is_context_size
 from .base import BLOCK, TreeHead, build_model, recent_first
 from .output import TreeOutput
 
@@ -59,14 +60,15 @@ CONTEXT_PARAMS = ARRAY_NAMES[:-1]
 
 
 @registry.architectures(CONTEXT_ARCHITECTURE)
-def LogBilinearContext(
-    context_size: int, width: int, diagonal: bool = True
-) -> Model[Ints2d, Floats2d]:
+def LogBilinearContext(context_size: int, width: int, diagonal: bool) -> Model[Ints2d, Floats2d]:
     """The log-bilinear hidden vectors (B, width + 1) of a context matrix (B, K') of word ids,
     oldest first, negative entries padding (the module docstring). Dims: nV (the vocabulary,
     set when bound to an HS model), nE = width, nO = width + 1."""
-    if not is_positive_int(context_size) or not is_positive_int(width):
-        raise ValueError(f"context_size {context_size!r} and width {width!r} must be positive")
+    if not is_context_size(context_size) or not is_positive_int(width):
+        raise ValueError(
+            f"context_size {context_size!r} must be {CONTEXT_SIZE_RULE} and width {width!r} "
+            "positive"
+        )
     return Model(
         "log_bilinear_context",
         lbl_forward,
@@ -198,8 +200,8 @@ class DirectionalHead(TreeHead):
         arrays: dict[str, np.ndarray],
         tree: HuffmanTree,
         *,
-        diagonal: bool = True,
-        fine_tune_vectors: bool = True,
+        diagonal: bool,
+        fine_tune_vectors: bool,
         history: dict[str, Any] | None = None,
     ):
         width = arrays["input_vectors"].shape[1]
@@ -233,14 +235,14 @@ class DirectionalHead(TreeHead):
 
     @classmethod
     def from_hs_model(
-        cls, hs_model: HSModel, *, context_size: int = 5, diagonal: bool = True, **options: Any
+        cls, hs_model: HSModel, *, context_size: int, diagonal: bool, **options: Any
     ) -> DirectionalHead:
         """A new, untrained head: input vectors copied from ``hs_model.vectors``, output weights
         from gensim's ``syn1`` with zero node biases, C the mean of the context vectors."""
-        if not is_positive_int(context_size):
+        if not is_context_size(context_size):
             raise ConfigError(
                 Errors.E403.format(
-                    option="context_size", value=context_size, expected="a positive integer"
+                    option="context_size", value=context_size, expected=CONTEXT_SIZE_RULE
                 )
             )
         return cls(

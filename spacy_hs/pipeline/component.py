@@ -5,9 +5,7 @@ tokens to model word ids (``lexemes.WordIds``), hands each batch of docs to the 
 ``Documents`` (``spacy_hs.document``: sentences, docs, dropped tokens, the cache per Doc), and
 writes what the core answers into ``doc.user_data``. The attributes and their getters are in
 ``spacy_hs.pipeline.extensions``; the model's vectors are copied into ``nlp.vocab.vectors``.
-
-No ``from __future__ import annotations`` here: spaCy validates the factory's settings against
-its annotations at run time.
+No ``from __future__ import annotations``: spaCy validates the factory's settings by them.
 """
 
 import logging
@@ -27,11 +25,11 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from ..document import Documents
-from ..errors import Errors, PipelineError, Warnings, WrongTypeError
+from ..errors import Errors, PipelineError, SpacyHSError, Warnings, WrongTypeError
 from ..hs_model import Head, HSModel
 from ..util import recover_dir
 from . import DEFAULT_HEAD, DEFAULT_TOP_K
-from .extensions import ASSIGNS, DATA_KEY, register_component, register_extensions
+from .extensions import ASSIGNS, DATA_KEY, register_component, register_extensions, stamp
 from .lexemes import DROPPED, WordIds
 from .settings import SETTINGS, check_settings, resolve
 
@@ -51,7 +49,8 @@ def make_hs_predictor(
     unknown_word: str | None,
     cache: Any,
 ) -> "HSPredictor":
-    """Build the ``hs_predictor`` component (the settings: ``spacy_hs.pipeline.settings``)."""
+    """Build ``hs_predictor`` (settings: ``pipeline.settings``). ``Doc._.hs_unknown`` counts the
+    OOV tokens a model without ``<unk>`` leaves out of the perplexity (as KenLM reports them)."""
     conflicts = register_extensions()
     if conflicts:
         raise PipelineError(Errors.E306.format(names=", ".join(conflicts)))
@@ -88,8 +87,7 @@ class HSPredictor(Pipe):
         self.set_vectors, self.unknown_word, self.cache = set_vectors, unknown_word, cache
         self.model: HSModel | None = None
         self.instance_id = ""
-        # Per Doc: its Documents, for the values computed on first access; dropped with the Doc.
-        self._streams: weakref.WeakKeyDictionary[Doc, Documents] = weakref.WeakKeyDictionary()
+        self._streams: weakref.WeakKeyDictionary[Doc, tuple] = weakref.WeakKeyDictionary()
         if model is not None:
             self.set_model(model)
 
@@ -142,7 +140,7 @@ class HSPredictor(Pipe):
                     self.annotate(docs)
                 else:
                     for doc in docs:
-                        doc.user_data[DATA_KEY] = {"component": self.instance_id}
+                        doc.user_data[DATA_KEY] = stamp(self.instance_id, doc)
             except Exception as err:
                 error_handler(self.name, self, docs, err)
             yield from docs
@@ -166,6 +164,11 @@ class HSPredictor(Pipe):
         self._require_model()
         return self._word_ids.normal_form(lex)
 
+    def scored_word(self, lex: Lexeme) -> str | None:
+        """The word a lexeme is scored as (``Token._.hs_word``), or None if none is."""
+        self._require_model()
+        return self._word_ids.scored_word(lex, self._settings.unknown_id)
+
     def documents(self, docs: Sequence[Doc]) -> Documents:
         """``docs`` as one ``Documents`` of the core (``WordIds.of_docs``)."""
         self._require_model()
@@ -174,8 +177,7 @@ class HSPredictor(Pipe):
 
     def annotate(self, docs: Sequence[Doc]) -> None:
         """Set the eager values of a batch of docs, from one ``Documents``: one batched call
-        into the head for the log-probabilities, one top-k query for the words after each doc.
-        """
+        into the head for the log-probabilities, one top-k query for the words after each doc."""
         if not docs:
             return
         words = self._require_model().words
@@ -193,12 +195,12 @@ class HSPredictor(Pipe):
         valid = ~np.isnan(log_probs)
         values[valid] = log_probs[valid]
         ends = np.cumsum(stream.document_lengths).tolist()
-        per_doc = (stream.perplexities(log_probs), stream.unknown_counts(log_probs))
+        per_doc = (stream.perplexities(log_probs), stream.unknown_counts())
         for doc, end, perplexity, unknown, doc_words, doc_probs in zip(
             docs, ends, *per_doc, next_words, next_probs
         ):
             doc.user_data[DATA_KEY] = {
-                "component": self.instance_id,
+                **stamp(self.instance_id, doc),
                 "log_probs": tuple(values[end - len(doc) : end].tolist()),
                 "perplexity": perplexity,
                 "unknown": unknown,
@@ -209,16 +211,15 @@ class HSPredictor(Pipe):
     # -- values computed on first access, from the Doc's own Documents ---------------------
 
     def documents_of(self, doc: Doc) -> Documents:
-        """``doc``'s own ``Documents`` (its cache alone), made once per Doc."""
-        stream = self._streams.get(doc)
-        if stream is None or len(stream) != len(doc):
-            stream = self._streams[doc] = self.documents([doc])
-        return stream
+        """``doc``'s own ``Documents`` (its cache alone), kept per Doc (weakly) and its tokens."""
+        orths = doc.user_data.get(DATA_KEY, {}).get("orths")  # renewed with the Doc's tokens
+        if self._streams.get(doc, (0,))[0] is not orths:
+            self._streams[doc] = (orths, self.documents([doc]))
+        return self._streams[doc][1]
 
     def token_contexts(self, doc: Doc) -> np.ndarray:
         """The context each token's log-probability reads: an int32 matrix (len(doc), context
-        size) of known word ids, oldest first, right-aligned, -1 before them (dropped: all -1).
-        """
+        size) of known word ids, oldest first, right-aligned, -1 before them (dropped: all -1)."""
         return self.documents_of(doc).contexts_at(np.arange(len(doc)))
 
     def context_ids(self, doc: Doc, start: int, end: int) -> list[int]:
@@ -243,7 +244,11 @@ class HSPredictor(Pipe):
             if data:
                 self.set_model(HSModel.from_bytes(data))
 
-        util.from_bytes(bytes_data, {"model": load_model}, exclude)
+        try:
+            util.from_bytes(bytes_data, {"model": load_model}, exclude)
+        except (TypeError, ValueError) as err:  # not msgpack: empty, cut short, not bytes
+            coded = PipelineError(Errors.E309.format(name=self.name, error=err))
+            raise err if isinstance(err, SpacyHSError) else coded from None
         return self
 
     def to_disk(

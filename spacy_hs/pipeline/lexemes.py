@@ -33,6 +33,7 @@ class WordIds:
     def __init__(self, model: HSModel) -> None:
         settings = model.settings.get("normalizer")
         self.key_to_index = model.key_to_index
+        self.words = model.words
         self.normalizer = TokenNormalizer(settings) if settings is not None else None
         self.lowercase = settings is None and model.is_lowercase()
         # orth hash -> word id: orth hashes are hashes of the text, the same in every vocab,
@@ -45,6 +46,14 @@ class WordIds:
             return self.normalizer.norm(lex)
         text = lex.lower_ if self.lowercase else lex.orth_
         return text if text.strip() else None
+
+    def scored_word(self, lex: Lexeme, unknown_id: int | None) -> str | None:
+        """The word a lexeme is scored as: its normal form if the model has it, else the
+        unknown word (``unknown_id``); None if dropped, or unknown without an unknown word."""
+        word = self.normal_form(lex)
+        if word is None or word in self.key_to_index:
+            return word
+        return None if unknown_id is None else self.words[unknown_id]
 
     def of_docs(self, docs: Sequence[Doc]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The tokens of ``docs``, concatenated: word ids int32 (``UNKNOWN``, ``DROPPED``), the

@@ -22,7 +22,7 @@ from packaging.version import Version
 from spacy.language import Language
 
 from .. import __version__
-from ..errors import Errors, ModelFileError, PipelineError
+from ..errors import ConfigError, Errors, ModelFileError, PipelineError
 from ..hs_format import META_FILE, model_files
 from ..hs_model import HSModel
 from ..util import (
@@ -42,6 +42,13 @@ DISTRIBUTION = "spacy-hs"  # our name on PyPI, required by every packaged pipeli
 # -- building and saving ----------------------------------------------------------------------
 
 
+def cache_setting(choice: str) -> str | None:
+    """The component's ``cache`` setting for the CLI's ``--cache`` choice: "auto" or "off"."""
+    if choice not in ("auto", "off"):
+        raise ConfigError(Errors.E191.format(option="cache", value=choice))
+    return None if choice == "off" else "auto"
+
+
 def build_pipeline(
     model: HSModel,
     lang: str | None = None,
@@ -50,10 +57,12 @@ def build_pipeline(
     head: str = DEFAULT_HEAD,
     context_size: int | None = None,
     sentencizer: bool = True,
+    cache: str = "auto",
 ) -> Language:
     """A blank ``lang`` pipeline (default: the model's language, else "en") with a sentencizer
     and ``hs_predictor`` holding ``model``. Its config has no ``model_path``: the model is saved
-    inside the pipeline directory by ``nlp.to_disk``."""
+    inside the pipeline directory by ``nlp.to_disk``. cache: "auto" or "off" (``cache_setting``).
+    """
     lang = lang or model.settings.get("lang") or "en"
     try:
         nlp = spacy.blank(lang)
@@ -62,7 +71,13 @@ def build_pipeline(
     if sentencizer:
         nlp.add_pipe("sentencizer")
     component = nlp.add_pipe(
-        FACTORY, config={"top_k": top_k, "head": head, "context_size": context_size}
+        FACTORY,
+        config={
+            "top_k": top_k,
+            "head": head,
+            "context_size": context_size,
+            "cache": cache_setting(cache),
+        },
     )
     assert isinstance(component, HSPredictor)
     component.set_model(model)
@@ -88,6 +103,7 @@ def assemble(
     top_k: int = DEFAULT_TOP_K,
     head: str = DEFAULT_HEAD,
     context_size: int | None = None,
+    cache: str = "auto",
 ) -> Language:
     """Write a pipeline directory (``spacy.load``-able) for the HSModel in ``model_dir``.
 
@@ -103,7 +119,9 @@ def assemble(
     owned = pipeline_files(pipeline_dir)
     check_replaceable(pipeline_dir, owned)  # before the model is read, not after
     model = HSModel.from_disk(model_dir)
-    nlp = build_pipeline(model, lang, top_k=top_k, head=head, context_size=context_size)
+    nlp = build_pipeline(
+        model, lang, top_k=top_k, head=head, context_size=context_size, cache=cache
+    )
     with staging_dir(pipeline_dir, owned) as tmp:
         nlp.to_disk(tmp)
     return nlp
@@ -157,12 +175,16 @@ def _pipeline_factories(path: Path) -> list[str]:
 
 
 def load_predictor_pipeline(
-    path: str | Path, *, top_k: int | None = None, head: str | None = None
+    path: str | Path,
+    *,
+    top_k: int | None = None,
+    head: str | None = None,
+    cache: str | None = None,
 ) -> tuple[Language, HSPredictor]:
     """A pipeline and its hs_predictor from an HSModel directory or a pipeline directory.
 
-    top_k / head: override the component's settings (None keeps the pipeline's own; for an
-    HSModel directory the defaults, DEFAULT_TOP_K and DEFAULT_HEAD).
+    top_k / head / cache ("auto" or "off"): override the component's settings (None keeps the
+    pipeline's own; for an HSModel directory the defaults, DEFAULT_TOP_K, DEFAULT_HEAD, "auto").
     """
     path = Path(path)
     recover_dir(path)  # an interrupted replacement: the previous version is put back (W010)
@@ -179,6 +201,8 @@ def load_predictor_pipeline(
             overrides["top_k"] = top_k
         if head is not None:
             overrides["head"] = head
+        if cache is not None:
+            overrides["cache"] = cache_setting(cache)
         config = {"components": {name: overrides}} if overrides else {}
         nlp = spacy.load(path, config=config)
         component = nlp.get_pipe(name)
@@ -187,7 +211,9 @@ def load_predictor_pipeline(
             model = HSModel.from_disk(path)
         except ModelFileError as err:
             raise PipelineError(str(err)) from None
-        nlp = build_pipeline(model, top_k=top_k or DEFAULT_TOP_K, head=head or DEFAULT_HEAD)
+        nlp = build_pipeline(
+            model, top_k=top_k or DEFAULT_TOP_K, head=head or DEFAULT_HEAD, cache=cache or "auto"
+        )
         component = nlp.get_pipe(FACTORY)
     else:
         raise PipelineError(Errors.E311.format(path=path))

@@ -18,8 +18,10 @@ what they resolve to for a given model.
   processing (batched); if False they are computed on first access.
 * set_vectors: copy the model's input vectors into ``nlp.vocab.vectors``.
 * unknown_word: the word out-of-vocabulary tokens are scored as, as language models score them:
-  "auto" is ``<unk>`` if the model has it; None leaves them unscored. How many tokens of a doc
-  were scored so is ``Doc._.hs_unknown``.
+  "auto" is ``<unk>`` if the model has it; None leaves them unscored. ``Doc._.hs_unknown``
+  counts a doc's out-of-vocabulary tokens either way (KenLM's OOV count): without an unknown
+  word they are left out of ``Doc._.hs_perplexity`` (``Token._.hs_logprob`` None), and
+  ``hs_unknown`` says how many were.
 * cache: the document cache (``spacy_hs.cache``), which spans one Doc and never crosses into
   another: "auto" (the model's setting, tuned and saved by ``spacy-hs train``; none for a model
   without one), None (off) or ``{"size": N, "weight": λ}``.

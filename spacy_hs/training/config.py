@@ -89,6 +89,24 @@ Fraction = bounded(Number, "a number in (0, 1)", gt=0, lt=1)
 Rate = bounded(Number, "a number in [0, 1)", ge=0, lt=1)
 Factor = bounded(Number, "a number in (0, 1]", gt=0, le=1)
 VocabLimit = bounded(int, "null or an integer >= 2", ge=2)
+
+
+def step_size(high: float, *, zero: bool = False) -> type:
+    """A learning rate up to ``high``: ten times or more the defaults, whose larger values make
+    the weights overflow (checked before training, not found in a NaN after it)."""
+    low = "[0" if zero else "(0"
+    bounds = {"ge": 0} if zero else {"gt": 0}
+    return bounded(
+        Number, f"a number in {low}, {high:g}] (larger steps diverge)", le=high, **bounds
+    )
+
+
+# gensim's alpha (default 0.025) and the head's rates (defaults 0.1, 0.0003, 0.05).
+Alpha = step_size(0.5)
+MinAlpha = step_size(0.5, zero=True)
+LearnRate = step_size(2.0)
+DenseLearnRate = step_size(0.1)
+TableLearnRate = step_size(2.0)
 # word2vec vectors have 50 to 1,000 dimensions; each one costs 16 bytes per vocabulary word
 # (vectors and inner-node weights, in gensim and in the HS model). Checked against the memory
 # once the vocabulary is known (word2vec.py); this cap fails absurd values before the scan.
@@ -173,8 +191,8 @@ def word2vec_settings(
     max_vocab_size: VocabLimit | None = None,
     max_final_vocab: VocabLimit | None = None,
     sample: NonNegativeFloat = 0.001,
-    alpha: PositiveFloat = 0.025,
-    min_alpha: NonNegativeFloat = 0.0001,
+    alpha: Alpha = 0.025,
+    min_alpha: MinAlpha = 0.0001,
     cbow_mean: Literal[0, 1] = 1,
     shrink_windows: bool = True,
     epochs: PositiveInt = 10,
@@ -235,8 +253,8 @@ class HeadSettings:
     context_size: ContextSize = 5
     diagonal: bool = True
     epochs: PositiveInt = 10
-    learn_rate: PositiveFloat = 0.1
-    dense_learn_rate: PositiveFloat = 0.0003
+    learn_rate: LearnRate = 0.1
+    dense_learn_rate: DenseLearnRate = 0.0003
     optimizer: Literal["adagrad", "sgd"] = "adagrad"
     dense_optimizer: Literal["adam", "sgd"] = "adam"
     lr_schedule: Literal["plateau", "stall", "linear"] = "plateau"
@@ -252,7 +270,7 @@ class HeadSettings:
     workers: NonNegativeInt = 0
     ngram_orders: NonNegativeInt = 3
     table_size: PositiveInt = 1 << 23
-    table_learn_rate: PositiveFloat = 0.05
+    table_learn_rate: TableLearnRate = 0.05
     table_l2: NonNegativeFloat = 0.001
     tune_cache: bool = True
 

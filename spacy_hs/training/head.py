@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from wasabi import msg
 
-from ..cache import cache_counts, mix_log_probs
+from ..cache import CacheSettings, cache_counts, mix_log_probs
 from ..corpus import tokenfile
 from ..document import Document
 from ..errors import Warnings
@@ -162,7 +162,9 @@ def attach_head(
     model.meta["head"] = head.history
     cache = head.history.get("cache")
     if cache is not None and cache.get("weight", 0) > 0:
-        model.settings["cache"] = {"size": cache["size"], "weight": cache["weight"]}
+        model.settings["cache"] = CacheSettings.from_value(
+            {key: cache[key] for key in ("size", "weight", "ramp") if key in cache}
+        ).to_dict()
     else:
         model.settings.pop("cache", None)
     if export_fine_tuned_vectors:
@@ -173,30 +175,53 @@ def attach_head(
 
 CACHE_SIZES = (50, 100, 200, 500, 1000, 2000)
 CACHE_WEIGHTS = tuple(round(0.01 * i, 2) for i in range(0, 31))
+CACHE_RAMPS = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+# At most this many held-out tokens are read to tune the cache (the first whole sentences):
+# tuning memory stays flat in the held-out text's size (a few float64 arrays of this length).
+CACHE_TUNING_TOKENS = 2_000_000
+# A one-sentence document is scored no worse with the cache than without it on the held-out
+# text: its first 5 and 10 words, and whole.
+SHORT_DOCUMENT_CUTS = (5, 10, None)
 
 
 def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
-    """The document cache (size N, weight λ) that maximises the likelihood of the held-out
-    text (encoded ids, -1 after each sentence, read as one stream in order), over the grids
-    ``CACHE_SIZES`` x ``CACHE_WEIGHTS``; with its held-out perplexity and that without a
-    cache. None if the held-out text is empty."""
+    """The document cache (size N, weight λ_max, ramp c; ``spacy_hs.cache``) that maximises
+    the likelihood of the held-out text (encoded ids, -1 after each sentence, read as one
+    stream in order) over the grids ``CACHE_SIZES`` x ``CACHE_WEIGHTS`` x ``CACHE_RAMPS``,
+    among those with which each held-out sentence read as its own document (cut to 5 and 10
+    words, and whole) scores no worse than without a cache. Only the first
+    ``CACHE_TUNING_TOKENS`` tokens (whole sentences) are read. Returns the settings with their
+    held-out perplexity and that without a cache; None if the held-out text is empty."""
     ends = np.flatnonzero(heldout_ids < 0)
+    ends = ends[ends - np.arange(len(ends)) <= CACHE_TUNING_TOKENS]  # tokens before each end
     heldout_ids = heldout_ids[: ends[-1] + 1] if len(ends) else heldout_ids[:0]
     token_ids = heldout_ids[heldout_ids >= 0]
     if not len(token_ids):
         return None
     lengths = np.diff(np.concatenate([[-1], ends])) - 1
     head_log_probs = Document(token_ids, lengths, head, n_words=head.n_words).log_probs()
-    best = (float(np.mean(head_log_probs)), 0, 0.0)
+    sentence_of = np.repeat(np.arange(len(lengths)), lengths)
+    in_sentence = np.arange(len(token_ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cuts = [in_sentence < cut if cut else slice(None) for cut in SHORT_DOCUMENT_CUTS]
+    floors = [float(np.sum(head_log_probs[cut])) for cut in cuts]
+    best = (float(np.mean(head_log_probs)), CacheSettings(0, 0.0))
     for size in CACHE_SIZES:
         counts, held = cache_counts(token_ids, size)
-        for weight in CACHE_WEIGHTS[1:]:
-            mean = float(np.mean(mix_log_probs(head_log_probs, counts, held, weight)))
-            if mean > best[0]:
-                best = (mean, size, weight)
+        short_counts, short_held = cache_counts(token_ids, size, documents=sentence_of)
+        for ramp in CACHE_RAMPS:
+            for weight in CACHE_WEIGHTS[1:]:
+                cache = CacheSettings(size, weight, ramp)
+                mixed = mix_log_probs(head_log_probs, counts, held, cache.weights(held))
+                mean = float(np.mean(mixed))
+                if mean <= best[0]:
+                    continue
+                short = mix_log_probs(
+                    head_log_probs, short_counts, short_held, cache.weights(short_held)
+                )
+                if all(float(np.sum(short[cut])) >= floor for cut, floor in zip(cuts, floors)):
+                    best = (mean, cache)
     return {
-        "size": best[1],
-        "weight": best[2],
+        **best[1].to_dict(),
         "heldout_perplexity": float(np.exp(-best[0])),
         "heldout_perplexity_without": float(np.exp(-np.mean(head_log_probs))),
     }

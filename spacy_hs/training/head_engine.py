@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import threading
 import time
 from array import array
@@ -40,6 +38,7 @@ from ..errors import ConfigError, Errors, InputError
 from ..heads.directional import initial_arrays
 from ..util import available_cores
 from .config import HeadSettings
+from .scratch import ScratchDirectory
 
 # A chunk is at least this many ids (a thread's unit of work), and an epoch at most this many
 # chunks, whatever the corpus size.
@@ -58,6 +57,10 @@ LINEAR_FLOOR = 1e-4
 # Relative held-out improvement below which the plateau schedule starts to decay (and below
 # which the stall schedule decays after an epoch).
 DECAY_BELOW = 0.01
+DRAW_BATCH = 65536  # held-out side draws per batch (the split is the same for any corpus size)
+# A run has diverged when the held-out perplexity or the loss is not finite, or the perplexity
+# is this many times the untrained head's: it is stopped there (E416), before anything is saved.
+DIVERGED_ABOVE = 10.0
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ def encode_sentences(
     the blocks of lines (a document, or ``HELDOUT_BLOCK`` lines; drawn with ``seed``) in
     heldout.ids instead, in order. Returns (train, held-out or None, unknown tokens skipped in
     train)."""
-    rng = np.random.default_rng(seed)
     draws = np.empty(0)
+    batches = _block_draws(seed)
     outputs = [_Writer(directory / "train.ids")]
     if heldout_fraction:
         outputs.append(_Writer(directory / "heldout.ids"))
@@ -102,9 +105,9 @@ def encode_sentences(
     try:
         for tokens in sentences:
             if heldout_fraction and lines == 0:  # a new block: draw its side
-                if block % 65536 == 0:  # draws in batches: the same split for any corpus size
-                    draws = rng.random(65536)
-                side = int(draws[block % 65536] < heldout_fraction)
+                if block % DRAW_BATCH == 0:  # draws in batches: the same split for any size
+                    draws = next(batches)
+                side = int(draws[block % DRAW_BATCH] < heldout_fraction)
                 block += 1
             lines = 0 if not tokens or lines + 1 >= HELDOUT_BLOCK else lines + 1
             ids = [key_to_index[t] for t in tokens if t in key_to_index]
@@ -143,6 +146,28 @@ class _Writer:
         self._write()
         self.file.close()
         return EncodedCorpus(self.path, self.n_ids, self.n_tokens, self.n_sentences)
+
+
+def _block_draws(seed: int) -> Iterator[np.ndarray]:
+    """The uniform draws that put each block of held-out lines on a side, in batches."""
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rng.random(DRAW_BATCH)
+
+
+def check_heldout_split(n_lines: int, settings: HeadSettings, corpus_name: str) -> None:
+    """E418, before any training, if the held-out split of a corpus of ``n_lines`` lines
+    (without a held-out file) is sure to leave the training or the held-out side empty: it has
+    at most ``n_lines`` blocks, and those blocks' draws all fall on one side."""
+    if n_lines > DRAW_BATCH:
+        return  # 65,536 blocks all on one side: not for any heldout_fraction in (0, 1)
+    sides = next(_block_draws(settings.seed))[: max(n_lines, 1)] < settings.heldout_fraction
+    if n_lines < 2 or sides.all() or not sides.any():
+        raise InputError(
+            Errors.E418.format(
+                path=corpus_name, n_lines=n_lines, fraction=settings.heldout_fraction
+            )
+        )
 
 
 def resolve_workers(workers: int) -> int:
@@ -191,7 +216,9 @@ class HeadEngine:
 
     def perplexity(self, corpus: EncodedCorpus) -> float:
         total, count = self.score(corpus)
-        return math.exp(-total / count) if count else math.inf
+        if not count or not math.isfinite(total):
+            return math.inf
+        return math.exp(min(-total / count, 700.0))  # past e^700 it is diverged: no overflow
 
     def train_epoch(
         self,
@@ -338,6 +365,7 @@ class HeadEngine:
                 bar.close()
             seconds = time.perf_counter() - epoch_start
             perplexity = self.perplexity(heldout)
+            self._check_diverged(epoch, loss, perplexity, initial)
             improved = perplexity < best
             entry = {
                 "epoch": epoch,
@@ -378,6 +406,17 @@ class HeadEngine:
         )
         return history
 
+    def _check_diverged(self, epoch: int, loss: float, perplexity: float, initial: float) -> None:
+        """E416 if this epoch's loss or held-out perplexity is not finite or has exploded."""
+        if math.isfinite(loss) and perplexity <= DIVERGED_ABOVE * initial:
+            return
+        names = ("learn_rate", "dense_learn_rate") + ("table_learn_rate",) * (
+            self.trainer.table is not None
+        )
+        rates = ", ".join(f"head.{name} = {getattr(self.settings, name):g}" for name in names)
+        values = {"epoch": epoch, "loss": loss, "perplexity": perplexity, "initial": initial}
+        raise ConfigError(Errors.E416.format(rates=rates, **values))
+
     def copy_arrays(self) -> dict[str, np.ndarray]:
         """The trainer's arrays, copied into buffers kept between calls (the n-gram table can
         be GBs: allocating it anew every improved epoch costs page faults)."""
@@ -401,17 +440,6 @@ class HeadEngine:
 def _chunk_bounds(n_ids: int) -> np.ndarray:
     n_chunks = min(max(n_ids // MIN_CHUNK, 1), MAX_CHUNKS)
     return np.linspace(0, n_ids, n_chunks + 1).astype(np.int64)
-
-
-class ScratchDirectory:
-    """A temporary directory for the encoded corpus, removed on exit."""
-
-    def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix="spacy_hs_head."))
-        return self.path
-
-    def __exit__(self, *exc: Any) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def train_head_arrays(

@@ -69,7 +69,11 @@ def train(
     sections = resolve_config(config)
     head_settings = sections["head"]
     corpus_path, output_dir = Path(corpus_path), Path(output_dir)
-    tokenfile.check_token_file(corpus_path)
+    checked = tokenfile.check_token_file(corpus_path)
+    if head_settings.enabled and heldout_path is None:
+        from .head_engine import check_heldout_split
+
+        check_heldout_split(checked.lines, head_settings, str(corpus_path))
     if heldout_path is not None:
         tokenfile.check_token_file(heldout_path, what="Held-out file")
     inputs = [corpus_path, heldout_path, config if isinstance(config, (str, Path)) else None]

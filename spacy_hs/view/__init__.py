@@ -18,7 +18,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import is_in_jupyter
 from wasabi import msg
 
-from ..errors import Errors, PipelineError, Warnings
+from ..errors import Errors, Warnings, WrongTypeError
 from .options import STYLES, ViewOptions, check_style
 from .page import view_markup
 from .server import DEFAULT_HOST, DEFAULT_PORT, ViewServer
@@ -59,10 +59,12 @@ def render(
     """
     style = check_style(style)
     view_options = ViewOptions.from_dict(options)
+    if isinstance(docs, (str, bytes, bytearray)) or not isinstance(docs, (Doc, Span, Iterable)):
+        raise WrongTypeError(Errors.E703.format(type=type(docs).__name__))
     items = [docs] if isinstance(docs, (Doc, Span)) else list(docs)
     bad = [item for item in items if not isinstance(item, (Doc, Span))]
     if bad:
-        raise PipelineError(Errors.E703.format(type=type(bad[0]).__name__))
+        raise WrongTypeError(Errors.E703.format(type=type(bad[0]).__name__))
     parents = [item.doc if isinstance(item, Span) else item for item in items]
     results = _slices(items, doc_surprisals(parents, top_k=view_options.top_k))
     html = view_markup(items, results, style, view_options, page=page, minify=minify)

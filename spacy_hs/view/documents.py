@@ -16,7 +16,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import Errors, InputError, OutputError, describe
-from ..util import atomic_file, check_utf8, special_file
+from ..util import atomic_file, check_output_location, check_utf8, special_file, utf8_safe
 
 STDIN = "-"
 # Components that set sentence boundaries; for pretokenized text the lines are the sentences.
@@ -49,8 +49,15 @@ def read_lines(source: str | Path, *, max_lines: int | None = None) -> list[str]
 
 
 def texts_to_docs(nlp: Language, texts: Sequence[str]) -> list[Doc]:
-    """Each text through the whole pipeline (InputError E738 for text that is not UTF-8)."""
-    return list(nlp.pipe(check_utf8(text, "The text") for text in texts))
+    """Each text through the whole pipeline (InputError E738 for text that is not UTF-8, E741
+    for one longer than ``nlp.max_length``, which spaCy would refuse after the ones before)."""
+    for number, text in enumerate(texts, start=1):
+        check_utf8(text, "The text")
+        if len(text) > nlp.max_length:
+            raise InputError(
+                Errors.E741.format(number=number, length=len(text), limit=nlp.max_length)
+            )
+    return list(nlp.pipe(texts))
 
 
 def token_lines_to_docs(
@@ -77,17 +84,23 @@ def token_lines_to_docs(
         return list(nlp.pipe(docs))
 
 
-def write_page(path: str | Path, html: str, *, inputs: Sequence[str | Path] = ()) -> Path:
-    """Write ``html`` to ``path`` atomically; never over one of ``inputs``."""
+def check_page_output(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
+    """OutputError unless the page may be written at ``path``, checked before any work: not a
+    directory (E737), not one of ``inputs`` (E180), not inside a model or pipeline directory,
+    whose files it would destroy (E181), and writable (E017)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(Errors.E737.format(path=path))
-    for source in inputs:
-        if str(source) != STDIN and Path(source).exists() and path.exists():
-            if path.resolve() == Path(source).resolve():
-                raise OutputError(Errors.E736.format(path=path))
+    check_output_location(path, [source for source in inputs if str(source) != STDIN])
+    return path
+
+
+def write_page(path: str | Path, html: str, *, inputs: Sequence[str | Path] = ()) -> Path:
+    """Write ``html`` to ``path`` atomically; never over one of ``inputs``, nor into a model or
+    pipeline directory (``check_page_output``)."""
+    path = check_page_output(path, inputs)
     with atomic_file(path, "w", encoding="utf8") as file:
-        file.write(html)
+        file.write(utf8_safe(html))
     return path
 
 

@@ -175,7 +175,8 @@ def _doc_markup(number: int, doc: Doc | Span, result: DocSurprisal, options: Vie
             f'<p class="hs-stats">{" ".join(stats)}</p></header>',
             doc_panels(result, options),
             f'<div class="hs-text">{_tokens_markup(doc, result, options)}</div>',
-            f'<script type="application/json" class="hs-data">{_json(_doc_data(result))}</script>',
+            '<script type="application/json" class="hs-data">',
+            f"{_json(_doc_data(result, doc))}</script>",
             "</section>",
         ]
     )
@@ -197,10 +198,10 @@ def _tokens_markup(doc: Doc | Span, result: DocSurprisal, options: ViewOptions) 
     return "".join(parts)
 
 
-def _doc_data(result: DocSurprisal) -> dict[str, Any]:
+def _doc_data(result: DocSurprisal, doc: Doc | Span) -> dict[str, Any]:
     """Top-k per token as [word index..., probability...] into a per-doc word list (0: none),
-    probabilities rounded as the tooltip shows them, and the looked-up word of
-    out-of-vocabulary tokens."""
+    probabilities rounded as the tooltip shows them, the looked-up word of out-of-vocabulary
+    tokens, and the word a scored token was scored as where it differs from its text."""
     index: dict[str, int] = {}
     top = []
     for words, probs in zip(result.top_words, result.top_probs):
@@ -214,7 +215,20 @@ def _doc_data(result: DocSurprisal) -> dict[str, Any]:
         for i, (status, word) in enumerate(zip(result.status, result.normal_forms))
         if status == OOV
     }
-    return {"vocab": result.vocab_size, "words": list(index), "top": top, "oov": oov}
+    scored_as = {
+        str(i): word
+        for i, (status, word, text) in enumerate(
+            zip(result.status, result.scored_words, (token.text for token in doc))
+        )
+        if status == SCORED and word is not None and word != text
+    }
+    return {
+        "vocab": result.vocab_size,
+        "words": list(index),
+        "top": top,
+        "oov": oov,
+        "scored_as": scored_as,
+    }
 
 
 def _toolbar(options: ViewOptions, top: float, view_id: str) -> str:

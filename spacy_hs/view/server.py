@@ -31,12 +31,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 from ..errors import Errors, ServeError
+from ..util import utf8_safe
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 MAX_PORT = 65535
 # Seconds a connection may stay open, from accept to close.
 DEFAULT_TIMEOUT = 10.0
+# The longest a connection may stay open: a day. Far beyond it, socket timeouts overflow.
+MAX_TIMEOUT = 86_400.0
 # Connections served at once (a browser opens about 6 to a host).
 DEFAULT_MAX_CONNECTIONS = 32
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -75,7 +78,7 @@ class ViewServer:
             _check_timeout(timeout),
             _check_max_connections(max_connections),
         )
-        body = html.encode("utf8")
+        body = utf8_safe(html).encode("utf8")
         headers = {
             "Content-Type": "text/html; charset=utf-8",
             "Content-Length": str(len(body)),
@@ -186,8 +189,10 @@ def _strip_port(header: str) -> str:
 
 
 def _check_timeout(timeout: float) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ServeError(Errors.E724.format(value=timeout))
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ServeError(Errors.E724.format(value=timeout, most=MAX_TIMEOUT))
+    if not 0 < timeout <= MAX_TIMEOUT:  # NaN fails too
+        raise ServeError(Errors.E724.format(value=timeout, most=MAX_TIMEOUT))
     return float(timeout)
 
 

@@ -61,6 +61,7 @@ class DocSurprisal:
     normal_forms: the word each token is looked up as (None if dropped).
     perplexity: ``Doc._.hs_perplexity``.
     vocab_size: words in the model's vocabulary; head: the name of the component's head.
+    scored_words: the word each token was scored as (``Token._.hs_word``; None if none).
     """
 
     status: list[str]
@@ -73,6 +74,7 @@ class DocSurprisal:
     perplexity: float | None
     vocab_size: int
     head: str
+    scored_words: list[str | None] = field(default_factory=list)
     counts: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +98,7 @@ class DocSurprisal:
             perplexity=math.exp(-sum(scored) / len(scored)) if scored else None,
             vocab_size=self.vocab_size,
             head=self.head,
+            scored_words=self.scored_words[start:end],
         )
 
     @property
@@ -182,6 +185,7 @@ class _Scorer:
                 perplexity=doc._.hs_perplexity,
                 vocab_size=len(model),
                 head=self.head.name,
+                scored_words=[component.scored_word(token.lex) for token in doc],
             )
             # A prediction wherever there is an entropy: scored tokens, and unknown ones with
             # a known word before them.

@@ -100,6 +100,10 @@
           "rank " + formatInt(rank) + " of " + formatInt(data.vocab) +
           " · P = " + formatProb(Math.exp(logProb)) +
           " · surprisal " + (-logProb / Math.LN2).toFixed(2) + " bits"));
+        var scoredAs = (data.scored_as || {})[String(i)];
+        if (scoredAs) {
+          tip.appendChild(element("div", "hs-tip-line", "scored as \u201c" + scoredAs + "\u201d"));
+        }
       } else {
         var word = data.oov[String(i)] || "";
         var reason = config.reasons[status]
