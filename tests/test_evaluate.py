@@ -527,7 +527,9 @@ def test_one_long_line_stays_flat(trained, lee_split, tmp_path):
     import tracemalloc
 
     model = HSModel.from_disk(trained["model"])
-    model.trained_head = DirectionalHead.from_hs_model(model, context_size=2)
+    model.trained_head = DirectionalHead.from_hs_model(
+        model, context_size=2, diagonal=False, fine_tune_vectors=False
+    )
     model.settings["cache"] = {"size": 40, "weight": 0.25}
     tokens = lee_split[1].read_text("utf8").split()
     tokens = (tokens * (1 + 40_000 // len(tokens)))[:40_000]

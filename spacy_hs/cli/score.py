@@ -118,7 +118,7 @@ def score_cli(
             "--engine",
             "-e",
             help="local (this machine: --workers processes) or dask (a Dask cluster: a local "
-            'one, or the one at --scheduler; needs pip install "spacy-hs\\[dask]"). Both write '
+            'one, or the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write '
             "identical files.",
         ),
     ] = EngineName.local,
