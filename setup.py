@@ -2,7 +2,8 @@
 
 Every module includes spacy_hs/_hs_kernels.h (declared in spacy_hs/_hs_math.pxd): the tree
 inference kernels (searches, path scores, hidden vectors; their shared argument checks in
-spacy_hs/_tree_checks.pxd) and the directional head's training kernels share its math.
+spacy_hs/_tree_checks.pxd), the directional head's training kernels and the recurrent head's
+tree loss (_recurrent) share its math.
 """
 
 import numpy
@@ -14,7 +15,7 @@ KERNEL_HEADERS = [
     "spacy_hs/_tree_checks.pxd",
     "spacy_hs/_head_train.h",
 ]
-KERNELS = ["_search", "_path_scores", "_hidden", "_head_train"]
+KERNELS = ["_search", "_path_scores", "_hidden", "_head_train", "_recurrent"]
 
 
 def kernel(name: str, **options) -> Extension:

@@ -18,6 +18,10 @@ Rows:
   ``log_prob_stream(test, cache="auto")`` over the test set as one stream, in order;
   and each test sentence as its own document (first 5, 10 words, whole) with and without it;
 * the CBOW-style head of the same model (no head training; the unigram at sentence starts);
+* the recurrent recipe, configs/ptb_recurrent.cfg (embeddings and an LSTM, with the n-gram
+  node term: RNNME), trained by `spacy-hs train` as a command, gensim included; scored as the
+  test set as one stream (`log_prob_stream`, the LSTM's state carried across sentences),
+  without and with its document cache; hit@1 and the top-10 latency from `HSModel.document`;
 * KenLM `lmplz -o 5` on the same training file (`<unk>` renamed, as lmplz reserves it),
   scored by `query`, when both are on the PATH; else its published figure.
 
@@ -29,6 +33,7 @@ Then the scoring throughput of `log_prob_stream` over the test set (one thread) 
     OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py            # ~15 minutes on 2 cores
     OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --recipe-only  # the recipe and KN5 only
     python bench/bench_ptb.py --quick    # tiny settings and data, seconds: the script runs
+    OPENBLAS_NUM_THREADS=1 python bench/bench_ptb.py --recurrent  # the recurrent recipe, KN5
 """
 
 from __future__ import annotations
@@ -187,6 +192,57 @@ def short_documents(model_dir: Path, test: list[list[str]]) -> list[tuple[str, f
     return rows
 
 
+def score_stream(model_dir: Path, test: list[list[str]], cache: object) -> dict[str, float]:
+    """A head that reads the test set as one stream (the recurrent head): test perplexity by
+    ``log_prob_stream(test, cache=cache)``; hit@1 and the median top-10 latency at one
+    position from ``HSModel.document`` (the same history)."""
+    from spacy_hs import HSModel
+
+    model = HSModel.from_disk(model_dir)
+    log_probs = model.log_prob_stream(test, cache=cache)
+    ids = np.array([model.key_to_index[w] for s in test for w in s], dtype=np.int32)
+    lengths = np.array([len(s) for s in test])
+    document = model.document(ids, lengths, cache=cache)
+    top, _ = document.top_k_at(np.arange(len(ids)), 1)
+    times = []
+    for position in range(1000, len(ids), max(1, len(ids) // 2000)):
+        start = time.perf_counter()
+        document.top_k_at(np.array([position]), 10)
+        times.append(time.perf_counter() - start)
+    settings = model.cache_settings(cache)
+    return {
+        "perplexity": math.exp(-float(np.mean(log_probs))),
+        "hit1": float((top[:, 0] == ids).mean()),
+        "topk_us": 1e6 * float(np.median(times)),
+        "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
+        **({"size": settings.size, "weight": settings.weight} if settings else {}),
+    }
+
+
+def recurrent_rows(
+    paths: dict[str, Path], config: Path, workdir: Path, test: list[list[str]]
+) -> tuple[list[tuple[str, dict[str, float], float]], float, float]:
+    """The recurrent recipe trained by `spacy-hs train`: its rows without and with
+    the document cache, its wall seconds (gensim included) and its stream's tokens/s."""
+    from spacy_hs import HSModel
+
+    wall = train_recipe(paths, config, workdir / "recurrent")
+    model_dir = workdir / "recurrent" / "hs_model"
+    head_s = HSModel.from_disk(model_dir).meta["head"]["train_seconds"]
+    rows = [
+        (
+            f"recurrent: {config.name} (LSTM + n-gram node term)",
+            score_stream(model_dir, test, None),
+            head_s,
+        )
+    ]
+    cached = score_stream(model_dir, test, "auto")
+    if "size" in cached:
+        label = f"recurrent + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
+        rows.append((label, cached, head_s))
+    return rows, wall, stream_speed(model_dir, test, repeats=2)
+
+
 def stream_speed(model_dir: Path, test: list[list[str]], repeats: int = 5) -> float:
     """Tokens per second of ``log_prob_stream`` over the test set (best of ``repeats``)."""
     from spacy_hs import HSModel
@@ -302,6 +358,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "ptb.cfg")
     parser.add_argument("--recipe-only", action="store_true", help="the recipe and KN5 only")
     parser.add_argument("--quick", action="store_true", help=QUICK_HELP)
+    parser.add_argument(
+        "--recurrent-config", type=Path, default=ROOT / "configs" / "ptb_recurrent.cfg"
+    )
+    parser.add_argument(
+        "--recurrent", action="store_true", help="the recurrent recipe and KN5 only (~30 min)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep data and models here")
     args = parser.parse_args()
     workdir = args.out or Path(tempfile.mkdtemp(prefix="bench_ptb."))
@@ -320,6 +382,10 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         assert sum(len(s) for s in test) == 82430, "not the standard PTB test set"
 
     rows: list[tuple[str, dict[str, float], float]] = []
+    if args.recurrent:
+        rows, wall, stream = recurrent_rows(paths, args.recurrent_config, workdir, test)
+        print_tables(rows, kenlm(paths, workdir), {"recurrent": (wall, stream)})
+        return
     recipe_s = train_recipe(paths, args.config, workdir / "recipe", quick=args.quick)
     recipe_dir = workdir / "recipe" / "hs_model"
     from spacy_hs import HSModel
@@ -373,12 +439,18 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             ("  configs/default.cfg's head (n-gram, orders 1-3, 2**23)", score(out, test), seconds)
         )
         rows.append(("  CBOW-style head (gensim's own)", score(recipe_dir, test, "cbow"), 0.0))
-    stream = stream_speed(recipe_dir, test, repeats=1 if args.quick else 5)
-    kn5 = kenlm(paths, workdir)
-    print_tables(rows, kn5, stream, recipe_s)
+    speed = stream_speed(recipe_dir, test, repeats=1 if args.quick else 5)
+    recipes = {"n-gram": (recipe_s, speed)}
+    if not (args.recipe_only or args.quick):
+        recurrent, wall, stream = recurrent_rows(paths, args.recurrent_config, workdir, test)
+        rows.extend(recurrent)
+        recipes["recurrent"] = (wall, stream)
+    print_tables(rows, kenlm(paths, workdir), recipes)
 
 
-def print_tables(rows, kn5, stream: float, recipe_s: float) -> None:
+def print_tables(rows, kn5, recipes: dict[str, tuple[float, float]]) -> None:
+    """The tables; ``recipes``: each recipe's `spacy-hs train` wall seconds (gensim and head)
+    and its `log_prob_stream` tokens/s."""
     reference = kn5["perplexity"] if kn5 else 141.2
     source = "measured" if kn5 else "published; lmplz not on the PATH"
     print(
@@ -398,7 +470,8 @@ def print_tables(rows, kn5, stream: float, recipe_s: float) -> None:
         )
     for label, ppl in PUBLISHED:
         print(f"| {label} | {ppl:.1f} | {ppl / reference:.3f} | - | - | - | - |")
-    print(f"\nThe recipe's `spacy-hs train` (gensim and head): {recipe_s:.0f} s wall.")
+    for name, (wall, _) in recipes.items():
+        print(f"\nThe {name} recipe's `spacy-hs train` (gensim and head): {wall:.0f} s wall.")
     for _, r, _ in rows:
         if "topk_plain_us" in r:
             print(
@@ -414,7 +487,9 @@ def print_tables(rows, kn5, stream: float, recipe_s: float) -> None:
     print("\nScoring the test set (tokens/s, one thread):\n")
     print("| scorer | tokens/s | ratio |")
     print("|---|---|---|")
-    print(f"| HSModel.log_prob_stream (recipe) | {stream:,.0f} | 1.00 |")
+    stream = next(iter(recipes.values()))[1]
+    for name, (_, speed) in recipes.items():
+        print(f"| HSModel.log_prob_stream ({name} recipe) | {speed:,.0f} | {speed / stream:.2f} |")
     if kn5:
         print(f"| KenLM query | {kn5['tokens_per_s']:,.0f} | {kn5['tokens_per_s'] / stream:.2f} |")
     print(f"\nReproduce: OPENBLAS_NUM_THREADS=1 python {' '.join(sys.argv)}")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -76,6 +76,7 @@ class Documents:
         document_lengths: np.ndarray | None = None,
         history: np.ndarray | None = None,
         dropped: np.ndarray | None = None,
+        state: Any = None,
     ):
         self.word_ids = np.asarray(word_ids, dtype=np.int32).reshape(-1)
         n = len(self.word_ids)
@@ -116,9 +117,24 @@ class Documents:
         self._known_before = np.concatenate([[0], np.cumsum(known)]).astype(np.int64)
         # Values computed once and shared with ``without_cache()`` copies (the head's pass).
         self._computed: dict[str, np.ndarray] = {}
+        # A recurrent head walks each document once, one step per token, its state carried
+        # across sentences and reset at each document (the first from ``state``); every
+        # question is then asked of those walks (``heads/recurrent.py``'s ``StreamView``).
+        self.walk = None
+        stream = getattr(head, "stream", None)
+        if stream is not None:
+            kept_lengths = np.bincount(self._kept_documents, minlength=self.n_documents)
+            self.walk = stream(self.token_ids, state, document_lengths=kept_lengths)
+            self.head = self.walk
 
     def __len__(self) -> int:
         return len(self.word_ids)
+
+    @property
+    def final_state(self) -> Any:
+        """A recurrent head's state after the last document's last token (pass it as the next
+        batch's ``state`` to read on); None for other heads."""
+        return self.walk.final_state if self.walk is not None else None
 
     @property
     def n_documents(self) -> int:
@@ -137,7 +153,10 @@ class Documents:
         dropped."""
         log_probs = self._computed.get("head")
         if log_probs is None:
-            contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
+            if self.walk is not None:
+                contexts = self.walk.stream_contexts(self.lengths, self._kept_documents)
+            else:
+                contexts = stream_contexts(self.token_ids, self.lengths, self.context_size)
             log_probs = self._computed["head"] = self.head.log_prob(contexts, self.targets)
         if self.cache is not None:
             h = len(self.history)
@@ -240,7 +259,7 @@ class Documents:
         """P(w) for every word at position ``t``'s slot, for each ``t`` in ``positions``:
         float64 (B, V), each row summing to 1 (NaN rows where the head has no context)."""
         positions = self._positions(positions, "positions")
-        probs = np.exp(self.head.log_probabilities(self.contexts_at(positions)))
+        probs = np.exp(self.head.log_probabilities(self._rows_at(positions)))
         if self.cache is not None:
             windows = self._window(self._document_first[positions], positions)
             weights = self.cache.weights([len(window) for window in windows])
@@ -255,7 +274,7 @@ class Documents:
         """``log(probabilities_at(positions))``; without a cache, the head's own
         log-probabilities (no round trip through exp)."""
         if self.cache is None:
-            return self.head.log_probabilities(self.contexts_at(positions))
+            return self.head.log_probabilities(self._rows_at(positions))
         with np.errstate(divide="ignore"):
             return np.log(self.probabilities_at(positions))
 
@@ -346,7 +365,7 @@ class Documents:
         the known ids in [documents, ends)."""
         if not is_positive_int(k):
             raise ConfigError(Errors.E046.format(k=k))
-        contexts = self._contexts(firsts, ends)
+        contexts = self._rows(firsts, ends, documents)
         if self.cache is None:
             return self.head.top_k(contexts, k)
         windows = self._window(documents, ends)
@@ -363,6 +382,30 @@ class Documents:
         highs = before[ends]
         lows = np.maximum(lows, highs - self.cache.size)
         return [ids[low:high] for low, high in zip(lows.tolist(), highs.tolist())]
+
+    def _rows_at(self, positions: np.ndarray) -> np.ndarray:
+        """The head's rows for position ``t``'s slot (``contexts_at`` or a walk's rows)."""
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if self.walk is None:
+            return self.contexts_at(positions)
+        return self._rows(
+            self._sentence_first[positions], positions, self._document_first[positions]
+        )
+
+    def _rows(self, firsts: np.ndarray, ends: np.ndarray, documents: np.ndarray) -> np.ndarray:
+        """What the head reads for a slot: the context of known ids in positions [firsts[b],
+        ends[b]); for a recurrent head, the row of the walk of the document that starts at
+        position ``documents[b]``, read up to ``ends[b]`` (``StreamView.contexts``)."""
+        if self.walk is None:
+            return self._contexts(firsts, ends)
+        # Which document: that of position end - 1, or at a document's start (nothing
+            # read yet) the first document starting there (an empty one, if any).
+        starts = np.cumsum(self.document_lengths) - self.document_lengths
+        at_start = np.searchsorted(starts, documents, side="left")
+        last = self._document_of[np.maximum(ends - 1, 0)] if len(self) else at_start
+        index = np.where(ends > documents, last, at_start)
+        kept = self._kept_before
+        return self.walk.contexts(kept[firsts], kept[ends], index)
 
     def _contexts(self, firsts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The last ``context_size`` known ids in positions [firsts[b], ends[b])."""

@@ -434,6 +434,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "encoded corpus needs 4 bytes per token). Nothing was saved: free space there, or set "
         "TMPDIR to a directory on a larger file system."
     )
+    E420 = (
+        "the recurrent head's context_size {size!r}, width {width!r}, hidden_width {units!r} "
+        "or orders {orders!r} is not valid: the width must be that of the model's vectors "
+        "({vector_size}), hidden_width at most {max_units}, context_size and orders at most "
+        "{max_size}; re-train the head with `spacy-hs train`"
+    )
     # Evaluation (evaluate.py)
     E191 = "{option} must be 'off' or 'auto', got {value!r}."
     E200 = (

@@ -163,7 +163,7 @@ HIDDEN_LEVEL = {
     "log_prob_hidden",
     "log_probabilities_hidden",
 }
-HEAD_NAMES = {"cbow", "directional", "ngram"}
+HEAD_NAMES = {"cbow", "directional", "ngram", "recurrent"}
 
 
 def test_consumers_ask_the_heads_and_name_none() -> None:

@@ -368,10 +368,21 @@ def check_arrays(
 ) -> None:
     """ModelFileError unless ``config`` names ``architecture`` (or its version 1) and the
     directional arrays have the shapes and dtype it implies."""
+    check_shapes(architecture, config, arrays, expected_shapes(config, n_words))
+
+
+def check_shapes(
+    architecture: str,
+    config: Any,
+    arrays: dict[str, np.ndarray],
+    shapes: dict[str, tuple[int, ...]],
+) -> None:
+    """ModelFileError unless ``config`` names ``architecture`` (or its version 1) and each of
+    ``shapes``' float32 arrays is there with its shape."""
     found = config.get("architecture") if isinstance(config, dict) else None
     if found not in (architecture, architecture.replace(".v2", ".v1")):
         raise ModelFileError(Errors.E405.format(found=found, expected=repr(architecture)))
-    for name, shape in expected_shapes(config, n_words).items():
+    for name, shape in shapes.items():
         if name not in arrays:
             raise ModelFileError(Errors.E407.format(name=name))
         if arrays[name].shape != shape or arrays[name].dtype != np.float32:

@@ -220,12 +220,7 @@ class NgramHead(DirectionalHead):
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The directional arrays, and the table's written slots and their values."""
-        slots = np.flatnonzero(self.table).astype(np.int32)
-        return {
-            **super().to_arrays(),
-            "ngram_slots": slots,
-            "ngram_values": self.table[slots].astype(np.float16),
-        }
+        return {**super().to_arrays(), **table_arrays(self.table)}
 
     @classmethod
     def max_array_shapes(
@@ -255,21 +250,7 @@ class NgramHead(DirectionalHead):
             )
         if not is_positive_int(orders) or orders > settings_of(config)["context_size"]:
             raise ModelFileError(Errors.E411.format(orders=orders))
-        slots, values = arrays.get("ngram_slots"), arrays.get("ngram_values")
-        if slots is None or values is None:
-            raise ModelFileError(Errors.E407.format(name="ngram_slots/ngram_values"))
-        if (
-            slots.ndim != 1
-            or slots.shape != values.shape
-            or slots.dtype != np.int32
-            or values.dtype != np.float16
-            or len(slots) > size
-            or (len(slots) and (slots[0] < 0 or slots[-1] >= size))
-            or (len(slots) > 1 and not (np.diff(slots) > 0).all())
-        ):
-            raise ModelFileError(Errors.E412.format(size=size))
-        table = np.zeros(size, dtype=np.float32)
-        table[slots] = values.astype(np.float32)
+        table = table_from_arrays(arrays, size)
         return cls(
             arrays,
             hs_model.tree,
@@ -281,3 +262,30 @@ class NgramHead(DirectionalHead):
 
 
 registry.heads.register(ARCHITECTURE_V1, func=NgramHead)
+
+
+def table_arrays(table: np.ndarray) -> dict[str, np.ndarray]:
+    """A table as saved: its written slots (int32, increasing) and their values (float16)."""
+    slots = np.flatnonzero(table).astype(np.int32)
+    return {"ngram_slots": slots, "ngram_values": table[slots].astype(np.float16)}
+
+
+def table_from_arrays(arrays: dict[str, np.ndarray], size: int) -> np.ndarray:
+    """The float32 table of ``size`` values that ``table_arrays`` saved; ModelFileError if
+    the slots and values are missing or do not fit."""
+    slots, values = arrays.get("ngram_slots"), arrays.get("ngram_values")
+    if slots is None or values is None:
+        raise ModelFileError(Errors.E407.format(name="ngram_slots/ngram_values"))
+    if (
+        slots.ndim != 1
+        or slots.shape != values.shape
+        or slots.dtype != np.int32
+        or values.dtype != np.float16
+        or len(slots) > size
+        or (len(slots) and (slots[0] < 0 or slots[-1] >= size))
+        or (len(slots) > 1 and not (np.diff(slots) > 0).all())
+    ):
+        raise ModelFileError(Errors.E412.format(size=size))
+    table = np.zeros(size, dtype=np.float32)
+    table[slots] = values.astype(np.float32)
+    return table

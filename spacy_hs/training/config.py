@@ -276,16 +276,54 @@ class HeadSettings:
 
     def __post_init__(self) -> None:
         check_workers("head", self.workers)
-        if self.ngram_orders > self.context_size:
-            raise ConfigError(Errors.E413.format(orders=self.ngram_orders, size=self.context_size))
-        if self.table_size > MAX_TABLE_SIZE:
-            raise ConfigError(
-                Errors.E403.format(
-                    option="table_size",
-                    value=self.table_size,
-                    expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
-                )
+        check_ngram_settings(self.ngram_orders, self.context_size, self.table_size)
+
+
+def check_ngram_settings(orders: int, context_size: int, table_size: int) -> None:
+    """The n-gram features hash at most the context's words, into at most MAX_TABLE_SIZE."""
+    if orders > context_size:
+        raise ConfigError(Errors.E413.format(orders=orders, size=context_size))
+    if table_size > MAX_TABLE_SIZE:
+        raise ConfigError(
+            Errors.E403.format(
+                option="table_size",
+                value=table_size,
+                expected=f"at most {MAX_TABLE_SIZE:,} (2**29) values, 2 GiB as float32",
             )
+        )
+
+
+@registry.settings("spacy_hs.recurrent_head.v1")
+@reads_section("head")
+@dataclass(frozen=True)
+class RecurrentHeadSettings:
+    """The recurrent next-word head (spacy_hs/heads/recurrent.py) and how it is trained
+    (spacy_hs/training/recurrent.py, whose ``train_recurrent_head`` docstring explains each
+    setting)."""
+
+    enabled: bool = True
+    hidden_width: PositiveInt = 200
+    context_size: ContextSize = 64
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 32
+    bptt: PositiveInt = 35
+    learn_rate: PositiveFloat = 0.002
+    grad_clip: PositiveFloat = 5.0
+    lr_decay: Factor = 0.5
+    patience: PositiveInt = 2
+    dropout: Rate = 0.2
+    max_minutes: NonNegativeFloat = 0.0
+    eos_token: str | None = None
+    seed: NonNegativeInt = 0
+    heldout_fraction: Fraction = 0.05
+    ngram_orders: NonNegativeInt = 3
+    table_size: PositiveInt = 1 << 23
+    table_learn_rate: PositiveFloat = 0.05
+    table_l2: NonNegativeFloat = 0.000001
+    tune_cache: bool = True
+
+    def __post_init__(self) -> None:
+        check_ngram_settings(self.ngram_orders, self.context_size, self.table_size)
 
 
 # The name of earlier versions, which covered the n-gram head too: configs that name it keep
@@ -359,7 +397,7 @@ def load_config(
 
 def resolve_config(config: Config) -> dict[str, Any]:
     """The sections of a loaded config resolved: ``word2vec`` (gensim keyword arguments),
-    ``training`` (a dict) and ``head`` (``HeadSettings``)."""
+    ``training`` (a dict) and ``head`` (``HeadSettings`` or ``RecurrentHeadSettings``)."""
     return registry.resolve(config, validate=False)
 
 

@@ -23,6 +23,7 @@ from ..cache import CacheSettings, cache_counts, mix_log_probs
 from ..corpus import tokenfile
 from ..document import Document
 from ..errors import Warnings
+from ..heads.base import TreeHead
 from ..heads.directional import DirectionalHead
 from ..heads.ngram import NgramHead
 from .config import HeadSettings, head_settings
@@ -153,7 +154,7 @@ def train_head(
 
 
 def attach_head(
-    model: HSModel, head: DirectionalHead, *, export_fine_tuned_vectors: bool
+    model: HSModel, head: TreeHead, *, export_fine_tuned_vectors: bool
 ) -> None:
     """Make ``head`` the model's trained head, with its training history in
     ``model.meta["head"]``; ``export_fine_tuned_vectors`` also replaces ``model.vectors`` (what
@@ -184,7 +185,7 @@ CACHE_TUNING_TOKENS = 2_000_000
 SHORT_DOCUMENT_CUTS = (5, 10, None)
 
 
-def tune_cache(head: DirectionalHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
+def tune_cache(head: TreeHead, heldout_ids: np.ndarray) -> dict[str, Any] | None:
     """The document cache (size N, weight λ_max, ramp c; ``spacy_hs.cache``) that maximises
     the likelihood of the held-out text (encoded ids, -1 after each sentence, read as one
     stream in order) over the grids ``CACHE_SIZES`` x ``CACHE_WEIGHTS`` x ``CACHE_RAMPS``,

@@ -14,7 +14,8 @@ comments in configs/default.cfg):
 - ``[training]``: how training is measured (``spacy_hs.training.v1``: ``loss_sample``, the
   examples the per-epoch loss is computed on, 0 to skip it);
 - ``[head]``: the next-word head (``spacy_hs.head.v1``; n-gram features with
-  ``ngram_orders`` > 0).
+  ``ngram_orders`` > 0), or the recurrent head (``spacy_hs.recurrent_head.v1``,
+  ``recurrent.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..errors import Errors, OutputError
 from ..hs_format import check_output_dir, read_header
 from ..hs_model import HSModel
 from ..util import atomic_file, check_output_location, missing_dirs, remove_empty
-from .config import load_config, resolve_config
+from .config import RecurrentHeadSettings, load_config, resolve_config
 from .word2vec import EpochReport, Word2VecResult, train_word2vec
 
 MODEL_DIR = "hs_model"
@@ -99,12 +100,21 @@ def train(
     if head_settings.enabled:
         from .head import attach_head, train_head
 
+        recurrent = isinstance(head_settings, RecurrentHeadSettings)
         if on_status is not None:
             kind = "n-gram" if head_settings.ngram_orders else "directional"
+            kind = "recurrent" if recurrent else kind
             on_status(f"Training the {kind} next-word head")
         start = time.perf_counter()
-        head = train_head(model, corpus_path, heldout_path, head_settings)
-        attach_head(model, head, export_fine_tuned_vectors=head_settings.export_fine_tuned_vectors)
+        if recurrent:
+            from .recurrent import train_recurrent_head
+
+            head = train_recurrent_head(model, corpus_path, heldout_path, head_settings)
+            attach_head(model, head, export_fine_tuned_vectors=False)
+        else:
+            head = train_head(model, corpus_path, heldout_path, head_settings)
+            export = head_settings.export_fine_tuned_vectors
+            attach_head(model, head, export_fine_tuned_vectors=export)
         model.meta["head_seconds"] = time.perf_counter() - start
 
     model_dir = output_dir / MODEL_DIR
