@@ -68,7 +68,7 @@ class Progress:
         self._last = self._start
         self._bar: Any = None
         if enabled and _is_terminal(self._stream):
-            from tqdm import tqdm
+            from tqdm import tqdm  # a spaCy dependency
 
             scaled = unit == "bytes"
             self._bar = tqdm(
@@ -103,13 +103,13 @@ class Progress:
             self.note = note
         if not self._enabled or self._closed:
             return
-        if self._bar is not None:
-            self._bar.update(n)
-            extra = self._extras(self.seconds)
-            if extra:
-                self._bar.set_postfix_str(extra, refresh=False)
-            return
         now = time.perf_counter()
+        if self._bar is not None:
+            self._bar.update(n)  # redrawn at most every BAR_INTERVAL: so is the text after it
+            if now - self._last >= BAR_INTERVAL:
+                self._last = now
+                self._bar.set_postfix_str(self._extras(now - self._start), refresh=False)
+            return
         if now - self._last >= self._interval:
             self._last = now
             self._write(self.line())
