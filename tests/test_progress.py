@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import spacy_hs.progress as progress_module
+from spacy_hs import HSModel
 from spacy_hs.progress import Progress, clock
 from spacy_hs.util import format_bytes
 
@@ -172,8 +173,28 @@ def test_training_logs_lines(
     assert all(re.search(r", loss \d+\.\d{3}$", line) for line in epoch)
 
 
+def test_recurrent_training_logs_lines(
+    stderr_file: Path, normalized_model: HSModel, normalized_token_file: Path
+) -> None:
+    from spacy_hs.training.recurrent import train_recurrent_head
+
+    model = HSModel.from_bytes(normalized_model.to_bytes())
+    with _logged(stderr_file):
+        train_recurrent_head(
+            model, normalized_token_file, epochs=1, hidden_width=8, batch_size=8, bptt=100,
+            ngram_orders=0, tune_cache=False, progress=True,
+        )  # fmt: skip
+    lines = _log_lines(stderr_file.read_text())
+    epoch = [line for line in lines if line.startswith("Epoch 1: ")]
+    counts = _counts(epoch, "Epoch 1: ")
+    assert len(counts) > 2 and counts == sorted(set(counts))  # a line per batch
+    assert counts[1] - counts[0] == 8 * 100  # streams x steps
+    assert "(100%)" in epoch[-1]  # no last line: the epoch's summary is printed
+    assert all(re.search(r" tokens/s, ETA \d+:\d\d, perplexity [\d.]+$", line) for line in epoch)
+
+
 def test_evaluation_logs_lines(
-    stderr_file: Path, directional_model: object, normalized_token_file: Path
+    stderr_file: Path, directional_model: HSModel, normalized_token_file: Path
 ) -> None:
     from spacy_hs.evaluation.next_word import next_word_metrics
 

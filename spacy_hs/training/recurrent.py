@@ -193,18 +193,18 @@ class _Trainer:
                 enabled=progress,
                 final=False,
             )
-            for first in range(0, per_stream - 1, n_steps):
-                last = min(first + n_steps, per_stream - 1)
-                inputs, targets = columns[first:last], columns[first + 1 : last + 1]
-                step_bases = None if bases is None else bases[first + 1 : last + 1]
-                log_likelihood, state = self.step(inputs, targets, step_bases, state)
-                total, count = total + log_likelihood, count + targets.size
-                note = f"perplexity {math.exp(-total / count):.1f}" if progress else None
-                meter.update(targets.size, note=note)
-                if time.perf_counter() - start > budget:
-                    out_of_time = True
-                    break
-            meter.close()
+            with meter:
+                for first in range(0, per_stream - 1, n_steps):
+                    last = min(first + n_steps, per_stream - 1)
+                    inputs, targets = columns[first:last], columns[first + 1 : last + 1]
+                    step_bases = None if bases is None else bases[first + 1 : last + 1]
+                    log_likelihood, state = self.step(inputs, targets, step_bases, state)
+                    total, count = total + log_likelihood, count + targets.size
+                    note = f"perplexity {math.exp(-total / count):.1f}" if progress else None
+                    meter.update(targets.size, note=note)
+                    if time.perf_counter() - start > budget:
+                        out_of_time = True
+                        break
             heldout_ppl = self.perplexity(heldout_ids, heldout_lengths)
             seconds = time.perf_counter() - epoch_start
             entry = {
