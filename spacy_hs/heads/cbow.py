@@ -120,11 +120,12 @@ def CBOWHeadModel(context: Model[Ints2d, Floats2d]) -> Model[Ints2d, Floats2d]:
 
 @registry.heads(ARCHITECTURE)
 class CBOWHead(TreeHead):
-    """The CBOW-style head of an ``HSModel``: the thinc Model ``chain(CBOWContext,
-    TreeOutput)`` (``spacy_hs.CBOWHead.v1``) bound to the HS model's arrays, whose params are
-    the HS model's vectors and inner-node weights (read, not copied; never saved). A head
-    keeps the arrays it was built with: ``HSModel.head("cbow")`` builds a new one after
-    ``set_vectors``.
+    """The CBOW-style head of an ``HSModel``, the thinc Model ``chain(CBOWContext,
+    TreeOutput)`` (``spacy_hs.CBOWHead.v1``).
+
+    Its layers' params are the HS model's vectors and inner-node weights (``bind``: read, not
+    copied, never saved). A head keeps the arrays it was built with; ``HSModel.head("cbow")``
+    builds a new one after ``set_vectors``.
 
     hs_model: the HS model (its vectors, inner-node weights, tree and ``cbow_mean``).
     context_size: how many of the last known context words are averaged; None: the model's
@@ -173,7 +174,7 @@ class CBOWHead(TreeHead):
 
     def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
         """``TreeHead.log_prob`` in one compiled pass per block that never stores the hidden
-        vectors (``context_path_log_probs``): the same values."""
+        vectors (``fused_log_probs``): the same values."""
         context_ids = np.asarray(context_ids)
         word_ids = np.asarray(word_ids)
         if context_ids.ndim != 2:
