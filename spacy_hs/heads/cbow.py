@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 ARCHITECTURE = "spacy_hs.CBOWHead.v1"  # the head, in spacy_hs.registry.heads
 CONTEXT_ARCHITECTURE = "spacy_hs.CBOWContext.v1"
-# The head's thinc Model, in spaCy's architectures registry: the name of the head's.
+# The head's thinc Model, under the same name in spaCy's architectures registry.
 MODEL_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 
 
