@@ -52,6 +52,8 @@ from .util import is_positive_int
 
 # Every model can answer through gensim's own CBOW-style head (spacy_hs/heads/cbow.py).
 CBOW_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
+# The CBOW-style heads a model keeps, one per context size its gensim-style queries asked for.
+MAX_CBOW_HEADS = 32
 # log_prob_stream scores this many tokens at a time (whole sentences): its memory beyond the
 # result (8 bytes per token).
 STREAM_CHUNK_TOKENS = 1 << 14
@@ -374,12 +376,17 @@ class HSModel(HSVocab):
             return None
         return np.exp(log_probs)
 
-    def _cbow_head(self) -> Any:
-        """The CBOW-style head over the last ``window`` known words, built once per model (a
-        single query costs a few microseconds; so would building the head each time)."""
-        head = self.__dict__.get("_cbow")
-        if head is None or head.model is not self:  # none yet, or a copy's (copy.copy)
-            head = self._cbow = _cbow_class().from_arrays({}, {}, self)
+    def _cbow_head(self, context_size: int | None = None) -> Any:
+        """The CBOW-style head over the last ``context_size`` known words (None: ``window``),
+        built once per model and size: a single query costs a few microseconds, building the
+        head's thinc Model some tens."""
+        heads = self.__dict__.get("_cbow_heads")
+        head = heads.get(context_size) if heads is not None else None
+        if head is None or head.hs_model is not self:  # none yet, or a copy's (copy.copy)
+            if heads is None or head is not None or len(heads) >= MAX_CBOW_HEADS:
+                heads = self._cbow_heads = {}
+            config = {} if context_size is None else {"context_size": context_size}
+            head = heads[context_size] = _cbow_class().from_arrays(config, {}, self)
         return head
 
     def _gensim_contexts(self, contexts: Sequence[Context]) -> tuple[Any, np.ndarray]:
@@ -387,8 +394,13 @@ class HSModel(HSVocab):
         context matrix."""
         id_lists = [self.word_ids(context) for context in contexts]
         size = max(1, max((len(ids) for ids in id_lists), default=1))
-        head = _cbow_class().from_arrays({"context_size": size}, {}, self)
-        return head, context_matrix(id_lists, size)
+        return self._cbow_head(size), context_matrix(id_lists, size)
+
+    def set_vectors(self, vectors: np.ndarray) -> None:
+        """``HSVocab.set_vectors``; the CBOW-style heads built from now on read them (a head
+        keeps the vectors it was built with)."""
+        super().set_vectors(vectors)
+        self.__dict__.pop("_cbow_heads", None)
 
     # -- serialization (the format: hs_format.py) ----------------------------------------
 

@@ -9,10 +9,11 @@ import copy
 import numpy as np
 import pytest
 from conftest import log_sigmoid, random_contexts
-from head_oracles import check_gradients
+from head_oracles import brute_force, check_gradients
+from thinc.model import Model
 
 from spacy_hs import HSModel, _tree_search
-from spacy_hs.heads.base import TreeHead, context_matrix
+from spacy_hs.heads.base import TreeHead, bind, build_model, context_matrix
 from spacy_hs.heads.cbow import (
     CBOWContext,
     CBOWHead,
@@ -20,6 +21,7 @@ from spacy_hs.heads.cbow import (
     hidden_from_matrix,
     log_prob_from_matrix,
 )
+from spacy_hs.heads.output import TreeOutput
 from spacy_hs.tree import HuffmanTree
 
 
@@ -46,6 +48,51 @@ def test_the_head_reads_the_last_window_known_words(hs_model: HSModel) -> None:
     wide = CBOWHead(hs_model, context_size=len(ids))
     np.testing.assert_array_equal(wide.hidden(matrix)[0], hidden_from_ids(hs_model, [ids])[0])
     assert not np.array_equal(wide.hidden(matrix)[0], head.hidden(matrix)[0])
+
+
+@pytest.mark.parametrize("cbow_mean", [1, 0])
+def test_the_head_is_a_thinc_chain_whose_forward_gives_its_log_probs(
+    hs_model: HSModel, cbow_mean: int
+) -> None:
+    """The head holds ``chain(CBOWContext, TreeOutput)`` (``spacy_hs.CBOWHead.v1``), its parts
+    reached by ``get_ref``, their params the HS model's arrays (nothing of its own to save); the
+    node logits of its forward give, along each word's path, the head's log-probabilities, and
+    its config's model section builds the same Model."""
+    model = copy.copy(hs_model)
+    model.settings = {**hs_model.settings, "cbow_mean": cbow_mean}
+    head = CBOWHead(model, context_size=4)
+    chained = head.model
+    assert isinstance(chained, Model) and set(chained.ref_names) == {"context", "output"}
+    context, output = chained.get_ref("context"), chained.get_ref("output")
+    assert chained.layers == [context, output] and head.context is context
+    assert context.name == CBOWContext(window=1).name and output.name == TreeOutput().name
+    assert context.attrs["context_size"] == head.context_size == 4
+    assert context.attrs["mean"] is bool(cbow_mean)
+    assert context.get_param("input_vectors") is model.vectors
+    assert output.get_param("output_weights") is model.inner_node_weights is head.output_weights
+    assert output.get_dim("nI") == model.vector_size and output.get_dim("nO") == len(model) - 1
+    assert head.to_arrays() == {}
+    rng = np.random.default_rng(7)
+    contexts = rng.integers(-1, len(model), (30, 6)).astype(np.int32)
+    contexts[0] = -1  # no context: the head scores NaN
+    logits = chained.predict(contexts)
+    assert logits.shape == (30, len(model) - 1)
+    hidden, has_context = head.hidden(contexts)
+    np.testing.assert_array_equal(context.predict(contexts), hidden)
+    assert has_context.tolist() == [False] + [True] * 29
+    expected = np.array([brute_force(model, row.astype(np.float64)) for row in logits])
+    log_probs = head.log_probabilities(contexts)
+    assert np.isnan(log_probs[0]).all()
+    np.testing.assert_allclose(log_probs[1:], expected[1:], rtol=1e-5, atol=1e-5)
+    words = rng.integers(0, len(model), 30)
+    np.testing.assert_allclose(
+        head.log_prob(contexts, words)[1:], expected[np.arange(30), words][1:], rtol=1e-5
+    )
+    built = build_model(head.config["model"])
+    bind(built, model)
+    built.initialize()
+    np.testing.assert_array_equal(built.predict(contexts), logits)
+    assert CBOWHead.from_arrays(head.config, {}, model).config == head.config
 
 
 def test_batch_and_single_hidden_vectors_are_equal(

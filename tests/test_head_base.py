@@ -29,11 +29,19 @@ def test_spacy_lists_the_head_architectures_and_each_builds_a_thinc_model() -> N
     names = sorted(n for n in spacy.registry.architectures.get_all() if n.startswith("spacy_hs."))
     assert len(names) >= 2
     assert {"spacy_hs.LogBilinearContext.v1", "spacy_hs.HashedNgram.v1"} <= set(names)
+    cbow_context = {"@architectures": "spacy_hs.CBOWContext.v1", "window": 4}
     settings = {
         "spacy_hs.CBOWContext.v1": {"window": 4},
+        "spacy_hs.CBOWHead.v1": {"context": cbow_context},
         "spacy_hs.LogBilinearContext.v1": {"context_size": 3, "width": 8, "diagonal": True},
         "spacy_hs.HashedNgram.v1": {"orders": 2, "table_size": 1000},
         "spacy_hs.TreeOutput.v1": {},
+        "spacy_hs.RecurrentContext.v1": {
+            "n_words": 10,
+            "width": 4,
+            "hidden_width": 3,
+            "dropout": 0.0,
+        },
     }
     context = {
         "@architectures": "spacy_hs.LogBilinearContext.v1",
@@ -50,6 +58,11 @@ def test_spacy_lists_the_head_architectures_and_each_builds_a_thinc_model() -> N
         assert isinstance(model, Model)
         made = spacy.registry.resolve({"m": {"@architectures": name, **settings[name]}})["m"]
         assert isinstance(made, Model) and made.name == model.name
+    cbow = build_model({"@architectures": "spacy_hs.CBOWHead.v1", "context": cbow_context})
+    assert [cbow.get_ref(ref).name for ref in ("context", "output")] == [
+        "cbow_context",
+        "tree_output",
+    ]
     fresh = "import spacy; print(sorted(spacy.registry.architectures.get_all()))"
     listed = subprocess.run(
         [sys.executable, "-c", fresh], capture_output=True, text=True, timeout=300

@@ -157,6 +157,24 @@ def test_batch_forms_equal_single_forms(hs_model: HSModel, lee_tokens: list[str]
     assert np.isnan(batch[-2]) and np.isnan(batch[-3]) and not np.isnan(batch[-1])
 
 
+def test_the_cbow_heads_read_replaced_vectors(hs_model: HSModel) -> None:
+    """The CBOW head is built once per model (and context size); after ``set_vectors`` the
+    head and the gensim-style queries read the new vectors, as a model loaded with them does."""
+    model = HSModel.from_bytes(hs_model.to_bytes())
+    context = ["the", "government", "said"]
+    before = model.head("cbow")
+    old_log_prob = model.log_prob("police", context)
+    assert model.head("cbow") is before
+    model.set_vectors(model.vectors * 3)
+    after = model.head("cbow")
+    assert after is not before and after.context.get_param("input_vectors") is model.vectors
+    reloaded = HSModel.from_bytes(model.to_bytes())
+    assert model.log_prob("police", context) == reloaded.log_prob("police", context)
+    assert model.log_prob("police", context) != old_log_prob
+    assert model.predict_output_word(context, 5) == reloaded.predict_output_word(context, 5)
+    assert model.predict_next(context, 5, head="cbow") == reloaded.predict_next(context, 5, "cbow")
+
+
 def test_unknown_context_words_are_skipped(hs_model: HSModel) -> None:
     context = ["the", "government", "said"]
     noisy = ["zzz-a", "the", "government", "zzz-b", "said", "zzz-c"]

@@ -5,6 +5,11 @@ scored with gensim's ``syn1``. It has no parameters of its own: it reads the HS 
 and inner-node weights, so it is never stored, and every HS model has one. It cannot predict a
 sentence's first word (an empty context has no mean).
 
+The head is a thinc Model, ``chain(context, output)`` (``spacy_hs.CBOWHead.v1``):
+``spacy_hs.CBOWContext.v1`` (the hidden vector, with its numpy backprop), whose
+``input_vectors`` are the HS model's ``vectors``, and ``spacy_hs.TreeOutput.v1`` tied to its
+``inner_node_weights`` (``base.bind``). The queries call the compiled kernels with those params.
+
 The hidden vector is summed in order in float32, as gensim does (``np.add.reduceat`` would
 reorder the additions), by one compiled kernel for every form of context (lists of ids, a
 matrix, one context), so batch and single results are equal bit for bit. gensim's
@@ -18,19 +23,24 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from thinc.layers.chain import chain
 from thinc.model import Model
 from thinc.types import Floats2d, Ints2d
 
 from .. import _tree_search, registry, validation
 from ..errors import ConfigError, Errors
 from ..util import is_positive_int
-from .base import BLOCK, TreeHead, last_known
+from .base import BLOCK, TreeHead, bind, last_known
+from .output import TreeOutput
 
 if TYPE_CHECKING:
     from ..hs_vocab import HSVocab
+    from ..tree import HuffmanTree
 
-ARCHITECTURE = "spacy_hs.CBOWHead.v1"
+ARCHITECTURE = "spacy_hs.CBOWHead.v1"  # the head, in spacy_hs.registry.heads
 CONTEXT_ARCHITECTURE = "spacy_hs.CBOWContext.v1"
+# The head's thinc Model, under the same name in spaCy's architectures registry.
+MODEL_ARCHITECTURE = "spacy_hs.CBOWHead.v1"
 
 
 @registry.architectures(CONTEXT_ARCHITECTURE)
@@ -54,14 +64,21 @@ def CBOWContext(window: int, mean: bool = True) -> Model[Ints2d, Floats2d]:
     )
 
 
-def cbow_hidden(model: Model, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hidden vectors float32 (B, d) and has_context bool (B,): rows with no known word have a
-    zero hidden vector and no context."""
+def cbow_arguments(model: Model, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The arguments of the compiled kernels (``context_hidden_matrix``, ``fused_log_probs``)
+    for a context layer and a context matrix: its vectors, each row's last ``context_size``
+    known ids (checked against the vocabulary), and whether to take the mean."""
     vectors = model.get_param("input_vectors")
     recent = validation.word_id_array(
         last_known(context_ids, model.attrs["context_size"]), len(vectors), "context_ids"
     )
-    return _tree_search.context_hidden_matrix(vectors, recent, model.attrs["mean"])
+    return vectors, recent, model.attrs["mean"]
+
+
+def cbow_hidden(model: Model, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden vectors float32 (B, d) and has_context bool (B,): rows with no known word have a
+    zero hidden vector and no context."""
+    return _tree_search.context_hidden_matrix(*cbow_arguments(model, context_ids))
 
 
 def cbow_forward(
@@ -89,74 +106,103 @@ def cbow_init(model: Model, X: Ints2d | None = None, Y: Floats2d | None = None) 
     model.set_dim("nO", model.get_param("input_vectors").shape[1])
 
 
+@registry.architectures(MODEL_ARCHITECTURE)
+def CBOWHeadModel(context: Model[Ints2d, Floats2d]) -> Model[Ints2d, Floats2d]:
+    """Node logits (B, V - 1) of a context matrix: ``chain(context, output)``, the output
+    layer (``spacy_hs.TreeOutput.v1``) tied to the HS model's ``inner_node_weights`` (gensim's
+    ``syn1``); refs "context", "output". Registered as ``spacy_hs.CBOWHead.v1``."""
+    output = TreeOutput(nI=context.maybe_get_dim("nO"), tied=True)
+    model = chain(context, output)
+    model.set_ref("context", context)
+    model.set_ref("output", output)
+    return model
+
+
 @registry.heads(ARCHITECTURE)
 class CBOWHead(TreeHead):
-    """The CBOW-style head of an ``HSModel``.
+    """The CBOW-style head of an ``HSModel``, the thinc Model ``chain(CBOWContext,
+    TreeOutput)`` (``spacy_hs.CBOWHead.v1``).
 
-    model: the HS model (its vectors, inner-node weights, tree and settings are read, not
-        copied).
+    Its layers' params are the HS model's vectors and inner-node weights (``bind``: read, not
+    copied, never saved). A head keeps the arrays it was built with; ``HSModel.head("cbow")``
+    builds a new one after ``set_vectors``.
+
+    hs_model: the HS model (its vectors, inner-node weights, tree and ``cbow_mean``).
     context_size: how many of the last known context words are averaged; None: the model's
         ``window`` (what ``HSModel.head("cbow")`` answers with).
     """
 
     name = "cbow"
+    architecture = ARCHITECTURE
     predicts_sentence_start = False
 
-    def __init__(self, model: HSVocab, context_size: int | None = None):
-        super().__init__(model.tree)
-        self.model = model
+    def __init__(self, hs_model: HSVocab, context_size: int | None = None):
+        window = hs_model.settings["window"] if context_size is None else context_size
+        mean = bool(hs_model.settings["cbow_mean"])
+        # The functions the model section names, called directly: resolving it costs
+        # milliseconds, and HSModel builds a head for each context length of its gensim-style
+        # queries.
+        model = CBOWHeadModel(CBOWContext(window, mean))
+        bind(model, hs_model)
+        model.initialize()
+        context = {"@architectures": CONTEXT_ARCHITECTURE, "window": int(window), "mean": mean}
+        super().__init__(
+            hs_model.tree, model, {"@architectures": MODEL_ARCHITECTURE, "context": context}
+        )
+        self.hs_model = hs_model
         self._context_size = context_size
 
     @classmethod
     def from_arrays(
-        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], model: HSVocab
+        cls, config: dict[str, Any], arrays: dict[str, np.ndarray], hs_model: HSVocab
     ) -> CBOWHead:
-        return cls(model, config.get("context_size"))
-
-    @property
-    def context_size(self) -> int:
-        if self._context_size is not None:
-            return int(self._context_size)
-        return int(self.model.settings["window"])
-
-    @property
-    def output_weights(self) -> np.ndarray:
-        return self.model.inner_node_weights
+        """The head of ``hs_model`` with the config's ``context_size`` (None: its window); it
+        has no arrays of its own."""
+        return cls(hs_model, config.get("context_size"))
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"architecture": ARCHITECTURE}
+        config = super().config
+        if self._context_size is not None:
+            config["context_size"] = int(self._context_size)
+        return config
 
     def hidden(self, context_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The mean (or sum) of the context's known vectors; has_context False for none."""
-        return hidden_from_matrix(self.model, last_known(context_ids, self.context_size))
+        """The context layer's hidden vectors without its backprop closure: the mean (or sum)
+        of the last ``context_size`` known vectors; has_context False for none."""
+        return cbow_hidden(self.context, context_ids)
 
     def log_prob(self, context_ids: np.ndarray, word_ids: np.ndarray) -> np.ndarray:
         """``TreeHead.log_prob`` in one compiled pass per block that never stores the hidden
-        vectors (``log_prob_from_matrix``): the same values."""
+        vectors (``fused_log_probs``): the same values."""
         context_ids = np.asarray(context_ids)
         word_ids = np.asarray(word_ids)
         if context_ids.ndim != 2:
             raise ConfigError(Errors.E008.format(shape=context_ids.shape))
         if len(word_ids) != len(context_ids):
             raise ConfigError(Errors.E022.format(n=len(context_ids), n_words=len(word_ids)))
+        context, output_weights = self.context, self.output_weights
         out = np.empty(len(word_ids))
         for start in range(0, len(word_ids), BLOCK):
             rows = slice(start, start + BLOCK)
-            recent = last_known(context_ids[rows], self.context_size)
-            out[rows] = log_prob_from_matrix(self.model, recent, word_ids[rows])
+            out[rows] = fused_log_probs(
+                *cbow_arguments(context, context_ids[rows]),
+                word_ids[rows],
+                output_weights,
+                self.tree,
+            )
         return out
 
     def top_k_of_ids(self, ids: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The exact top-k (ids int32 (k,), log-probabilities float64 (k,)) after one context
         of known word ids, all of them read: the kernel forms the hidden vector itself, so a
         single query allocates no intermediate arrays (at its latency that cost dominates)."""
-        model = self.model
+        context = self.context
         word_ids, log_probs, _ = _tree_search.top_k_context(
-            model.vectors,
+            context.get_param("input_vectors"),
             ids,
-            bool(model.settings["cbow_mean"]),
-            model.inner_node_weights,
+            context.attrs["mean"],
+            self.output_weights,
             self.tree.children,
             self.tree.root,
             min(int(k), self.n_words),
@@ -202,13 +248,34 @@ def log_prob_from_matrix(
     context_ids = np.asarray(context_ids)
     if context_ids.ndim != 2:
         raise ConfigError(Errors.E008.format(shape=context_ids.shape))
-    tree = model.tree
-    return _tree_search.context_path_log_probs(
+    return fused_log_probs(
         model.vectors,
         validation.word_id_array(context_ids, len(model.words), "context_ids"),
         bool(model.settings["cbow_mean"]),
-        validation.word_id_array(word_ids, len(model.words)),
+        word_ids,
         model.inner_node_weights,
+        model.tree,
+    )
+
+
+def fused_log_probs(
+    vectors: np.ndarray,
+    context_ids: np.ndarray,
+    mean: bool,
+    word_ids: np.ndarray,
+    output_weights: np.ndarray,
+    tree: HuffmanTree,
+) -> np.ndarray:
+    """log P(word_ids[b] | context b), float64 (B,), for a checked context matrix of known
+    ids (negative: padding): each row's CBOW hidden vector formed in a buffer and scored along
+    the word's path in one compiled pass, never stored. NaN where the word id is negative or
+    the row has no known word."""
+    return _tree_search.context_path_log_probs(
+        vectors,
+        context_ids,
+        mean,
+        validation.word_id_array(word_ids, len(vectors)),
+        output_weights,
         tree.path_offsets,
         tree.path_nodes,
         tree.path_codes,

@@ -53,9 +53,13 @@ def forward(
 def init(
     model: Model[Floats2d, Floats2d], X: Floats2d | None = None, Y: Floats2d | None = None
 ) -> None:
-    """Zero weights, as gensim starts ``syn1``, unless already set (tied or loaded)."""
-    if X is not None and model.has_dim("nI") is None:
-        model.set_dim("nI", X.shape[1])
+    """Zero weights, as gensim starts ``syn1``, unless already set (tied or loaded); nI, if
+    unset, the width of those or of ``X``."""
+    if model.has_dim("nI") is None:
+        if model.has_param("output_weights"):
+            model.set_dim("nI", model.get_param("output_weights").shape[1])
+        elif X is not None:
+            model.set_dim("nI", X.shape[1])
     model.set_dim("nO", model.get_dim("nV") - 1)
     if not model.has_param("output_weights"):
         shape = (model.get_dim("nO"), model.get_dim("nI"))
