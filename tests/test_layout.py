@@ -11,7 +11,7 @@ import spacy_hs
 PACKAGE = Path(spacy_hs.__file__).parent
 # Stages, earliest first: a module may import only from its own stage or earlier ones.
 STAGES = [
-    {"errors", "registry", "util", "orth_table", "dask_cluster"},
+    {"errors", "registry", "util", "progress", "orth_table", "dask_cluster"},
     {"corpus"},
     {"tree", "_tree_search", "heads", "validation", "cache", "document"},
     {"hs_vocab", "hs_gensim", "hs_format", "hs_model"},

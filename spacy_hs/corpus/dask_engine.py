@@ -42,7 +42,6 @@ import os
 import secrets
 import shutil
 import socket
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -59,6 +58,7 @@ from ..dask_cluster import (
     import_distributed,
 )
 from ..errors import Errors, InputError
+from ..progress import Progress
 from ..util import atomic_outputs
 from .engine import CorpusStats, PreprocessJob, SplitStats, open_output, write_units
 from .inputs import COMPRESSED, WorkUnit
@@ -122,14 +122,18 @@ class DaskEngine:
             )
             for i, unit in enumerate(units)
         ]
-        bar = _units_bar(job.progress, len(units))
+        progress = Progress(
+            "Preprocessing", total=len(units), unit="units", enabled=job.progress
+        )
         try:
             with self._cluster.client(len(units), job.progress) as client:
                 # Workers may be away for a while (restarting, or in a batch queue): not forever.
                 patience = max(self.timeout, LOST_WORKERS_TIMEOUT)
-                return _run_tasks(distributed, client, units, tasks, job.outputs, bar, patience)
+                return _run_tasks(
+                    distributed, client, units, tasks, job.outputs, progress, patience
+                )
         finally:
-            bar.close()
+            progress.close()
             _remove_dir(shard_dir)
 
 def split_units(files: Sequence[Path], chunk_bytes: int) -> list[WorkUnit]:
@@ -177,7 +181,7 @@ def _run_tasks(
     units: Sequence[WorkUnit],
     tasks: Sequence[_UnitTask],
     outputs: Sequence[Path],
-    bar: Any,
+    progress: Progress,
     patience: float,
 ) -> CorpusStats:
     """Submit one task per unit and merge the shards in input order as the tasks finish."""
@@ -196,7 +200,6 @@ def _run_tasks(
     total = CorpusStats(splits=[SplitStats() for _ in outputs])
     finished: dict[int, CorpusStats] = {}
     merged = 0
-    start = time.perf_counter()
     handles = []
     try:
         handles.extend(open(path, "wb") for path in outputs)
@@ -211,11 +214,7 @@ def _run_tasks(
                 {units[i].path: stats.replaced_bytes} if stats.replaced_bytes else {}
             )
             finished[i] = stats
-            tokens = total.input_tokens + sum(s.input_tokens for s in finished.values())
-            bar.update(1)
-            bar.set_postfix_str(
-                f"{tokens / (time.perf_counter() - start):,.0f} tokens/s", refresh=False
-            )
+            progress.update(1, tokens=stats.input_tokens)
             while merged in finished:
                 for shard, handle in zip(tasks[merged].shards, handles):
                     with open(shard, "rb") as f:
@@ -261,19 +260,6 @@ def _remove_dir(path: Path) -> None:
             return
         time.sleep(0.05)
 
-
-def _units_bar(enabled: bool, total: int) -> Any:
-    from tqdm import tqdm  # a spaCy dependency
-
-    return tqdm(
-        disable=not enabled,
-        total=total,
-        desc="Preprocessing",
-        unit=" units",
-        file=sys.stderr,
-        mininterval=0.5,
-        leave=False,
-    )
 
 
 # The workers ---------------------------------------------------------------------------------

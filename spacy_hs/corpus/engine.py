@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
+from ..progress import Progress
 from ..util import open_new
 from . import tokenfile
 from .inputs import Batch, Reader, WorkUnit, batches
@@ -95,7 +96,7 @@ def write_units(
     *,
     max_length: int,
     batch_size: int,
-    bar: Any = None,
+    progress: Progress | None = None,
     document_marker: bool = False,
 ) -> CorpusStats:
     """Read ``units`` in order, tokenize their batches with ``process`` (which yields results in
@@ -117,11 +118,9 @@ def write_units(
             handle.write(part.text)
             split.add(part)
         stats.input_tokens += result.input_tokens
-        if bar is not None:
-            bar.update(result.input_tokens)
-            bar.set_postfix_str(
-                f"{reader.documents:,} docs, {splits[0].sentences:,} sentences", refresh=False
-            )
+        if progress is not None:
+            note = f"{reader.documents:,} docs, {splits[0].sentences:,} sentences"
+            progress.update(result.input_tokens, note=note)
     for handle, last in zip(outputs, last_documents):
         if last != -1:
             handle.write(tokenfile.LINE_END)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
+from ..progress import Progress
 from .engine import CorpusStats, PreprocessJob, open_output, write_units
 from .inputs import Batch, WorkUnit
 from .processor import BatchProcessor, BatchResult, ProcessorConfig
@@ -29,7 +29,7 @@ class LocalEngine:
                 return map((processor or BatchProcessor(job.config)).process_batch, batches)
             return _process_in_workers(job.config, batches, self.n_process)
 
-        bar = _progress_bar(job.progress)
+        progress = Progress("Preprocessing", unit="tokens", enabled=job.progress)
         handles: list[IO[str]] = []
         try:
             handles.extend(open_output(p) for p in job.outputs)
@@ -40,13 +40,13 @@ class LocalEngine:
                 handles,
                 max_length=job.max_length,
                 batch_size=job.batch_size,
-                bar=bar,
+                progress=progress,
                 document_marker=job.config.document_marker,
             )
         finally:
             for handle in handles:
                 handle.close()
-            bar.close()
+            progress.close()
 
 
 _worker: BatchProcessor | None = None
@@ -83,16 +83,3 @@ def _process_in_workers(
         while pending:
             yield pending.popleft().get()
 
-
-def _progress_bar(enabled: bool) -> Any:
-    from tqdm import tqdm  # a spaCy dependency
-
-    return tqdm(
-        disable=not enabled,
-        desc="Preprocessing",
-        unit=" tokens",
-        unit_scale=True,
-        file=sys.stderr,
-        mininterval=0.5,
-        leave=False,
-    )

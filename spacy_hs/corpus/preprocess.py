@@ -83,7 +83,7 @@ def preprocess(
         the corpus always lands on the same side: the two files share no sentence.
     max_length: lines longer than this many characters are split at whitespace (default: the
         ``max_length`` of the spaCy pipeline, 1,000,000).
-    progress: show a progress bar with tokens/s on stderr.
+    progress: show tokens/s on stderr: a bar on a terminal, else a line every few seconds.
     engine: where the text is tokenized: None (the default) in this process, or in
         ``n_process`` local worker processes; or another `Engine`, such as
         `spacy_hs.corpus.dask_engine.DaskEngine` (then ``n_process`` must be 1). Every engine

@@ -26,6 +26,7 @@ import gensim
 from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
 
 from ..errors import ConfigError, Errors, InputError, OutputError
+from ..progress import Progress
 from ..util import (
     atomic_outputs,
     check_output_location,
@@ -90,7 +91,7 @@ def extract_default_corpus(
     max_articles: stop after this many kept Wikipedia articles (None: all, about 100), to make
         a smaller corpus quickly (tests use it).
     min_words: drop articles with fewer words after markup removal (redirects and stubs).
-    progress: show a progress bar (lines written) on stderr.
+    progress: show the lines written on stderr (``spacy_hs.progress``).
 
     Files are written atomically; each line is one paragraph (wiki) or one story (Lee).
     Raises `InputError` if gensim's test data is not installed.
@@ -175,10 +176,8 @@ def _write_lines(path: Path, lines: Iterator[str], *, progress: bool = False) ->
     existing file is replaced only by the same text (a plain text file carries no mark of who
     wrote it), and never inside a model or pipeline directory."""
     check_output_location(path)
-    from tqdm import tqdm
-
     documents = words = 0
-    bar = tqdm(desc=f"Writing {path.name}", unit=" lines", leave=False, disable=not progress)
+    bar = Progress(f"Writing {path.name}", unit="lines", enabled=progress)
     with bar, atomic_outputs([path], not_ours=same_content) as (tmp,):
         with open_new(tmp, "w", encoding="utf-8", newline="\n") as f:
             for line in lines:

@@ -1,4 +1,4 @@
-"""What the evaluation modules share: checks of their inputs, JSON-safe numbers, progress bars."""
+"""What the evaluation modules share: checks of their inputs, JSON-safe numbers, progress."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from ..corpus import tokenfile
 from ..errors import Errors, InputError, InputNotFoundError, OutputError, Warnings
 from ..hs_model import HSModel
+from ..progress import Progress
 from ..util import special_file
 
 
@@ -65,12 +66,8 @@ def finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def progress(path: Path | None, show: bool, desc: str, total: int | None = None) -> Any:
-    """A tqdm bar over a file's bytes (or ``total`` items); silent unless ``show``."""
-    from tqdm import tqdm
-
+def progress(path: Path | None, show: bool, desc: str, total: int | None = None) -> Progress:
+    """Progress over a file's bytes (or ``total`` queries); silent unless ``show``."""
     if path is not None:
-        total, unit, scale = path.stat().st_size, "B", True
-    else:
-        unit, scale = "query", False
-    return tqdm(total=total, unit=unit, unit_scale=scale, desc=desc, leave=False, disable=not show)
+        return Progress(desc, total=path.stat().st_size, unit="bytes", enabled=show)
+    return Progress(desc, total=total, unit="queries", enabled=show)

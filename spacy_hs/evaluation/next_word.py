@@ -130,7 +130,7 @@ def next_word_metrics(
                 tokens = sentences[sentence_of[row]]
                 gensim.offer(tokens, int(position[row]), context, int(token_ids[row]))
 
-    with progress(heldout, show_progress, "Scoring the held-out file (bytes)") as bar:
+    with progress(heldout, show_progress, "Scoring the held-out file") as bar:
         chunk: list[list[str]] = []
         chunk_documents: list[int] = []  # the document of each sentence of the chunk
         n_chunk = 0
@@ -146,6 +146,7 @@ def next_word_metrics(
             document_open = True
             counts["n_sentences"] += 1
             counts["n_tokens"] += len(tokens)
+            bar.count_tokens(len(tokens))  # shown with the bytes read (on_bytes)
             chunk.append(tokens)
             chunk_documents.append(document)
             n_chunk += len(tokens)

@@ -115,7 +115,8 @@ def train_head(
     tune_cache: choose the document cache's size and weight (``spacy_hs.cache``) on the
         held-out text, read in its order as one stream; ``attach_head`` saves them with the
         model (``settings["cache"]``), or no cache if none helps.
-    progress: print one line per epoch, with a progress bar (tokens/s, loss) during it.
+    progress: print one line per epoch, and its progress (tokens/s, loss) during it
+        (``spacy_hs.progress``).
 
     The history (per-epoch loss, held-out perplexity, learning rate, timings) is kept in
     ``head.history`` (``attach_head`` copies it to ``model.meta["head"]``).

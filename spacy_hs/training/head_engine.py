@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .._head_train import HeadTrainer
 from ..corpus import tokenfile
 from ..errors import ConfigError, Errors, InputError
 from ..heads.directional import initial_arrays
+from ..progress import Progress
 from ..util import available_cores
 from .config import HeadSettings
 from .scratch import ScratchDirectory
@@ -180,7 +180,7 @@ class HeadEngine:
 
     trainer: the kernels and the shared arrays.
     settings: the schedule, step sizes, early stopping and threads (``HeadSettings``).
-    progress: show a progress bar during each epoch.
+    progress: show the progress of each epoch (``spacy_hs.progress``).
     on_epoch: called after every epoch with that epoch's history entry (for logging).
     """
 
@@ -225,7 +225,7 @@ class HeadEngine:
         corpus: EncodedCorpus,
         learn_rate: Callable[[int], float],
         rng: np.random.Generator,
-        bar: tqdm | None = None,
+        meter: Progress | None = None,
     ) -> tuple[float, int]:
         """One pass over the corpus in a random chunk order. ``learn_rate(ids_done)`` gives each
         chunk's rate from the ids issued so far this epoch. Returns (mean negative
@@ -259,12 +259,10 @@ class HeadEngine:
             return total, count
 
         def report() -> None:
-            if bar is not None:
-                bar.update(progress["ids"] - bar.n)
-                if progress["count"]:
-                    bar.set_postfix(
-                        loss=f"{progress['loss'] / progress['count']:.3f}", refresh=False
-                    )
+            if meter is not None and progress["ids"] != meter.count:
+                loss = progress["loss"] / progress["count"] if progress["count"] else None
+                note = None if loss is None else f"loss {loss:.3f}"
+                meter.update(progress["ids"] - meter.count, note=note)
 
         results = self._parallel(order.tolist(), run, report)
         report()
@@ -299,7 +297,10 @@ class HeadEngine:
                     results.append(result)
 
         if self.n_workers == 1:
-            loop(self.workers[0])
+            for item in queue:  # in this thread: report as each item ends
+                results.append(function(self.workers[0], item))
+                if report is not None:
+                    report()
         else:
             threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in self.workers]
             for thread in threads:
@@ -351,18 +352,16 @@ class HeadEngine:
                 def learn_rate(ids: int, value: float = rate) -> float:
                     return value
 
-            bar = tqdm(
+            # No last line: on_epoch prints the epoch's summary.
+            meter = Progress(
+                f"Epoch {epoch}",
                 total=train.n_ids,
-                disable=not self.progress,
-                leave=False,
-                unit="tok",
-                unit_scale=True,
-                desc=f"epoch {epoch}",
+                unit="tokens",
+                enabled=self.progress,
+                final=False,
             )
-            try:
-                loss, _ = self.train_epoch(train, learn_rate, rng, bar)
-            finally:
-                bar.close()
+            with meter:
+                loss, _ = self.train_epoch(train, learn_rate, rng, meter)
             seconds = time.perf_counter() - epoch_start
             perplexity = self.perplexity(heldout)
             self._check_diverged(epoch, loss, perplexity, initial)

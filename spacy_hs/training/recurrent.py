@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from thinc.api import Adam, Model, fix_random_seed
-from tqdm import tqdm
 from wasabi import msg
 
 from .. import _recurrent
@@ -41,6 +40,7 @@ from ..heads.context_layer import RecurrentContext
 from ..heads.lstm import PARAMS, initial_state
 from ..heads.ngram import NgramHead
 from ..heads.recurrent import RecurrentHead
+from ..progress import Progress
 from .config import RecurrentHeadSettings, load_config, resolve_config
 from .head import read_sentences, tune_cache
 
@@ -185,26 +185,26 @@ class _Trainer:
             epoch_start = time.perf_counter()
             state = initial_state(n_streams, settings.hidden_width)
             total, count = 0.0, 0
-            batches = range(0, per_stream - 1, n_steps)
-            bar = tqdm(
-                batches,
-                desc=f"Epoch {epoch}",
-                unit="batch",
-                disable=not progress,
-                leave=False,
+            # No last line: the epoch's summary follows.
+            meter = Progress(
+                f"Epoch {epoch}",
+                total=(per_stream - 1) * n_streams,
+                unit="tokens",
+                enabled=progress,
+                final=False,
             )
-            for first in bar:
-                last = min(first + n_steps, per_stream - 1)
-                inputs, targets = columns[first:last], columns[first + 1 : last + 1]
-                step_bases = None if bases is None else bases[first + 1 : last + 1]
-                log_likelihood, state = self.step(inputs, targets, step_bases, state)
-                total, count = total + log_likelihood, count + targets.size
-                if progress and count:
-                    bar.set_postfix(ppl=f"{math.exp(-total / count):.1f}", refresh=False)
-                if time.perf_counter() - start > budget:
-                    out_of_time = True
-                    break
-            bar.close()
+            with meter:
+                for first in range(0, per_stream - 1, n_steps):
+                    last = min(first + n_steps, per_stream - 1)
+                    inputs, targets = columns[first:last], columns[first + 1 : last + 1]
+                    step_bases = None if bases is None else bases[first + 1 : last + 1]
+                    log_likelihood, state = self.step(inputs, targets, step_bases, state)
+                    total, count = total + log_likelihood, count + targets.size
+                    note = f"perplexity {math.exp(-total / count):.1f}" if progress else None
+                    meter.update(targets.size, note=note)
+                    if time.perf_counter() - start > budget:
+                        out_of_time = True
+                        break
             heldout_ppl = self.perplexity(heldout_ids, heldout_lengths)
             seconds = time.perf_counter() - epoch_start
             entry = {

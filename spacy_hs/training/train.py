@@ -54,6 +54,7 @@ def train(
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_status: Callable[[str], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
 ) -> HSModel:
     """Train on a token file and write ``output_dir/hs_model`` (and, with ``save_gensim``,
     ``output_dir/word2vec.model``). Returns the trained model.
@@ -62,6 +63,7 @@ def train(
     heldout_path: a held-out token file, for the head's early stopping.
     on_vocab / on_epoch / on_status: progress callbacks (the CLI prints them).
     on_start: called with gensim's parameters once every check has passed, as training starts.
+    progress: show the progress of each stage on stderr (``spacy_hs.progress``).
 
     Everything is checked before training starts (config, corpus, held-out file, output
     directory), so a mistake fails in seconds, not after the last epoch.
@@ -90,6 +92,7 @@ def train(
         on_epoch=on_epoch,
         on_vocab=on_vocab,
         check=False,  # done above
+        progress=progress,
     )
     settings: dict[str, Any] = {"lang": corpus_meta.get("lang", "en")}
     if corpus_meta.get("normalizer") is not None:
@@ -109,10 +112,12 @@ def train(
         if recurrent:
             from .recurrent import train_recurrent_head
 
-            head = train_recurrent_head(model, corpus_path, heldout_path, head_settings)
+            head = train_recurrent_head(
+                model, corpus_path, heldout_path, head_settings, progress=progress
+            )
             attach_head(model, head, export_fine_tuned_vectors=False)
         else:
-            head = train_head(model, corpus_path, heldout_path, head_settings)
+            head = train_head(model, corpus_path, heldout_path, head_settings, progress=progress)
             export = head_settings.export_fine_tuned_vectors
             attach_head(model, head, export_fine_tuned_vectors=export)
         model.meta["head_seconds"] = time.perf_counter() - start

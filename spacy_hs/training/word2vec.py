@@ -40,6 +40,7 @@ import numpy as np
 from .. import _tree_search
 from ..corpus.tokenfile import check_token_file
 from ..errors import ConfigError, Errors, InputError
+from ..progress import Progress
 from ..tree import HuffmanTree
 from ..util import available_memory, format_bytes
 from .config import LOSS_SAMPLE, word2vec_params
@@ -243,6 +244,7 @@ def train_word2vec(
     on_epoch: Callable[[EpochReport], None] | None = None,
     on_vocab: Callable[[Word2VecResult], None] | None = None,
     check: bool = True,
+    progress: bool = False,
 ) -> Word2VecResult:
     """Build the vocabulary and train gensim ``Word2Vec`` on ``corpus_path`` in corpus_file mode.
 
@@ -251,6 +253,9 @@ def train_word2vec(
     on_epoch: called after each epoch with its report (the CLI prints it).
     on_vocab: called once the vocabulary is built, before the first epoch.
     check: run ``check_token_file`` first (False if the caller just did).
+    progress: show the tokens read for the vocabulary, then the words trained, with their
+        rates (``spacy_hs.progress``; gensim reports its work in corpus_file mode once per
+        epoch, so training moves epoch by epoch). No last lines: on_vocab and on_epoch report.
     """
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
@@ -271,12 +276,13 @@ def train_word2vec(
         type(model).prepare_weights(model, update=update)
 
     model.prepare_weights = prepare_weights  # type: ignore[method-assign]
+    scan = Progress("Vocabulary", unit="tokens", enabled=progress, final=False)
     try:
-        model.build_vocab(
-            corpus_iterable=sampler(LineSentence(str(corpus_path))), keep_raw_vocab=True
-        )
+        sentences = _counted(LineSentence(str(corpus_path)), scan)
+        model.build_vocab(corpus_iterable=sampler(sentences), keep_raw_vocab=True)
     finally:
         del model.prepare_weights  # the instance attribute; gensim's method again
+        scan.close()
     raw_counts = model.raw_vocab
     model.raw_vocab = {}
     result = Word2VecResult(
@@ -319,18 +325,31 @@ def train_word2vec(
                 loss_seconds=loss_seconds,
             )
             result.epochs.append(report)
+            meter.update(result.words, note=f"epoch {report.epoch}/{report.epochs}")
             if on_epoch is not None:
-                on_epoch(report)
+                with meter.paused():
+                    on_epoch(report)
 
-    start = time.perf_counter()
-    model.train(
-        corpus_file=str(corpus_path),
-        total_words=model.corpus_total_words,
-        epochs=model.epochs,
-        callbacks=[EpochLogger()],
+    meter = Progress(
+        "Training", total=result.words * model.epochs, unit="words", enabled=progress, final=False
     )
+    start = time.perf_counter()
+    with meter:
+        model.train(
+            corpus_file=str(corpus_path),
+            total_words=model.corpus_total_words,
+            epochs=model.epochs,
+            callbacks=[EpochLogger()],
+        )
     result.train_seconds = time.perf_counter() - start
     return result
+
+
+def _counted(sentences: Iterable[list[str]], meter: Progress) -> Iterator[list[str]]:
+    """``sentences`` unchanged, their tokens counted by ``meter``."""
+    for sentence in sentences:
+        meter.update(len(sentence))
+        yield sentence
 
 
 # Bytes per word and dimension that stay in memory while training: float32 vectors and
