@@ -255,3 +255,33 @@ def test_spacy_hs_train_selects_it_by_the_config(lee_path: Path, tmp_path: Path)
     assert isinstance(model.trained_head, RecurrentHead) and model.trained_head.orders == 0
     assert model.meta["config"]["head"]["@settings"] == "spacy_hs.recurrent_head.v1"
     assert np.isfinite(model.log_prob_stream([["the", "fire"]], cache=None)).all()
+
+
+def test_predict_evaluate_and_render_work_with_it(
+    recurrent_model: HSModel, document: list[list[str]], tmp_path: Path
+) -> None:
+    """The CLI's readers of a model (predict, evaluate, render) answer with the recurrent head
+    as with any other: predict's probabilities are the head's top-k, evaluate scores every
+    held-out token, render writes a page coloured by the stream's values."""
+    model_dir = tmp_path / "model"
+    recurrent_model.to_disk(model_dir)
+    context = document[0][:4]
+    result = run_cli("predict", model_dir, " ".join(context), "--top-k", "3", "--cache", "off")
+    assert result.exit_code == 0, result.output
+    expected = recurrent_model.predict_next(context, top_k=3)
+    assert expected and all(word in result.output for word, _ in expected)
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text("".join(" ".join(s) + "\n" for s in document), encoding="utf8")
+    metrics = tmp_path / "metrics.json"
+    result = run_cli(
+        "evaluate", model_dir, "--heldout", heldout, "--no-vectors", "-o", metrics, "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads(metrics.read_text(encoding="utf8"))
+    assert "recurrent" in json.dumps(written) and '"perplexity"' in json.dumps(written)
+    page = tmp_path / "view.html"
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(document[1]), encoding="utf8")
+    result = run_cli("render", model_dir, text, "-o", page, "--cache", "off")
+    assert result.exit_code == 0, result.output
+    assert page.read_text(encoding="utf8").count(document[1][-1]) >= 1
