@@ -6,7 +6,6 @@ import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -158,9 +157,14 @@ def Arg(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
     return typer.Argument(*args, **kwargs)
 
 
-def Opt(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
-    """``typer.Option``; paths are checked by the library, as for ``Arg``."""
+def Opt(  # noqa: N802 (typer's name)
+    *args: Any, at_least: float | None = None, at_most: float | None = None, **kwargs: Any
+) -> Any:
+    """``typer.Option``; paths are checked by the library, as for ``Arg``. ``at_least`` and
+    ``at_most`` bound a number (``in_range``, naming the option by its first flag)."""
     kwargs.setdefault("readable", False)
+    if at_least is not None or at_most is not None:
+        kwargs["callback"] = in_range(args[0], at_least, at_most)
     return typer.Option(*args, **kwargs)
 
 
@@ -186,38 +190,6 @@ def in_range(
     return check
 
 
-class EngineName(str, Enum):
-    """Where a command's work runs: this machine, or a Dask cluster."""
-
-    local = "local"
-    dask = "dask"
-
-
-# The Dask options every command with an engine has.
-DashboardOpt = Annotated[
-    bool, Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787.")
-]
-SchedulerTimeoutOpt = Annotated[
-    float | None,
-    Opt(
-        "--scheduler-timeout",
-        help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-        show_default=False,
-    ),
-]
-
-
-def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
-    """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
-    None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
-    any is given with ``--engine local``."""
-    given = {name: value for name, value in given.items() if value not in (None, "", False)}
-    if engine == EngineName.local and given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ConfigError(Errors.E807.format(options=flags))
-    return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
-
-
 def cache_choice(value: str | None) -> str | None:
     """A typer callback for ``--cache``: off or auto (E191 for anything else)."""
     if value is not None and value not in ("off", "auto"):
@@ -229,6 +201,11 @@ CACHE_HELP = (
     "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
     "without one) or off."
 )
+# ``--cache`` of the commands that load a pipeline, whose own setting is the default.
+PipelineCacheOpt = Annotated[
+    str | None,
+    Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
+]
 
 
 def _print_version(value: bool) -> None:

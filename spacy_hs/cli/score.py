@@ -7,17 +7,8 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import (
-    Arg,
-    DashboardOpt,
-    EngineName,
-    Opt,
-    SchedulerTimeoutOpt,
-    app,
-    dask_options,
-    in_range,
-    library_warnings,
-)
+from . import _dask
+from ._util import Arg, Opt, app, library_warnings
 
 MB = 1_000_000
 
@@ -113,38 +104,30 @@ def score_cli(
         ),
     ] = False,
     engine: Annotated[
-        EngineName,
-        Opt(
-            "--engine",
-            "-e",
-            help="local (this machine: --workers processes) or dask (a Dask cluster: a local "
-            'one, or the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write '
-            "identical files.",
+        _dask.EngineName,
+        _dask.engine_opt(
+            "local (this machine: --workers processes) or dask (a Dask cluster: a local one, or "
+            'the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write identical '
+            "files."
         ),
-    ] = EngineName.local,
+    ] = _dask.EngineName.local,
     workers: Annotated[
         int | None,
-        Opt(
-            "--workers",
-            "-w",
-            callback=in_range("--workers", 1),
-            help="Worker processes: local, default 1 (this process); dask, the local cluster's, "
+        _dask.workers_opt(
+            "Worker processes: local, default 1 (this process); dask, the local cluster's, "
             "default one per CPU core.",
-            show_default=False,
+            at_least=1,
         ),
     ] = None,
     scheduler: Annotated[
         str | None,
-        Opt(
-            "--scheduler",
-            help="Dask: address of a running scheduler (tcp://HOST:PORT) whose workers to use; "
+        _dask.scheduler_opt(
             "they must load PIPELINE by the same path or package name. Default: a local cluster "
-            "on 127.0.0.1.",
-            show_default=False,
+            "on 127.0.0.1."
         ),
     ] = None,
-    scheduler_timeout: SchedulerTimeoutOpt = None,
-    dashboard: DashboardOpt = False,
+    scheduler_timeout: _dask.SchedulerTimeoutOpt = None,
+    dashboard: _dask.DashboardOpt = False,
     chunk_mb: Annotated[
         float,
         Opt(
@@ -154,13 +137,7 @@ def score_cli(
         ),
     ] = 1.0,
     batch_size: Annotated[
-        int,
-        Opt(
-            "--batch-size",
-            "-b",
-            callback=in_range("--batch-size", 1),
-            help="Documents per nlp.pipe batch.",
-        ),
+        int, Opt("--batch-size", "-b", at_least=1, help="Documents per nlp.pipe batch.")
     ] = 64,
     progress: Annotated[
         bool,
@@ -179,13 +156,13 @@ def score_cli(
     from ..errors import ConfigError, Errors
     from ..scoring import DaskEngine, LocalEngine, score_corpus
 
-    engine_options = dask_options(
+    engine_options = _dask.dask_options(
         engine, scheduler=scheduler, dashboard=dashboard, scheduler_timeout=scheduler_timeout
     )
     if not chunk_mb > 0:
         raise ConfigError(Errors.E912.format(option="--chunk-mb", expected="> 0", value=chunk_mb))
     with library_warnings():
-        if engine == EngineName.dask:
+        if engine == _dask.EngineName.dask:
             runner = DaskEngine(workers=workers, **engine_options)
         else:
             runner = LocalEngine(workers=workers or 1)
