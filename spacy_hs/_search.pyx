@@ -60,19 +60,19 @@ cdef int frontier_init(Frontier* f) noexcept nogil:
     return -1 if f.score == NULL or f.item == NULL else 0
 
 
+cdef void frontier_free(Frontier* f) noexcept nogil:
+    free(f.score)
+    free(f.item)
+    f.score = NULL
+    f.item = NULL
+
+
 cdef int frontier_start(Frontier* f) except -1:
     """``frontier_init``, or MemoryError."""
     if frontier_init(f) != 0:
         frontier_free(f)
         raise MemoryError()
     return 0
-
-
-cdef void frontier_free(Frontier* f) noexcept nogil:
-    free(f.score)
-    free(f.item)
-    f.score = NULL
-    f.item = NULL
 
 
 cdef int frontier_push(Frontier* f, double score, int item) noexcept nogil:

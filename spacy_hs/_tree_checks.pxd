@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Argument checks and row builders shared by the tree kernels (_search.pyx, _path_scores.pyx,
 _hidden.pyx), cimported as gensim's kernels cimport word2vec_inner.pxd. They are ``inline``,
-so each kernel module compiles its own copy: no call across modules.
+so each kernel module compiles its own copy: no call across modules. A check of several
+arrays fills a struct of their pointers (``LBL``), which the row builders then read.
 
 A check raises the error a Python caller sees (ValueError, IndexError) before any ``nogil``
 loop runs, so the loops themselves check nothing."""

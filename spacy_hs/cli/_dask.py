@@ -1,21 +1,13 @@
 """The Dask options of the commands with an engine (``--engine dask``): `spacy-hs preprocess`
 and `spacy-hs score`. Each command words ``--engine``, ``--workers`` and ``--scheduler`` for
-its own work; ``--dashboard`` and ``--scheduler-timeout`` read the same in both."""
+its own work; ``--dashboard`` and ``--scheduler-timeout`` read the same in both. Which engine
+runs and which options it takes: ``_util.EngineName`` and ``_util.dask_options``."""
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any
 
-from ..errors import ConfigError, Errors
 from ._util import Opt
-
-
-class EngineName(str, Enum):
-    """Where a command's work runs: this machine, or a Dask cluster."""
-
-    local = "local"
-    dask = "dask"
 
 
 def engine_opt(help: str) -> Any:
@@ -48,14 +40,3 @@ SchedulerTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
-    """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
-    None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
-    any is given with ``--engine local``."""
-    given = {name: value for name, value in given.items() if value not in (None, "", False)}
-    if engine == EngineName.local and given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ConfigError(Errors.E807.format(options=flags))
-    return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}

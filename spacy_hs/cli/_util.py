@@ -6,6 +6,7 @@ import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -188,6 +189,24 @@ def in_range(
         return value
 
     return check
+
+
+class EngineName(str, Enum):
+    """Where a command's work runs: this machine, or a Dask cluster."""
+
+    local = "local"
+    dask = "dask"
+
+
+def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
+    """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
+    None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
+    any is given with ``--engine local``."""
+    given = {name: value for name, value in given.items() if value not in (None, "", False)}
+    if engine == EngineName.local and given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(Errors.E807.format(options=flags))
+    return {("timeout" if name == "scheduler_timeout" else name): v for name, v in given.items()}
 
 
 def cache_choice(value: str | None) -> str | None:

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from wasabi import msg
 
-from . import _dask
-from ._util import Arg, Opt, app, fail, in_range, library_warnings
+from ._dask import DashboardOpt, SchedulerTimeoutOpt, engine_opt, scheduler_opt, workers_opt
+from ._util import Arg, EngineName, Opt, app, dask_options, fail, in_range, library_warnings
 
 # The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
 MAX_SEED = 2**63 - 1
@@ -184,16 +184,16 @@ def preprocess_cli(
         bool, Opt("--progress/--no-progress", help="Show a progress bar with tokens/s.")
     ] = True,
     engine: Annotated[
-        _dask.EngineName,
-        _dask.engine_opt(
+        EngineName,
+        engine_opt(
             "Where to tokenize: local (this process, or --n-process processes) or dask (a Dask "
             'cluster: a local one, or the one at --scheduler; needs pip install "spacy-hs[dask]"). '
             "Both write identical files."
         ),
-    ] = _dask.EngineName.local,
+    ] = EngineName.local,
     workers: Annotated[
         int | None,
-        _dask.workers_opt(
+        workers_opt(
             "Dask: worker processes of the local cluster, one thread each. Default: one per CPU "
             "core.",
             callback=_process_count("--workers"),
@@ -201,7 +201,7 @@ def preprocess_cli(
     ] = None,
     scheduler: Annotated[
         str | None,
-        _dask.scheduler_opt(
+        scheduler_opt(
             "the cluster is left running. Client and workers must share a filesystem with the "
             "inputs and OUTPUT's directory at the same paths. Default: start a local cluster."
         ),
@@ -215,8 +215,8 @@ def preprocess_cli(
             show_default=False,
         ),
     ] = None,
-    dashboard: _dask.DashboardOpt = False,
-    scheduler_timeout: _dask.SchedulerTimeoutOpt = None,
+    dashboard: DashboardOpt = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
 ) -> None:
     """Tokenize raw text with spaCy into a token file for `spacy-hs train`.
 
@@ -240,7 +240,7 @@ def preprocess_cli(
         stopwords=stopwords.value,
         numbers_rule=numbers_rule.value,
     )
-    engine_options = _dask.dask_options(
+    engine_options = dask_options(
         engine,
         workers=workers,
         scheduler=scheduler,
@@ -250,7 +250,7 @@ def preprocess_cli(
     )
     with library_warnings():
         runner = None
-        if engine == _dask.EngineName.dask:
+        if engine == EngineName.dask:
             from ..corpus.dask_engine import DaskEngine
 
             runner = DaskEngine(**engine_options)

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from wasabi import msg
 
-from . import _dask
-from ._util import Arg, Opt, app, library_warnings
+from ._dask import DashboardOpt, SchedulerTimeoutOpt, engine_opt, scheduler_opt, workers_opt
+from ._util import Arg, EngineName, Opt, app, dask_options, library_warnings
 
 MB = 1_000_000
 
@@ -104,16 +104,16 @@ def score_cli(
         ),
     ] = False,
     engine: Annotated[
-        _dask.EngineName,
-        _dask.engine_opt(
+        EngineName,
+        engine_opt(
             "local (this machine: --workers processes) or dask (a Dask cluster: a local one, or "
             'the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write identical '
             "files."
         ),
-    ] = _dask.EngineName.local,
+    ] = EngineName.local,
     workers: Annotated[
         int | None,
-        _dask.workers_opt(
+        workers_opt(
             "Worker processes: local, default 1 (this process); dask, the local cluster's, "
             "default one per CPU core.",
             at_least=1,
@@ -121,13 +121,13 @@ def score_cli(
     ] = None,
     scheduler: Annotated[
         str | None,
-        _dask.scheduler_opt(
+        scheduler_opt(
             "they must load PIPELINE by the same path or package name. Default: a local cluster "
             "on 127.0.0.1."
         ),
     ] = None,
-    scheduler_timeout: _dask.SchedulerTimeoutOpt = None,
-    dashboard: _dask.DashboardOpt = False,
+    scheduler_timeout: SchedulerTimeoutOpt = None,
+    dashboard: DashboardOpt = False,
     chunk_mb: Annotated[
         float,
         Opt(
@@ -156,13 +156,13 @@ def score_cli(
     from ..errors import ConfigError, Errors
     from ..scoring import DaskEngine, LocalEngine, score_corpus
 
-    engine_options = _dask.dask_options(
+    engine_options = dask_options(
         engine, scheduler=scheduler, dashboard=dashboard, scheduler_timeout=scheduler_timeout
     )
     if not chunk_mb > 0:
         raise ConfigError(Errors.E912.format(option="--chunk-mb", expected="> 0", value=chunk_mb))
     with library_warnings():
-        if engine == _dask.EngineName.dask:
+        if engine == EngineName.dask:
             runner = DaskEngine(workers=workers, **engine_options)
         else:
             runner = LocalEngine(workers=workers or 1)
