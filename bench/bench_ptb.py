@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _quick import QUICK_HELP
@@ -157,6 +158,7 @@ def score_with_cache(model_dir: Path, test: list[list[str]]) -> dict[str, float]
         "size": cache.size,
         "weight": cache.weight,
         "ramp": cache.ramp,
+        "delay": cache.delay,
         "short": short_documents(model_dir, test),
         "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
     }
@@ -215,8 +217,26 @@ def score_stream(model_dir: Path, test: list[list[str]], cache: object) -> dict[
         "hit1": float((top[:, 0] == ids).mean()),
         "topk_us": 1e6 * float(np.median(times)),
         "size_mb": sum(f.stat().st_size for f in model_dir.iterdir()) / 1e6,
-        **({"size": settings.size, "weight": settings.weight} if settings else {}),
+        **(
+            {
+                "size": settings.size,
+                "weight": settings.weight,
+                "ramp": settings.ramp,
+                "delay": settings.delay,
+                "short": short_documents(model_dir, test),
+            }
+            if settings
+            else {}
+        ),
     }
+
+
+def cache_label(cached: dict[str, Any]) -> str:
+    """The saved cache's settings, as a row label's parenthesis."""
+    return (
+        f"(N = {cached['size']}, λ_max = {cached['weight']:.2f}, c = {cached['ramp']:g}, "
+        f"m = {cached['delay']})"
+    )
 
 
 def recurrent_rows(
@@ -238,7 +258,7 @@ def recurrent_rows(
     ]
     cached = score_stream(model_dir, test, "auto")
     if "size" in cached:
-        label = f"recurrent + document cache (N = {cached['size']}, λ = {cached['weight']:.2f})"
+        label = f"recurrent + document cache {cache_label(cached)}"
         rows.append((label, cached, head_s))
     return rows, wall, stream_speed(model_dir, test, repeats=2)
 
@@ -396,10 +416,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     )
     cached = score_with_cache(recipe_dir, test)
     if cached is not None:
-        label = (
-            f"recipe + document cache (N = {cached['size']}, λ_max = {cached['weight']:.2f}, "
-            f"c = {cached['ramp']:g})"
-        )
+        label = f"recipe + document cache {cache_label(cached)}"
         rows.append((label, cached, recipe_head_s))
     if not (args.recipe_only or args.quick):
         gensim_path = workdir / "recipe" / "word2vec.model"
@@ -472,18 +489,19 @@ def print_tables(rows, kn5, recipes: dict[str, tuple[float, float]]) -> None:
         print(f"| {label} | {ppl:.1f} | {ppl / reference:.3f} | - | - | - | - |")
     for name, (wall, _) in recipes.items():
         print(f"\nThe {name} recipe's `spacy-hs train` (gensim and head): {wall:.0f} s wall.")
-    for _, r, _ in rows:
+    for label, r, _ in rows:
         if "topk_plain_us" in r:
             print(
                 f"Top-10 at one position, document cache full: {r['topk_us']:.1f} µs against "
                 f"{r['topk_plain_us']:.1f} µs without the cache "
                 f"({r['topk_us'] / r['topk_plain_us']:.2f}x; `Document.top_k_at`)."
             )
-            print("\nEach test sentence as its own document (`Documents`, one per sentence):\n")
+        if "short" in r:
+            print(f"\nEach test sentence as its own document (`Documents`), {label}:\n")
             print("| test documents | ppl, cache auto | ppl, no cache |")
             print("|---|---|---|")
             for name, with_cache, without in r["short"]:
-                print(f"| {name} | {with_cache:.1f} | {without:.1f} |")
+                print(f"| {name} | {with_cache:.2f} | {without:.2f} |")
     print("\nScoring the test set (tokens/s, one thread):\n")
     print("| scorer | tokens/s | ratio |")
     print("|---|---|---|")

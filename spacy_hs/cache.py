@@ -1,16 +1,18 @@
 """The document cache: a unigram cache over the previous known tokens of a document, mixed
 with a head's next-word distribution (Kuhn & De Mori's cache; Mikolov's KN5 + cache).
 
-With cache size N, weight λ_max and ramp c, at position t of a document::
+With cache size N, weight λ_max, ramp c and delay m, at position t of a document::
 
     n    = how many known tokens the cache holds before t (at most N)
     C(w) = count of w among those n tokens / n
-    λ(n) = λ_max * (n / (n + c))**2
+    λ(n) = λ_max * (n' / (n' + c))**2,  n' = max(0, n - m)
     P(w) = (1 - λ(n)) * P_head(w) + λ(n) * C(w)
 
 The weight grows with the history the cache holds, so a short document (a few cached words)
 leans on the head (squared: on PTB the linear ramp n / (n + c) still hurt 5-word documents
-at the c the stream allows); c = 0 is a fixed λ = λ_max (older models' cache).
+at the c the stream allows), and the cache is silent (P = P_head exactly) until it holds more
+than m tokens. c = 0 is a fixed λ = λ_max (older models' cache); m = 0 (older models) speaks
+from the first cached token.
 
 The cache runs over the document in order, across sentence boundaries; at the document's
 start it is empty and P = P_head. C is non-zero only on the cache's words, so everything stays
@@ -43,34 +45,40 @@ MAX_CACHE_SIZE = 1 << 20
 @dataclass(frozen=True)
 class CacheSettings:
     """size: N, how many of the previous known tokens the cache holds; weight: λ_max in
-    [0, 1); ramp: c >= 0 in λ(n) = λ_max (n / (n + c))**2, n the tokens cached (0: λ = λ_max
-    whenever the cache holds a token, as models saved without a ramp)."""
+    [0, 1); ramp: c >= 0 in λ(n) = λ_max (n' / (n' + c))**2, n the tokens cached (0: λ = λ_max
+    whenever the cache speaks, as models saved without a ramp); delay: m >= 0, n' = n - m, the
+    cache is silent (λ = 0) while it holds m tokens or fewer (0 in models saved without it)."""
 
     size: int
     weight: float
     ramp: float = 0.0
+    delay: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         saved: dict[str, Any] = {"size": self.size, "weight": self.weight}
         if self.ramp:
             saved["ramp"] = self.ramp
+        if self.delay:
+            saved["delay"] = self.delay
         return saved
 
     def weights(self, held: np.ndarray) -> np.ndarray:
-        """λ(n) for each number of cached tokens n (0 where the cache is empty), float64."""
-        held = np.asarray(held, dtype=np.float64)
+        """λ(n) for each number of cached tokens n (0 where the cache is empty or silent),
+        float64."""
+        speaking = np.maximum(np.asarray(held, dtype=np.float64) - self.delay, 0.0)
         if not self.ramp:
-            return np.where(held > 0, self.weight, 0.0)
-        return self.weight * (held / (held + self.ramp)) ** 2
+            return np.where(speaking > 0, self.weight, 0.0)
+        return self.weight * (speaking / (speaking + self.ramp)) ** 2
 
     @classmethod
     def from_value(cls, value: Any) -> CacheSettings | None:
         """A cache setting as given (None, a dict, or CacheSettings), checked."""
         if value is None or isinstance(value, CacheSettings):
             return value
-        if not isinstance(value, dict) or set(value) - {"size", "weight", "ramp"}:
+        if not isinstance(value, dict) or set(value) - {"size", "weight", "ramp", "delay"}:
             raise ConfigError(Errors.E027.format(value=value))
         size, weight, ramp = value.get("size"), value.get("weight"), value.get("ramp", 0.0)
+        delay = value.get("delay", 0)
         if (
             isinstance(size, bool)
             or not isinstance(size, (int, np.integer))
@@ -81,9 +89,12 @@ class CacheSettings:
             or isinstance(ramp, bool)
             or not isinstance(ramp, (int, float, np.integer, np.floating))
             or not 0 <= ramp <= MAX_CACHE_SIZE
+            or isinstance(delay, bool)
+            or not isinstance(delay, (int, np.integer))
+            or not 0 <= delay <= MAX_CACHE_SIZE
         ):
             raise ConfigError(Errors.E027.format(value=value))
-        return cls(int(size), float(weight), float(ramp))
+        return cls(int(size), float(weight), float(ramp), int(delay))
 
 
 def cache_counts(
@@ -126,12 +137,13 @@ def cache_counts(
 def mix_log_probs(
     head_log_probs: np.ndarray, counts: np.ndarray, held: np.ndarray, weight: float | np.ndarray
 ) -> np.ndarray:
-    """log((1 - λ) P_head + λ C) for each token, C = counts / held (P_head where held is 0);
-    ``weight`` is λ, or λ per token (``CacheSettings.weights(held)``)."""
+    """log((1 - λ) P_head + λ C) for each token, C = counts / held; the head's own value,
+    exactly, where the cache is empty or λ is 0. ``weight`` is λ, or λ per token
+    (``CacheSettings.weights(held)``)."""
     with np.errstate(divide="ignore"):
         cache = np.where(held > 0, counts / np.maximum(held, 1), 0.0)
         mixed = np.log((1 - weight) * np.exp(head_log_probs) + weight * cache)
-    return np.where(held > 0, mixed, head_log_probs)
+    return np.where((held > 0) & (np.asarray(weight) > 0), mixed, head_log_probs)
 
 
 def window_distribution(recent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -454,14 +454,14 @@ def cached_top_k(
     Returns ids int32 (B, k) (-1 where the head has no context) and log-probabilities (B, k).
 
     A ``TreeHead`` searches the mixture itself (``TreeHead.top_k_mixed``: one best-first
-    search per row), except where the cache is empty: there P = P_head, as ``log_probs``
-    scores it (the mixed search would scale it by 1 - λ). Any other head gives its top-(3 k)
+    search per row), except where the cache is empty or silent (λ = 0): there P = P_head, as
+    ``log_probs`` scores it. Any other head gives its top-(3 k)
     from one batched search: the cache words among them need no further question, and the
     bound on the others (P_head <= the last of these) is tighter."""
     k = min(int(k), n_words)
     weights = cache.weights([len(window) for window in windows])
     if isinstance(head, TreeHead):
-        empty = np.array([not len(window) for window in windows], dtype=bool)
+        empty = weights == 0
         if not empty.any():
             return head.top_k_mixed(contexts, k, windows, weights)
         ids = np.empty((len(contexts), k), dtype=np.int32)
@@ -475,7 +475,7 @@ def cached_top_k(
     wide_ids, wide_log_probs = head.top_k(contexts, min(CANDIDATES * k, n_words))
     ids, log_probs = wide_ids[:, :k].copy(), wide_log_probs[:, :k].copy()
     for row, recent in enumerate(windows):
-        if not len(recent) or ids[row, 0] < 0:
+        if not len(recent) or weights[row] == 0 or ids[row, 0] < 0:
             continue
         words, probs = window_distribution(recent)
 

@@ -233,8 +233,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "`spacy-hs train` and a [head] section, or choose one of those."
     )
     E027 = (
-        "cache must be 'auto', None or {{\"size\": N, \"weight\": λ}} (optionally \"ramp\": c) "
-        "with N an integer from 1 to 1048576, 0 <= λ < 1 and 0 <= c <= 1048576, got {value!r}."
+        "cache must be 'auto', None or {{\"size\": N, \"weight\": λ}} (optionally \"ramp\": c "
+        "and \"delay\": m) with N an integer from 1 to 1048576, 0 <= λ < 1, 0 <= c <= 1048576 "
+        "and m an integer from 0 to 1048576, got {value!r}."
     )
     E026 = (
         "The sentence lengths add up to {total} tokens, but {n} token ids were given; pass one "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import io
+import json
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,8 +80,8 @@ def to_disk(model: HSModel, path: str | Path) -> None:
     with staging_dir(path, owned) as tmp:
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-        srsly.write_json(tmp / WORDS_FILE, model.words)
-        srsly.write_json(tmp / META_FILE, _header(model, arrays))
+        _write_json(tmp / WORDS_FILE, model.words)
+        _write_json(tmp / META_FILE, _header(model, arrays))
 
 
 def model_arrays(model: HSModel) -> dict[str, np.ndarray]:
@@ -377,14 +378,36 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _write_json(path: Path, data: Any) -> None:
+    """A JSON model file whose floats read back exactly (srsly's ujson keeps 10 digits)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=plain)
+    path.write_text(text + "\n", encoding="utf8")
+
+
+def _json_loads(text: str) -> Any:
+    """Strict JSON with exact floats (srsly's ujson reads 0.3 as 0.30000000000000004, so a
+    saved setting would not load as itself); NaN and Infinity are refused, as ujson does."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def _read_json(path: Path, limit: int, why: str) -> Any:
     """A JSON model file: a regular file of at most ``limit`` bytes (``why`` says whence)."""
     if not path.exists() and not path.is_symlink():
         raise MissingModelFileError(Errors.E010.format(path=path))
     data = validation.read_regular_file(path, limit, why)
     try:
-        return srsly.json_loads(data.decode("utf8"))
-    except (ValueError, UnicodeDecodeError) as err:
+        return _json_loads(data.decode("utf8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise ModelFileError(Errors.E011.format(path=path, reason=describe(err))) from None
 
 
@@ -464,8 +487,8 @@ def _existing_header(path: Path) -> dict[str, Any] | None:
         data = validation.read_regular_file(
             path / META_FILE, validation.META_MAX_BYTES, "meta.json may have"
         )
-        header = srsly.json_loads(data.decode("utf8"))
-    except (OSError, ValueError, ModelFileError):
+        header = _json_loads(data.decode("utf8"))
+    except (OSError, ValueError, RecursionError, ModelFileError):
         return None
     return header if isinstance(header, dict) and header.get("format") == FORMAT else None
 

@@ -168,7 +168,10 @@ def settings_problem(settings: Any) -> Problem | None:
         try:
             CacheSettings.from_value(settings["cache"])
         except ConfigError:
-            expected = '{"size": N, "weight": λ, "ramp": c} (1 <= N <= 2**20, 0 <= λ < 1) or null'
+            expected = (
+                '{"size": N, "weight": λ, "ramp": c, "delay": m} (1 <= N <= 2**20, 0 <= λ < 1) '
+                "or null"
+            )
             return "settings.cache", settings["cache"], expected
     return normalizer_problem(settings.get("normalizer"))
 

@@ -176,3 +176,24 @@ def test_settings_without_a_ramp_score_as_before_bit_for_bit() -> None:
     assert CacheSettings.from_value(ramped.to_dict()) == ramped
     with pytest.raises(ConfigError, match=r"\[E027\]"):
         CacheSettings.from_value({"size": 30, "weight": 0.2, "ramp": -1})
+
+
+def test_a_delayed_cache_is_silent_and_exact_until_it_holds_enough() -> None:
+    """With delay m, λ(n) = λ_max ((n - m) / (n - m + c))² once n > m, and 0 before: there
+    the mixture is the head's own log-prob, bit for bit."""
+    delayed = CacheSettings.from_value({"size": 30, "weight": 0.2, "ramp": 5, "delay": 3})
+    assert delayed == CacheSettings(30, 0.2, 5.0, 3)
+    assert CacheSettings.from_value(delayed.to_dict()) == delayed
+    held = np.arange(8)
+    expected = [0.0] * 4 + [0.2 * ((n - 3) / (n - 3 + 5)) ** 2 for n in range(4, 8)]
+    np.testing.assert_allclose(delayed.weights(held), expected, rtol=1e-15)
+    assert CacheSettings(30, 0.2, 0.0, 3).weights(held).tolist() == [0.0] * 4 + [0.2] * 4
+    rng = np.random.default_rng(RNG_SEED)
+    ids = rng.integers(0, 5, 200)
+    head_log_probs = np.log(rng.uniform(0.001, 0.2, 200))
+    counts, held = cache_counts(ids, delayed.size, documents=np.repeat(np.arange(50), 4))
+    mixed = mix_log_probs(head_log_probs, counts, held, delayed.weights(held))
+    np.testing.assert_array_equal(mixed, head_log_probs)  # documents of 4: n <= 3
+    for bad in (-1, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match=r"\[E027\]"):
+            CacheSettings.from_value({"size": 30, "weight": 0.2, "delay": bad})

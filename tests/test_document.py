@@ -14,7 +14,7 @@ from spacy_hs import HSModel
 from spacy_hs.cache import CacheSettings
 from spacy_hs.corpus import tokenfile
 from spacy_hs.document import Document, Documents
-from spacy_hs.training.head import attach_head, train_head
+from spacy_hs.training.head import SHORT_DOCUMENT_Z, _never_worse, attach_head, train_head
 
 CACHE = {"size": 30, "weight": 0.2}
 RAMPED = {"size": 30, "weight": 0.3, "ramp": 6.0}
@@ -159,6 +159,23 @@ def test_a_one_sentence_document_never_scores_worse_with_the_tuned_cache(
             with_cache += np.nansum(model.log_prob_stream([sentence[:cut]], cache="auto"))
             without += np.nansum(model.log_prob_stream([sentence[:cut]], cache=None))
         assert with_cache >= without
+
+
+def test_the_tuner_wants_a_silent_cache_or_a_clear_gain() -> None:
+    """A short-document gain counts only when it is SHORT_DOCUMENT_Z standard errors above zero
+    (on PTB, a gain of 0.3 standard errors on valid was a loss on test), or when the cache is
+    silent there (the same log-probs)."""
+    sentence_of = np.repeat(np.arange(100), 5)
+    everywhere = slice(None)
+    assert _never_worse(np.zeros(500), sentence_of, everywhere)
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0.0, 0.01, 500)
+    noisy -= noisy.mean()
+    standard_error = np.bincount(sentence_of, weights=noisy).std() * np.sqrt(100) / 500
+    assert _never_worse(noisy + 0.2 * standard_error, sentence_of, everywhere) is False
+    assert _never_worse(noisy + (SHORT_DOCUMENT_Z + 0.2) * standard_error, sentence_of, everywhere)
+    first_two = np.arange(500) % 5 < 2
+    assert _never_worse(np.where(first_two, 0.0, -1.0), sentence_of, first_two)
 
 
 def test_an_old_model_has_no_cache(model_dir: Path) -> None:

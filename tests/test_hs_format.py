@@ -71,6 +71,28 @@ def test_disk_round_trip(model: HSModel, model_dir: Path) -> None:
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(ARRAY_FILES + JSON_FILES)
 
 
+def test_saved_floats_load_as_themselves(model: HSModel, tmp_path: Path) -> None:
+    """srsly's ujson reads 0.3 as 0.30000000000000004: a saved cache weight loaded as another
+    number, and a loaded model scored an ulp away from the one saved."""
+    model.settings["cache"] = {"size": 100, "weight": 0.3, "ramp": 0.1}
+    model.meta["floats"] = [0.3, 0.1, 1 / 3, 1e-300]
+    try:
+        model.to_disk(tmp_path / "model")
+    finally:
+        del model.settings["cache"], model.meta["floats"]
+    loaded = HSModel.from_disk(tmp_path / "model")
+    assert loaded.settings["cache"] == {"size": 100, "weight": 0.3, "ramp": 0.1}
+    assert loaded.meta["floats"] == [0.3, 0.1, 1 / 3, 1e-300]
+
+
+def test_nan_and_deep_nesting_in_meta_are_refused(model_dir: Path) -> None:
+    file = model_dir / "meta.json"
+    for text in ('{"format": NaN}', "[" * 100_000 + "]" * 100_000):
+        file.write_text(text, encoding="utf8")
+        with raises_naming(file):
+            HSModel.from_disk(model_dir)
+
+
 def test_bytes_round_trip(model: HSModel) -> None:
     data = model.to_bytes()
     loaded = HSModel.from_bytes(data)
