@@ -10,7 +10,7 @@ cimport numpy as cnp
 from libc.stdlib cimport free, malloc
 
 from spacy_hs._hs_math cimport NGRAM_HASH_VERSION, context_hidden_row, ngram_bases
-from spacy_hs._tree_checks cimport check_context_ids, check_lbl, lbl_row, sum_rows
+from spacy_hs._tree_checks cimport LBL, check_context_ids, check_lbl, lbl_row, sum_rows
 
 cnp.import_array()
 
@@ -54,11 +54,7 @@ def context_hidden(
     return hidden_arr
 
 
-def context_hidden_matrix(
-    const float[:, ::1] vectors,
-    const int[:, ::1] context_ids,
-    bint mean,
-):
+def context_hidden_matrix(const float[:, ::1] vectors, const int[:, ::1] context_ids, bint mean):
     """Hidden vectors (B, d) and has_context (B,) of B contexts given as rows of word ids,
     oldest first; negative entries (padding) are skipped. Row ``b`` is exactly what
     ``context_hidden`` gives for the row's non-negative ids; a row with none gives a zero row
@@ -83,12 +79,8 @@ def context_hidden_matrix(
 
 
 def lbl_hidden_matrix(
-    const float[:, ::1] vectors,
-    const float[::1] padding,
-    const float[::1] positions,
-    const float[::1] bias,
-    const int[:, ::1] contexts,
-    bint diagonal,
+    const float[:, ::1] vectors, const float[::1] padding, const float[::1] positions,
+    const float[::1] bias, const int[:, ::1] contexts, bint diagonal,
 ):
     """Directional (log-bilinear) hidden vectors, float32 (B, d + 1), by ``hs_lbl_hidden``
     (the training step's definition). ``contexts[:, i]`` is the (i+1)-th most recent word; the
@@ -98,7 +90,8 @@ def lbl_hidden_matrix(
     cdef Py_ssize_t size = contexts.shape[1]
     cdef Py_ssize_t n_dims = vectors.shape[1]
     cdef Py_ssize_t row
-    check_lbl(vectors, padding, positions, bias, contexts, diagonal)
+    cdef LBL lbl
+    check_lbl(vectors, padding, positions, bias, contexts, diagonal, &lbl)
     hidden_arr = np.empty((n_rows, n_dims + 1), dtype=np.float32)
     if n_rows == 0:
         return hidden_arr
@@ -108,10 +101,7 @@ def lbl_hidden_matrix(
         raise MemoryError()
     with nogil:
         for row in range(n_rows):
-            lbl_row(
-                vectors, padding, positions, bias, &contexts[row, 0], size, diagonal, gathered,
-                &hidden[row, 0],
-            )
+            lbl_row(&lbl, &contexts[row, 0], gathered, &hidden[row, 0])
     free(gathered)
     return hidden_arr
 

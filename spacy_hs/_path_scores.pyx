@@ -23,6 +23,7 @@ from spacy_hs._hs_math cimport (
     path_log_prob,
 )
 from spacy_hs._tree_checks cimport (
+    LBL,
     check_context_ids,
     check_lbl,
     check_node_term,
@@ -34,14 +35,11 @@ cnp.import_array()
 
 
 def path_log_probs(
-    const float[:, ::1] hidden,
-    const int[::1] word_ids,
+    const float[:, ::1] hidden, const int[::1] word_ids,
     const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
+    const cnp.int64_t[::1] path_offsets, const int[::1] path_nodes,
     const unsigned char[::1] path_codes,
-    const float[::1] table=None,
-    const cnp.int64_t[:, ::1] bases=None,
+    const float[::1] table=None, const cnp.int64_t[:, ::1] bases=None,
 ):
     """Log-probability of ``word_ids[i]`` given ``hidden[i]``, summed along the word's path;
     with ``table`` and ``bases``, each logit gains row i's node term (see ``top_k``).
@@ -71,12 +69,8 @@ def path_log_probs(
 
 
 def word_log_probs(
-    const float[:, ::1] dots,
-    const int[:, ::1] children,
-    int root,
-    Py_ssize_t n_words,
-    const float[::1] table=None,
-    const cnp.int64_t[:, ::1] bases=None,
+    const float[:, ::1] dots, const int[:, ::1] children, int root, Py_ssize_t n_words,
+    const float[::1] table=None, const cnp.int64_t[:, ::1] bases=None,
 ):
     """Log-probability of every word, given the dot products of each hidden vector with every
     inner node (``dots``: (B, n_inner)), plus row b's node term with ``table`` and ``bases``
@@ -133,13 +127,10 @@ def word_log_probs(
 
 
 def context_path_log_probs(
-    const float[:, ::1] vectors,
-    const int[:, ::1] context_ids,
-    bint mean,
+    const float[:, ::1] vectors, const int[:, ::1] context_ids, bint mean,
     const int[::1] word_ids,
     const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
+    const cnp.int64_t[::1] path_offsets, const int[::1] path_nodes,
     const unsigned char[::1] path_codes,
 ):
     """``path_log_probs(context_hidden_matrix(vectors, context_ids, mean)[0], word_ids, ...)``
@@ -175,19 +166,13 @@ def context_path_log_probs(
 
 
 def lbl_path_log_probs(
-    const float[:, ::1] vectors,
-    const float[::1] padding,
-    const float[::1] positions,
-    const float[::1] bias,
-    const int[:, ::1] contexts,
-    bint diagonal,
+    const float[:, ::1] vectors, const float[::1] padding, const float[::1] positions,
+    const float[::1] bias, const int[:, ::1] contexts, bint diagonal,
     const int[::1] word_ids,
     const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
+    const cnp.int64_t[::1] path_offsets, const int[::1] path_nodes,
     const unsigned char[::1] path_codes,
-    const float[::1] table=None,
-    Py_ssize_t n_orders=0,
+    const float[::1] table=None, Py_ssize_t n_orders=0,
 ):
     """log P(word_ids[b] | contexts[b]) under the directional head (and its n-gram features
     with ``table`` and ``n_orders``), row by row in one compiled pass: each row's hidden vector
@@ -200,7 +185,8 @@ def lbl_path_log_probs(
     cdef Py_ssize_t n_dims = vectors.shape[1], n_vectors = vectors.shape[0]
     cdef Py_ssize_t row
     cdef cnp.uint64_t modulus = 1
-    check_lbl(vectors, padding, positions, bias, contexts, diagonal)
+    cdef LBL lbl
+    check_lbl(vectors, padding, positions, bias, contexts, diagonal, &lbl)
     cdef Py_ssize_t n_words = check_targets(word_ids, n_rows, path_offsets, weights, n_dims + 1)
     if n_orders:
         if table is None or n_orders < 0 or n_orders > size or table.shape[0] < n_words:
@@ -225,10 +211,7 @@ def lbl_path_log_probs(
         for row in range(n_rows):
             if word_ids[row] < 0:
                 continue
-            lbl_row(
-                vectors, padding, positions, bias, &contexts[row, 0], size, diagonal, gathered,
-                hidden,
-            )
+            lbl_row(&lbl, &contexts[row, 0], gathered, hidden)
             if n_orders:
                 ngram_bases(&contexts[row, 0], n_orders, <int>n_vectors, modulus, bases)
             out[row] = path_log_prob(

@@ -32,19 +32,12 @@ cdef extern from "_hs_kernels.h" nogil:
 
 
 def path_loss_gradients(
-    const float[:, ::1] hidden,
-    const int[::1] targets,
+    const float[:, ::1] hidden, const int[::1] targets,
     const float[:, ::1] weights,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
+    const cnp.int64_t[::1] path_offsets, const int[::1] path_nodes,
     const unsigned char[::1] path_codes,
-    float[:, ::1] d_hidden,
-    float[:, ::1] d_weights,
-    double scale,
-    float[::1] table,
-    const cnp.int64_t[:, ::1] bases,
-    double table_rate,
-    double table_l2,
+    float[:, ::1] d_hidden, float[:, ::1] d_weights, double scale,
+    float[::1] table, const cnp.int64_t[:, ::1] bases, double table_rate, double table_l2,
 ):
     """Sum of log P(targets[b] | hidden[b]) over the rows (targets < 0 skipped), float; fills
     ``d_hidden`` (B, d) and adds to ``d_weights`` (V - 1, d) the gradients of ``-scale`` times

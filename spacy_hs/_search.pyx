@@ -35,6 +35,23 @@ cdef struct Frontier:
     Py_ssize_t capacity
 
 
+# The tree a search walks, checked once (``check_tree``) and read by pointer in the loops:
+# output weights (n_inner, n_dims), children (n_inner, 2), the root, and the node term's table
+# with its number of offsets per row (0: none).
+cdef struct Tree:
+    const float* weights
+    Py_ssize_t n_dims
+    const int* children
+    int root
+    const float* table
+    Py_ssize_t n_bases
+
+
+cdef inline void frontier_set(Frontier* f, Py_ssize_t i, double score, int item) noexcept nogil:
+    f.score[i] = score
+    f.item[i] = item
+
+
 cdef int frontier_init(Frontier* f) noexcept nogil:
     f.size = 0
     f.capacity = 256
@@ -48,6 +65,14 @@ cdef void frontier_free(Frontier* f) noexcept nogil:
     free(f.item)
     f.score = NULL
     f.item = NULL
+
+
+cdef int frontier_start(Frontier* f) except -1:
+    """``frontier_init``, or MemoryError."""
+    if frontier_init(f) != 0:
+        frontier_free(f)
+        raise MemoryError()
+    return 0
 
 
 cdef int frontier_push(Frontier* f, double score, int item) noexcept nogil:
@@ -70,11 +95,9 @@ cdef int frontier_push(Frontier* f, double score, int item) noexcept nogil:
         parent = (i - 1) >> 1
         if f.score[parent] >= score:
             break
-        f.score[i] = f.score[parent]
-        f.item[i] = f.item[parent]
+        frontier_set(f, i, f.score[parent], f.item[parent])
         i = parent
-    f.score[i] = score
-    f.item[i] = item
+    frontier_set(f, i, score, item)
     return 0
 
 
@@ -95,26 +118,24 @@ cdef void frontier_pop(Frontier* f, double* score, int* item) noexcept nogil:
             child += 1
         if f.score[child] <= last_score:
             break
-        f.score[i] = f.score[child]
-        f.item[i] = f.item[child]
+        frontier_set(f, i, f.score[child], f.item[child])
         i = child
-    f.score[i] = last_score
-    f.item[i] = last_item
+    frontier_set(f, i, last_score, last_item)
+
+
+cdef inline double node_logit(
+    const Tree* tree, const float* hidden, const cnp.int64_t* bases, int node
+) noexcept nogil:
+    """h . weights[node], plus the node term of the row's offsets ``bases`` if the tree has one."""
+    cdef double d = dot(hidden, tree.weights + node * tree.n_dims, tree.n_dims)
+    if tree.n_bases:
+        d += node_term(tree.table, bases, tree.n_bases, node)
+    return d
 
 
 cdef Py_ssize_t best_first(
-    const float* hidden,
-    const float[:, ::1] weights,
-    const int[:, ::1] children,
-    int root,
-    Py_ssize_t k,
-    Frontier* frontier,
-    int* out_ids,
-    double* out_log_probs,
-    Py_ssize_t* n_expanded,
-    const float* table,
-    const cnp.int64_t* bases,
-    Py_ssize_t n_bases,
+    const Tree* tree, const float* hidden, const cnp.int64_t* bases, Py_ssize_t k,
+    Frontier* frontier, int* out_ids, double* out_log_probs, Py_ssize_t* n_expanded,
 ) noexcept nogil:
     """Exact top-k leaves by best-first search; returns how many were found (-1: out of memory).
 
@@ -122,13 +143,12 @@ cdef Py_ssize_t best_first(
     frontier are the k most probable words, in order. Only inner nodes at least as probable as
     the k-th word are expanded: about k times the depth for a peaked distribution.
     """
-    cdef Py_ssize_t n_dims = weights.shape[1]
     cdef Py_ssize_t found = 0
     cdef double score, d, best_score, other_score, magnitude, loss
     cdef int item, best, other, flip
     frontier.size = 0
     n_expanded[0] = 0
-    if frontier_push(frontier, 0.0, root) != 0:
+    if frontier_push(frontier, 0.0, tree.root) != 0:
         return -1
     while found < k and frontier.size > 0:
         frontier_pop(frontier, &score, &item)
@@ -141,17 +161,15 @@ cdef Py_ssize_t best_first(
                 found += 1
                 break
             n_expanded[0] += 1
-            d = dot(hidden, &weights[item, 0], n_dims)
-            if n_bases:
-                d += node_term(table, bases, n_bases, item)
+            d = node_logit(tree, hidden, bases, item)
             # The more probable branch is 1 when d < 0. Indexing with that, rather than swapping
             # after an unpredictable comparison, saves about a tenth of the search time. Its
             # log-sigmoid is -log1p(exp(-|d|)), the other's that minus |d|: the same values, bit
             # for bit, as log_sigmoid_pair gives. (Prefetching the children's rows cost more
             # than it saved, even at V = 1M.)
             flip = d < 0
-            best = children[item, flip]
-            other = children[item, 1 - flip]
+            best = tree.children[2 * item + flip]
+            other = tree.children[2 * item + 1 - flip]
             magnitude = fabs(d)
             loss = log1p(exp(-magnitude))
             best_score = score + -loss
@@ -168,8 +186,11 @@ cdef Py_ssize_t best_first(
 
 
 cdef int check_tree(
-    const float[:, ::1] weights, const int[:, ::1] children, int root, Py_ssize_t n_dims
+    const float[:, ::1] weights, const int[:, ::1] children, int root, Py_ssize_t n_dims,
+    Tree* tree,
 ) except -1:
+    """Checks that the weights have ``n_dims`` columns and a row per inner node, and the root
+    is an inner node, then sets ``tree`` (without a node term) to them."""
     if weights.shape[1] != n_dims:
         raise ValueError(
             f"hidden vectors have {n_dims} dimensions but the weights {weights.shape[1]}"
@@ -180,6 +201,12 @@ cdef int check_tree(
         )
     if not 0 <= root < children.shape[0]:
         raise ValueError(f"root {root} is not an inner node of the tree")
+    tree.weights = &weights[0, 0]
+    tree.n_dims = n_dims
+    tree.children = &children[0, 0]
+    tree.root = root
+    tree.table = NULL
+    tree.n_bases = 0
     return 0
 
 
@@ -195,12 +222,9 @@ cdef int check_found(Py_ssize_t found, Py_ssize_t k) except -1:
 
 def top_k(
     const float[:, ::1] hidden,
-    const float[:, ::1] weights,
-    const int[:, ::1] children,
-    int root,
+    const float[:, ::1] weights, const int[:, ::1] children, int root,
     Py_ssize_t k,
-    const float[::1] table=None,
-    const cnp.int64_t[:, ::1] bases=None,
+    const float[::1] table=None, const cnp.int64_t[:, ::1] bases=None,
 ):
     """Exact top-k words for each row of ``hidden``; with ``table`` and ``bases`` (B, F), each
     node's logit gains row b's node term (``hs_node_term``: table[bases[b, f] + node] summed
@@ -210,9 +234,10 @@ def top_k(
     int64 (B,)). ``k`` must not exceed the vocabulary size.
     """
     cdef Py_ssize_t n_rows = hidden.shape[0]
-    check_tree(weights, children, root, hidden.shape[1])
-    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, children.shape[0])
-    cdef const float* table_ptr = &table[0] if n_bases else NULL
+    cdef Tree tree
+    check_tree(weights, children, root, hidden.shape[1], &tree)
+    tree.n_bases = check_node_term(table, bases, n_rows, children.shape[0])
+    tree.table = &table[0] if tree.n_bases else NULL
     if k < 0 or k > children.shape[0] + 1:
         raise ValueError(f"k={k} must lie in [0, {children.shape[0] + 1}], the number of words")
     ids_arr = np.empty((n_rows, k), dtype=np.int32)
@@ -225,16 +250,13 @@ def top_k(
     cdef Py_ssize_t[::1] expanded = expanded_arr.view(np.intp)
     cdef Frontier frontier
     cdef Py_ssize_t row, found = k
-    if frontier_init(&frontier) != 0:
-        frontier_free(&frontier)
-        raise MemoryError()
+    frontier_start(&frontier)
     try:
         with nogil:
             for row in range(n_rows):
                 found = best_first(
-                    &hidden[row, 0], weights, children, root, k, &frontier,
-                    &ids[row, 0], &log_probs[row, 0], &expanded[row],
-                    table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
+                    &tree, &hidden[row, 0], &bases[row, 0] if tree.n_bases else NULL, k,
+                    &frontier, &ids[row, 0], &log_probs[row, 0], &expanded[row],
                 )
                 if found != k:
                     break
@@ -245,12 +267,8 @@ def top_k(
 
 
 def top_k_context(
-    const float[:, ::1] vectors,
-    list context_ids,
-    bint mean,
-    const float[:, ::1] weights,
-    const int[:, ::1] children,
-    int root,
+    const float[:, ::1] vectors, list context_ids, bint mean,
+    const float[:, ::1] weights, const int[:, ::1] children, int root,
     Py_ssize_t k,
 ):
     """Exact top-k for one context given as a non-empty list of word ids.
@@ -267,7 +285,8 @@ def top_k_context(
     cdef Py_ssize_t n_expanded = 0
     cdef cnp.int64_t word
     cdef Frontier frontier
-    check_tree(weights, children, root, n_dims)
+    cdef Tree tree
+    check_tree(weights, children, root, n_dims, &tree)
     if n_context == 0:
         raise ValueError("the context has no words")
     if k < 1 or k > children.shape[0] + 1:
@@ -288,8 +307,7 @@ def top_k_context(
         with nogil:
             sum_rows(vectors, ids, n_context, mean, hidden)
             found = best_first(
-                hidden, weights, children, root, k, &frontier, out_ids, out_log_probs, &n_expanded,
-                NULL, NULL, 0,
+                &tree, hidden, NULL, k, &frontier, out_ids, out_log_probs, &n_expanded
             )
         check_found(found, k)
         return [out_ids[i] for i in range(k)], [out_log_probs[i] for i in range(k)], n_expanded
@@ -302,33 +320,21 @@ def top_k_context(
 
 
 cdef Py_ssize_t best_first_mixed(
-    const float* hidden,
-    const float[:, ::1] weights,
-    const int[:, ::1] children,
-    int root,
-    Py_ssize_t k,
-    Frontier* frontier,
-    const float* table,
-    const cnp.int64_t* bases,
-    Py_ssize_t n_bases,
-    double weight,
-    const double* word_cache,
-    const double* node_cache,
-    int* out_ids,
-    double* out_probs,
+    const Tree* tree, const float* hidden, const cnp.int64_t* bases, Py_ssize_t k,
+    Frontier* frontier, double weight, const double* word_cache, const double* node_cache,
+    int* out_ids, double* out_probs,
 ) noexcept nogil:
     """Exact top-k of the mixture (1 - weight) * P_tree(w) + weight * C(w) by best-first
     search in probability space. An inner node's priority is an upper bound of the mixture
     over its leaves, (1 - weight) * P(node) + weight * max C below it (``node_cache``); a leaf's
     is its exact mixture probability, so the leaves come off the frontier best first."""
-    cdef Py_ssize_t n_dims = weights.shape[1]
     cdef Py_ssize_t found = 0
     cdef double score, path, d, branch, negative, child_path
     cdef int item, child, c, word
     frontier.size = 0
     # An inner node's tree probability is recovered from its priority when it is popped,
     # P(node) = (priority - weight * bound) / (1 - weight): no second heap.
-    if frontier_push(frontier, (1 - weight) + weight * node_cache[root], root) != 0:
+    if frontier_push(frontier, (1 - weight) + weight * node_cache[tree.root], tree.root) != 0:
         return -1
     while found < k and frontier.size > 0:
         frontier_pop(frontier, &score, &item)
@@ -338,12 +344,10 @@ cdef Py_ssize_t best_first_mixed(
             found += 1
             continue
         path = (score - weight * node_cache[item]) / (1 - weight)
-        d = dot(hidden, &weights[item, 0], n_dims)
-        if n_bases:
-            d += node_term(table, bases, n_bases, item)
+        d = node_logit(tree, hidden, bases, item)
         branch = log_sigmoid_pair(d, &negative)
         for c in range(2):
-            child = children[item, c]
+            child = tree.children[2 * item + c]
             child_path = path * exp(branch if c == 0 else negative)
             if child < 0:
                 word = -(child + 1)
@@ -357,17 +361,12 @@ cdef Py_ssize_t best_first_mixed(
 
 def top_k_mixed(
     const float[:, ::1] hidden,
-    const float[:, ::1] weights,
-    const int[:, ::1] children,
-    int root,
+    const float[:, ::1] weights, const int[:, ::1] children, int root,
     Py_ssize_t k,
-    const int[::1] windows,
-    const cnp.int64_t[::1] window_offsets,
+    const int[::1] windows, const cnp.int64_t[::1] window_offsets,
     const double[::1] weights_per_row,
-    const cnp.int64_t[::1] path_offsets,
-    const int[::1] path_nodes,
-    const float[::1] table=None,
-    const cnp.int64_t[:, ::1] bases=None,
+    const cnp.int64_t[::1] path_offsets, const int[::1] path_nodes,
+    const float[::1] table=None, const cnp.int64_t[:, ::1] bases=None,
 ):
     """The exact top-k of (1 - λ_b) * P(w | hidden[b]) + λ_b * C_b(w) for each row b, with
     λ_b = ``weights_per_row[b]`` (the cache's weight at that row's history), where C_b is the
@@ -383,7 +382,8 @@ def top_k_mixed(
     cdef int word
     cdef double share
     cdef Frontier frontier
-    check_tree(weights, children, root, hidden.shape[1])
+    cdef Tree tree
+    check_tree(weights, children, root, hidden.shape[1], &tree)
     if weights_per_row.shape[0] != n_rows:
         raise ValueError("weights_per_row must hold one weight per row")
     for row in range(n_rows):
@@ -400,8 +400,8 @@ def top_k_mixed(
             raise ValueError("window_offsets must not decrease")
     if window_offsets[n_rows] != windows.shape[0]:
         raise ValueError("window_offsets do not match windows")
-    cdef Py_ssize_t n_bases = check_node_term(table, bases, n_rows, n_inner)
-    cdef const float* table_ptr = &table[0] if n_bases else NULL
+    tree.n_bases = check_node_term(table, bases, n_rows, n_inner)
+    tree.table = &table[0] if tree.n_bases else NULL
     for i in range(windows.shape[0]):
         if windows[i] < 0 or windows[i] >= n_words:
             raise IndexError(f"word id {windows[i]} is out of range [0, {n_words})")
@@ -414,9 +414,7 @@ def top_k_mixed(
         return ids_arr, probs_arr
     cdef int[:, ::1] ids = ids_arr
     cdef double[:, ::1] probs = probs_arr
-    if frontier_init(&frontier) != 0:
-        frontier_free(&frontier)
-        raise MemoryError()
+    frontier_start(&frontier)
     try:
         with nogil:
             for row in range(n_rows):
@@ -430,9 +428,8 @@ def top_k_mixed(
                         if node_cache[path_nodes[step]] < word_cache[word]:
                             node_cache[path_nodes[step]] = word_cache[word]
                 found = best_first_mixed(
-                    &hidden[row, 0], weights, children, root, k, &frontier,
-                    table_ptr, &bases[row, 0] if n_bases else NULL, n_bases,
-                    weights_per_row[row], &word_cache[0], &node_cache[0],
+                    &tree, &hidden[row, 0], &bases[row, 0] if tree.n_bases else NULL, k,
+                    &frontier, weights_per_row[row], &word_cache[0], &node_cache[0],
                     &ids[row, 0], &probs[row, 0],
                 )
                 for i in range(start, end):  # back to zeros for the next row

@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Argument checks and row builders shared by the tree kernels (_search.pyx, _path_scores.pyx,
 _hidden.pyx), cimported as gensim's kernels cimport word2vec_inner.pxd. They are ``inline``,
-so each kernel module compiles its own copy: no call across modules.
+so each kernel module compiles its own copy: no call across modules. A check of several
+arrays fills a struct of their pointers (``LBL``), which the row builders then read.
 
 A check raises the error a Python caller sees (ValueError, IndexError) before any ``nogil``
 loop runs, so the loops themselves check nothing."""
@@ -13,7 +14,7 @@ from spacy_hs._hs_math cimport lbl_hidden
 
 
 cdef inline int check_context_ids(const int[:, ::1] context_ids, Py_ssize_t n_words) except -1:
-    cdef inline Py_ssize_t row, i
+    cdef Py_ssize_t row, i
     for row in range(context_ids.shape[0]):
         for i in range(context_ids.shape[1]):
             if context_ids[row, i] >= n_words:
@@ -64,17 +65,27 @@ cdef inline Py_ssize_t check_targets(
     return n_words
 
 
+# The directional head's parameters, checked once (``check_lbl``) and read by pointer in the
+# loops: input vectors (n_vectors, n_dims), whose id ``n_vectors`` is the padding vector, the
+# position weights of ``size`` context words (diagonal or full) and the hidden bias.
+cdef struct LBL:
+    const float* vectors
+    Py_ssize_t n_vectors
+    Py_ssize_t n_dims
+    Py_ssize_t size
+    const float* padding
+    const float* positions
+    const float* bias
+    bint diagonal
+
+
 cdef inline int check_lbl(
-    const float[:, ::1] vectors,
-    const float[::1] padding,
-    const float[::1] positions,
-    const float[::1] bias,
-    const int[:, ::1] contexts,
-    bint diagonal,
+    const float[:, ::1] vectors, const float[::1] padding, const float[::1] positions,
+    const float[::1] bias, const int[:, ::1] contexts, bint diagonal, LBL* lbl,
 ) except -1:
-    """The directional head's parameters fit each other and the contexts' ids are in range
-    (``len(vectors)`` being the padding)."""
-    cdef inline Py_ssize_t size = contexts.shape[1], n_dims = vectors.shape[1]
+    """Checks that the directional head's parameters fit each other and the contexts' ids are
+    in range (``len(vectors)`` being the padding), then sets ``lbl`` to them."""
+    cdef Py_ssize_t size = contexts.shape[1], n_dims = vectors.shape[1]
     cdef Py_ssize_t row, i
     if positions.shape[0] != (size * n_dims if diagonal else size * n_dims * n_dims):
         raise ValueError("position weights do not match the context size and vector size")
@@ -84,6 +95,14 @@ cdef inline int check_lbl(
         for i in range(size):
             if contexts[row, i] < 0 or contexts[row, i] > vectors.shape[0]:
                 raise IndexError(f"context id {contexts[row, i]} is out of range")
+    lbl.vectors = &vectors[0, 0]
+    lbl.n_vectors = vectors.shape[0]
+    lbl.n_dims = n_dims
+    lbl.size = size
+    lbl.padding = &padding[0]
+    lbl.positions = &positions[0]
+    lbl.bias = &bias[0]
+    lbl.diagonal = diagonal
     return 0
 
 
@@ -92,7 +111,7 @@ cdef inline void sum_rows(
 ) noexcept nogil:
     """The hidden vector of one context: its rows of ``vectors`` added in float32 in order (as
     gensim sums a CBOW context), then divided by their number if ``mean``."""
-    cdef inline Py_ssize_t n_dims = vectors.shape[1]
+    cdef Py_ssize_t n_dims = vectors.shape[1]
     cdef Py_ssize_t i, j
     cdef const float* row
     cdef float count
@@ -111,22 +130,13 @@ cdef inline void sum_rows(
 
 
 cdef inline void lbl_row(
-    const float[:, ::1] vectors,
-    const float[::1] padding,
-    const float[::1] positions,
-    const float[::1] bias,
-    const int* context,
-    Py_ssize_t size,
-    bint diagonal,
-    float* gathered,
-    float* hidden,
+    const LBL* lbl, const int* context, float* gathered, float* hidden
 ) noexcept nogil:
     """One context's hidden vector: its rows gathered into ``gathered`` (the padding vector for
-    the id ``len(vectors)``), then ``hs_lbl_hidden``."""
-    cdef inline Py_ssize_t n_dims = vectors.shape[1], i
-    for i in range(size):
-        if context[i] == vectors.shape[0]:
-            memcpy(gathered + i * n_dims, &padding[0], n_dims * sizeof(float))
-        else:
-            memcpy(gathered + i * n_dims, &vectors[context[i], 0], n_dims * sizeof(float))
-    lbl_hidden(gathered, &positions[0], &bias[0], size, n_dims, diagonal, hidden)
+    the id ``n_vectors``), then ``hs_lbl_hidden``."""
+    cdef Py_ssize_t n_dims = lbl.n_dims, i
+    cdef const float* row
+    for i in range(lbl.size):
+        row = lbl.padding if context[i] == lbl.n_vectors else lbl.vectors + context[i] * n_dims
+        memcpy(gathered + i * n_dims, row, n_dims * sizeof(float))
+    lbl_hidden(gathered, lbl.positions, lbl.bias, lbl.size, n_dims, lbl.diagonal, hidden)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, Errors, InputError
-from .util import WORKERS_PER_CORE, available_cores, max_workers
+from .util import available_cores, check_max_workers
 
 # Where the embedded cluster's dashboard listens when asked for (never on other interfaces).
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
@@ -149,17 +149,7 @@ def check_worker_processes(option: str, value: int) -> None:
     """ConfigError (E114) if ``value`` worker processes (Dask's, or the local engines') are
     more than ``max_workers``, the cap of training's threads: beyond it, processes only wait
     for a core, each holding its own Python and spaCy, and a run gets slower and bigger."""
-    limit = max_workers()
-    if value > limit:
-        raise ConfigError(
-            Errors.E114.format(
-                option=option,
-                value=value,
-                limit=limit,
-                factor=WORKERS_PER_CORE,
-                cores=available_cores(),
-            )
-        )
+    check_max_workers(value, Errors.E114, option=option)
 
 
 def _check_address(distributed: Any, address: str, timeout: float) -> None:

@@ -38,6 +38,7 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import (
+    ConfigError,
     Errors,
     InputError,
     OutputError,
@@ -84,6 +85,16 @@ def max_workers() -> int:
     """The most training threads a setting may ask for: ``WORKERS_PER_CORE`` per available
     core, at most ``MAX_WORKERS``."""
     return min(WORKERS_PER_CORE * available_cores(), MAX_WORKERS)
+
+
+def check_max_workers(value: int, error: str, **where: Any) -> None:
+    """ConfigError with the message ``error`` (formatted with ``where`` and the value, the limit,
+    ``WORKERS_PER_CORE`` and the cores) if ``value`` threads or processes exceed ``max_workers``:
+    beyond it they only wait for a core, and a huge number never finishes starting."""
+    limit = max_workers()
+    if value > limit:
+        facts = {"value": value, "limit": limit, "factor": WORKERS_PER_CORE}
+        raise ConfigError(error.format(**where, **facts, cores=available_cores()))
 
 
 def available_memory() -> int:

@@ -158,9 +158,14 @@ def Arg(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
     return typer.Argument(*args, **kwargs)
 
 
-def Opt(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (typer's name)
-    """``typer.Option``; paths are checked by the library, as for ``Arg``."""
+def Opt(  # noqa: N802 (typer's name)
+    *args: Any, at_least: float | None = None, at_most: float | None = None, **kwargs: Any
+) -> Any:
+    """``typer.Option``; paths are checked by the library, as for ``Arg``. ``at_least`` and
+    ``at_most`` bound a number (``in_range``, naming the option by its first flag)."""
     kwargs.setdefault("readable", False)
+    if at_least is not None or at_most is not None:
+        kwargs["callback"] = in_range(args[0], at_least, at_most)
     return typer.Option(*args, **kwargs)
 
 
@@ -193,20 +198,6 @@ class EngineName(str, Enum):
     dask = "dask"
 
 
-# The Dask options every command with an engine has.
-DashboardOpt = Annotated[
-    bool, Opt("--dashboard", help="Dask: serve the local cluster's dashboard on 127.0.0.1:8787.")
-]
-SchedulerTimeoutOpt = Annotated[
-    float | None,
-    Opt(
-        "--scheduler-timeout",
-        help="Dask: seconds to wait for --scheduler and a worker (default 10).",
-        show_default=False,
-    ),
-]
-
-
 def dask_options(engine: EngineName, **given: Any) -> dict[str, Any]:
     """The Dask engine's keyword arguments among the options ``given`` (named as their flags;
     None, "" and False are not given: project.yml passes "" for none); ConfigError E807 if
@@ -229,6 +220,11 @@ CACHE_HELP = (
     "The document cache: auto (the model's, tuned by `spacy-hs train`; none for a model "
     "without one) or off."
 )
+# ``--cache`` of the commands that load a pipeline, whose own setting is the default.
+PipelineCacheOpt = Annotated[
+    str | None,
+    Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
+]
 
 
 def _print_version(value: bool) -> None:

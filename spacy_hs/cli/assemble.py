@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..pipeline import DEFAULT_HEAD, DEFAULT_TOP_K
-from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
+from ._util import CACHE_HELP, Arg, Opt, app, cache_choice
 
 
 @app.command("assemble")
@@ -22,13 +22,7 @@ def assemble_cli(
         Opt("--lang", "-l", help="Pipeline language code. Default: the model's, else en."),
     ] = None,
     top_k: Annotated[
-        int,
-        Opt(
-            "--top-k",
-            "-k",
-            callback=in_range("--top-k", 1),
-            help="How many words Doc/Span/Token._.hs_next list.",
-        ),
+        int, Opt("--top-k", "-k", at_least=1, help="How many words Doc/Span/Token._.hs_next list.")
     ] = DEFAULT_TOP_K,
     head: Annotated[
         str,
@@ -41,15 +35,10 @@ def assemble_cli(
     context_size: Annotated[
         int | None,
         Opt(
-            "--context-size",
-            callback=in_range("--context-size", 1),
-            help="Context words per prediction. Default: the head's.",
+            "--context-size", at_least=1, help="Context words per prediction. Default: the head's."
         ),
     ] = None,
-    cache: Annotated[
-        str,
-        Opt("--cache", callback=cache_choice, help=CACHE_HELP),
-    ] = "auto",
+    cache: Annotated[str, Opt("--cache", callback=cache_choice, help=CACHE_HELP)] = "auto",
 ) -> None:
     """Build a spaCy pipeline: blank LANG + sentencizer + hs_predictor, with vectors.
 

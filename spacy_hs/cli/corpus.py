@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import Arg, Opt, app, in_range
+from ._util import Arg, Opt, app
 
 
 @app.command("corpus")
@@ -37,17 +37,13 @@ def corpus_cli(
         int,
         Opt(
             "--max-articles",
-            callback=in_range("--max-articles", 0),
+            at_least=0,
             help="Keep at most this many Wikipedia articles (0: all, about 100).",
         ),
     ] = 0,
     min_words: Annotated[
         int,
-        Opt(
-            "--min-words",
-            callback=in_range("--min-words", 1),
-            help="Drop Wikipedia articles with fewer words (stubs).",
-        ),
+        Opt("--min-words", at_least=1, help="Drop Wikipedia articles with fewer words (stubs)."),
     ] = 50,
     lee: Annotated[
         bool, Opt("--lee/--no-lee", help="Also write the Lee news corpus (lee.txt).")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
+from ._util import Arg, Opt, PipelineCacheOpt, app
 
 
 @app.command("predict")
@@ -22,7 +22,7 @@ def predict_cli(
         Opt(
             "--top-k",
             "-k",
-            callback=in_range("--top-k", 1),
+            at_least=1,
             help="How many words to list. Default: the pipeline's (10).",
         ),
     ] = None,
@@ -34,10 +34,7 @@ def predict_cli(
             "the pipeline's (auto: the trained head if there is one, else cbow).",
         ),
     ] = None,
-    cache: Annotated[
-        str | None,
-        Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
-    ] = None,
+    cache: PipelineCacheOpt = None,
 ) -> None:
     """Print the top-k next words after TEXT with their exact probabilities."""
     # spaCy loads lazily: --help stays fast

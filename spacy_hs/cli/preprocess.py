@@ -9,18 +9,8 @@ from typing import Annotated, Any
 
 from wasabi import msg
 
-from ._util import (
-    Arg,
-    DashboardOpt,
-    EngineName,
-    Opt,
-    SchedulerTimeoutOpt,
-    app,
-    dask_options,
-    fail,
-    in_range,
-    library_warnings,
-)
+from ._dask import DashboardOpt, SchedulerTimeoutOpt, engine_opt, scheduler_opt, workers_opt
+from ._util import Arg, EngineName, Opt, app, dask_options, fail, in_range, library_warnings
 
 # The largest seed the token file's meta.json can record (a signed 64-bit JSON integer).
 MAX_SEED = 2**63 - 1
@@ -92,12 +82,10 @@ def preprocess_cli(
         bool, Opt("--lowercase/--no-lowercase", help="Lowercase every token.")
     ] = True,
     punct: Annotated[
-        Action,
-        Opt(help="Punctuation tokens: keep them, drop them, or write <punct> instead."),
+        Action, Opt(help="Punctuation tokens: keep them, drop them, or write <punct> instead.")
     ] = Action.drop,
     numbers: Annotated[
-        Action,
-        Opt(help="Numbers (see --numbers-rule): keep, drop, or write <num> instead."),
+        Action, Opt(help="Numbers (see --numbers-rule): keep, drop, or write <num> instead.")
     ] = Action.placeholder,
     numbers_rule: Annotated[
         NumbersRule,
@@ -109,8 +97,7 @@ def preprocess_cli(
         ),
     ] = NumbersRule.digits,
     urls: Annotated[
-        Action,
-        Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead."),
+        Action, Opt(help="URL-like tokens (spaCy's like_url): keep, drop, or write <url> instead.")
     ] = Action.placeholder,
     stopwords: Annotated[
         StopwordAction,
@@ -120,7 +107,7 @@ def preprocess_cli(
         int,
         Opt(
             "--min-sentence-length",
-            callback=in_range("--min-sentence-length", 1),
+            at_least=1,
             help="Leave out sentences with fewer tokens than this (counted after normalisation).",
         ),
     ] = 1,
@@ -154,10 +141,7 @@ def preprocess_cli(
     batch_size: Annotated[
         int,
         Opt(
-            "--batch-size",
-            "-b",
-            callback=in_range("--batch-size", 1),
-            help="Documents per batch (also capped at 1M chars).",
+            "--batch-size", "-b", at_least=1, help="Documents per batch (also capped at 1M chars)."
         ),
     ] = 1000,
     heldout: Annotated[
@@ -181,7 +165,8 @@ def preprocess_cli(
         int,
         Opt(
             "--heldout-seed",
-            callback=in_range("--heldout-seed", 0, MAX_SEED),
+            at_least=0,
+            at_most=MAX_SEED,
             help="Seed of the held-out hash: another seed, another split.",
         ),
     ] = 0,
@@ -189,7 +174,7 @@ def preprocess_cli(
         int | None,
         Opt(
             "--max-length",
-            callback=in_range("--max-length", 2),
+            at_least=2,
             help="Split lines longer than this many characters at whitespace. Default: spaCy's "
             "nlp.max_length (1,000,000).",
             show_default=False,
@@ -200,33 +185,25 @@ def preprocess_cli(
     ] = True,
     engine: Annotated[
         EngineName,
-        Opt(
-            "--engine",
-            "-e",
-            help="Where to tokenize: local (this process, or --n-process processes) or dask "
-            "(a Dask cluster: a local one, or the one at --scheduler; needs "
-            'pip install "spacy-hs[dask]"). Both write identical files.',
+        engine_opt(
+            "Where to tokenize: local (this process, or --n-process processes) or dask (a Dask "
+            'cluster: a local one, or the one at --scheduler; needs pip install "spacy-hs[dask]"). '
+            "Both write identical files."
         ),
     ] = EngineName.local,
     workers: Annotated[
         int | None,
-        Opt(
-            "--workers",
-            "-w",
+        workers_opt(
+            "Dask: worker processes of the local cluster, one thread each. Default: one per CPU "
+            "core.",
             callback=_process_count("--workers"),
-            help="Dask: worker processes of the local cluster, one thread each. Default: one "
-            "per CPU core.",
-            show_default=False,
         ),
     ] = None,
     scheduler: Annotated[
         str | None,
-        Opt(
-            "--scheduler",
-            help="Dask: address of a running scheduler (tcp://HOST:PORT) whose workers to use; "
+        scheduler_opt(
             "the cluster is left running. Client and workers must share a filesystem with the "
-            "inputs and OUTPUT's directory at the same paths. Default: start a local cluster.",
-            show_default=False,
+            "inputs and OUTPUT's directory at the same paths. Default: start a local cluster."
         ),
     ] = None,
     chunk_mb: Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated
 from wasabi import msg
 
 from ..errors import ConfigError, Errors
-from ._util import CACHE_HELP, Arg, Opt, app, cache_choice, in_range
+from ._util import Arg, Opt, PipelineCacheOpt, app
 
 
 @app.command("render")
@@ -38,21 +38,10 @@ def render_cli(
         Opt("--style", help="Colour by 'rank' or 'surprisal' first; the page can switch."),
     ] = "rank",
     top_k: Annotated[
-        int,
-        Opt(
-            "--top-k",
-            "-k",
-            callback=in_range("--top-k", 1, 100),
-            help="Predictions shown on hover.",
-        ),
+        int, Opt("--top-k", "-k", at_least=1, at_most=100, help="Predictions shown on hover.")
     ] = 5,
     max_docs: Annotated[
-        int | None,
-        Opt(
-            "--max-docs",
-            callback=in_range("--max-docs", 1),
-            help="Render only the first N documents.",
-        ),
+        int | None, Opt("--max-docs", at_least=1, help="Render only the first N documents.")
     ] = None,
     pretokenized: Annotated[
         bool,
@@ -66,14 +55,11 @@ def render_cli(
         int,
         Opt(
             "--sentences-per-doc",
-            callback=in_range("--sentences-per-doc", 1),
+            at_least=1,
             help="With --pretokenized: lines grouped per document.",
         ),
     ] = 1,
-    cache: Annotated[
-        str | None,
-        Opt("--cache", callback=cache_choice, help=CACHE_HELP + " Default: the pipeline's."),
-    ] = None,
+    cache: PipelineCacheOpt = None,
 ) -> None:
     """Write the surprisal view of a text: an HTML page of its words, each coloured.
 

@@ -7,17 +7,8 @@ from typing import Annotated
 
 from wasabi import msg
 
-from ._util import (
-    Arg,
-    DashboardOpt,
-    EngineName,
-    Opt,
-    SchedulerTimeoutOpt,
-    app,
-    dask_options,
-    in_range,
-    library_warnings,
-)
+from ._dask import DashboardOpt, SchedulerTimeoutOpt, engine_opt, scheduler_opt, workers_opt
+from ._util import Arg, EngineName, Opt, app, dask_options, library_warnings
 
 MB = 1_000_000
 
@@ -114,33 +105,25 @@ def score_cli(
     ] = False,
     engine: Annotated[
         EngineName,
-        Opt(
-            "--engine",
-            "-e",
-            help="local (this machine: --workers processes) or dask (a Dask cluster: a local "
-            'one, or the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write '
-            "identical files.",
+        engine_opt(
+            "local (this machine: --workers processes) or dask (a Dask cluster: a local one, or "
+            'the one at --scheduler; needs pip install "spacy-hs[dask]"). Both write identical '
+            "files."
         ),
     ] = EngineName.local,
     workers: Annotated[
         int | None,
-        Opt(
-            "--workers",
-            "-w",
-            callback=in_range("--workers", 1),
-            help="Worker processes: local, default 1 (this process); dask, the local cluster's, "
+        workers_opt(
+            "Worker processes: local, default 1 (this process); dask, the local cluster's, "
             "default one per CPU core.",
-            show_default=False,
+            at_least=1,
         ),
     ] = None,
     scheduler: Annotated[
         str | None,
-        Opt(
-            "--scheduler",
-            help="Dask: address of a running scheduler (tcp://HOST:PORT) whose workers to use; "
+        scheduler_opt(
             "they must load PIPELINE by the same path or package name. Default: a local cluster "
-            "on 127.0.0.1.",
-            show_default=False,
+            "on 127.0.0.1."
         ),
     ] = None,
     scheduler_timeout: SchedulerTimeoutOpt = None,
@@ -154,13 +137,7 @@ def score_cli(
         ),
     ] = 1.0,
     batch_size: Annotated[
-        int,
-        Opt(
-            "--batch-size",
-            "-b",
-            callback=in_range("--batch-size", 1),
-            help="Documents per nlp.pipe batch.",
-        ),
+        int, Opt("--batch-size", "-b", at_least=1, help="Documents per nlp.pipe batch.")
     ] = 64,
     progress: Annotated[
         bool,

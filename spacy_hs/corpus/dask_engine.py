@@ -74,15 +74,10 @@ LOST_WORKERS_TIMEOUT = 60.0
 class DaskEngine:
     """Run `spacy_hs.corpus.preprocess.preprocess` as tasks on a Dask cluster.
 
-    workers: worker processes of the embedded ``LocalCluster`` (one thread each; default: one
-        per CPU core, at most one per unit). Ignored with ``scheduler``.
-    scheduler: address of a running Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``: use its
-        workers and leave the cluster running. Default: start a ``LocalCluster`` bound to
-        127.0.0.1 and shut it down at the end.
+    workers, scheduler, dashboard, timeout: the cluster, as `spacy_hs.dask_cluster.DaskCluster`
+        takes them (an embedded ``LocalCluster`` has at most one worker per unit).
     chunk_mb: the size of a unit of work, in MB of input (1 MB = 10^6 bytes); fractions are
         allowed. Larger units cost less overhead, smaller ones balance the load better.
-    dashboard: serve the embedded cluster's dashboard at http://127.0.0.1:8787/status.
-    timeout: seconds to wait for the scheduler at ``scheduler`` to answer and have a worker.
 
     Use it as ``preprocess(inputs, output, engine=DaskEngine(workers=4))``.
     """

@@ -193,7 +193,8 @@ class DirectionalHead(TreeHead):
 
     name = NAME
     architecture = ARCHITECTURE
-    predicts_sentence_start = True
+    # predicts_sentence_start: the context layer says so (its padding stands for the words
+    # before a sentence start).
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ from confection import Config, ConfigValidationError
 
 from .. import registry as spacy_hs_registry
 from ..errors import ConfigError, Errors, InputNotFoundError, describe
-from ..util import WORKERS_PER_CORE, available_cores, max_workers
+from ..util import available_cores, check_max_workers
 from ..validation import CONTEXT_SIZE_RULE, MAX_TABLE_SIZE, is_context_size
 
 
@@ -125,17 +125,7 @@ ContextSize = constrained(CONTEXT_SIZE_RULE, is_context_size)
 def check_workers(section: str, value: int) -> None:
     """At most ``WORKERS_PER_CORE`` threads per core (``util.max_workers``): more only wait, and
     a huge number never finishes starting its threads."""
-    limit = max_workers()
-    if value > limit:
-        raise ConfigError(
-            Errors.E163.format(
-                section=section,
-                value=value,
-                limit=limit,
-                factor=WORKERS_PER_CORE,
-                cores=available_cores(),
-            )
-        )
+    check_max_workers(value, Errors.E163, section=section)
 
 
 def describe_type(annotation: Any) -> str:
